@@ -1,0 +1,139 @@
+"""Bearer tokens: the operator's and each game's two players'.
+
+Only SHA-256 digests of player tokens are kept (in memory and on disk); a presented token
+is hashed and looked up, and the operator token is compared with ``hmac.compare_digest``.
+Tokens are never logged nor returned by read endpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import chess
+from fastapi import Request
+
+from app.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(length: int = 8) -> str:
+    """A random URL-safe id, ``[A-Za-z0-9]{length}``."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def new_token() -> str:
+    """A fresh secret bearer token."""
+    return secrets.token_urlsafe(24)
+
+
+def token_digest(token: str) -> str:
+    """The hex SHA-256 of a token, the only form in which player tokens are stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """The bearer of the operator token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """The bearer of one side's token in one game."""
+
+    game: str
+    color: chess.Color
+
+
+Identity = Operator | Seat
+
+
+class Tokens:
+    """Resolves bearer tokens to identities."""
+
+    def __init__(self, operator_token: str) -> None:
+        self._operator_digest = token_digest(operator_token).encode()
+        self._seats: dict[str, Seat] = {}
+
+    def add_seat(self, digest: str, seat: Seat) -> None:
+        """Register a player token's digest."""
+        self._seats[digest] = seat
+
+    def resolve(self, token: str) -> Identity | None:
+        """The identity of ``token``, or None when it is unknown."""
+        digest = token_digest(token)
+        if hmac.compare_digest(digest.encode(), self._operator_digest):
+            return Operator()
+        return self._seats.get(digest)
+
+    def identify(self, request: Request) -> Identity | None:
+        """The identity of the request's bearer token; no header is None.
+
+        Raises ApiError 401 for a malformed header or an unknown token.
+        """
+        header = request.headers.get("authorization")
+        if header is None:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
+        identity = self.resolve(token.strip())
+        if identity is None:
+            raise ApiError(401, "unauthorized", "unknown token")
+        return identity
+
+    def require_operator(self, request: Request) -> Operator:
+        """The operator, or 401 (no or unknown token) / 403 (a player's token)."""
+        identity = self.identify(request)
+        if identity is None:
+            raise ApiError(401, "unauthorized", "this route needs the operator token")
+        if not isinstance(identity, Operator):
+            raise ApiError(403, "forbidden", "this route is for the operator")
+        return identity
+
+    def require_seat_or_operator(self, request: Request, game: str) -> Identity:
+        """The operator or a player of ``game``; 401 / 403 for anyone else."""
+        identity = self.identify(request)
+        if identity is None:
+            raise ApiError(401, "unauthorized", "a player or operator token is required")
+        if isinstance(identity, Seat) and identity.game != game:
+            raise ApiError(403, "forbidden", "this token belongs to another game")
+        return identity
+
+    def require_seat(self, request: Request, game: str) -> Seat:
+        """A player of ``game``; the operator acts through the arbiter route instead."""
+        identity = self.require_seat_or_operator(request, game)
+        if not isinstance(identity, Seat):
+            raise ApiError(403, "forbidden", "only a player of this game may do this")
+        return identity
+
+
+def load_operator_token(configured: str | None, path: Path) -> str:
+    """The configured token, else the one kept at ``path``, else a new one written there.
+
+    Blocking file I/O: call at start-up, before serving.
+    """
+    if configured:
+        log.info("operator token: from GM_OPERATOR_TOKEN")
+        return configured
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            log.info("operator token: in %s", path.resolve())
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = new_token()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    log.info("operator token: created in %s", path.resolve())
+    return token

@@ -1,0 +1,114 @@
+"""The composition root: ``create_app(settings)`` builds everything inside one lifespan.
+
+Nothing is created at import time. Start-up order: operator token, store (opened and read
+in a worker thread), archive pool, game service (games rebuilt, timers armed), loop-lag
+probe; shutdown runs in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.auth import Tokens, load_operator_token
+from app.errors import error_response, install_error_handlers
+from app.games import GameService
+from app.limits import BodyLimit
+from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
+from app.routes_games import router as games_router
+from app.settings import Settings
+from workers.archive import PgnArchive
+from workers.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def monotonic_ms() -> int:
+    """The default time source of game clocks."""
+    return time.monotonic_ns() // 1_000_000
+
+
+def create_app(
+    settings: Settings,
+    *,
+    now_ms: Callable[[], int] = monotonic_ms,
+    store: Store | None = None,
+) -> FastAPI:
+    """A fresh app for ``settings``; ``now_ms`` and ``store`` may be injected by tests."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        token = await loop.run_in_executor(
+            None, load_operator_token, settings.operator_token, settings.operator_token_path
+        )
+        history = store or Store(settings.db_path)
+        await loop.run_in_executor(None, history.open)
+        archive = PgnArchive(settings.pgn_dir)
+        tokens = Tokens(token)
+        metrics = Metrics()
+        games = GameService(history, archive, tokens, now_ms=now_ms, site=settings.site)
+        try:
+            games.restore(await loop.run_in_executor(None, history.load))
+            _collect_store_metrics(metrics, history, games)
+            lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
+            app.state.settings = settings
+            app.state.store = history
+            app.state.tokens = tokens
+            app.state.games = games
+            app.state.metrics = metrics
+            log.info("data directory: %s", settings.data_dir.resolve())
+            try:
+                yield
+            finally:
+                await cancel_and_wait(lag_probe)
+                await games.close()
+        finally:
+            await loop.run_in_executor(None, archive.close)
+            await loop.run_in_executor(None, history.close)
+
+    app = FastAPI(
+        title="Grandmaster",
+        summary="Live tournament chess server: games, clocks, durable history, spectators.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(games_router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz(request: Request) -> JSONResponse:
+        """200 ``{"status": "ok"}`` while the history is writable; else 503."""
+        history: Store = request.app.state.store
+        if not history.is_healthy:
+            return error_response(503, "unavailable", "the history log cannot be written")
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics(request: Request) -> Response:
+        """Prometheus text exposition."""
+        instruments: Metrics = request.app.state.metrics
+        return Response(instruments.render(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _collect_store_metrics(metrics: Metrics, store: Store, games: GameService) -> None:
+    counted = 0
+
+    def collect() -> None:
+        nonlocal counted
+        for seconds in store.stats.drain_latencies():
+            metrics.store_commit_seconds.observe(seconds)
+        metrics.store_pending.set(store.pending)
+        metrics.moves_accepted.inc(games.moves_accepted - counted)
+        counted = games.moves_accepted
+
+    metrics.on_scrape(collect)

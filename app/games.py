@@ -1,0 +1,301 @@
+"""Live games: the state of each game, its lock, its flag timer, and the path to disk.
+
+Every change follows one path (:meth:`GameService._commit`): the pure core decides the
+events, they are folded into a new state, serialised once, durably appended, and only
+then does the new state replace the old one and the events go out to subscribers. A
+refused or failed command leaves the game exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import chess
+
+from app.auth import Seat, Tokens, new_id, new_token, token_digest
+from app.errors import not_found
+from engine import game as core
+from engine.clock import TimeControl
+from engine.game import GameSetup, GameState, Player
+from engine.pgn import export_pgn
+from engine.wire import ColorName, GameEvent, Mode, Result
+from workers.archive import PgnArchive
+from workers.store import EventRecord, Store, StoredGame
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[GameState, int], list[GameEvent]]
+
+
+class EventSink(Protocol):
+    """Where committed events go (the live hub); called on the loop, must not block."""
+
+    def publish(self, state: GameState, records: list[EventRecord]) -> None:
+        """Deliver ``records`` (already stored, in ``seq`` order) of the game now at ``state``."""
+
+
+class NoSink:
+    """An :class:`EventSink` that drops everything (no live channel)."""
+
+    def publish(self, state: GameState, records: list[EventRecord]) -> None:
+        """Drop the records."""
+
+
+@dataclass(eq=False, slots=True)
+class LiveGame:
+    """One game in memory; ``state`` changes only under ``lock`` and after a durable write."""
+
+    state: GameState
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timer: asyncio.TimerHandle | None = None
+
+    @property
+    def id(self) -> str:
+        """The game id."""
+        return self.state.setup.id
+
+
+@dataclass(frozen=True, slots=True)
+class NewGame:
+    """What ``create`` hands back once: the game and its two player tokens."""
+
+    state: GameState
+    tokens: dict[ColorName, str]
+
+
+class GameService:
+    """Owns every live game. Create with the shared store, archive, tokens and clock."""
+
+    def __init__(
+        self,
+        store: Store,
+        archive: PgnArchive,
+        tokens: Tokens,
+        *,
+        now_ms: Callable[[], int],
+        site: str,
+        sink: EventSink | None = None,
+    ) -> None:
+        self._store = store
+        self._archive = archive
+        self._tokens = tokens
+        self._now_ms = now_ms
+        self._site = site
+        self.sink: EventSink = sink or NoSink()
+        self._games: dict[str, LiveGame] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.moves_accepted = 0
+
+    # --- lifecycle ---
+
+    def restore(self, stored: list[StoredGame]) -> None:
+        """Rebuild every game from the store; running clocks resume now."""
+        now = self._now_ms()
+        for item in stored:
+            setup = _setup_from_record(item.setup)
+            events: list[GameEvent] = item.events  # type: ignore[assignment]
+            live = LiveGame(GameState.rebuild(setup, events, now))
+            self._games[setup.id] = live
+            white, black = item.token_hashes
+            self._tokens.add_seat(white, Seat(setup.id, chess.WHITE))
+            self._tokens.add_seat(black, Seat(setup.id, chess.BLACK))
+            self._schedule_flag(live)
+        log.info("restored %d games from the store", len(stored))
+
+    async def close(self) -> None:
+        """Cancel timers and wait for the background tasks (archive writes, flags)."""
+        for live in self._games.values():
+            if live.timer is not None:
+                live.timer.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- queries ---
+
+    def get(self, game_id: str) -> LiveGame:
+        """The game, or ApiError 404."""
+        live = self._games.get(game_id)
+        if live is None:
+            raise not_found("game")
+        return live
+
+    def find(
+        self, *, status: str | None = None, tournament: str | None = None
+    ) -> Iterator[LiveGame]:
+        """Games in creation order, filtered by status and tournament id."""
+        for live in self._games.values():
+            if status is not None and live.state.status != status:
+                continue
+            if tournament is not None and live.state.setup.tournament != tournament:
+                continue
+            yield live
+
+    def now_ms(self) -> int:
+        """The service's monotonic clock, the one every ``now_ms`` in the core comes from."""
+        return self._now_ms()
+
+    def pgn(self, live: LiveGame) -> str:
+        """The game's PGN as of now."""
+        return export_pgn(live.state, site=self._site)
+
+    # --- commands ---
+
+    async def create(
+        self,
+        white: Player,
+        black: Player,
+        control: TimeControl,
+        *,
+        mode: Mode = "server",
+        fen: str | None = None,
+        event: str = "Grandmaster game",
+        tournament: str | None = None,
+        round_no: int | None = None,
+        board_no: int | None = None,
+    ) -> NewGame:
+        """Create and durably store a game; returns it with both player tokens."""
+        game_id = new_id()
+        while game_id in self._games:
+            game_id = new_id()
+        setup = GameSetup(
+            id=game_id,
+            white=white,
+            black=black,
+            control=control,
+            mode=mode,
+            initial_fen=fen or chess.STARTING_FEN,
+            event=event,
+            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            tournament=tournament,
+            round=round_no,
+            board=board_no,
+        )
+        tokens: dict[ColorName, str] = {"white": new_token(), "black": new_token()}
+        digests = (token_digest(tokens["white"]), token_digest(tokens["black"]))
+        await self._store.create_game(game_id, asdict(setup), digests)
+        live = LiveGame(GameState.new(setup))
+        self._games[game_id] = live
+        self._tokens.add_seat(digests[0], Seat(game_id, chess.WHITE))
+        self._tokens.add_seat(digests[1], Seat(game_id, chess.BLACK))
+        return NewGame(live.state, tokens)
+
+    async def start(self, live: LiveGame) -> GameState:
+        """Start the game's clock."""
+        return await self.run(live, core.start)
+
+    async def move(
+        self,
+        live: LiveGame,
+        text: str,
+        *,
+        by: chess.Color | None,
+        ply: int | None,
+        clock_ms: int | None,
+    ) -> GameState:
+        """Play a move; returns the state once it is durably stored (or was already)."""
+
+        def command(state: GameState, now: int) -> list[GameEvent]:
+            return core.play(state, text, now, by=by, ply=ply, clock_ms=clock_ms)
+
+        return await self.run(live, command)
+
+    async def resign(self, live: LiveGame, color: chess.Color) -> GameState:
+        """``color`` resigns."""
+        return await self.run(live, lambda s, now: core.resign(s, color, now))
+
+    async def draw(self, live: LiveGame, color: chess.Color, action: core.DrawAction) -> GameState:
+        """A player's draw offer, answer or claim."""
+        return await self.run(live, lambda s, now: core.draw(s, color, action, now))
+
+    async def adjudicate(self, live: LiveGame, result: Result, reason: str) -> GameState:
+        """The arbiter's result."""
+        return await self.run(live, lambda s, now: core.adjudicate(s, result, now, reason))
+
+    async def run(self, live: LiveGame, command: Command) -> GameState:
+        """Apply ``command`` under the game's lock, after recording any flag fall first.
+
+        Raises the core's refusals (nothing changes) and StoreUnavailable (nothing is
+        acknowledged; the caller answers 503).
+        """
+        async with live.lock:
+            now = self._now_ms()
+            await self._commit(live, core.expire(live.state, now), now)
+            await self._commit(live, command(live.state, now), now)
+            return live.state
+
+    # --- internals ---
+
+    async def _commit(self, live: LiveGame, events: list[GameEvent], now: int) -> None:
+        if not events:
+            return
+        state = core.evolve_all(live.state, events, now)
+        records = [_record(event) for event in events]
+        await self._store.append(records)
+        live.state = state
+        self.moves_accepted += sum(1 for e in events if e["type"] == "move")
+        self.sink.publish(state, records)
+        self._schedule_flag(live)
+        if state.is_finished:
+            self._spawn(self._archive_pgn(state))
+
+    def _schedule_flag(self, live: LiveGame) -> None:
+        if live.timer is not None:
+            live.timer.cancel()
+            live.timer = None
+        deadline = core.flag_deadline_ms(live.state)
+        if deadline is None:
+            return
+        delay_s = max(0.0, (deadline - self._now_ms()) / 1000) + 0.001
+        loop = asyncio.get_running_loop()
+        live.timer = loop.call_later(delay_s, lambda: self._spawn(self._flag(live)))
+
+    async def _flag(self, live: LiveGame) -> None:
+        """The flag timer fired: record the fall (or re-arm when it fired early)."""
+        live.timer = None
+        try:
+            async with live.lock:
+                now = self._now_ms()
+                await self._commit(live, core.expire(live.state, now), now)
+        except Exception:
+            log.exception("could not record the flag fall of game %s", live.id)
+        if live.timer is None and not live.state.is_finished:
+            self._schedule_flag(live)
+
+    async def _archive_pgn(self, state: GameState) -> None:
+        try:
+            await self._archive.write(state.setup.id, export_pgn(state, site=self._site))
+        except (OSError, ValueError):
+            log.exception("could not archive the PGN of game %s", state.setup.id)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _record(event: GameEvent) -> EventRecord:
+    ply = event["ply"] if event["type"] == "move" else None
+    body = json.dumps(event, separators=(",", ":"))
+    return EventRecord(event["game"], event["seq"], event["type"], ply, body)
+
+
+def _setup_from_record(data: dict[str, Any]) -> GameSetup:
+    return GameSetup(
+        id=data["id"],
+        white=Player(**data["white"]),
+        black=Player(**data["black"]),
+        control=TimeControl(**data["control"]),
+        mode=data["mode"],
+        initial_fen=data["initial_fen"],
+        event=data["event"],
+        created_at=data["created_at"],
+        tournament=data["tournament"],
+        round=data["round"],
+        board=data["board"],
+    )

@@ -1,0 +1,136 @@
+"""REST routes of games (``/api/games``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.auth import Seat, Tokens
+from app.games import GameService
+from app.schemas import CreateGameIn, DrawIn, MoveIn, ResultIn
+from engine.clock import TimeControl
+from engine.game import GameState, Player
+from engine.view import game_json
+from engine.wire import GameJSON
+
+router = APIRouter(prefix="/api/games", tags=["games"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no or unknown token"},
+    403: {"description": "a token that may not do this"},
+    404: {"description": "no such game"},
+    409: {"description": "refused by the game's state (illegal_move, not_your_turn, ...)"},
+    422: {"description": "the body breaks the schema"},
+    503: {"description": "the history cannot be written; nothing was acknowledged"},
+}
+
+
+def _service(request: Request) -> GameService:
+    service: GameService = request.app.state.games
+    return service
+
+
+def _tokens(request: Request) -> Tokens:
+    tokens: Tokens = request.app.state.tokens
+    return tokens
+
+
+def _view(service: GameService, state: GameState) -> GameJSON:
+    return game_json(state, service.now_ms())
+
+
+def _player(data: Any) -> Player:
+    return Player(data.name, data.rating, data.title, data.fide_id)
+
+
+@router.post("", status_code=201, responses=_ERRORS)
+async def create_game(body: CreateGameIn, request: Request) -> JSONResponse:
+    """Create a game (operator). Answers the game and both player tokens, once."""
+    _tokens(request).require_operator(request)
+    service = _service(request)
+    new = await service.create(
+        _player(body.white),
+        _player(body.black),
+        TimeControl.from_seconds(body.clock.initial, body.clock.increment),
+        mode=body.mode,
+        fen=body.fen,
+    )
+    return JSONResponse({"game": _view(service, new.state), "tokens": new.tokens}, status_code=201)
+
+
+@router.get("", responses=_ERRORS)
+async def list_games(
+    request: Request,
+    status: Annotated[Literal["created", "started", "finished"] | None, Query()] = None,
+    tournament: Annotated[str | None, Query(max_length=64)] = None,
+) -> JSONResponse:
+    """Games in creation order, optionally filtered by status and tournament."""
+    service = _service(request)
+    games = [_view(service, g.state) for g in service.find(status=status, tournament=tournament)]
+    return JSONResponse({"games": games})
+
+
+@router.get("/{game_id}", responses=_ERRORS)
+async def get_game(game_id: str, request: Request) -> JSONResponse:
+    """The game's full state."""
+    service = _service(request)
+    return JSONResponse(_view(service, service.get(game_id).state))
+
+
+@router.get(
+    "/{game_id}/pgn",
+    responses={200: {"content": {"application/x-chess-pgn": {}}}, 404: _ERRORS[404]},
+)
+async def get_pgn(game_id: str, request: Request) -> Response:
+    """The game as PGN with ``[%clk]`` after every move."""
+    service = _service(request)
+    pgn = service.pgn(service.get(game_id))
+    return Response(pgn, media_type="application/x-chess-pgn")
+
+
+@router.post("/{game_id}/start", responses=_ERRORS)
+async def start_game(game_id: str, request: Request) -> JSONResponse:
+    """Start a created game (operator): the side to move's clock starts."""
+    _tokens(request).require_operator(request)
+    service = _service(request)
+    return JSONResponse(_view(service, await service.start(service.get(game_id))))
+
+
+@router.post("/{game_id}/moves", responses=_ERRORS)
+async def post_move(game_id: str, body: MoveIn, request: Request) -> JSONResponse:
+    """Play a move (the player to move, or the operator). 200 once durably written."""
+    service = _service(request)
+    live = service.get(game_id)
+    identity = _tokens(request).require_seat_or_operator(request, game_id)
+    by = identity.color if isinstance(identity, Seat) else None
+    state = await service.move(live, body.move, by=by, ply=body.ply, clock_ms=body.clock_ms)
+    return JSONResponse(_view(service, state))
+
+
+@router.post("/{game_id}/resign", responses=_ERRORS)
+async def resign(game_id: str, request: Request) -> JSONResponse:
+    """The bearer's side resigns (players only)."""
+    service = _service(request)
+    live = service.get(game_id)
+    seat = _tokens(request).require_seat(request, game_id)
+    return JSONResponse(_view(service, await service.resign(live, seat.color)))
+
+
+@router.post("/{game_id}/draw", responses=_ERRORS)
+async def draw(game_id: str, body: DrawIn, request: Request) -> JSONResponse:
+    """Offer, accept or decline a draw, or claim one by rule (players only)."""
+    service = _service(request)
+    live = service.get(game_id)
+    seat = _tokens(request).require_seat(request, game_id)
+    return JSONResponse(_view(service, await service.draw(live, seat.color, body.action)))
+
+
+@router.post("/{game_id}/result", responses=_ERRORS)
+async def set_result(game_id: str, body: ResultIn, request: Request) -> JSONResponse:
+    """Set the result as arbiter (operator)."""
+    _tokens(request).require_operator(request)
+    service = _service(request)
+    state = await service.adjudicate(service.get(game_id), body.result, body.reason)
+    return JSONResponse(_view(service, state))

@@ -1,0 +1,83 @@
+"""Server settings: defaults, ``GM_*`` environment variables and command-line flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the composition root needs; immutable once the app is built.
+
+    Every field can be set as ``GM_<FIELD>`` in the environment (``GM_DATA_DIR=./data``);
+    ``host``, ``port`` and ``data_dir`` also as flags of ``python -m app``.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    # None: read ``<data_dir>/operator_token``, creating it at first start.
+    operator_token: str | None = None
+    # Shown in PGN ``[Site]`` and used for links.
+    site: str = "Grandmaster"
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite history file."""
+        return self.data_dir / "grandmaster.sqlite3"
+
+    @property
+    def pgn_dir(self) -> Path:
+        """Where finished games are archived as PGN files."""
+        return self.data_dir / "pgn"
+
+    @property
+    def operator_token_path(self) -> Path:
+        """Where a generated operator token is kept."""
+        return self.data_dir / "operator_token"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults overridden by ``GM_*`` variables. Raises ValueError on a bad value."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"GM_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw, cls)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_args(self, argv: Sequence[str] | None = None) -> Settings:
+        """These settings overridden by the command line of ``python -m app``."""
+        parser = argparse.ArgumentParser(
+            prog="python -m app", description="Run the Grandmaster chess server."
+        )
+        parser.add_argument("--host", help=f"interface to listen on (GM_HOST, {self.host})")
+        parser.add_argument("--port", type=int, help=f"TCP port (GM_PORT, {self.port})")
+        parser.add_argument(
+            "--data-dir", type=Path, help=f"history and tokens (GM_DATA_DIR, {self.data_dir})"
+        )
+        args = parser.parse_args(argv)
+        changes = {k: v for k, v in vars(args).items() if v is not None}
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str, cls: type[Settings]) -> object:
+    default = next(f.default for f in fields(cls) if f.name == name)
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"GM_{name.upper()} must be an integer, not {raw!r}") from None
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw

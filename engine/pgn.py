@@ -1,0 +1,82 @@
+"""PGN export of a game, built with python-chess's own writer so it always reads back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import chess
+import chess.engine
+import chess.pgn
+
+from engine.game import GameState
+from engine.wire import ScoreJSON, Termination
+
+# The PGN ``[Termination]`` tag, spelled as lichess exports it.
+_PGN_TERMINATION: dict[Termination, str] = {
+    "timeout": "Time forfeit",
+    "arbiter": "Adjudication",
+}
+
+
+def score_to_pov(score: ScoreJSON) -> chess.engine.PovScore:
+    """A White-view wire score as python-chess's ``PovScore``."""
+    if "mate" in score:
+        return chess.engine.PovScore(chess.engine.Mate(score["mate"]), chess.WHITE)
+    return chess.engine.PovScore(chess.engine.Cp(score.get("cp", 0)), chess.WHITE)
+
+
+def export_pgn(state: GameState, *, site: str, evals: Mapping[int, ScoreJSON] | None = None) -> str:
+    """The game as PGN text ending in a blank line.
+
+    Tags: the Seven Tag Roster, then ratings, titles, ``TimeControl``, ``Termination``,
+    ``Board`` and ``FEN``/``SetUp`` for a custom start. Every move carries ``[%clk]`` (the
+    mover's time after the move) and ``[%eval]`` where ``evals`` has the position after it,
+    keyed by ply.
+    """
+    setup = state.setup
+    game = chess.pgn.Game()
+    headers = game.headers
+    headers["Event"] = setup.event
+    headers["Site"] = site
+    headers["Date"] = _pgn_date(setup.created_at)
+    headers["Round"] = str(setup.round) if setup.round is not None else "-"
+    headers["White"] = setup.white.name
+    headers["Black"] = setup.black.name
+    headers["Result"] = state.result
+    for color, player in (("White", setup.white), ("Black", setup.black)):
+        if player.rating is not None:
+            headers[f"{color}Elo"] = str(player.rating)
+        if player.title:
+            headers[f"{color}Title"] = player.title
+        if player.fide_id is not None:
+            headers[f"{color}FideId"] = str(player.fide_id)
+    headers["TimeControl"] = setup.control.pgn_tag
+    headers["Termination"] = _termination_tag(state)
+    if setup.board is not None:
+        headers["Board"] = str(setup.board)
+    headers["GameId"] = setup.id
+    if setup.initial_fen != chess.STARTING_FEN:
+        headers["FEN"] = setup.initial_fen
+        headers["SetUp"] = "1"
+    game.setup(chess.Board(setup.initial_fen))
+    node: chess.pgn.GameNode = game
+    for ply, record in enumerate(state.moves, start=1):
+        node = node.add_variation(chess.Move.from_uci(record.uci))
+        node.set_clock(record.clock_ms / 1000)
+        if evals is not None and ply in evals:
+            node.set_eval(score_to_pov(evals[ply]))
+    exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=True)
+    return game.accept(exporter) + "\n\n"
+
+
+def _pgn_date(created_at: str) -> str:
+    """``2026-11-21T10:00:00Z`` -> ``2026.11.21``; unknown parts stay ``??``."""
+    if len(created_at) >= 10:
+        return created_at[:10].replace("-", ".")
+    return "????.??.??"
+
+
+def _termination_tag(state: GameState) -> str:
+    if state.termination is None:
+        return "Unterminated"
+    return _PGN_TERMINATION.get(state.termination, "Normal")

@@ -1,0 +1,39 @@
+"""The public JSON view of a game at an instant."""
+
+from __future__ import annotations
+
+from engine.game import GameState
+from engine.wire import EvalJSON, GameJSON, color_name
+
+
+def game_json(
+    state: GameState, now_ms: int, *, spectators: int = 0, evaluation: EvalJSON | None = None
+) -> GameJSON:
+    """``GET /api/games/{id}`` for ``state``; the running clock is read at ``now_ms``."""
+    setup = state.setup
+    return {
+        "id": setup.id,
+        "tournament": setup.tournament,
+        "round": setup.round,
+        "board": setup.board,
+        "white": setup.white.to_json(),
+        "black": setup.black.to_json(),
+        "mode": setup.mode,
+        "time_control": {
+            "initial": setup.control.initial_ms // 1000,
+            "increment": setup.control.increment_ms // 1000,
+        },
+        "status": state.status,
+        "result": state.result,
+        "termination": state.termination,
+        "initial_fen": setup.initial_fen,
+        "fen": state.board.fen(),
+        "ply": state.ply,
+        "moves": [{"uci": m.uci, "san": m.san, "clock_ms": m.clock_ms} for m in state.moves],
+        "clock": state.clock.to_json(now_ms),
+        "draw_offer": None if state.draw_offer is None else color_name(state.draw_offer),
+        "eval": evaluation,
+        "spectators": spectators,
+        "seq": state.seq,
+        "created_at": setup.created_at,
+    }

@@ -1,0 +1,156 @@
+"""JSON shapes that leave the server: game views and game events (``shared/API.md``).
+
+Events are built once by the core, persisted as they are, and serialised once for every
+subscriber; their keys are the wire format.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+import chess
+
+ColorName = Literal["white", "black"]
+Status = Literal["created", "started", "finished"]
+Result = Literal["1-0", "0-1", "1/2-1/2", "*"]
+Mode = Literal["server", "relay"]
+Termination = Literal[
+    "checkmate",
+    "resignation",
+    "timeout",
+    "stalemate",
+    "insufficient_material",
+    "threefold_repetition",
+    "fivefold_repetition",
+    "fifty_moves",
+    "seventyfive_moves",
+    "agreement",
+    "arbiter",
+]
+
+
+def color_name(color: chess.Color) -> ColorName:
+    """``chess.WHITE`` -> ``"white"``."""
+    return "white" if color == chess.WHITE else "black"
+
+
+def parse_color(name: ColorName) -> chess.Color:
+    """``"white"`` -> ``chess.WHITE``."""
+    return chess.WHITE if name == "white" else chess.BLACK
+
+
+class ClockJSON(TypedDict):
+    """Remaining times in ms and the side whose time is running."""
+
+    white_ms: int
+    black_ms: int
+    running: ColorName | None
+
+
+class PlayerJSON(TypedDict):
+    """A player as shown in a game."""
+
+    name: str
+    rating: int | None
+    title: str | None
+    fide_id: int | None
+
+
+class MoveJSON(TypedDict):
+    """One half-move: ``clock_ms`` is the mover's time after it, increment included."""
+
+    uci: str
+    san: str
+    clock_ms: int
+
+
+class ScoreJSON(TypedDict, total=False):
+    """White's point of view: exactly one of ``cp`` and ``mate``."""
+
+    cp: int
+    mate: int
+
+
+class EvalJSON(TypedDict):
+    """The latest evaluation of the current position."""
+
+    ply: int
+    depth: int
+    score: ScoreJSON
+    best: str | None
+    pv: list[str]
+    nodes: int
+    engine: str
+
+
+class StartEvent(TypedDict):
+    """The game started; the side to move's clock runs."""
+
+    type: Literal["start"]
+    game: str
+    seq: int
+    fen: str
+    clock: ClockJSON
+
+
+class MoveEvent(TypedDict):
+    """A move was accepted and durably written. ``ply`` counts the half-moves after it."""
+
+    type: Literal["move"]
+    game: str
+    seq: int
+    ply: int
+    uci: str
+    san: str
+    fen: str
+    clock: ClockJSON
+
+
+class DrawOfferEvent(TypedDict):
+    """A draw offer by ``by`` is pending; ``by`` null means no offer stands any more."""
+
+    type: Literal["draw_offer"]
+    game: str
+    seq: int
+    by: ColorName | None
+
+
+class EndEvent(TypedDict):
+    """The game ended; ``reason`` is the arbiter's note, when one was given."""
+
+    type: Literal["end"]
+    game: str
+    seq: int
+    result: Result
+    termination: Termination
+    clock: ClockJSON
+    reason: NotRequired[str]
+
+
+GameEvent = StartEvent | MoveEvent | DrawOfferEvent | EndEvent
+
+
+class GameJSON(TypedDict):
+    """The full state of a game as ``GET /api/games/{id}`` returns it."""
+
+    id: str
+    tournament: str | None
+    round: int | None
+    board: int | None
+    white: PlayerJSON
+    black: PlayerJSON
+    mode: Mode
+    time_control: dict[str, int]
+    status: Status
+    result: Result
+    termination: Termination | None
+    initial_fen: str
+    fen: str
+    ply: int
+    moves: list[MoveJSON]
+    clock: ClockJSON
+    draw_offer: ColorName | None
+    eval: EvalJSON | None
+    spectators: int
+    seq: int
+    created_at: str

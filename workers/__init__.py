@@ -1,0 +1,1 @@
+"""Helpers off the event loop: the history writer thread, the PGN archive pool, analysis."""

@@ -1,0 +1,304 @@
+"""The durable game log: SQLite in WAL mode, written by one thread with group commit.
+
+The event loop never touches the database while serving. It hands records to
+:meth:`Store.append` / :meth:`Store.create_game` and awaits a future; the writer thread
+drains everything pending, writes it in one transaction (``synchronous=FULL``: the commit
+is on disk when it returns), then settles the futures. A caller may acknowledge its
+change only after the future resolved.
+
+After a failed commit (disk full, I/O error) the store refuses every later write with
+:class:`StoreUnavailable` until the process restarts and rebuilds from disk: the
+in-memory games then agree with what is really stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS games (
+    id TEXT PRIMARY KEY,
+    setup TEXT NOT NULL,
+    white_token TEXT NOT NULL,
+    black_token TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    game TEXT NOT NULL REFERENCES games(id),
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    ply INTEGER,
+    body TEXT NOT NULL,
+    PRIMARY KEY (game, seq)
+) WITHOUT ROWID;
+-- A second move at the same ply of a game cannot be stored, whatever the code above does.
+CREATE UNIQUE INDEX IF NOT EXISTS one_move_per_ply ON events (game, ply) WHERE type = 'move';
+"""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot write now; nothing of the request was acknowledged."""
+
+
+class StoreConflict(Exception):
+    """A record collides with one already stored (duplicate key): a bug upstream, not I/O."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One serialised game event as it is stored and sent: ``body`` is its JSON text."""
+
+    game: str
+    seq: int
+    type: str
+    ply: int | None
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGame:
+    """A game as read back at start-up: its setup JSON, token hashes and event bodies."""
+
+    id: str
+    setup: dict[str, Any]
+    token_hashes: tuple[str, str]
+    events: list[dict[str, Any]]
+
+
+Statement = tuple[str, tuple[object, ...]]
+
+
+@dataclass(slots=True)
+class _Write:
+    statements: list[Statement]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+    error: BaseException | None = field(default=None)
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """Counters read by ``/metrics``; updated only by the writer thread."""
+
+    batches: int = 0
+    writes: int = 0
+    commit_seconds: list[float] = field(default_factory=list)
+
+    def drain_latencies(self) -> list[float]:
+        """Commit durations (seconds) since the last call, oldest first."""
+        out, self.commit_seconds = self.commit_seconds, []
+        return out
+
+
+class Store:
+    """SQLite game log with a single writer thread.
+
+    Lifecycle: ``open()`` (blocking: run it in a thread), then ``load()`` and any number of
+    awaited writes from one event loop, then ``close()``. ``max_pending`` bounds the
+    writes waiting for the thread; beyond it a write is refused (StoreUnavailable).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = 1024,
+        max_pending: int = 20_000,
+        max_page_count: int | None = None,
+    ) -> None:
+        self.path = path
+        self._max_batch = max_batch
+        self._max_page_count = max_page_count
+        self._queue: queue.Queue[_Write | None] = queue.Queue(maxsize=max_pending)
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._failure: BaseException | None = None
+        self.stats = WriteStats()
+
+    # --- lifecycle (blocking; call from a thread or before the loop runs) ---
+
+    def open(self) -> None:
+        """Create the file and schema if needed and start the writer thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        conn.executescript(SCHEMA)
+        if self._max_page_count is not None:
+            conn.execute(f"PRAGMA max_page_count = {int(self._max_page_count)}")
+        self._conn = conn
+        self._thread = threading.Thread(target=self._run, name="gm-store-writer", daemon=True)
+        self._thread.start()
+
+    def load(self) -> list[StoredGame]:
+        """Every game with its events in ``seq`` order (blocking; a separate connection)."""
+        conn = self._connect()
+        try:
+            events: dict[str, list[dict[str, Any]]] = {}
+            for game, body in conn.execute("SELECT game, body FROM events ORDER BY game, seq"):
+                events.setdefault(game, []).append(json.loads(body))
+            return [
+                StoredGame(gid, json.loads(setup), (white, black), events.get(gid, []))
+                for gid, setup, white, black in conn.execute(
+                    "SELECT id, setup, white_token, black_token FROM games ORDER BY rowid"
+                )
+            ]
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Finish pending writes, stop the thread and close the database."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def is_healthy(self) -> bool:
+        """False once a commit has failed, or when the writer thread is not running."""
+        return self._failure is None and self._thread is not None and self._thread.is_alive()
+
+    @property
+    def pending(self) -> int:
+        """Writes waiting for the writer thread."""
+        return self._queue.qsize()
+
+    # --- writes (from the event loop) ---
+
+    async def create_game(
+        self, game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]
+    ) -> None:
+        """Durably record a new game. Raises StoreUnavailable, or StoreConflict on a reused id."""
+        await self._submit(
+            [
+                (
+                    "INSERT INTO games (id, setup, white_token, black_token) VALUES (?, ?, ?, ?)",
+                    (game_id, json.dumps(setup), *token_hashes),
+                )
+            ]
+        )
+
+    async def append(self, records: Sequence[EventRecord]) -> None:
+        """Durably append events, all or none. Raises StoreUnavailable or StoreConflict."""
+        await self._submit(
+            [
+                (
+                    "INSERT INTO events (game, seq, type, ply, body) VALUES (?, ?, ?, ?, ?)",
+                    (r.game, r.seq, r.type, r.ply, r.body),
+                )
+                for r in records
+            ]
+        )
+
+    async def _submit(self, statements: list[Statement]) -> None:
+        if self._failure is not None:
+            raise StoreUnavailable(f"the store failed earlier: {self._failure}")
+        loop = asyncio.get_running_loop()
+        write = _Write(statements, loop, loop.create_future())
+        try:
+            self._queue.put_nowait(write)
+        except queue.Full:
+            raise StoreUnavailable("too many writes pending") from None
+        await write.future
+
+    # --- the writer thread ---
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        return conn
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write_batch(batch)
+            if stop:
+                return
+
+    def _write_batch(self, batch: list[_Write]) -> None:
+        conn = self._conn
+        assert conn is not None
+        if self._failure is None:
+            started = time.perf_counter()
+            try:
+                self._execute(conn, batch)
+            except sqlite3.Error as exc:
+                log.error("history write failed, refusing further writes: %s", exc)
+                self._failure = exc
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.debug("rollback after a failed commit failed too", exc_info=True)
+            else:
+                self.stats.batches += 1
+                self.stats.writes += len(batch)
+                self.stats.commit_seconds.append(time.perf_counter() - started)
+        if self._failure is not None:
+            for write in batch:
+                write.error = StoreUnavailable(f"the history could not be written: {self._failure}")
+        _settle_all(batch)
+
+    @staticmethod
+    def _execute(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        for write in batch:
+            # A savepoint per write: a duplicate key fails that write alone, not the batch.
+            conn.execute("SAVEPOINT write")
+            try:
+                for sql, params in write.statements:
+                    conn.execute(sql, params)
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK TO write")
+                write.error = StoreConflict(str(exc))
+            conn.execute("RELEASE write")
+        conn.execute("COMMIT")
+
+
+def _settle_all(batch: list[_Write]) -> None:
+    """Resolve each write's future on its own loop, one callback per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+    for write in batch:
+        by_loop.setdefault(write.loop, []).append(write)
+    for loop, writes in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, writes)
+        except RuntimeError:
+            log.debug("event loop closed before %d writes were settled", len(writes))
+
+
+def _settle(writes: list[_Write]) -> None:
+    for write in writes:
+        if write.future.done():
+            continue
+        if write.error is None:
+            write.future.set_result(None)
+        else:
+            write.future.set_exception(write.error)
