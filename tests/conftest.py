@@ -1,0 +1,211 @@
+"""Shared fixtures: a real server on a real socket, in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from app import Settings, create_app
+from workers.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_socket() -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 with a port chosen by the kernel."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for subprocesses that bind it themselves)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class FakeTime:
+    """A monotonic millisecond clock that tests move by hand."""
+
+    def __init__(self, start_ms: int = 1_000_000) -> None:
+        self.ms = start_ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+    def advance(self, ms: int) -> None:
+        self.ms += ms
+
+
+@dataclass
+class LiveServer:
+    """An app served by uvicorn on the test's event loop."""
+
+    url: str
+    operator_token: str
+    data_dir: Path
+    app: object
+    client: httpx.AsyncClient
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        """Headers carrying ``token`` (the operator's by default)."""
+        return {"Authorization": f"Bearer {token or self.operator_token}"}
+
+    async def create_game(self, **overrides: object) -> tuple[str, dict[str, str]]:
+        """Create a game as operator; returns its id and the player tokens."""
+        body: dict[str, object] = {
+            "white": {"name": "White", "rating": 2700},
+            "black": {"name": "Black", "rating": 2650},
+            "clock": {"initial": 300, "increment": 2},
+        }
+        body.update(overrides)
+        r = await self.client.post("/api/games", json=body, headers=self.auth())
+        assert r.status_code == 201, r.text
+        data = r.json()
+        return data["game"]["id"], data["tokens"]
+
+    async def started_game(self, **overrides: object) -> tuple[str, dict[str, str]]:
+        """Create and start a game."""
+        game_id, tokens = await self.create_game(**overrides)
+        r = await self.client.post(f"/api/games/{game_id}/start", headers=self.auth())
+        assert r.status_code == 200, r.text
+        return game_id, tokens
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    data_dir: Path, *, now_ms: Callable[[], int] | None = None, store: Store | None = None
+) -> AsyncIterator[LiveServer]:
+    """Run the real app under uvicorn on a kernel-chosen port until the block exits."""
+    settings = Settings(data_dir=data_dir, operator_token="operator-secret-token")
+    kwargs: dict[str, object] = {}
+    if now_ms is not None:
+        kwargs["now_ms"] = now_ms
+    if store is not None:
+        kwargs["store"] = store
+    app = create_app(settings, **kwargs)  # type: ignore[arg-type]
+    sock = free_socket()
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_per_message_deflate=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        try:
+            yield LiveServer(url, "operator-secret-token", data_dir, app, client)
+        finally:
+            server.should_exit = True
+            await task
+            sock.close()
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """A real server with real clocks, fresh data directory."""
+    async with serve(tmp_path / "data") as server:
+        yield server
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A hand-driven clock for game clocks."""
+    return FakeTime()
+
+
+@pytest.fixture
+async def live_fake_time(tmp_path: Path, fake_time: FakeTime) -> AsyncIterator[LiveServer]:
+    """A real server whose game clocks follow ``fake_time``."""
+    async with serve(tmp_path / "data", now_ms=fake_time) as server:
+        yield server
+
+
+@dataclass
+class ServerProcess:
+    """``python -m app`` in a subprocess; ``kill()`` is a real SIGKILL."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start and wait until ``/healthz`` answers 200."""
+        env = {**os.environ, "GM_OPERATOR_TOKEN": "operator-secret-token", **self.env}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {err}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("server did not become healthy")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A not yet started server subprocess with its own data directory."""
+    proc = ServerProcess(tmp_path / "data")
+    try:
+        yield proc
+    finally:
+        proc.stop()
