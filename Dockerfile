@@ -1,0 +1,29 @@
+# Grandmaster: one process serving REST, WebSockets and streams; history in /data.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /srv/grandmaster
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY engine ./engine
+COPY workers ./workers
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /data grandmaster \
+    && mkdir -p /data \
+    && chown grandmaster /data
+
+USER grandmaster
+ENV GM_HOST=0.0.0.0 \
+    GM_PORT=8000 \
+    GM_DATA_DIR=/data
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+# The working directory holds the sources; run from / so `app` resolves to the installed package.
+WORKDIR /data
+CMD ["python", "-m", "app"]
