@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from app.factory import create_app
+from app.server import uvicorn_config
 from app.settings import Settings
 
 
@@ -21,16 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws_per_message_deflate=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
     return 0
 
 

@@ -8,10 +8,12 @@ probe; shutdown runs in reverse.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -19,9 +21,11 @@ from fastapi.responses import JSONResponse, Response
 from app.auth import Tokens, load_operator_token
 from app.errors import error_response, install_error_handlers
 from app.games import GameService
+from app.hub import REPLAY_HISTORY, Hub
 from app.limits import BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
 from app.routes_games import router as games_router
+from app.routes_live import router as live_router
 from app.settings import Settings
 from workers.archive import PgnArchive
 from workers.store import Store
@@ -54,19 +58,28 @@ def create_app(
         tokens = Tokens(token)
         metrics = Metrics()
         games = GameService(history, archive, tokens, now_ms=now_ms, site=settings.site)
+        hub = Hub(games.view, metrics, now_ms=now_ms, max_spectators=settings.max_spectators)
+        games.sink = hub
         try:
-            games.restore(await loop.run_in_executor(None, history.load))
+            stored = await loop.run_in_executor(None, history.load)
+            games.restore(stored)
+            for item in stored:
+                recent = item.events[-REPLAY_HISTORY:]
+                hub.restore(item.id, [_body(e) for e in recent], [e["seq"] for e in recent])
             _collect_store_metrics(metrics, history, games)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
+            housekeeping = loop.create_task(hub.run(), name="gm-hub")
             app.state.settings = settings
             app.state.store = history
             app.state.tokens = tokens
             app.state.games = games
+            app.state.hub = hub
             app.state.metrics = metrics
             log.info("data directory: %s", settings.data_dir.resolve())
             try:
                 yield
             finally:
+                await cancel_and_wait(housekeeping)
                 await cancel_and_wait(lag_probe)
                 await games.close()
         finally:
@@ -82,6 +95,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(games_router)
+    app.include_router(live_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> JSONResponse:
@@ -98,6 +112,11 @@ def create_app(
         return Response(instruments.render(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _body(event: dict[str, Any]) -> str:
+    """An event's stored JSON text (stored compact, so re-encoding gives the same text)."""
+    return json.dumps(event, separators=(",", ":"))
 
 
 def _collect_store_metrics(metrics: Metrics, store: Store, games: GameService) -> None:

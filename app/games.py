@@ -24,7 +24,8 @@ from engine import game as core
 from engine.clock import TimeControl
 from engine.game import GameSetup, GameState, Player
 from engine.pgn import export_pgn
-from engine.wire import ColorName, GameEvent, Mode, Result
+from engine.view import game_json
+from engine.wire import ColorName, GameEvent, GameJSON, Mode, Result
 from workers.archive import PgnArchive
 from workers.store import EventRecord, Store, StoredGame
 
@@ -39,12 +40,25 @@ class EventSink(Protocol):
     def publish(self, state: GameState, records: list[EventRecord]) -> None:
         """Deliver ``records`` (already stored, in ``seq`` order) of the game now at ``state``."""
 
+    def game_added(self, game: str, tournament: str | None) -> None:
+        """A game was created (tournament followers start following it)."""
+
+    def spectators(self, game: str) -> int:
+        """How many spectators follow ``game``."""
+
 
 class NoSink:
     """An :class:`EventSink` that drops everything (no live channel)."""
 
     def publish(self, state: GameState, records: list[EventRecord]) -> None:
         """Drop the records."""
+
+    def game_added(self, game: str, tournament: str | None) -> None:
+        """Ignore the new game."""
+
+    def spectators(self, game: str) -> int:
+        """Nobody is watching."""
+        return 0
 
 
 @dataclass(eq=False, slots=True)
@@ -125,6 +139,13 @@ class GameService:
             raise not_found("game")
         return live
 
+    def __contains__(self, game_id: object) -> bool:
+        return game_id in self._games
+
+    def has_tournament(self, tournament: str) -> bool:
+        """Whether any game carries this tournament id."""
+        return any(g.state.setup.tournament == tournament for g in self._games.values())
+
     def find(
         self, *, status: str | None = None, tournament: str | None = None
     ) -> Iterator[LiveGame]:
@@ -135,6 +156,15 @@ class GameService:
             if tournament is not None and live.state.setup.tournament != tournament:
                 continue
             yield live
+
+    def spectators(self, game_id: str) -> int:
+        """How many spectators follow the game now."""
+        return self.sink.spectators(game_id)
+
+    def view(self, game_id: str) -> GameJSON:
+        """The game's public JSON now, spectator count included (ApiError 404 if unknown)."""
+        state = self.get(game_id).state
+        return game_json(state, self._now_ms(), spectators=self.sink.spectators(game_id))
 
     def now_ms(self) -> int:
         """The service's monotonic clock, the one every ``now_ms`` in the core comes from."""
@@ -183,6 +213,7 @@ class GameService:
         self._games[game_id] = live
         self._tokens.add_seat(digests[0], Seat(game_id, chess.WHITE))
         self._tokens.add_seat(digests[1], Seat(game_id, chess.BLACK))
+        self.sink.game_added(game_id, tournament)
         return NewGame(live.state, tokens)
 
     async def start(self, live: LiveGame) -> GameState:

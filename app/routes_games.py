@@ -38,7 +38,7 @@ def _tokens(request: Request) -> Tokens:
 
 
 def _view(service: GameService, state: GameState) -> GameJSON:
-    return game_json(state, service.now_ms())
+    return game_json(state, service.now_ms(), spectators=service.spectators(state.setup.id))
 
 
 def _player(data: Any) -> Player:

@@ -26,6 +26,21 @@ class Settings:
     site: str = "Grandmaster"
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
+    # Spectators: a cap on connections (WebSockets and streams), the largest message a
+    # spectator may send (bigger closes with 1009), how many it may send (more closes
+    # with 1008), keepalive pings, and browser origins allowed (empty: any).
+    max_spectators: int = 20_000
+    ws_max_message_bytes: int = 1024
+    ws_messages_per_s: float = 2.0
+    ws_messages_burst: float = 10.0
+    ws_ping_interval_s: float = 10.0
+    origins: tuple[str, ...] = ()
+    # A spectator holding more than this unsent is skipped to the latest state once it
+    # drains, and closed with 1013 if it stays behind longer than ``spectator_behind_s``.
+    spectator_buffer_bytes: int = 16 * 1024
+    spectator_behind_s: float = 15.0
+    # The kernel send buffer of each spectator socket (SO_SNDBUF; Linux doubles it).
+    spectator_sndbuf_bytes: int = 64 * 1024
 
     @property
     def db_path(self) -> Path:
@@ -71,6 +86,13 @@ class Settings:
 
 def _convert(name: str, raw: str, cls: type[Settings]) -> object:
     default = next(f.default for f in fields(cls) if f.name == name)
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"GM_{name.upper()} must be a number, not {raw!r}") from None
     if isinstance(default, bool):
         return raw.lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):

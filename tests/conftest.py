@@ -13,12 +13,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
 from app import Settings, create_app
+from app.server import uvicorn_config
 from workers.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def free_socket() -> socket.socket:
     """A listening TCP socket on 127.0.0.1 with a port chosen by the kernel."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
@@ -92,10 +94,16 @@ class LiveServer:
 
 @contextlib.asynccontextmanager
 async def serve(
-    data_dir: Path, *, now_ms: Callable[[], int] | None = None, store: Store | None = None
+    data_dir: Path,
+    *,
+    now_ms: Callable[[], int] | None = None,
+    store: Store | None = None,
+    **settings_overrides: Any,
 ) -> AsyncIterator[LiveServer]:
     """Run the real app under uvicorn on a kernel-chosen port until the block exits."""
-    settings = Settings(data_dir=data_dir, operator_token="operator-secret-token")
+    settings = Settings(
+        data_dir=data_dir, operator_token="operator-secret-token", **settings_overrides
+    )
     kwargs: dict[str, object] = {}
     if now_ms is not None:
         kwargs["now_ms"] = now_ms
@@ -103,7 +111,7 @@ async def serve(
         kwargs["store"] = store
     app = create_app(settings, **kwargs)  # type: ignore[arg-type]
     sock = free_socket()
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_per_message_deflate=False)
+    config = uvicorn_config(app, settings, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -1,0 +1,232 @@
+"""In-process fan-out of game events to spectators, with per-game replay history.
+
+The hub only consumes already-serialised events (``EventRecord.body``) and hands each
+one, encoded once, to every subscriber of its game. This is the seam a pub/sub bus would
+take over when the server outgrows one process: a bus subscriber would call
+:meth:`Hub.publish_records` with what it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.metrics import Metrics
+from app.spectators import Message, Spectator
+from engine.game import GameState
+from workers.store import EventRecord
+
+log = logging.getLogger(__name__)
+
+SnapshotJSON = Callable[[str], Any]
+# Events kept per game for ``since=`` resumes.
+REPLAY_HISTORY = 64
+
+
+@dataclass(eq=False, slots=True)
+class Channel:
+    """One game's subscribers and the last events, for ``since=`` resumes."""
+
+    game: str
+    history: deque[Message]
+    spectators: set[Spectator] = field(default_factory=set)
+    counted: int = -1
+    seq: int = 0
+    snapshot_key: tuple[int, int] = (-1, -1)
+    snapshot: Message | None = None
+
+
+class Hub:
+    """Subscriptions by game and by tournament; publishing never awaits a spectator.
+
+    ``snapshot_json(game_id)`` returns the game's public state now (the ``game`` of a
+    snapshot message); ``now_ms`` is the clock used to cache snapshots briefly.
+    """
+
+    def __init__(
+        self,
+        snapshot_json: SnapshotJSON,
+        metrics: Metrics,
+        *,
+        now_ms: Callable[[], int],
+        history_size: int = REPLAY_HISTORY,
+        max_spectators: int = 20_000,
+    ) -> None:
+        self._snapshot_json = snapshot_json
+        self._metrics = metrics
+        self._now_ms = now_ms
+        self._history_size = history_size
+        self.max_spectators = max_spectators
+        self._channels: dict[str, Channel] = {}
+        self._tournaments: dict[str, set[Spectator]] = {}
+        self._connected: set[Spectator] = set()
+        self._sent_gone = 0
+        self._skipped_gone = 0
+        self._sent_reported = 0
+        self._skipped_reported = 0
+
+    # --- publishing (EventSink) ---
+
+    def publish(self, state: GameState, records: list[EventRecord]) -> None:
+        """Fan out committed events of ``state``'s game."""
+        self.publish_records(state.setup.id, records)
+
+    def publish_records(self, game: str, records: Iterable[EventRecord]) -> None:
+        """Fan out events (in ``seq`` order) to the game's subscribers and remember them."""
+        channel = self._channel(game)
+        for record in records:
+            message = Message(record.body, game=game, seq=record.seq)
+            channel.history.append(message)
+            channel.seq = record.seq
+            for spectator in channel.spectators:
+                spectator.deliver(message)
+
+    def game_added(self, game: str, tournament: str | None) -> None:
+        """A new game exists: tournament subscribers start following it with a snapshot."""
+        if tournament is None:
+            return
+        followers = self._tournaments.get(tournament)
+        if not followers:
+            return
+        channel = self._channel(game)
+        snapshot = self.snapshot(game)
+        for spectator in followers:
+            spectator.games.add(game)
+            channel.spectators.add(spectator)
+            spectator.deliver(snapshot)
+
+    def restore(self, game: str, bodies: Iterable[str], seqs: Iterable[int]) -> None:
+        """Prefill a game's history after a restart so ``since=`` resumes survive it."""
+        channel = self._channel(game)
+        for body, seq in zip(bodies, seqs, strict=True):
+            channel.history.append(Message(body, game=game, seq=seq))
+            channel.seq = seq
+
+    # --- subscribing ---
+
+    @property
+    def is_full(self) -> bool:
+        """Whether the spectator cap is reached."""
+        return len(self._connected) >= self.max_spectators
+
+    def subscribe(self, spectator: Spectator, games: Iterable[str], since: int | None) -> None:
+        """Start ``spectator`` on ``games``: missed events or a snapshot first, then live.
+
+        Runs without awaiting, so no event can be published between the catch-up and
+        the subscription. ``since`` applies to each game alike.
+        """
+        self._connected.add(spectator)
+        for game in games:
+            channel = self._channel(game)
+            for message in self._catch_up(channel, since):
+                spectator.deliver(message)
+            channel.spectators.add(spectator)
+            spectator.games.add(game)
+
+    def subscribe_tournament(
+        self, spectator: Spectator, tournament: str, games: Iterable[str], since: int | None
+    ) -> None:
+        """Follow every game of a tournament, including games created later."""
+        self._tournaments.setdefault(tournament, set()).add(spectator)
+        self.subscribe(spectator, games, since)
+
+    def unsubscribe(self, spectator: Spectator) -> None:
+        """Forget ``spectator`` everywhere (idempotent)."""
+        if spectator not in self._connected:
+            return
+        self._connected.discard(spectator)
+        for game in spectator.games:
+            channel = self._channels.get(game)
+            if channel is not None:
+                channel.spectators.discard(spectator)
+        for followers in self._tournaments.values():
+            followers.discard(spectator)
+        self._sent_gone += spectator.sent
+        self._skipped_gone += spectator.skipped
+
+    def spectators(self, game: str) -> int:
+        """How many spectators follow ``game``."""
+        channel = self._channels.get(game)
+        return 0 if channel is None else len(channel.spectators)
+
+    @property
+    def connected(self) -> int:
+        """Spectators connected in all."""
+        return len(self._connected)
+
+    def snapshot(self, game: str) -> Message:
+        """``{"type": "snapshot", "game": ...}`` for ``game``, cached for a quarter second."""
+        channel = self._channel(game)
+        key = (channel.seq, self._now_ms() // 250)
+        if channel.snapshot is None or channel.snapshot_key != key:
+            body = {"type": "snapshot", "game": self._snapshot_json(game)}
+            text = json.dumps(body, separators=(",", ":"))
+            channel.snapshot = Message(text, game=game, seq=None)
+            channel.snapshot_key = key
+        return channel.snapshot
+
+    # --- housekeeping ---
+
+    def tick(self) -> None:
+        """Once a second: spectator counts, catching up or closing those behind."""
+        now_s = asyncio.get_running_loop().time()
+        for spectator in list(self._connected):
+            if spectator.is_closed:
+                self.unsubscribe(spectator)
+            elif spectator.is_behind and not spectator.catch_up(now_s):
+                spectator.close(1013, "too slow: reconnect with since=")
+        for channel in self._channels.values():
+            count = len(channel.spectators)
+            if count == channel.counted:
+                continue
+            channel.counted = count
+            text = json.dumps(
+                {"type": "spectators", "game": channel.game, "count": count},
+                separators=(",", ":"),
+            )
+            message = Message(text, game=channel.game, seq=None)
+            for spectator in channel.spectators:
+                spectator.deliver(message)
+        self._update_metrics()
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Call :meth:`tick` forever."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("hub housekeeping failed")
+
+    # --- internals ---
+
+    def _channel(self, game: str) -> Channel:
+        channel = self._channels.get(game)
+        if channel is None:
+            channel = Channel(game, deque(maxlen=self._history_size))
+            self._channels[game] = channel
+        return channel
+
+    def _catch_up(self, channel: Channel, since: int | None) -> list[Message]:
+        history = channel.history
+        if since is not None and since <= channel.seq:
+            if since == channel.seq:
+                return []
+            if history and history[0].seq is not None and history[0].seq <= since + 1:
+                return [m for m in history if m.seq is not None and m.seq > since]
+        return [self.snapshot(channel.game)]
+
+    def _update_metrics(self) -> None:
+        sent = self._sent_gone + sum(s.sent for s in self._connected)
+        skipped = self._skipped_gone + sum(s.skipped for s in self._connected)
+        m = self._metrics
+        m.spectators.set(len(self._connected))
+        m.messages_sent.inc(max(0, sent - self._sent_reported))
+        m.messages_dropped.inc(max(0, skipped - self._skipped_reported))
+        self._sent_reported = max(sent, self._sent_reported)
+        self._skipped_reported = max(skipped, self._skipped_reported)

@@ -1,0 +1,212 @@
+"""Live routes: WebSockets for spectators and the NDJSON stream of a game."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+
+from app.errors import ApiError, error_response
+from app.games import GameService
+from app.hub import Hub
+from app.settings import Settings
+from app.spectators import DirectSpectator, Message, QueuedSpectator, Spectator
+from app.ws_protocol import DIRECT_EXTENSION
+
+router = APIRouter(tags=["live"])
+
+_PONG = Message('{"type":"pong"}', game="", seq=None)
+_PINGS = frozenset({"ping", "null", '{"type":"ping"}', '{"type": "ping"}'})
+# Idle NDJSON streams get an empty line this often so proxies keep them open.
+_STREAM_KEEPALIVE_S = 10.0
+
+
+class TokenBucket:
+    """``rate`` messages per second on average, bursts of ``burst``."""
+
+    __slots__ = ("burst", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: float, now_s: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.last = now_s
+
+    def take(self, now_s: float) -> bool:
+        """Spend one token if there is one."""
+        self.tokens = min(self.burst, self.tokens + (now_s - self.last) * self.rate)
+        self.last = now_s
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@router.websocket("/ws/games/{game_id}")
+async def watch_game(websocket: WebSocket, game_id: str) -> None:
+    """Spectate one game: a snapshot (or the missed events after ``since``), then events."""
+    service: GameService = websocket.app.state.games
+    if game_id not in service:
+        await _deny(websocket, ApiError(404, "not_found", "no such game"))
+        return
+    await _spectate(websocket, [game_id], tournament=None)
+
+
+@router.websocket("/ws/tournaments/{tournament_id}")
+async def watch_tournament(websocket: WebSocket, tournament_id: str) -> None:
+    """Spectate every game of a tournament on one socket, games added later included."""
+    service: GameService = websocket.app.state.games
+    games = [g.id for g in service.find(tournament=tournament_id)]
+    if not games and not service.has_tournament(tournament_id):
+        await _deny(websocket, ApiError(404, "not_found", "no such tournament"))
+        return
+    await _spectate(websocket, games, tournament=tournament_id)
+
+
+@router.get(
+    "/api/stream/games/{game_id}",
+    responses={200: {"content": {"application/x-ndjson": {}}}, 404: {}, 503: {}},
+)
+async def stream_game(
+    game_id: str,
+    request: Request,
+    since: int | None = Query(None, ge=0),
+) -> StreamingResponse:
+    """NDJSON: the snapshot (or the events after ``since``), then one line per event."""
+    service: GameService = request.app.state.games
+    hub: Hub = request.app.state.hub
+    service.get(game_id)
+    if hub.is_full:
+        raise ApiError(503, "unavailable", "too many spectators", {"Retry-After": "10"})
+    spectator = QueuedSpectator()
+    hub.subscribe(spectator, [game_id], since)
+    return StreamingResponse(_lines(hub, spectator), media_type="application/x-ndjson")
+
+
+async def _lines(hub: Hub, spectator: QueuedSpectator) -> AsyncIterator[str]:
+    try:
+        while True:
+            try:
+                message = await asyncio.wait_for(spectator.queue.get(), _STREAM_KEEPALIVE_S)
+            except TimeoutError:
+                yield "\n"
+                continue
+            if message is None:
+                return
+            yield message.text + "\n"
+    finally:
+        hub.unsubscribe(spectator)
+
+
+async def _spectate(websocket: WebSocket, games: list[str], tournament: str | None) -> None:
+    settings: Settings = websocket.app.state.settings
+    hub: Hub = websocket.app.state.hub
+    origin = websocket.headers.get("origin")
+    if settings.origins and origin is not None and origin not in settings.origins:
+        await _deny(websocket, ApiError(403, "forbidden", "origin not allowed"))
+        return
+    try:
+        since = _parse_since(websocket.query_params.get("since"))
+    except ValueError:
+        await _deny(websocket, ApiError(422, "invalid", "since must be a non-negative integer"))
+        return
+    if hub.is_full:
+        await _deny(websocket, ApiError(503, "unavailable", "too many spectators"))
+        return
+    await websocket.accept()
+    direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    spectator: Spectator
+    drain: asyncio.Task[None] | None = None
+    if direct is not None:
+        direct["connection"].limit_kernel_buffer(settings.spectator_sndbuf_bytes)
+        spectator = DirectSpectator(
+            direct["connection"],
+            hub.snapshot,
+            max_buffer=settings.spectator_buffer_bytes,
+            max_behind_s=settings.spectator_behind_s,
+        )
+    else:
+        queued = QueuedSpectator()
+        spectator = queued
+        drain = asyncio.get_running_loop().create_task(_drain(websocket, queued))
+    if tournament is None:
+        hub.subscribe(spectator, games, since)
+    else:
+        hub.subscribe_tournament(spectator, tournament, games, since)
+    try:
+        await _read_pings(websocket, spectator, settings)
+    finally:
+        hub.unsubscribe(spectator)
+        if drain is not None:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
+
+async def _read_pings(websocket: WebSocket, spectator: Spectator, settings: Settings) -> None:
+    """Answer pings until the client leaves; anything else, or a flood, closes the socket."""
+    loop = asyncio.get_running_loop()
+    bucket = TokenBucket(settings.ws_messages_per_s, settings.ws_messages_burst, loop.time())
+    while True:
+        try:
+            message = await websocket.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        if not bucket.take(loop.time()):
+            await _close(websocket, spectator, 1008, "rate limit: at most a few pings a second")
+            return
+        text = message.get("text")
+        if text is None:
+            await _close(websocket, spectator, 1003, "spectators may only send text pings")
+            return
+        if text.strip() not in _PINGS:
+            await _close(websocket, spectator, 1008, "spectators may only send pings")
+            return
+        spectator.deliver(_PONG)
+
+
+async def _close(websocket: WebSocket, spectator: Spectator, code: int, reason: str) -> None:
+    if isinstance(spectator, DirectSpectator):
+        spectator.close(code, reason)
+        return
+    spectator.close(code, reason)
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.close(code, reason)
+
+
+async def _drain(websocket: WebSocket, spectator: QueuedSpectator) -> None:
+    """Fallback writer for servers without the direct path."""
+    while True:
+        message = await spectator.queue.get()
+        if message is None:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.close(spectator.close_code or 1000)
+            return
+        try:
+            await websocket.send_text(message.text)
+        except (RuntimeError, WebSocketDisconnect):
+            return
+
+
+async def _deny(websocket: WebSocket, error: ApiError) -> None:
+    """Refuse the handshake with an HTTP error in the contract's format."""
+    response = error_response(error.status, error.code, error.message, error.headers)
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:
+        await websocket.close(1008, error.message)
+
+
+def _parse_since(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
