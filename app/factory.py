@@ -69,6 +69,9 @@ def create_app(
             _collect_store_metrics(metrics, history, games)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
+            checkpoints = loop.create_task(
+                games.run_checkpoints(settings.clock_checkpoint_s), name="gm-clock-checkpoints"
+            )
             app.state.settings = settings
             app.state.store = history
             app.state.tokens = tokens
@@ -79,6 +82,7 @@ def create_app(
             try:
                 yield
             finally:
+                await cancel_and_wait(checkpoints)
                 await cancel_and_wait(housekeeping)
                 await cancel_and_wait(lag_probe)
                 await games.close()

@@ -123,12 +123,33 @@ class GameService:
         log.info("restored %d games from the store", len(stored))
 
     async def close(self) -> None:
-        """Cancel timers and wait for the background tasks (archive writes, flags)."""
+        """Record every running clock, cancel timers, wait for background tasks."""
+        await self.checkpoint_clocks()
         for live in self._games.values():
             if live.timer is not None:
                 live.timer.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def checkpoint_clocks(self) -> None:
+        """Persist a ``clock`` event for every game whose clock runs (one group commit).
+
+        A restart resumes each clock from its last recorded event, so this bounds what a
+        crash can give back to the side to move. Failures are logged, not raised.
+        """
+        running = [g for g in self._games.values() if g.state.clock.running is not None]
+        results = await asyncio.gather(
+            *(self.run(live, core.checkpoint) for live in running), return_exceptions=True
+        )
+        for live, result in zip(running, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("could not record the clock of game %s: %s", live.id, result)
+
+    async def run_checkpoints(self, interval_s: float) -> None:
+        """Forever: :meth:`checkpoint_clocks` every ``interval_s`` seconds."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.checkpoint_clocks()
 
     # --- queries ---
 

@@ -26,6 +26,9 @@ class Settings:
     site: str = "Grandmaster"
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
+    # How often running clocks are written down: a crash gives back at most this much
+    # thinking time to the side to move (time while the server is down is never charged).
+    clock_checkpoint_s: float = 10.0
     # Spectators: a cap on connections (WebSockets and streams), the largest message a
     # spectator may send (bigger closes with 1009), how many it may send (more closes
     # with 1008), keepalive pings, and browser origins allowed (empty: any).

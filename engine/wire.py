@@ -127,7 +127,16 @@ class EndEvent(TypedDict):
     reason: NotRequired[str]
 
 
-GameEvent = StartEvent | MoveEvent | DrawOfferEvent | EndEvent
+class ClockEvent(TypedDict):
+    """The clocks as they stand; written periodically so a crash refunds little time."""
+
+    type: Literal["clock"]
+    game: str
+    seq: int
+    clock: ClockJSON
+
+
+GameEvent = StartEvent | MoveEvent | DrawOfferEvent | EndEvent | ClockEvent
 
 
 class GameJSON(TypedDict):

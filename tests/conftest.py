@@ -157,14 +157,29 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        """Where the server's stderr (its log) goes; a file, so a chatty server never blocks."""
+        return self.data_dir.parent / "server.log"
+
+    def log_since(self, offset: int) -> str:
+        """What the server logged after byte ``offset`` of its log."""
+        with self.log_path.open("rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+
     def start(self, timeout_s: float = 30.0) -> None:
         """Start and wait until ``/healthz`` answers 200."""
         env = {**os.environ, "GM_OPERATOR_TOKEN": "operator-secret-token", **self.env}
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -178,12 +193,13 @@ class ServerProcess:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
+        log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                err = self.log_since(self.log_offset)
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {err}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:

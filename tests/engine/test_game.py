@@ -268,6 +268,17 @@ class GameMachine(RuleBasedStateMachine):
         else:
             assert self.state.draw_offer == color
 
+    @rule()
+    def checkpoint(self) -> None:
+        """A clock checkpoint changes no time; replaying it gives the same game."""
+        flag = self.model_flag()
+        before = self.state.clock.to_json(self.now)
+        self.run(lambda s, now: core.checkpoint(s, now))
+        if flag:
+            self.check_flag_end(True)
+        else:
+            assert self.state.clock.to_json(self.now) == before
+
     @precondition(lambda self: len(self.log) > 30)
     @rule(color=st.booleans())
     def resign(self, color: bool) -> None:
