@@ -1,0 +1,278 @@
+"""Static evaluation: material plus piece-square tables, tapered by game phase.
+
+Each piece contributes a middlegame and an endgame value (material and placement). The two sums
+are blended by the phase, which runs from 24 (all minor and major pieces on the board) down to 0
+(kings and pawns only). The numbers are the published PeSTO tables (Ronald Friederich's tuned
+values); they are facts about chess, written out here in this module's own layout.
+
+The search keeps the evaluation up to date move by move: `evaluate_terms` gives the full
+`(mg, eg, phase)` of a position once, `move_delta` what a move changes, and `blend` turns the
+terms into centipawns. All terms are from White's point of view.
+"""
+
+from __future__ import annotations
+
+import chess
+
+__all__ = [
+    "MAX_PHASE",
+    "PHASE_WEIGHTS",
+    "PIECE_VALUES",
+    "blend",
+    "evaluate",
+    "evaluate_terms",
+    "evaluate_white",
+    "move_delta",
+]
+
+MAX_PHASE = 24
+"""The phase of a position with all sixteen minor and major pieces; the middlegame weight."""
+
+PHASE_WEIGHTS = (0, 0, 1, 1, 2, 4, 0)
+"""How much each piece type (indexed by `chess.PAWN` .. `chess.KING`) counts towards the phase."""
+
+PIECE_VALUES = (0, 100, 320, 330, 500, 950, 0)
+"""Rough material values in centipawns for move ordering and pruning margins (not for scoring)."""
+
+_MG_MATERIAL = (0, 82, 337, 365, 477, 1025, 0)
+_EG_MATERIAL = (0, 94, 281, 297, 512, 936, 0)
+
+# The tables read like a diagram seen from White's side: the first row is rank 8, the last rank 1.
+# fmt: off
+_MG_PST_DIAGRAM: tuple[tuple[int, ...], ...] = (
+    (),
+    (  # pawn
+          0,   0,   0,   0,   0,   0,   0,   0,
+         98, 134,  61,  95,  68, 126,  34, -11,
+         -6,   7,  26,  31,  65,  56,  25, -20,
+        -14,  13,   6,  21,  23,  12,  17, -23,
+        -27,  -2,  -5,  12,  17,   6,  10, -25,
+        -26,  -4,  -4, -10,   3,   3,  33, -12,
+        -35,  -1, -20, -23, -15,  24,  38, -22,
+          0,   0,   0,   0,   0,   0,   0,   0,
+    ),
+    (  # knight
+       -167, -89, -34, -49,  61, -97, -15,-107,
+        -73, -41,  72,  36,  23,  62,   7, -17,
+        -47,  60,  37,  65,  84, 129,  73,  44,
+         -9,  17,  19,  53,  37,  69,  18,  22,
+        -13,   4,  16,  13,  28,  19,  21,  -8,
+        -23,  -9,  12,  10,  19,  17,  25, -16,
+        -29, -53, -12,  -3,  -1,  18, -14, -19,
+       -105, -21, -58, -33, -17, -28, -19, -23,
+    ),
+    (  # bishop
+        -29,   4, -82, -37, -25, -42,   7,  -8,
+        -26,  16, -18, -13,  30,  59,  18, -47,
+        -16,  37,  43,  40,  35,  50,  37,  -2,
+         -4,   5,  19,  50,  37,  37,   7,  -2,
+         -6,  13,  13,  26,  34,  12,  10,   4,
+          0,  15,  15,  15,  14,  27,  18,  10,
+          4,  15,  16,   0,   7,  21,  33,   1,
+        -33,  -3, -14, -21, -13, -12, -39, -21,
+    ),
+    (  # rook
+         32,  42,  32,  51,  63,   9,  31,  43,
+         27,  32,  58,  62,  80,  67,  26,  44,
+         -5,  19,  26,  36,  17,  45,  61,  16,
+        -24, -11,   7,  26,  24,  35,  -8, -20,
+        -36, -26, -12,  -1,   9,  -7,   6, -23,
+        -45, -25, -16, -17,   3,   0,  -5, -33,
+        -44, -16, -20,  -9,  -1,  11,  -6, -71,
+        -19, -13,   1,  17,  16,   7, -37, -26,
+    ),
+    (  # queen
+        -28,   0,  29,  12,  59,  44,  43,  45,
+        -24, -39,  -5,   1, -16,  57,  28,  54,
+        -13, -17,   7,   8,  29,  56,  47,  57,
+        -27, -27, -16, -16,  -1,  17,  -2,   1,
+         -9, -26,  -9, -10,  -2,  -4,   3,  -3,
+        -14,   2, -11,  -2,  -5,   2,  14,   5,
+        -35,  -8,  11,   2,   8,  15,  -3,   1,
+         -1, -18,  -9,  10, -15, -25, -31, -50,
+    ),
+    (  # king
+        -65,  23,  16, -15, -56, -34,   2,  13,
+         29,  -1, -20,  -7,  -8,  -4, -38, -29,
+         -9,  24,   2, -16, -20,   6,  22, -22,
+        -17, -20, -12, -27, -30, -25, -14, -36,
+        -49,  -1, -27, -39, -46, -44, -33, -51,
+        -14, -14, -22, -46, -44, -30, -15, -27,
+          1,   7,  -8, -64, -43, -16,   9,   8,
+        -15,  36,  12, -54,   8, -28,  24,  14,
+    ),
+)
+
+_EG_PST_DIAGRAM: tuple[tuple[int, ...], ...] = (
+    (),
+    (  # pawn
+          0,   0,   0,   0,   0,   0,   0,   0,
+        178, 173, 158, 134, 147, 132, 165, 187,
+         94, 100,  85,  67,  56,  53,  82,  84,
+         32,  24,  13,   5,  -2,   4,  17,  17,
+         13,   9,  -3,  -7,  -7,  -8,   3,  -1,
+          4,   7,  -6,   1,   0,  -5,  -1,  -8,
+         13,   8,   8,  10,  13,   0,   2,  -7,
+          0,   0,   0,   0,   0,   0,   0,   0,
+    ),
+    (  # knight
+        -58, -38, -13, -28, -31, -27, -63, -99,
+        -25,  -8, -25,  -2,  -9, -25, -24, -52,
+        -24, -20,  10,   9,  -1,  -9, -19, -41,
+        -17,   3,  22,  22,  22,  11,   8, -18,
+        -18,  -6,  16,  25,  16,  17,   4, -18,
+        -23,  -3,  -1,  15,  10,  -3, -20, -22,
+        -42, -20, -10,  -5,  -2, -20, -23, -44,
+        -29, -51, -23, -15, -22, -18, -50, -64,
+    ),
+    (  # bishop
+        -14, -21, -11,  -8,  -7,  -9, -17, -24,
+         -8,  -4,   7, -12,  -3, -13,  -4, -14,
+          2,  -8,   0,  -1,  -2,   6,   0,   4,
+         -3,   9,  12,   9,  14,  10,   3,   2,
+         -6,   3,  13,  19,   7,  10,  -3,  -9,
+        -12,  -3,   8,  10,  13,   3,  -7, -15,
+        -14, -18,  -7,  -1,   4,  -9, -15, -27,
+        -23,  -9, -23,  -5,  -9, -16,  -5, -17,
+    ),
+    (  # rook
+         13,  10,  18,  15,  12,  12,   8,   5,
+         11,  13,  13,  11,  -3,   3,   8,   3,
+          7,   7,   7,   5,   4,  -3,  -5,  -3,
+          4,   3,  13,   1,   2,   1,  -1,   2,
+          3,   5,   8,   4,  -5,  -6,  -8, -11,
+         -4,   0,  -5,  -1,  -7, -12,  -8, -16,
+         -6,  -6,   0,   2,  -9,  -9, -11,  -3,
+         -9,   2,   3,  -1,  -5, -13,   4, -20,
+    ),
+    (  # queen
+         -9,  22,  22,  27,  27,  19,  10,  20,
+        -17,  20,  32,  41,  58,  25,  30,   0,
+        -20,   6,   9,  49,  47,  35,  19,   9,
+          3,  22,  24,  45,  57,  40,  57,  36,
+        -18,  28,  19,  47,  31,  34,  39,  23,
+        -16, -27,  15,   6,   9,  17,  10,   5,
+        -22, -23, -30, -16, -16, -23, -36, -32,
+        -33, -28, -22, -43,  -5, -32, -20, -41,
+    ),
+    (  # king
+        -74, -35, -18, -18, -11,  15,   4, -17,
+        -12,  17,  14,  17,  17,  38,  23,  11,
+         10,  17,  23,  15,  20,  45,  44,  13,
+         -8,  22,  24,  27,  26,  33,  26,   3,
+        -18,  -4,  21,  24,  27,  23,   9, -11,
+        -19,  -3,  11,  21,  23,  16,   7,  -9,
+        -27, -11,   4,  13,  14,   4,  -5, -17,
+        -53, -34, -21, -11, -28, -14, -24, -43,
+    ),
+)
+# fmt: on
+
+
+def _signed_tables(
+    diagrams: tuple[tuple[int, ...], ...], material: tuple[int, ...]
+) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
+    """Expand diagram tables into per-colour tables indexed by square, signed for White."""
+    # Square 0 is a1. A white piece on `sq` sits on diagram index `sq ^ 56` (rank flipped);
+    # a black piece sees the board from the other side, so its diagram index is `sq` itself.
+    black = tuple(
+        tuple(-(material[pt] + diagram[sq]) for sq in range(64)) if diagram else ()
+        for pt, diagram in enumerate(diagrams)
+    )
+    white = tuple(
+        tuple(material[pt] + diagram[sq ^ 56] for sq in range(64)) if diagram else ()
+        for pt, diagram in enumerate(diagrams)
+    )
+    return black, white
+
+
+# Indexed [colour][piece type][square]; `chess.BLACK` is 0 and `chess.WHITE` is 1.
+_MG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_MG_PST_DIAGRAM, _MG_MATERIAL)
+_EG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_EG_PST_DIAGRAM, _EG_MATERIAL)
+
+
+def evaluate_terms(board: chess.Board) -> tuple[int, int, int]:
+    """Return `(mg, eg, phase)` of the whole position, mg and eg from White's point of view.
+
+    The phase is not capped (promotions can lift it above `MAX_PHASE`); `blend` caps it.
+    """
+    mg = eg = phase = 0
+    for color in chess.COLORS:
+        mg_tables = _MG[color]
+        eg_tables = _EG[color]
+        for piece_type in chess.PIECE_TYPES:
+            mask = board.pieces_mask(piece_type, color)
+            if not mask:
+                continue
+            mg_table = mg_tables[piece_type]
+            eg_table = eg_tables[piece_type]
+            for square in chess.scan_forward(mask):
+                mg += mg_table[square]
+                eg += eg_table[square]
+            phase += PHASE_WEIGHTS[piece_type] * chess.popcount(mask)
+    return mg, eg, phase
+
+
+def blend(mg: int, eg: int, phase: int) -> int:
+    """Blend middlegame and endgame terms by phase into centipawns, from the same point of view."""
+    if phase > MAX_PHASE:
+        phase = MAX_PHASE
+    total = mg * phase + eg * (MAX_PHASE - phase)
+    # Round towards zero so that a position and its colour-mirror score exactly opposite.
+    return total // MAX_PHASE if total >= 0 else -(-total // MAX_PHASE)
+
+
+def move_delta(board: chess.Board, move: chess.Move) -> tuple[int, int, int]:
+    """Return how `(mg, eg, phase)` change when the legal `move` is played on `board`.
+
+    Call it before pushing the move. The deltas are from White's point of view, like
+    `evaluate_terms`, so adding them gives the terms of the position after the move.
+    """
+    color = board.turn
+    from_square = move.from_square
+    to_square = move.to_square
+    piece_type = board.piece_type_at(from_square)
+    assert piece_type is not None, "move_delta needs a legal move"
+    mg_tables = _MG[color]
+    eg_tables = _EG[color]
+    landed = move.promotion or piece_type
+    mg = mg_tables[landed][to_square] - mg_tables[piece_type][from_square]
+    eg = eg_tables[landed][to_square] - eg_tables[piece_type][from_square]
+    phase = PHASE_WEIGHTS[landed] - PHASE_WEIGHTS[piece_type]
+
+    captured = board.piece_type_at(to_square)
+    capture_square = to_square
+    if piece_type == chess.PAWN and to_square == board.ep_square and captured is None:
+        captured = chess.PAWN
+        capture_square = to_square - 8 if color else to_square + 8
+    if captured is not None:
+        mg -= _MG[not color][captured][capture_square]
+        eg -= _EG[not color][captured][capture_square]
+        phase -= PHASE_WEIGHTS[captured]
+    elif piece_type == chess.KING and abs(to_square - from_square) == 2:
+        # Castling (standard notation, the king moves two files): the rook moves as well.
+        rank_base = from_square & 56
+        if to_square > from_square:
+            rook_from, rook_to = rank_base + 7, rank_base + 5
+        else:
+            rook_from, rook_to = rank_base, rank_base + 3
+        rooks_mg = mg_tables[chess.ROOK]
+        rooks_eg = eg_tables[chess.ROOK]
+        mg += rooks_mg[rook_to] - rooks_mg[rook_from]
+        eg += rooks_eg[rook_to] - rooks_eg[rook_from]
+    return mg, eg, phase
+
+
+def evaluate_white(board: chess.Board) -> int:
+    """Evaluate `board` in centipawns from White's point of view (positive: White is better).
+
+    A static score: it does not look for checkmate, stalemate or hanging pieces.
+    """
+    mg, eg, phase = evaluate_terms(board)
+    return blend(mg, eg, phase)
+
+
+def evaluate(board: chess.Board) -> int:
+    """Evaluate `board` in centipawns from the side to move's point of view, as negamax wants."""
+    score = evaluate_white(board)
+    return score if board.turn else -score

@@ -1,0 +1,173 @@
+"""Move ordering for one search job: hash move, MVV-LVA captures, killer moves, history.
+
+Alpha-beta search is only as fast as its ordering is good: the earlier the refutation is tried,
+the sooner a node is cut. Moves are produced in stages so that a node cut by the hash move or a
+capture never pays for generating its quiet moves, which is most of the cost of a node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from operator import itemgetter
+from typing import Final
+
+import chess
+
+from engine.evaluation import PIECE_VALUES
+
+__all__ = [
+    "HASH_MOVE",
+    "KILLER",
+    "LOSING",
+    "QUIET",
+    "TACTICAL",
+    "MoveOrder",
+    "tactical_moves",
+]
+
+HASH_MOVE: Final = 0
+"""Stage of the move remembered by the transposition table."""
+TACTICAL: Final = 1
+"""Stage of captures and promotions."""
+KILLER: Final = 2
+"""Stage of quiet moves that cut off a sibling node."""
+QUIET: Final = 3
+"""Stage of the remaining quiet moves, best history first."""
+LOSING: Final = 4
+"""Stage of captures that likely lose material: a defended victim worth less than its taker."""
+
+_HISTORY_LIMIT: Final = 1 << 20
+_FIRST_SCORE = itemgetter(0)
+_PROMOTION_RANKS = (chess.BB_RANK_2, chess.BB_RANK_7)  # where a pawn of each colour promotes from
+
+
+def tactical_moves(board: chess.Board, min_gain: int = 0) -> list[tuple[int, chess.Move]]:
+    """Return the legal captures and promotions of `board` as `(gain, move)`, best first.
+
+    `gain` is the value of the captured piece plus any promotion gain, for delta pruning; moves
+    are ordered most valuable victim first, then least valuable attacker first (MVV-LVA).
+    Captures of pieces worth less than `min_gain` may be left out, which saves generating them.
+    """
+    turn = board.turn
+    piece_type_at = board.piece_type_at
+    targets = board.occupied_co[not turn]
+    promoting = board.pawns & board.occupied_co[turn] & _PROMOTION_RANKS[turn]
+    scored: list[tuple[int, int, chess.Move]] = []
+    if promoting:
+        for move in board.generate_legal_moves(promoting, targets | ~board.occupied):
+            gain = PIECE_VALUES[move.promotion or chess.PAWN] - PIECE_VALUES[chess.PAWN]
+            gain += PIECE_VALUES[piece_type_at(move.to_square) or 0]
+            scored.append((gain * 8 - chess.PAWN, gain, move))
+    # Leave out victims too small to matter; the bitboard filter is much cheaper than generating.
+    if min_gain > PIECE_VALUES[chess.PAWN]:
+        targets &= ~board.pawns
+        if min_gain > PIECE_VALUES[chess.BISHOP]:
+            targets &= ~(board.knights | board.bishops)
+            if min_gain > PIECE_VALUES[chess.ROOK]:
+                targets &= ~board.rooks
+                if min_gain > PIECE_VALUES[chess.QUEEN]:
+                    targets = 0
+    captures = board.generate_legal_moves(~promoting, targets) if targets else ()
+    for move in captures:
+        gain = PIECE_VALUES[piece_type_at(move.to_square) or chess.PAWN]
+        scored.append((gain * 8 - (piece_type_at(move.from_square) or 0), gain, move))
+    if board.ep_square is not None and min_gain <= PIECE_VALUES[chess.PAWN]:
+        for move in board.generate_legal_ep():
+            scored.append(
+                (PIECE_VALUES[chess.PAWN] * 8 - chess.PAWN, PIECE_VALUES[chess.PAWN], move)
+            )
+    scored.sort(key=_FIRST_SCORE, reverse=True)
+    return [(gain, move) for _, gain, move in scored]
+
+
+class MoveOrder:
+    """Killer moves and history scores gathered during one search, and the staged move order.
+
+    Create one per search job; it remembers nothing across jobs.
+    """
+
+    __slots__ = ("history", "killers")
+
+    def __init__(self, max_ply: int) -> None:
+        self.killers: list[list[chess.Move | None]] = [[None, None] for _ in range(max_ply + 1)]
+        # Indexed by colour * 4096 + from_square * 64 + to_square.
+        self.history: list[int] = [0] * 8192
+
+    def moves(
+        self, board: chess.Board, hash_move: chess.Move | None, ply: int
+    ) -> Iterator[tuple[int, chess.Move]]:
+        """Yield every legal move of `board` once, as `(stage, move)`, in search order.
+
+        `hash_move` must be legal in `board` or None. The board must be back in the same position
+        whenever the iterator is resumed (push and pop around each yielded move).
+        """
+        if hash_move is not None:
+            yield HASH_MOVE, hash_move
+        them = not board.turn
+        piece_type_at = board.piece_type_at
+        losing: list[chess.Move] = []
+        for gain, move in tactical_moves(board):
+            if move == hash_move:
+                continue
+            attacker = piece_type_at(move.from_square) or chess.PAWN
+            if PIECE_VALUES[attacker] > gain + 50 and board.is_attacked_by(them, move.to_square):
+                losing.append(move)
+            else:
+                yield TACTICAL, move
+
+        them_mask = board.occupied_co[them]
+        killers = self.killers[ply]
+        tried = [hash_move]
+        for killer in killers:
+            if (
+                killer is not None
+                and killer != hash_move
+                and not killer.promotion
+                and not them_mask & chess.BB_SQUARES[killer.to_square]
+                and board.is_legal(killer)
+            ):
+                tried.append(killer)
+                yield KILLER, killer
+
+        history = self.history
+        offset = board.turn << 12
+        ep_square = board.ep_square
+        scored: list[tuple[int, chess.Move]] = []
+        for move in board.generate_legal_moves(chess.BB_ALL, ~them_mask):
+            if move.promotion or move in tried:
+                continue
+            if move.to_square == ep_square and board.is_en_passant(move):
+                continue
+            scored.append((history[offset | move.from_square << 6 | move.to_square], move))
+        scored.sort(key=_FIRST_SCORE, reverse=True)
+        for _, move in scored:
+            yield QUIET, move
+        for move in losing:
+            yield LOSING, move
+
+    def record_cutoff(
+        self,
+        board: chess.Board,
+        move: chess.Move,
+        ply: int,
+        depth: int,
+        failed: list[chess.Move],
+    ) -> None:
+        """Remember that the quiet `move` of `board` cut off the node at `ply`, `depth` deep.
+
+        `failed` are the quiet moves searched before it without a cutoff; they lose history.
+        """
+        killers = self.killers[ply]
+        if killers[0] != move:
+            killers[1] = killers[0]
+            killers[0] = move
+        history = self.history
+        offset = board.turn << 12
+        bonus = depth * depth
+        for other in failed:
+            history[offset | other.from_square << 6 | other.to_square] -= bonus
+        index = offset | move.from_square << 6 | move.to_square
+        history[index] += bonus
+        if history[index] > _HISTORY_LIMIT:
+            # Keep the relative order while letting recent evidence outweigh old evidence.
+            self.history = [value // 2 for value in history]

@@ -1,0 +1,475 @@
+"""Iterative-deepening alpha-beta search of one position, pure and synchronous.
+
+`iter_search` runs a search job: a fresh board, transposition table and move-ordering memory,
+none of which outlives the job. It yields a `SearchInfo` after every completed depth; the
+caller stops it by ceasing to iterate, by `max_depth` / `max_nodes`, or within a depth through
+`should_stop`, which is polled every `POLL_NODES` nodes (the core never reads a clock).
+
+Inside: negamax with principal variation search and aspiration windows, a quiescence search of
+captures and promotions, check extension, null-move and futility pruning, late move reductions,
+and mate scores corrected for distance through the transposition table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Final, TypedDict
+
+import chess
+
+from engine.evaluation import PIECE_VALUES, blend, evaluate_terms, move_delta
+from engine.ordering import HASH_MOVE, KILLER, QUIET, MoveOrder, tactical_moves
+from engine.transposition import (
+    EXACT,
+    LOWER,
+    MATE,
+    MATE_BOUND,
+    UPPER,
+    TranspositionTable,
+    score_from_table,
+    score_to_table,
+)
+
+__all__ = ["POLL_NODES", "CpScore", "MateScore", "SearchInfo", "iter_search", "score_dict"]
+
+POLL_NODES: Final = 1024
+"""How many nodes pass between two calls of `should_stop`."""
+
+_MAX_PLY: Final = 100
+_INFINITY: Final = MATE + 1
+_NULL_MOVE: Final = chess.Move.null()
+_ASPIRATION_CP: Final = 35
+_FUTILITY_MARGINS: Final = (0, 150, 320)
+_REVERSE_FUTILITY_CP: Final = 110
+_DELTA_CP: Final = 180
+_LATE_MOVE_COUNTS: Final = (0, 7, 12, 20)
+# Reductions grow with both depth and move number; the log-log shape is the common one.
+_LMR: Final = tuple(
+    tuple(0 if d < 3 or n < 3 else int(0.6 + math.log(d) * math.log(n) / 2.2) for n in range(64))
+    for d in range(_MAX_PLY + 2)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchInfo:
+    """The result of one completed depth of a search.
+
+    Scores are from White's point of view: exactly one of `score_cp` and `mate` is set.
+    `mate` counts moves of the mating side: +3 means White mates in 3, -3 Black mates in 3.
+    `best` and `pv` are UCI; `pv[0] == best` and the PV is legal from the searched position.
+    `nodes` counts every node the job has visited so far, all depths included.
+    """
+
+    depth: int
+    score_cp: int | None
+    mate: int | None
+    best: str
+    pv: tuple[str, ...]
+    nodes: int
+
+
+class CpScore(TypedDict):
+    """A centipawn score on the wire, from White's point of view."""
+
+    cp: int
+
+
+class MateScore(TypedDict):
+    """A mate score on the wire: moves to mate, positive when White mates."""
+
+    mate: int
+
+
+def score_dict(info: SearchInfo) -> CpScore | MateScore:
+    """Return the wire form of `info`'s score: `{"cp": 31}` or `{"mate": -3}`, White's view."""
+    if info.mate is not None:
+        return {"mate": info.mate}
+    assert info.score_cp is not None
+    return {"cp": info.score_cp}
+
+
+def iter_search(
+    fen: str,
+    *,
+    max_depth: int = 64,
+    max_nodes: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[SearchInfo]:
+    """Search the position `fen` deeper and deeper, yielding a `SearchInfo` per completed depth.
+
+    The search ends after `max_depth`, once a mate score has been confirmed by two consecutive
+    depths, when the job has visited `max_nodes` nodes, or when `should_stop()` returns True
+    (polled every `POLL_NODES` nodes). A depth interrupted by either of the last two is not
+    yielded, so every yielded info is complete. A position without a legal move (checkmate or
+    stalemate) yields nothing: the game is over and there is nothing to search.
+
+    Only the position is known, not the moves that led to it, so repetitions are detected
+    within the searched lines only. Raises ValueError for a malformed FEN or an impossible
+    position (python-chess `Board.status()`).
+    """
+    board = chess.Board(fen)
+    if not board.is_valid():
+        raise ValueError(f"invalid position: {board.status()!r}")
+    root_moves = list(board.generate_legal_moves())
+    if not root_moves:
+        return
+    job = _SearchJob(board, root_moves, max_nodes, should_stop)
+    white_to_move = board.turn == chess.WHITE
+    score = 0
+    previous_mate: int | None = None
+    for depth in range(1, min(max_depth, _MAX_PLY - 10) + 1):
+        try:
+            score = job.search_depth(depth, score)
+        except _Aborted:
+            return
+        white_score = score if white_to_move else -score
+        mate = _mate_in_moves(white_score)
+        pv = tuple(move.uci() for move in job.pv[0]) or (job.root_moves[0].uci(),)
+        yield SearchInfo(
+            depth=depth,
+            score_cp=None if mate is not None else white_score,
+            mate=mate,
+            best=pv[0],
+            pv=pv,
+            nodes=job.nodes,
+        )
+        if mate is not None and mate == previous_mate:
+            return
+        previous_mate = mate
+
+
+def _mate_in_moves(white_score: int) -> int | None:
+    """Turn a White-view score into moves to mate (White mating positive), or None."""
+    if abs(white_score) <= MATE_BOUND:
+        return None
+    plies = MATE - abs(white_score)
+    moves = (plies + 1) // 2
+    return moves if white_score > 0 else -moves
+
+
+class _Aborted(Exception):
+    """Raised inside the tree when the node budget is spent or the caller asks to stop."""
+
+
+class _SearchJob:
+    """The mutable state of one search job: board, tables, counters and the current PV."""
+
+    __slots__ = (
+        "board",
+        "keys",
+        "max_nodes",
+        "next_poll",
+        "nodes",
+        "order",
+        "pv",
+        "root_moves",
+        "root_terms",
+        "should_stop",
+        "table",
+    )
+
+    def __init__(
+        self,
+        board: chess.Board,
+        root_moves: list[chess.Move],
+        max_nodes: int | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.board = board
+        self.root_moves = root_moves
+        self.root_terms = evaluate_terms(board)
+        self.max_nodes = max_nodes
+        self.should_stop = should_stop
+        self.nodes = 0
+        # Poll at the very first node, so that a stop requested before the job starts is seen.
+        self.next_poll = 1
+        self.table = TranspositionTable()
+        self.order = MoveOrder(_MAX_PLY)
+        # Keys of the positions from the root down to the parent of the current node.
+        self.keys: list[object] = []
+        self.pv: list[tuple[chess.Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
+
+    def _schedule_poll(self) -> None:
+        next_poll = self.nodes + POLL_NODES
+        if self.max_nodes is not None and self.max_nodes < next_poll:
+            next_poll = self.max_nodes
+        self.next_poll = next_poll
+
+    def _poll(self) -> None:
+        if self.max_nodes is not None and self.nodes >= self.max_nodes:
+            raise _Aborted
+        if self.should_stop is not None and self.should_stop():
+            raise _Aborted
+        self._schedule_poll()
+
+    def search_depth(self, depth: int, previous: int) -> int:
+        """Search the root to `depth` inside an aspiration window around `previous`."""
+        if depth < 4 or abs(previous) > MATE_BOUND:
+            return self._search_root(depth, -_INFINITY, _INFINITY)
+        window = _ASPIRATION_CP
+        alpha, beta = previous - window, previous + window
+        while True:
+            score = self._search_root(depth, alpha, beta)
+            if score <= alpha:
+                alpha = max(score - window, -_INFINITY)
+            elif score >= beta:
+                beta = min(score + window, _INFINITY)
+            else:
+                return score
+            window *= 2
+
+    def _search_root(self, depth: int, alpha: int, beta: int) -> int:
+        board = self.board
+        mg, eg, phase = self.root_terms
+        moves = self.root_moves
+        self.pv[0] = ()
+        self.keys.append(board._transposition_key())
+        best_score = -_INFINITY
+        for index, move in enumerate(tuple(moves)):
+            d_mg, d_eg, d_phase = move_delta(board, move)
+            board.push(move)
+            check = board.is_check()
+            child = (mg + d_mg, eg + d_eg, phase + d_phase)
+            if index == 0:
+                score = -self._search(depth - 1, -beta, -alpha, 1, check, *child, True)
+            else:
+                score = -self._search(depth - 1, -alpha - 1, -alpha, 1, check, *child, True)
+                if alpha < score < beta:
+                    score = -self._search(depth - 1, -beta, -alpha, 1, check, *child, True)
+            board.pop()
+            if score > best_score:
+                best_score = score
+                if score > alpha:
+                    alpha = score
+                    self.pv[0] = (move, *self.pv[1])
+                    # The next iteration, and any aspiration re-search, starts with this move.
+                    moves.remove(move)
+                    moves.insert(0, move)
+                    if score >= beta:
+                        break
+        self.keys.pop()
+        return best_score
+
+    def _search(
+        self,
+        depth: int,
+        alpha: int,
+        beta: int,
+        ply: int,
+        in_check: bool,
+        mg: int,
+        eg: int,
+        phase: int,
+        null_ok: bool,
+    ) -> int:
+        """Negamax with PVS; returns the score from the side to move's point of view."""
+        if in_check:
+            depth += 1
+        if depth <= 0 or ply >= _MAX_PLY:
+            return self._quiesce(alpha, beta, ply, in_check, mg, eg, phase)
+        self.nodes += 1
+        if self.nodes >= self.next_poll:
+            self._poll()
+        pv = self.pv
+        pv[ply] = ()
+        board = self.board
+
+        # Mate distance pruning: no line from here can beat a mate already found nearer the root.
+        if alpha < -MATE + ply:
+            alpha = -MATE + ply
+            if beta <= alpha:
+                return alpha
+        if beta > MATE - ply - 1:
+            beta = MATE - ply - 1
+            if alpha >= beta:
+                return beta
+
+        key = board._transposition_key()
+        halfmove_clock = board.halfmove_clock
+        if halfmove_clock >= 100:
+            # The fifty-move draw, unless the move that reached it delivered mate.
+            if in_check and not any(board.generate_legal_moves()):
+                return -MATE + ply
+            return 0
+        keys = self.keys
+        if halfmove_clock >= 4:
+            # A repetition needs at least four plies and cannot reach past an irreversible move.
+            count = len(keys)
+            for index in range(count - 4, max(count - halfmove_clock, 0) - 1, -2):
+                if keys[index] == key:
+                    return 0
+        if not (board.pawns | board.rooks | board.queens) and board.is_insufficient_material():
+            return 0
+
+        pv_node = beta - alpha > 1
+        hash_move = None
+        entry = self.table.get(key)
+        if entry is not None:
+            entry_depth, flag, stored, hash_move = entry
+            if entry_depth >= depth and not pv_node:
+                score = score_from_table(stored, ply)
+                if (
+                    flag == EXACT
+                    or (flag == LOWER and score >= beta)
+                    or (flag == UPPER and score <= alpha)
+                ):
+                    return score
+
+        turn = board.turn
+        static = blend(mg, eg, phase) if turn else -blend(mg, eg, phase)
+        futile = False
+        if not pv_node and not in_check:
+            if depth <= 3 and beta < MATE_BOUND and static - _REVERSE_FUTILITY_CP * depth >= beta:
+                return static
+            if (
+                null_ok
+                and depth >= 2
+                and static >= beta
+                and board.occupied_co[turn] & ~(board.pawns | board.kings)
+            ):
+                # Null move: if passing still fails high, a real move would too (no zugzwang
+                # while the side to move keeps a piece).
+                reduction = 3 if depth >= 6 else 2
+                keys.append(key)
+                board.push(_NULL_MOVE)
+                score = -self._search(
+                    depth - 1 - reduction, -beta, -beta + 1, ply + 1, False, mg, eg, phase, False
+                )
+                board.pop()
+                keys.pop()
+                if score >= beta:
+                    return beta if score >= MATE_BOUND else score
+            futile = depth <= 2 and static + _FUTILITY_MARGINS[depth] <= alpha
+
+        order = self.order
+        late_move_count = _LATE_MOVE_COUNTS[depth] if depth <= 3 and not pv_node else 999
+        lmr = _LMR[depth]
+        keys.append(key)
+        best_score = -_INFINITY
+        best_move = None
+        flag = UPPER
+        legal = 0
+        searched = 0
+        quiets_searched: list[chess.Move] = []
+        for stage, move in order.moves(board, hash_move, ply):
+            legal += 1
+            d_mg, d_eg, d_phase = move_delta(board, move)
+            quiet = KILLER <= stage <= QUIET or (
+                stage == HASH_MOVE and not move.promotion and not board.is_capture(move)
+            )
+            board.push(move)
+            check = board.is_check()
+            # Futility and late-move pruning: a quiet move that gives no check cannot lift a
+            # hopeless frontier node, and late quiet moves rarely matter near the leaves.
+            if (
+                searched
+                and quiet
+                and not check
+                and not in_check
+                and (futile or legal > late_move_count)
+            ):
+                board.pop()
+                continue
+            search = self._search
+            child = (ply + 1, check, mg + d_mg, eg + d_eg, phase + d_phase, True)
+            if searched == 0:
+                score = -search(depth - 1, -beta, -alpha, *child)
+            else:
+                # Principal variation search: prove the move worse with a null window, possibly
+                # at reduced depth, and search it fully only when that proof fails.
+                reduction = 0
+                if stage == QUIET and not check and not in_check:
+                    reduction = lmr[min(searched, 63)]
+                    if pv_node and reduction:
+                        reduction -= 1
+                score = -search(depth - 1 - reduction, -alpha - 1, -alpha, *child)
+                if score > alpha and reduction:
+                    score = -search(depth - 1, -alpha - 1, -alpha, *child)
+                if alpha < score < beta:
+                    score = -search(depth - 1, -beta, -alpha, *child)
+            board.pop()
+            searched += 1
+            if score > best_score:
+                best_score = score
+                best_move = move
+                if score > alpha:
+                    alpha = score
+                    flag = EXACT
+                    if pv_node:
+                        pv[ply] = (move, *pv[ply + 1])
+                    if score >= beta:
+                        flag = LOWER
+                        if quiet:
+                            order.record_cutoff(board, move, ply, depth, quiets_searched)
+                        break
+            if quiet:
+                quiets_searched.append(move)
+        keys.pop()
+
+        if legal == 0:
+            return -MATE + ply if in_check else 0
+        if searched == 0:
+            # Every move was pruned as futile: the node is worth at most alpha.
+            best_score = alpha
+        self.table.put(key, (depth, flag, score_to_table(best_score, ply), best_move))
+        return best_score
+
+    def _quiesce(
+        self, alpha: int, beta: int, ply: int, in_check: bool, mg: int, eg: int, phase: int
+    ) -> int:
+        """Search captures and promotions (every evasion in check) until the position is quiet."""
+        self.nodes += 1
+        if self.nodes >= self.next_poll:
+            self._poll()
+        self.pv[ply] = ()
+        board = self.board
+        static = blend(mg, eg, phase) if board.turn else -blend(mg, eg, phase)
+        if ply >= _MAX_PLY:
+            return static
+
+        if in_check:
+            # No standing pat in check: every evasion must be tried, and none means mate.
+            best_score = -MATE + ply
+            for _, move in self.order.moves(board, None, ply):
+                d_mg, d_eg, d_phase = move_delta(board, move)
+                board.push(move)
+                score = -self._quiesce(
+                    -beta, -alpha, ply + 1, board.is_check(), mg + d_mg, eg + d_eg, phase + d_phase
+                )
+                board.pop()
+                if score > best_score:
+                    best_score = score
+                    if score > alpha:
+                        alpha = score
+                        if score >= beta:
+                            break
+            return best_score
+
+        if static >= beta:
+            return static
+        if static > alpha:
+            alpha = static
+        best_score = static
+        them = not board.turn
+        piece_type_at = board.piece_type_at
+        for gain, move in tactical_moves(board, alpha - static - _DELTA_CP + 1):
+            if static + gain + _DELTA_CP <= alpha:
+                break  # Moves come in falling order of gain: none of the rest can lift alpha.
+            attacker = piece_type_at(move.from_square) or chess.PAWN
+            if PIECE_VALUES[attacker] > gain + 50 and board.is_attacked_by(them, move.to_square):
+                continue  # Likely loses material: a defended piece taken by a bigger one.
+            d_mg, d_eg, d_phase = move_delta(board, move)
+            board.push(move)
+            score = -self._quiesce(
+                -beta, -alpha, ply + 1, board.is_check(), mg + d_mg, eg + d_eg, phase + d_phase
+            )
+            board.pop()
+            if score > best_score:
+                best_score = score
+                if score > alpha:
+                    alpha = score
+                    if score >= beta:
+                        break
+        return best_score

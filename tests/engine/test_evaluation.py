@@ -1,0 +1,102 @@
+"""Tests for engine.evaluation: symmetry, sign conventions and the incremental terms."""
+
+from __future__ import annotations
+
+import chess
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.evaluation import (
+    MAX_PHASE,
+    blend,
+    evaluate,
+    evaluate_terms,
+    evaluate_white,
+    move_delta,
+)
+
+
+@st.composite
+def positions(draw: st.DrawFn) -> chess.Board:
+    """Draw a position reached by random legal moves from the start (captures, castling, ...)."""
+    board = chess.Board()
+    for _ in range(draw(st.integers(min_value=0, max_value=80))):
+        moves = list(board.generate_legal_moves())
+        if not moves:
+            break
+        board.push(moves[draw(st.integers(min_value=0, max_value=len(moves) - 1))])
+    return board
+
+
+def test_start_position_is_level() -> None:
+    """The symmetrical starting position evaluates to exactly zero."""
+    assert evaluate_white(chess.Board()) == 0
+
+
+def test_extra_queen_is_worth_a_lot_for_its_owner() -> None:
+    """A side with an extra queen is far ahead from White's view and from the mover's view."""
+    board = chess.Board("4k3/8/8/8/8/8/8/3QK3 b - - 0 1")
+    assert evaluate_white(board) > 800
+    assert evaluate(board) == -evaluate_white(board)
+
+
+def test_start_position_has_full_phase() -> None:
+    """All minor and major pieces on the board make the full middlegame phase."""
+    assert evaluate_terms(chess.Board())[2] == MAX_PHASE
+
+
+def test_blend_uses_endgame_terms_without_pieces() -> None:
+    """At phase zero only the endgame term counts, at full phase only the middlegame term."""
+    assert blend(100, -40, 0) == -40
+    assert blend(100, -40, MAX_PHASE) == 100
+    assert blend(100, -40, MAX_PHASE + 8) == 100
+
+
+@settings(max_examples=150, deadline=None)
+@given(positions())
+def test_mirror_negates_white_view(board: chess.Board) -> None:
+    """Mirroring a position (colours and side to move swapped) negates White's-view evaluation."""
+    assert evaluate_white(board.mirror()) == -evaluate_white(board)
+
+
+@settings(max_examples=150, deadline=None)
+@given(positions())
+def test_side_to_move_view_is_symmetric_under_mirror(board: chess.Board) -> None:
+    """The side to move sees the same score in a position and in its mirror."""
+    assert evaluate(board.mirror()) == evaluate(board)
+
+
+@settings(max_examples=100, deadline=None)
+@given(positions())
+def test_move_delta_matches_full_evaluation(board: chess.Board) -> None:
+    """For every legal move, the terms before plus the move's delta equal the terms after."""
+    before = evaluate_terms(board)
+    for move in list(board.generate_legal_moves()):
+        delta = move_delta(board, move)
+        board.push(move)
+        after = evaluate_terms(board)
+        board.pop()
+        assert tuple(b + d for b, d in zip(before, delta, strict=True)) == after, move.uci()
+
+
+def test_move_delta_handles_special_moves() -> None:
+    """Castling, en passant and promotion deltas agree with a full re-evaluation."""
+    fens_and_moves = [
+        ("r3k2r/8/8/8/8/8/8/R3K2R w KQkq - 0 1", ["e1g1", "e1c1"]),
+        ("r3k2r/8/8/8/8/8/8/R3K2R b KQkq - 0 1", ["e8g8", "e8c8"]),
+        ("4k3/8/8/3pP3/8/8/8/4K3 w - d6 0 2", ["e5d6"]),
+        ("4k3/8/8/8/3Pp3/8/8/4K3 b - d3 0 2", ["e4d3"]),
+        ("1n2k3/P7/8/8/8/8/8/4K3 w - - 0 1", ["a7a8q", "a7b8n", "a7a8r"]),
+    ]
+    for fen, ucis in fens_and_moves:
+        board = chess.Board(fen)
+        before = evaluate_terms(board)
+        for uci in ucis:
+            move = chess.Move.from_uci(uci)
+            assert board.is_legal(move), uci
+            delta = move_delta(board, move)
+            board.push(move)
+            assert tuple(b + d for b, d in zip(before, delta, strict=True)) == evaluate_terms(
+                board
+            ), uci
+            board.pop()

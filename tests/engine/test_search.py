@@ -1,0 +1,195 @@
+"""Tests for engine.search: mates, tactics, score conventions, limits and determinism.
+
+Every search is bounded by depth or nodes, never by time, so the results are reproducible.
+The mate positions were checked with an exhaustive python-chess mate search: each has a mate in
+exactly the stated number of moves and none shorter.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import chess
+import pytest
+
+from engine.search import SearchInfo, iter_search, score_dict
+
+MATE_IN_1_WHITE = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1"  # Ra8#
+MATE_IN_2_WHITE = "2rr3k/pp3pp1/1nnqbN1p/3pN3/2pP4/2P3Q1/PPB4P/R4RK1 w - - 0 1"  # WAC.001, Qg6
+MATE_IN_2_BLACK = "5k2/6pp/p1qN4/1p1p4/3P4/2PKP2Q/PP3r2/3R4 b - - 0 1"  # WAC.005, Qc4+
+MATE_IN_3_WHITE = "k4r2/1R4pb/1pQp1n1p/3P4/5p1P/3P2P1/r1q1R2K/8 w - - 0 1"  # WAC.050, Rxb6+
+HANGING_QUEEN = "rnb1kbnr/pppp1ppp/8/4p3/4P2q/5N2/PPPP1PPP/RNBQKB1R w KQkq - 0 3"  # Nxh4
+KNIGHT_FORK = "r3k3/8/8/1N6/8/8/PP6/4K3 w - - 0 1"  # Nc7+ then Nxa8
+
+
+def mirrored(fen: str) -> str:
+    """Return the FEN of the colour-mirrored position (Black and White swap roles)."""
+    return chess.Board(fen).mirror().fen()
+
+
+def final(fen: str, *, max_depth: int) -> SearchInfo:
+    """Run a depth-bounded search and return its last completed depth."""
+    infos = list(iter_search(fen, max_depth=max_depth))
+    assert infos, "the search yielded no completed depth"
+    return infos[-1]
+
+
+@pytest.mark.parametrize(
+    ("fen", "best", "mate"),
+    [
+        (MATE_IN_1_WHITE, "a1a8", 1),
+        (mirrored(MATE_IN_1_WHITE), "a8a1", -1),
+        (MATE_IN_2_WHITE, "g3g6", 2),
+        (MATE_IN_2_BLACK, "c6c4", -2),
+        (MATE_IN_3_WHITE, "b7b6", 3),
+        (mirrored(MATE_IN_3_WHITE), "b2b3", -3),
+    ],
+)
+def test_finds_forced_mate(fen: str, best: str, mate: int) -> None:
+    """The search plays the mating move and reports the exact mate distance from White's view."""
+    info = final(fen, max_depth=8)
+    assert info.best == best
+    assert info.mate == mate
+    assert info.score_cp is None
+    assert score_dict(info) == {"mate": mate}
+
+
+@pytest.mark.parametrize(
+    ("fen", "mate"),
+    [
+        # White has just played Qg6 in WAC.001; Black to move is mated next move whatever it does.
+        ("2rr3k/pp3pp1/1nnqbNQp/3pN3/2pP4/2P5/PPB4P/R4RK1 b - - 1 1", 1),
+        (mirrored("2rr3k/pp3pp1/1nnqbNQp/3pN3/2pP4/2P5/PPB4P/R4RK1 b - - 1 1"), -1),
+    ],
+)
+def test_mate_sign_is_white_view_when_the_mover_is_mated(fen: str, mate: int) -> None:
+    """A side to move that is getting mated sees the mate signed for the mating colour."""
+    assert final(fen, max_depth=6).mate == mate
+
+
+def test_wins_hanging_queen() -> None:
+    """White captures a queen left en prise and the score shows the material."""
+    info = final(HANGING_QUEEN, max_depth=4)
+    assert info.best == "f3h4"
+    assert info.score_cp is not None and info.score_cp > 600
+    assert score_dict(info) == {"cp": info.score_cp}
+
+
+def test_wins_hanging_queen_for_black() -> None:
+    """The mirrored position is won by Black, so the White-view score is strongly negative."""
+    info = final(mirrored(HANGING_QUEEN), max_depth=4)
+    assert info.best == "f6h5"
+    assert info.score_cp is not None and info.score_cp < -600
+
+
+def test_finds_knight_fork() -> None:
+    """A knight check that forks king and rook is played and wins the rook."""
+    info = final(KNIGHT_FORK, max_depth=5)
+    assert info.best == "b5c7"
+    assert info.pv[:3] == ("b5c7", info.pv[1], "c7a8")
+    assert info.score_cp is not None and info.score_cp > 250
+
+
+@pytest.mark.parametrize(
+    "fen",
+    [chess.STARTING_FEN, MATE_IN_3_WHITE, KNIGHT_FORK, mirrored(HANGING_QUEEN)],
+)
+def test_pv_is_legal_from_the_root(fen: str) -> None:
+    """Every yielded PV starts with the best move and is a legal sequence from the root."""
+    for info in iter_search(fen, max_depth=5):
+        assert info.pv[0] == info.best
+        board = chess.Board(fen)
+        for uci in info.pv:
+            move = chess.Move.from_uci(uci)
+            assert board.is_legal(move), (info.depth, info.pv)
+            board.push(move)
+
+
+def test_depths_are_yielded_in_order_with_growing_node_counts() -> None:
+    """Each completed depth is yielded once, in order, with a cumulative node count."""
+    infos = list(iter_search(chess.STARTING_FEN, max_depth=4))
+    assert [info.depth for info in infos] == [1, 2, 3, 4]
+    assert all(a.nodes < b.nodes for a, b in itertools.pairwise(infos))
+
+
+def test_two_searches_of_a_position_agree() -> None:
+    """Searching the same position twice gives identical results: no state survives a job."""
+    fen = "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8"
+    first = list(iter_search(fen, max_depth=4))
+    list(iter_search(MATE_IN_2_WHITE, max_depth=4))  # an unrelated job in between
+    assert list(iter_search(fen, max_depth=4)) == first
+
+
+def test_node_budget_stops_the_search() -> None:
+    """With a node budget, every yielded depth stays within it and the search ends."""
+    infos = list(iter_search(chess.STARTING_FEN, max_nodes=3_000))
+    assert infos
+    assert all(info.nodes <= 3_000 for info in infos)
+
+
+def test_should_stop_aborts_without_yielding_the_partial_depth() -> None:
+    """A stop request inside the first depth ends the search before anything is yielded."""
+    calls: list[int] = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return True
+
+    assert list(iter_search(chess.STARTING_FEN, should_stop=stop)) == []
+    assert calls
+
+
+def test_should_stop_is_polled_during_a_depth() -> None:
+    """A stop request after some polls keeps the depths completed so far and no more."""
+    polls = 0
+
+    def stop_after_a_while() -> bool:
+        nonlocal polls
+        polls += 1
+        return polls > 5
+
+    infos = list(iter_search(chess.STARTING_FEN, should_stop=stop_after_a_while))
+    assert 1 <= len(infos) < 64
+    assert polls == 6
+
+
+@pytest.mark.parametrize(
+    "fen",
+    [
+        "R5k1/5ppp/8/8/8/8/8/6K1 b - - 0 1",  # checkmate
+        "7k/5Q2/6K1/8/8/8/8/8 b - - 0 1",  # stalemate
+    ],
+)
+def test_position_without_legal_moves_yields_nothing(fen: str) -> None:
+    """Checkmate and stalemate at the root yield no info: there is no move to search."""
+    assert list(iter_search(fen, max_depth=3)) == []
+
+
+def test_avoids_stalemating_when_winning() -> None:
+    """With a queen up, the search does not pick the move that stalemates the opponent."""
+    info = final("7k/8/6K1/8/8/8/8/5Q2 w - - 0 1", max_depth=4)
+    assert info.best != "f1f7"
+    assert (info.mate or 0) > 0 or (info.score_cp or 0) > 500
+
+
+def test_insufficient_material_scores_a_draw() -> None:
+    """King and knight against king is a dead draw, whatever the knight does."""
+    assert final("8/8/8/4k3/8/8/8/4K2N w - - 0 1", max_depth=4).score_cp == 0
+
+
+def test_fifty_move_rule_scores_a_draw() -> None:
+    """A rook up with the fifty-move count at 99 is a draw unless mate comes at once."""
+    assert final("8/8/8/4k3/8/8/8/R3K3 w - - 99 80", max_depth=3).score_cp == 0
+
+
+def test_fifty_move_rule_yields_to_checkmate() -> None:
+    """A mate delivered on the hundredth half-move still counts as mate."""
+    assert final("6k1/5ppp/8/8/8/8/8/R5K1 w - - 99 80", max_depth=3).mate == 1
+
+
+def test_invalid_fen_raises_value_error() -> None:
+    """A malformed FEN or an impossible position is refused with ValueError."""
+    with pytest.raises(ValueError, match=r"fen|position"):
+        list(iter_search("not a fen"))
+    with pytest.raises(ValueError, match="invalid position"):
+        list(iter_search("8/8/8/8/8/8/8/8 w - - 0 1"))
