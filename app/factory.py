@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from app.analysis import AnalysisService
 from app.auth import Tokens, load_operator_token
 from app.errors import error_response, install_error_handlers
 from app.games import GameService
@@ -27,6 +29,7 @@ from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
 from app.routes_games import router as games_router
 from app.routes_live import router as live_router
 from app.settings import Settings
+from workers.analysis import AnalysisPool
 from workers.archive import PgnArchive
 from workers.store import Store
 
@@ -52,11 +55,14 @@ def create_app(
         token = await loop.run_in_executor(
             None, load_operator_token, settings.operator_token, settings.operator_token_path
         )
-        history = store or Store(settings.db_path)
+        metrics = Metrics()
+        # The histogram is thread-safe: the writer thread records each commit itself.
+        history = store or Store(
+            settings.db_path, observe_commit=metrics.store_commit_seconds.observe
+        )
         await loop.run_in_executor(None, history.open)
         archive = PgnArchive(settings.pgn_dir)
         tokens = Tokens(token)
-        metrics = Metrics()
         games = GameService(history, archive, tokens, now_ms=now_ms, site=settings.site)
         hub = Hub(games.view, metrics, now_ms=now_ms, max_spectators=settings.max_spectators)
         games.sink = hub
@@ -69,6 +75,8 @@ def create_app(
             _collect_store_metrics(metrics, history, games)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
+            analysis = await _start_analysis(settings, games, hub, metrics)
+            app.state.analysis = analysis
             checkpoints = loop.create_task(
                 games.run_checkpoints(settings.clock_checkpoint_s), name="gm-clock-checkpoints"
             )
@@ -83,6 +91,9 @@ def create_app(
                 yield
             finally:
                 await cancel_and_wait(checkpoints)
+                if analysis is not None:
+                    await analysis.close()
+                    await analysis.pool.close()
                 await cancel_and_wait(housekeeping)
                 await cancel_and_wait(lag_probe)
                 await games.close()
@@ -118,6 +129,31 @@ def create_app(
     return app
 
 
+async def _start_analysis(
+    settings: Settings, games: GameService, hub: Hub, metrics: Metrics
+) -> AnalysisService | None:
+    """The analysis pool and its scheduler, or None when analysis is off."""
+    if not settings.analysis:
+        return None
+    processes = settings.analysis_processes or os.cpu_count() or 1
+    pool = AnalysisPool(settings.engine, processes)
+    service = AnalysisService(
+        pool,
+        games,
+        hub,
+        metrics,
+        max_time_s=settings.analysis_max_time_s,
+        min_time_s=settings.analysis_min_time_s,
+        max_depth=settings.analysis_max_depth,
+        cache_size=settings.analysis_cache_size,
+    )
+    await pool.start()
+    games.observers.append(service.on_commit)
+    await service.start()
+    log.info("analysis: %d %s processes", processes, pool.engine_name)
+    return service
+
+
 def _body(event: dict[str, Any]) -> str:
     """An event's stored JSON text (stored compact, so re-encoding gives the same text)."""
     return json.dumps(event, separators=(",", ":"))
@@ -128,8 +164,6 @@ def _collect_store_metrics(metrics: Metrics, store: Store, games: GameService) -
 
     def collect() -> None:
         nonlocal counted
-        for seconds in store.stats.drain_latencies():
-            metrics.store_commit_seconds.observe(seconds)
         metrics.store_pending.set(store.pending)
         metrics.moves_accepted.inc(games.moves_accepted - counted)
         counted = games.moves_accepted

@@ -21,6 +21,7 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        "access_log": settings.access_log,
         "lifespan": "on",
         "ws": FanoutWebSocketProtocol,
         "ws_max_size": settings.ws_max_message_bytes,

@@ -26,9 +26,21 @@ class Settings:
     site: str = "Grandmaster"
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
+    # One log line per HTTP request; off by default (a busy event logs thousands a second).
+    access_log: bool = False
     # How often running clocks are written down: a crash gives back at most this much
     # thinking time to the side to move (time while the server is down is never charged).
     clock_checkpoint_s: float = 10.0
+    # Analysis: "builtin" (the pure-Python engine) or "uci:/path/to/engine" (one engine
+    # process per worker); processes 0 means one per core. Each position is searched for
+    # at most max_time_s, and may be cut after min_time_s when other positions wait.
+    analysis: bool = True
+    engine: str = "builtin"
+    analysis_processes: int = 0
+    analysis_max_time_s: float = 5.0
+    analysis_min_time_s: float = 0.3
+    analysis_max_depth: int = 24
+    analysis_cache_size: int = 50_000
     # Spectators: a cap on connections (WebSockets and streams), the largest message a
     # spectator may send (bigger closes with 1009), how many it may send (more closes
     # with 1008), keepalive pings, and browser origins allowed (empty: any).

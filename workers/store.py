@@ -20,7 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,16 +89,10 @@ class _Write:
 
 @dataclass(slots=True)
 class WriteStats:
-    """Counters read by ``/metrics``; updated only by the writer thread."""
+    """Counters read by ``/metrics``; written only by the writer thread."""
 
     batches: int = 0
     writes: int = 0
-    commit_seconds: list[float] = field(default_factory=list)
-
-    def drain_latencies(self) -> list[float]:
-        """Commit durations (seconds) since the last call, oldest first."""
-        out, self.commit_seconds = self.commit_seconds, []
-        return out
 
 
 class Store:
@@ -116,6 +110,7 @@ class Store:
         max_batch: int = 1024,
         max_pending: int = 20_000,
         max_page_count: int | None = None,
+        observe_commit: Callable[[float], None] | None = None,
     ) -> None:
         self.path = path
         self._max_batch = max_batch
@@ -125,6 +120,8 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._failure: BaseException | None = None
         self.stats = WriteStats()
+        # Called from the writer thread with each commit's duration in seconds.
+        self._observe_commit = observe_commit
 
     # --- lifecycle (blocking; call from a thread or before the loop runs) ---
 
@@ -260,7 +257,8 @@ class Store:
             else:
                 self.stats.batches += 1
                 self.stats.writes += len(batch)
-                self.stats.commit_seconds.append(time.perf_counter() - started)
+                if self._observe_commit is not None:
+                    self._observe_commit(time.perf_counter() - started)
         if self._failure is not None:
             for write in batch:
                 write.error = StoreUnavailable(f"the history could not be written: {self._failure}")
