@@ -25,7 +25,7 @@ from engine.clock import TimeControl
 from engine.game import GameSetup, GameState, Player
 from engine.pgn import export_pgn
 from engine.view import game_json
-from engine.wire import ColorName, GameEvent, GameJSON, Mode, Result
+from engine.wire import ColorName, EvalJSON, GameEvent, GameJSON, Mode, Result
 from workers.archive import PgnArchive
 from workers.store import EventRecord, Store, StoredGame
 
@@ -102,6 +102,8 @@ class GameService:
         self._now_ms = now_ms
         self._site = site
         self.sink: EventSink = sink or NoSink()
+        # Called after every durable change, after the sink (analysis follows moves).
+        self.observers: list[Callable[[GameState, list[GameEvent]], None]] = []
         self._games: dict[str, LiveGame] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.moves_accepted = 0
@@ -269,6 +271,11 @@ class GameService:
         """The arbiter's result."""
         return await self.run(live, lambda s, now: core.adjudicate(s, result, now, reason))
 
+    async def record_eval(self, game_id: str, evaluation: EvalJSON) -> None:
+        """Record an engine evaluation of the game's current position (dropped if stale)."""
+        live = self.get(game_id)
+        await self.run(live, lambda s, _now: core.record_eval(s, evaluation))
+
     async def run(self, live: LiveGame, command: Command) -> GameState:
         """Apply ``command`` under the game's lock, after recording any flag fall first.
 
@@ -292,6 +299,8 @@ class GameService:
         live.state = state
         self.moves_accepted += sum(1 for e in events if e["type"] == "move")
         self.sink.publish(state, records)
+        for observe in self.observers:
+            observe(state, events)
         self._schedule_flag(live)
         if state.is_finished:
             self._spawn(self._archive_pgn(state))

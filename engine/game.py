@@ -10,7 +10,7 @@ millisecond counter owned by the caller; only differences between two values mat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -34,6 +34,8 @@ from engine.wire import (
     ClockJSON,
     DrawOfferEvent,
     EndEvent,
+    EvalEvent,
+    EvalJSON,
     GameEvent,
     Mode,
     MoveEvent,
@@ -143,6 +145,8 @@ class GameState:
     moves: tuple[MoveRecord, ...] = ()
     draw_offer: chess.Color | None = None
     seq: int = 0
+    # The latest evaluation of each analysed position, by ply (read-only once built).
+    evals: Mapping[int, EvalJSON] = field(default_factory=dict)
 
     @classmethod
     def new(cls, setup: GameSetup) -> GameState:
@@ -348,6 +352,34 @@ def checkpoint(state: GameState, now_ms: int) -> list[GameEvent]:
     return [event]
 
 
+def record_eval(state: GameState, evaluation: EvalJSON) -> list[GameEvent]:
+    """An ``eval`` event for the current position of a started game; else nothing.
+
+    An evaluation of an earlier ply (the game moved on while it was computed) is dropped,
+    so eval events always concern the position on the board.
+    """
+    if state.status != "started" or evaluation["ply"] != state.ply:
+        return []
+    event: EvalEvent = {
+        "type": "eval",
+        "game": state.setup.id,
+        "seq": state.seq + 1,
+        "ply": evaluation["ply"],
+        "depth": evaluation["depth"],
+        "score": evaluation["score"],
+        "best": evaluation["best"],
+        "pv": evaluation["pv"],
+        "nodes": evaluation["nodes"],
+        "engine": evaluation["engine"],
+    }
+    return [event]
+
+
+def current_eval(state: GameState) -> EvalJSON | None:
+    """The latest evaluation of the position on the board, if any."""
+    return state.evals.get(state.ply)
+
+
 def flag_deadline_ms(state: GameState) -> int | None:
     """When the side to move's flag falls if nothing happens first (server clocks only)."""
     if state.setup.mode != "server" or state.status != "started":
@@ -372,6 +404,17 @@ def evolve(state: GameState, event: GameEvent, now_ms: int) -> GameState:
         return replace(state, status="started", clock=clock, seq=seq)
     if event["type"] == "clock":
         return replace(state, clock=_clock_from(event["clock"], now_ms), seq=seq)
+    if event["type"] == "eval":
+        evaluation: EvalJSON = {
+            "ply": event["ply"],
+            "depth": event["depth"],
+            "score": event["score"],
+            "best": event["best"],
+            "pv": event["pv"],
+            "nodes": event["nodes"],
+            "engine": event["engine"],
+        }
+        return replace(state, evals={**state.evals, event["ply"]: evaluation}, seq=seq)
     if event["type"] == "move":
         mover = state.turn
         board = _successor(state.board)

@@ -31,8 +31,10 @@ def export_pgn(state: GameState, *, site: str, evals: Mapping[int, ScoreJSON] | 
     Tags: the Seven Tag Roster, then ratings, titles, ``TimeControl``, ``Termination``,
     ``Board`` and ``FEN``/``SetUp`` for a custom start. Every move carries ``[%clk]`` (the
     mover's time after the move) and ``[%eval]`` where ``evals`` has the position after it,
-    keyed by ply.
+    keyed by ply (by default, the game's own recorded evaluations).
     """
+    if evals is None:
+        evals = {ply: e["score"] for ply, e in state.evals.items()}
     setup = state.setup
     game = chess.pgn.Game()
     headers = game.headers
@@ -63,7 +65,7 @@ def export_pgn(state: GameState, *, site: str, evals: Mapping[int, ScoreJSON] | 
     for ply, record in enumerate(state.moves, start=1):
         node = node.add_variation(chess.Move.from_uci(record.uci))
         node.set_clock(record.clock_ms / 1000)
-        if evals is not None and ply in evals:
+        if ply in evals:
             node.set_eval(score_to_pov(evals[ply]))
     exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=True)
     return game.accept(exporter) + "\n\n"

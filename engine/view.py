@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from engine.game import GameState
-from engine.wire import EvalJSON, GameJSON, color_name
+from engine.game import GameState, current_eval
+from engine.wire import GameJSON, color_name
 
 
-def game_json(
-    state: GameState, now_ms: int, *, spectators: int = 0, evaluation: EvalJSON | None = None
-) -> GameJSON:
+def game_json(state: GameState, now_ms: int, *, spectators: int = 0) -> GameJSON:
     """``GET /api/games/{id}`` for ``state``; the running clock is read at ``now_ms``."""
     setup = state.setup
     return {
@@ -32,7 +30,7 @@ def game_json(
         "moves": [{"uci": m.uci, "san": m.san, "clock_ms": m.clock_ms} for m in state.moves],
         "clock": state.clock.to_json(now_ms),
         "draw_offer": None if state.draw_offer is None else color_name(state.draw_offer),
-        "eval": evaluation,
+        "eval": current_eval(state),
         "spectators": spectators,
         "seq": state.seq,
         "created_at": setup.created_at,

@@ -136,7 +136,22 @@ class ClockEvent(TypedDict):
     clock: ClockJSON
 
 
-GameEvent = StartEvent | MoveEvent | DrawOfferEvent | EndEvent | ClockEvent
+class EvalEvent(TypedDict):
+    """An engine's evaluation of the position after ``ply`` half-moves (White's view)."""
+
+    type: Literal["eval"]
+    game: str
+    seq: int
+    ply: int
+    depth: int
+    score: ScoreJSON
+    best: str | None
+    pv: list[str]
+    nodes: int
+    engine: str
+
+
+GameEvent = StartEvent | MoveEvent | DrawOfferEvent | EndEvent | ClockEvent | EvalEvent
 
 
 class GameJSON(TypedDict):

@@ -101,6 +101,7 @@ async def serve(
     **settings_overrides: Any,
 ) -> AsyncIterator[LiveServer]:
     """Run the real app under uvicorn on a kernel-chosen port until the block exits."""
+    settings_overrides.setdefault("analysis", False)
     settings = Settings(
         data_dir=data_dir, operator_token="operator-secret-token", **settings_overrides
     )
@@ -176,7 +177,12 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Start and wait until ``/healthz`` answers 200."""
-        env = {**os.environ, "GM_OPERATOR_TOKEN": "operator-secret-token", **self.env}
+        env = {
+            **os.environ,
+            "GM_OPERATOR_TOKEN": "operator-secret-token",
+            "GM_ANALYSIS": "0",
+            **self.env,
+        }
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
