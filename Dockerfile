@@ -6,6 +6,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# Debian's Stockfish analyses positions for spectators (one engine process per core).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends stockfish \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /srv/grandmaster
 COPY pyproject.toml README.md ./
 COPY app ./app
@@ -19,7 +24,8 @@ RUN pip install . \
 USER grandmaster
 ENV GM_HOST=0.0.0.0 \
     GM_PORT=8000 \
-    GM_DATA_DIR=/data
+    GM_DATA_DIR=/data \
+    GM_ENGINE=uci:/usr/games/stockfish
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \

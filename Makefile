@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CODE := app engine workers
 ARGS ?=
 
-.PHONY: install run test lint bench-moves clean
+.PHONY: install run test lint system-deps bench-moves clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,18 @@ lint: install
 	$(BIN)/ruff format --check $(CODE) tests bench
 	$(BIN)/mypy --strict $(CODE)
 
-test: lint
+# The tests drive a real UCI engine: install Debian's stockfish when it is missing
+# (as root, as on CI); otherwise say what to install.
+system-deps:
+	@if ! command -v stockfish >/dev/null 2>&1 && [ ! -x /usr/games/stockfish ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stockfish; \
+	  else \
+	    echo "the tests need stockfish: sudo apt-get install stockfish" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: lint system-deps
 	$(BIN)/python -m pytest
 
 bench-moves: install
