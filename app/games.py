@@ -20,9 +20,9 @@ import chess
 
 from app.auth import Seat, Tokens, new_id, new_token, token_digest
 from app.errors import not_found
-from engine import game as core
+from engine import commands as core
 from engine.clock import TimeControl
-from engine.game import GameSetup, GameState, Player
+from engine.game import GameSetup, GameState, Player, evolve_all, flag_deadline_ms
 from engine.pgn import export_pgn
 from engine.view import game_json
 from engine.wire import ColorName, EvalJSON, GameEvent, GameJSON, Mode, Result
@@ -293,7 +293,7 @@ class GameService:
     async def _commit(self, live: LiveGame, events: list[GameEvent], now: int) -> None:
         if not events:
             return
-        state = core.evolve_all(live.state, events, now)
+        state = evolve_all(live.state, events, now)
         records = [_record(event) for event in events]
         await self._store.append(records)
         live.state = state
@@ -309,7 +309,7 @@ class GameService:
         if live.timer is not None:
             live.timer.cancel()
             live.timer = None
-        deadline = core.flag_deadline_ms(live.state)
+        deadline = flag_deadline_ms(live.state)
         if deadline is None:
             return
         delay_s = max(0.0, (deadline - self._now_ms()) / 1000) + 0.001

@@ -1,64 +1,32 @@
-"""A game as an immutable value: commands decide events, events evolve the state.
+"""A game as an immutable value, and how events change it.
 
-Every command (``start``, ``play``, ``resign``, ``draw``, ``adjudicate``, ``expire``) is a
-pure function of the state and ``now_ms`` that returns the events it causes, or raises a
-:class:`~engine.errors.GameRefusal` and causes nothing. :func:`evolve` folds one event into
-the state; the live path and the rebuild from the store both go through it, so a game
-rebuilt from its persisted events is the game that was running. ``now_ms`` is a monotonic
-millisecond counter owned by the caller; only differences between two values matter.
+:func:`evolve` folds one event into the state; the live path and the rebuild from the
+store both go through it, so a game rebuilt from its persisted events is the game that was
+running. The commands that decide events live in :mod:`engine.commands`. ``now_ms`` is a
+monotonic millisecond counter owned by the caller; only differences between two values
+matter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import chess
 
 from engine.clock import Clock, TimeControl
-from engine.errors import (
-    AlreadyStarted,
-    CannotClaim,
-    GameOver,
-    IllegalMove,
-    InvalidInput,
-    NoDrawOffer,
-    NotStarted,
-    NotYourTurn,
-    StalePly,
-)
-from engine.moves import parse_move
+from engine.errors import InvalidInput
 from engine.wire import (
-    ClockEvent,
     ClockJSON,
-    DrawOfferEvent,
-    EndEvent,
-    EvalEvent,
     EvalJSON,
     GameEvent,
     Mode,
-    MoveEvent,
     PlayerJSON,
     Result,
-    StartEvent,
     Status,
     Termination,
-    color_name,
     parse_color,
 )
-
-DrawAction = Literal["offer", "accept", "decline", "claim"]
-
-_TERMINATIONS: dict[chess.Termination, Termination] = {
-    chess.Termination.CHECKMATE: "checkmate",
-    chess.Termination.STALEMATE: "stalemate",
-    chess.Termination.INSUFFICIENT_MATERIAL: "insufficient_material",
-    chess.Termination.SEVENTYFIVE_MOVES: "seventyfive_moves",
-    chess.Termination.FIVEFOLD_REPETITION: "fivefold_repetition",
-}
-
-_RESULTS: dict[str, Result] = {"1-0": "1-0", "0-1": "0-1", "1/2-1/2": "1/2-1/2"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +100,9 @@ class MoveRecord:
 class GameState:
     """Everything about one game at one event ``seq``.
 
-    ``board`` is shared between states and must never be mutated: every change works on a
-    copy (python-chess copies its move stack shallowly, so this stays cheap).
+    ``board`` is shared between states and must never be kept mutated: every change works
+    on a :func:`successor_board`. (python-chess's repetition checks pop and re-push moves
+    internally; they leave the board as they found it.)
     """
 
     setup: GameSetup
@@ -188,193 +157,6 @@ class GameState:
         return board
 
 
-# --- commands -------------------------------------------------------------------------
-
-
-def start(state: GameState, now_ms: int) -> list[GameEvent]:
-    """Start a created game: the side to move's clock runs from ``now_ms``."""
-    if state.is_finished:
-        raise GameOver("the game is over")
-    if state.status == "started":
-        raise AlreadyStarted("the game has already started")
-    clock = state.clock.start(state.turn, now_ms)
-    event: StartEvent = {
-        "type": "start",
-        "game": state.setup.id,
-        "seq": state.seq + 1,
-        "fen": state.board.fen(),
-        "clock": clock.to_json(now_ms),
-    }
-    return [event]
-
-
-def play(
-    state: GameState,
-    text: str,
-    now_ms: int,
-    *,
-    by: chess.Color | None = None,
-    ply: int | None = None,
-    clock_ms: int | None = None,
-) -> list[GameEvent]:
-    """Play the move ``text`` (UCI or SAN) for the side to move.
-
-    ``by`` is the sender's colour (None for an operator or relay, who may move either side).
-    ``ply`` is the number of half-moves the sender believes were played: a mismatch is
-    StalePly, unless it re-sends the very move accepted at that ply, which returns no event
-    (a safe retry, also after the game ended). ``clock_ms`` is the mover's reported time
-    after the move, relay games only. Callers run :func:`expire` first so that a flag fall
-    is recorded before the move is judged. Returns the move event, and the end event when
-    the move ends the game by rule.
-    """
-    if ply is not None and ply < state.ply and _is_retry(state, text, ply, by):
-        return []
-    if state.is_finished:
-        raise GameOver("the game is over")
-    if state.status == "created":
-        raise NotStarted("the game has not started")
-    if ply is not None and ply != state.ply:
-        raise StalePly(f"the game is at ply {state.ply}, not {ply}")
-    if by is not None and by != state.turn:
-        raise NotYourTurn(f"it is {color_name(state.turn)}'s turn")
-    if clock_ms is not None and state.setup.mode != "relay":
-        raise InvalidInput("clock_ms is only accepted in relay games")
-    if state.setup.mode == "server" and state.clock.is_flagged(now_ms):
-        raise GameOver("the flag has fallen")
-    move = parse_move(state.board, text)
-    san = state.board.san(move)
-    board = _successor(state.board)
-    board.push(move)
-    clock = state.clock.press(now_ms, state.setup.control.increment_ms, clock_ms)
-    outcome = board.outcome(claim_draw=False)
-    if outcome is not None:
-        clock = clock.stop(now_ms)
-    move_event: MoveEvent = {
-        "type": "move",
-        "game": state.setup.id,
-        "seq": state.seq + 1,
-        "ply": state.ply + 1,
-        "uci": move.uci(),
-        "san": san,
-        "fen": board.fen(),
-        "clock": clock.to_json(now_ms),
-    }
-    if outcome is None:
-        return [move_event]
-    result = _RESULTS[outcome.result()]
-    termination = _TERMINATIONS[outcome.termination]
-    end = _end_event(state, state.seq + 2, result, termination, move_event["clock"])
-    return [move_event, end]
-
-
-def resign(state: GameState, color: chess.Color, now_ms: int) -> list[GameEvent]:
-    """``color`` resigns a started game: the other side wins."""
-    _require_started(state)
-    result: Result = "0-1" if color == chess.WHITE else "1-0"
-    return [_end(state, now_ms, result, "resignation")]
-
-
-def draw(state: GameState, color: chess.Color, action: DrawAction, now_ms: int) -> list[GameEvent]:
-    """A player's draw action.
-
-    ``offer`` stands until the opponent answers or moves (an offer crossing the opponent's
-    own offer is an agreement; repeating one's own offer changes nothing); ``accept`` and
-    ``decline`` answer the opponent's pending offer (else NoDrawOffer); ``claim`` ends the
-    game when the current position occurred three times or fifty moves passed without a
-    capture or pawn move (else CannotClaim).
-    """
-    _require_started(state)
-    opponent_offered = state.draw_offer == (not color)
-    if action == "claim":
-        if state.board.is_repetition(3):
-            return [_end(state, now_ms, "1/2-1/2", "threefold_repetition")]
-        if state.board.is_fifty_moves():
-            return [_end(state, now_ms, "1/2-1/2", "fifty_moves")]
-        raise CannotClaim("neither threefold repetition nor the fifty-move rule applies")
-    if action == "offer" or action == "accept":
-        if opponent_offered:
-            return [_end(state, now_ms, "1/2-1/2", "agreement")]
-        if action == "accept":
-            raise NoDrawOffer("there is no draw offer to accept")
-        if state.draw_offer == color:
-            return []
-        return [_draw_offer(state, color)]
-    if not opponent_offered:
-        raise NoDrawOffer("there is no draw offer to decline")
-    return [_draw_offer(state, None)]
-
-
-def adjudicate(state: GameState, result: Result, now_ms: int, reason: str = "") -> list[GameEvent]:
-    """The arbiter sets the result of an unfinished game (also one not yet started)."""
-    if state.is_finished:
-        raise GameOver("the game is over")
-    if result == "*":
-        raise InvalidInput("an arbiter result must be 1-0, 0-1 or 1/2-1/2")
-    event = _end(state, now_ms, result, "arbiter")
-    if reason:
-        event["reason"] = reason
-    return [event]
-
-
-def expire(state: GameState, now_ms: int) -> list[GameEvent]:
-    """The flag fall of the side to move, if its time is up (server-run clocks only).
-
-    Returns the end event, or nothing. A side whose opponent cannot mate it by any legal
-    sequence (judged by material) is not lost on time: the game is drawn (FIDE 6.9).
-    """
-    if state.setup.mode != "server" or state.status != "started":
-        return []
-    if not state.clock.is_flagged(now_ms):
-        return []
-    loser = state.turn
-    result: Result
-    if state.board.has_insufficient_material(not loser):
-        result = "1/2-1/2"
-    else:
-        result = "0-1" if loser == chess.WHITE else "1-0"
-    return [_end(state, now_ms, result, "timeout")]
-
-
-def checkpoint(state: GameState, now_ms: int) -> list[GameEvent]:
-    """A ``clock`` event recording the running clock at ``now_ms`` (nothing when stopped).
-
-    Persisting it bounds what a crash can refund to the side to move: after a restart
-    its time resumes from the last recorded event.
-    """
-    if state.status != "started" or state.clock.running is None:
-        return []
-    event: ClockEvent = {
-        "type": "clock",
-        "game": state.setup.id,
-        "seq": state.seq + 1,
-        "clock": state.clock.to_json(now_ms),
-    }
-    return [event]
-
-
-def record_eval(state: GameState, evaluation: EvalJSON) -> list[GameEvent]:
-    """An ``eval`` event for the current position of a started game; else nothing.
-
-    An evaluation of an earlier ply (the game moved on while it was computed) is dropped,
-    so eval events always concern the position on the board.
-    """
-    if state.status != "started" or evaluation["ply"] != state.ply:
-        return []
-    event: EvalEvent = {
-        "type": "eval",
-        "game": state.setup.id,
-        "seq": state.seq + 1,
-        "ply": evaluation["ply"],
-        "depth": evaluation["depth"],
-        "score": evaluation["score"],
-        "best": evaluation["best"],
-        "pv": evaluation["pv"],
-        "nodes": evaluation["nodes"],
-        "engine": evaluation["engine"],
-    }
-    return [event]
-
-
 def current_eval(state: GameState) -> EvalJSON | None:
     """The latest evaluation of the position on the board, if any."""
     return state.evals.get(state.ply)
@@ -385,9 +167,6 @@ def flag_deadline_ms(state: GameState) -> int | None:
     if state.setup.mode != "server" or state.status != "started":
         return None
     return state.clock.deadline_ms()
-
-
-# --- evolution ------------------------------------------------------------------------
 
 
 def evolve(state: GameState, event: GameEvent, now_ms: int) -> GameState:
@@ -417,7 +196,7 @@ def evolve(state: GameState, event: GameEvent, now_ms: int) -> GameState:
         return replace(state, evals={**state.evals, event["ply"]: evaluation}, seq=seq)
     if event["type"] == "move":
         mover = state.turn
-        board = _successor(state.board)
+        board = successor_board(state.board)
         board.push_uci(event["uci"])
         clock = _clock_from(event["clock"], now_ms)
         record = MoveRecord(event["uci"], event["san"], clock.stored_ms(mover))
@@ -446,22 +225,7 @@ def evolve_all(state: GameState, events: Iterable[GameEvent], now_ms: int) -> Ga
     return state
 
 
-# --- internals ------------------------------------------------------------------------
-
-
-def _is_retry(state: GameState, text: str, ply: int, by: chess.Color | None) -> bool:
-    """Whether ``text`` at ``ply`` is the move that was accepted there, sent by its side."""
-    board = state.board_at(ply)
-    if by is not None and by != board.turn:
-        return False
-    try:
-        move = parse_move(board, text)
-    except (IllegalMove, InvalidInput):
-        return False
-    return move.uci() == state.moves[ply].uci
-
-
-def _successor(board: chess.Board) -> chess.Board:
+def successor_board(board: chess.Board) -> chess.Board:
     """A copy of ``board`` to push a move on, sharing the history of ``board``.
 
     ``Board.copy()`` copies every move of the stack one by one (about 5 us a ply, so over a
@@ -474,40 +238,6 @@ def _successor(board: chess.Board) -> chess.Board:
     return successor
 
 
-def _require_started(state: GameState) -> None:
-    if state.is_finished:
-        raise GameOver("the game is over")
-    if state.status == "created":
-        raise NotStarted("the game has not started")
-
-
 def _clock_from(data: ClockJSON, now_ms: int) -> Clock:
     running = None if data["running"] is None else parse_color(data["running"])
     return Clock(data["white_ms"], data["black_ms"], running, now_ms)
-
-
-def _end_event(
-    state: GameState, seq: int, result: Result, termination: Termination, clock: ClockJSON
-) -> EndEvent:
-    return {
-        "type": "end",
-        "game": state.setup.id,
-        "seq": seq,
-        "result": result,
-        "termination": termination,
-        "clock": clock,
-    }
-
-
-def _end(state: GameState, now_ms: int, result: Result, termination: Termination) -> EndEvent:
-    clock = state.clock.stop(now_ms).to_json(now_ms)
-    return _end_event(state, state.seq + 1, result, termination, clock)
-
-
-def _draw_offer(state: GameState, by: chess.Color | None) -> DrawOfferEvent:
-    return {
-        "type": "draw_offer",
-        "game": state.setup.id,
-        "seq": state.seq + 1,
-        "by": None if by is None else color_name(by),
-    }

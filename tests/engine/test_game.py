@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from engine import game as core
+from engine import commands as core
 from engine.clock import TimeControl
 from engine.errors import (
     AlreadyStarted,
@@ -24,7 +24,7 @@ from engine.errors import (
     NotYourTurn,
     StalePly,
 )
-from engine.game import GameSetup, GameState, Player
+from engine.game import GameSetup, GameState, Player, evolve_all, parse_start_fen
 from engine.wire import GameEvent
 
 Command = Callable[[GameState, int], list[GameEvent]]
@@ -48,7 +48,7 @@ def new_game(fen: str = chess.STARTING_FEN, mode: str = "server") -> GameState:
 
 def apply(state: GameState, events: list[GameEvent], now: int) -> GameState:
     """Fold events as the service does."""
-    return core.evolve_all(state, events, now)
+    return evolve_all(state, events, now)
 
 
 def started(fen: str = chess.STARTING_FEN, mode: str = "server") -> GameState:
@@ -449,10 +449,10 @@ def test_arbiter_result_and_nothing_after_it() -> None:
 
 def test_custom_start_fen_is_validated() -> None:
     """Malformed, impossible and already-decided start positions are refused."""
-    assert core.parse_start_fen("4k3/8/8/8/8/8/4P3/4K3 b - - 0 1").startswith("4k3")
+    assert parse_start_fen("4k3/8/8/8/8/8/4P3/4K3 b - - 0 1").startswith("4k3")
     for fen in ("not a fen", "8/8/8/8/8/8/8/8 w - - 0 1", "4k3/8/8/8/8/8/8/4K3 w - - 0 1"):
         with pytest.raises(InvalidInput):
-            core.parse_start_fen(fen)
+            parse_start_fen(fen)
 
 
 def test_black_to_move_start_runs_blacks_clock() -> None:

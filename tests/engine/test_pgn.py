@@ -9,9 +9,9 @@ import chess.pgn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import game as core
+from engine import commands as core
 from engine.clock import TimeControl
-from engine.game import GameSetup, GameState, Player
+from engine.game import GameSetup, GameState, Player, evolve_all
 from engine.pgn import export_pgn
 
 
@@ -33,14 +33,14 @@ def test_export_reads_back_to_the_same_moves_clocks_and_result(
         board=1,
     )
     state = GameState.new(setup)
-    state = core.evolve_all(state, core.start(state, 0), 0)
+    state = evolve_all(state, core.start(state, 0), 0)
     now = 0
     for _ in range(data.draw(st.integers(0, 40))):
         if state.is_finished:
             break
         now += data.draw(st.integers(0, 90_000))
         move = data.draw(st.sampled_from(list(state.board.legal_moves)))
-        state = core.evolve_all(state, core.play(state, move.uci(), now), now)
+        state = evolve_all(state, core.play(state, move.uci(), now), now)
     evals = {ply: {"cp": ply * 7 - 50} for ply in range(1, state.ply + 1, 2)}
     text = export_pgn(state, site="https://example.org", evals=evals)  # type: ignore[arg-type]
     game = chess.pgn.read_game(io.StringIO(text))
