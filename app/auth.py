@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import string
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import chess
 from fastapi import Request
 
 from app.errors import ApiError
+from app.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,11 @@ Identity = Operator | Seat
 class Tokens:
     """Resolves bearer tokens to identities."""
 
-    def __init__(self, operator_token: str) -> None:
+    def __init__(self, operator_token: str, limiter: RateLimiter | None = None) -> None:
         self._operator_digest = token_digest(operator_token).encode()
         self._seats: dict[str, Seat] = {}
+        # Players' requests are rate-limited per seat; the operator (relays) is trusted.
+        self._limiter = limiter
 
     def add_seat(self, digest: str, seat: Seat) -> None:
         """Register a player token's digest."""
@@ -89,6 +93,18 @@ class Tokens:
         identity = self.resolve(token.strip())
         if identity is None:
             raise ApiError(401, "unauthorized", "unknown token")
+        limiter = self._limiter
+        if (
+            isinstance(identity, Seat)
+            and limiter is not None
+            and not limiter.allow(identity, time.monotonic())
+        ):
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many requests for this player",
+                {"Retry-After": str(limiter.retry_after_s)},
+            )
         return identity
 
     def require_operator(self, request: Request) -> Operator:

@@ -26,6 +26,7 @@ from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
 from app.limits import BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
+from app.ratelimit import RateLimiter
 from app.routes_games import router as games_router
 from app.routes_live import router as live_router
 from app.settings import Settings
@@ -62,7 +63,9 @@ def create_app(
         )
         await loop.run_in_executor(None, history.open)
         archive = PgnArchive(settings.pgn_dir)
-        tokens = Tokens(token)
+        tokens = Tokens(
+            token, RateLimiter(settings.player_requests_per_s, settings.player_requests_burst)
+        )
         games = GameService(history, archive, tokens, now_ms=now_ms, site=settings.site)
         hub = Hub(games.view, metrics, now_ms=now_ms, max_spectators=settings.max_spectators)
         games.sink = hub

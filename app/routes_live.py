@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.errors import ApiError, error_response
 from app.games import GameService
 from app.hub import Hub
+from app.ratelimit import TokenBucket
 from app.settings import Settings
 from app.spectators import DirectSpectator, Message, QueuedSpectator, Spectator
 from app.ws_protocol import DIRECT_EXTENSION
@@ -23,27 +24,6 @@ _PONG = Message('{"type":"pong"}', game="", seq=None)
 _PINGS = frozenset({"ping", "null", '{"type":"ping"}', '{"type": "ping"}'})
 # Idle NDJSON streams get an empty line this often so proxies keep them open.
 _STREAM_KEEPALIVE_S = 10.0
-
-
-class TokenBucket:
-    """``rate`` messages per second on average, bursts of ``burst``."""
-
-    __slots__ = ("burst", "last", "rate", "tokens")
-
-    def __init__(self, rate: float, burst: float, now_s: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.last = now_s
-
-    def take(self, now_s: float) -> bool:
-        """Spend one token if there is one."""
-        self.tokens = min(self.burst, self.tokens + (now_s - self.last) * self.rate)
-        self.last = now_s
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 @router.websocket("/ws/games/{game_id}")

@@ -25,6 +25,9 @@ class Settings:
     # Shown in PGN ``[Site]`` and used for links.
     site: str = "Grandmaster"
     max_body_bytes: int = 64 * 1024
+    # Requests per player token (moves, draws, resignations): more get 429.
+    player_requests_per_s: float = 20.0
+    player_requests_burst: float = 60.0
     log_level: str = "info"
     # One log line per HTTP request; off by default (a busy event logs thousands a second).
     access_log: bool = False

@@ -138,7 +138,15 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def __enter__(self) -> Server:
-        env = {**os.environ, "GM_OPERATOR_TOKEN": self.operator_token}
+        env = {
+            **os.environ,
+            "GM_OPERATOR_TOKEN": self.operator_token,
+            # Each game here moves as fast as the server answers, far beyond a human player:
+            # lift the per-player request limit, and leave the cores to the HTTP path.
+            "GM_PLAYER_REQUESTS_PER_S": "100000",
+            "GM_PLAYER_REQUESTS_BURST": "100000",
+            "GM_ANALYSIS": "0",
+        }
         if self.log_level is not None:
             env["GM_LOG_LEVEL"] = self.log_level
         command = [sys.executable, "-m", "app", "--host", HOST, "--port", str(self.port)]
@@ -624,7 +632,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--server-log-level",
-        help="GM_LOG_LEVEL of the server (default: the server's own, info: access log on)",
+        help="GM_LOG_LEVEL of the server (default: the server's own)",
     )
     args = parser.parse_args(argv)
     try:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import FakeTime, LiveServer
+from tests.conftest import FakeTime, LiveServer, serve
 
 CREATE = {
     "white": {"name": "Carlsen", "rating": 2830, "title": "GM"},
@@ -289,3 +290,27 @@ async def test_openapi_documents_the_request_schemas(live: LiveServer) -> None:
     schemas = spec["components"]["schemas"]
     assert {"CreateGameIn", "MoveIn", "DrawIn", "ResultIn"} <= set(schemas)
     assert schemas["MoveIn"]["additionalProperties"] is False
+
+
+async def test_a_flooding_player_gets_429_and_changes_nothing(tmp_path: Path) -> None:
+    """Past its request budget a player gets 429 with Retry-After; the operator is not limited."""
+    async with serve(
+        tmp_path / "data", player_requests_per_s=1.0, player_requests_burst=3.0
+    ) as live:
+        game_id, tokens = await live.started_game()
+        url = f"/api/games/{game_id}/draw"
+        statuses = []
+        for _ in range(6):
+            r = await live.client.post(
+                url, json={"action": "offer"}, headers=live.auth(tokens["white"])
+            )
+            statuses.append(r.status_code)
+        assert statuses[:3] == [200, 200, 200]
+        assert 429 in statuses[3:]
+        assert r.status_code == 429
+        assert error_code(r) == "rate_limited"
+        assert int(r.headers["Retry-After"]) >= 1
+        for _ in range(10):
+            r = await live.client.get(f"/api/games/{game_id}", headers=live.auth())
+            assert r.status_code == 200
+        assert r.json()["seq"] == 2
