@@ -1,0 +1,135 @@
+"""Random bodies and headers against a real server: never a 500, always the error format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ServerProcess
+
+OPERATOR = {"Authorization": "Bearer operator-secret-token"}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+field_values = st.sampled_from(
+    [
+        "e4",
+        "e2e4",
+        "O-O",
+        "0000",
+        "--",
+        "Nf3",
+        "x",
+        "",
+        "1-0",
+        "offer",
+        "claim",
+        "server",
+        "relay",
+        -1,
+        0,
+        5400,
+        10**12,
+        None,
+        True,
+        [],
+        {},
+    ]
+)
+shaped = st.fixed_dictionaries(
+    {},
+    optional={
+        "move": field_values,
+        "ply": field_values,
+        "clock_ms": field_values,
+        "action": field_values,
+        "result": field_values,
+        "reason": field_values,
+        "white": st.one_of(
+            field_values,
+            st.fixed_dictionaries({"name": field_values}, optional={"rating": field_values}),
+        ),
+        "black": st.one_of(field_values, st.fixed_dictionaries({"name": field_values})),
+        "clock": st.one_of(
+            field_values,
+            st.fixed_dictionaries({"initial": field_values}, optional={"increment": field_values}),
+        ),
+        "fen": st.one_of(field_values, st.text(max_size=90)),
+        "mode": field_values,
+    },
+)
+ROUTES = ["", "/{id}/start", "/{id}/moves", "/{id}/resign", "/{id}/draw", "/{id}/result"]
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerProcess, str, dict[str, str]]]:
+    """One real server with one started game."""
+    proc = ServerProcess(
+        Path(tmp_path_factory.mktemp("fuzz")) / "data",
+        env={"GM_PLAYER_REQUESTS_PER_S": "100000", "GM_PLAYER_REQUESTS_BURST": "100000"},
+    )
+    proc.start()
+    try:
+        body = {"white": {"name": "W"}, "black": {"name": "B"}, "clock": {"initial": 600}}
+        r = httpx.post(proc.url + "/api/games", json=body, headers=OPERATOR)
+        game = r.json()
+        httpx.post(proc.url + f"/api/games/{game['game']['id']}/start", headers=OPERATOR)
+        with httpx.Client(base_url=proc.url, timeout=10) as client:
+            yield client, game["game"]["id"], game["tokens"]
+        log = proc.log_since(0)
+        assert "Traceback" not in log, log
+    finally:
+        proc.stop()
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    route=st.sampled_from(ROUTES),
+    body=st.one_of(shaped, json_values.map(lambda v: v), st.binary(max_size=64)),
+    who=st.sampled_from(["operator", "white", "black", "nobody", "garbage"]),
+    content_type=st.sampled_from(["application/json", "text/plain", None]),
+)
+def test_no_input_produces_a_server_error(
+    server: tuple[httpx.Client, str, dict[str, str]],
+    route: str,
+    body: object,
+    who: str,
+    content_type: str | None,
+) -> None:
+    """Whatever is posted, the answer is a contract status with the error format on failure."""
+    client, game_id, tokens = server
+    headers: dict[str, str] = {}
+    if who == "operator":
+        headers.update(OPERATOR)
+    elif who in tokens:
+        headers["Authorization"] = f"Bearer {tokens[who]}"
+    elif who == "garbage":
+        headers["Authorization"] = "Bearer \\u0000??"
+    if content_type:
+        headers["Content-Type"] = content_type
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = client.post("/api/games" + route.format(id=game_id), content=content, headers=headers)
+    assert r.status_code in {200, 201, 400, 401, 403, 404, 409, 413, 422, 429}, (
+        r.status_code,
+        r.text,
+    )
+    if r.status_code >= 400:
+        error = r.json()["error"]
+        assert isinstance(error["code"], str)
+        assert isinstance(error["message"], str)
+    assert client.get("/healthz").status_code == 200
