@@ -193,9 +193,10 @@ class GameService:
         """The service's monotonic clock, the one every ``now_ms`` in the core comes from."""
         return self._now_ms()
 
-    def pgn(self, live: LiveGame) -> str:
-        """The game's PGN as of now."""
-        return export_pgn(live.state, site=self._site)
+    async def pgn(self, live: LiveGame) -> str:
+        """The game's PGN as of now, rendered off the event loop."""
+        state = live.state
+        return await self._archive.render(lambda: export_pgn(state, site=self._site))
 
     # --- commands ---
 
@@ -323,14 +324,18 @@ class GameService:
             async with live.lock:
                 now = self._now_ms()
                 await self._commit(live, core.expire(live.state, now), now)
-        except Exception:
-            log.exception("could not record the flag fall of game %s", live.id)
+        except Exception as exc:
+            # The store refuses writes: try again in a second rather than spin.
+            log.error("could not record the flag fall of game %s: %s", live.id, exc)
+            loop = asyncio.get_running_loop()
+            live.timer = loop.call_later(1.0, lambda: self._spawn(self._flag(live)))
+            return
         if live.timer is None and not live.state.is_finished:
             self._schedule_flag(live)
 
     async def _archive_pgn(self, state: GameState) -> None:
         try:
-            await self._archive.write(state.setup.id, export_pgn(state, site=self._site))
+            await self._archive.write(state.setup.id, lambda: export_pgn(state, site=self._site))
         except (OSError, ValueError):
             log.exception("could not archive the PGN of game %s", state.setup.id)
 

@@ -86,7 +86,7 @@ async def get_game(game_id: str, request: Request) -> JSONResponse:
 async def get_pgn(game_id: str, request: Request) -> Response:
     """The game as PGN with ``[%clk]`` after every move."""
     service = _service(request)
-    pgn = service.pgn(service.get(game_id))
+    pgn = await service.pgn(service.get(game_id))
     return Response(pgn, media_type="application/x-chess-pgn")
 
 

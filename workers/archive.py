@@ -1,7 +1,9 @@
-"""Finished games' PGN files, written by a small thread pool for humans and other tools.
+"""PGN off the event loop: rendering and finished games' files, on a small thread pool.
 
-The files are a convenience copy: the store is the record. Each file is written to a
-temporary name, fsynced and renamed, so a reader never sees half a game.
+Rendering a long game with python-chess takes milliseconds (about 12 ms at 300 plies),
+which the event loop must not spend. The files are a convenience copy for humans and
+other tools: the store is the record. Each file is written to a temporary name, fsynced
+and renamed, so a reader never sees half a game.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,8 +25,12 @@ class PgnArchive:
         self.directory = directory
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gm-pgn")
 
-    async def write(self, game_id: str, pgn: str) -> Path:
-        """Write (or replace) the game's file off the loop and return its path.
+    async def render(self, render: Callable[[], str]) -> str:
+        """Run ``render`` (a PGN export of immutable game state) on the pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, render)
+
+    async def write(self, game_id: str, render: Callable[[], str]) -> Path:
+        """Render and write (or replace) the game's file off the loop; return its path.
 
         Raises ValueError for an id that is not a server-made id, OSError on I/O failure.
         """
@@ -31,12 +38,16 @@ class PgnArchive:
             raise ValueError(f"not a game id: {game_id!r}")
         path = self.directory / f"{game_id}.pgn"
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, _write_atomically, path, pgn)
+        await loop.run_in_executor(self._pool, _render_and_write, path, render)
         return path
 
     def close(self) -> None:
         """Wait for pending writes and stop the threads."""
         self._pool.shutdown(wait=True)
+
+
+def _render_and_write(path: Path, render: Callable[[], str]) -> None:
+    _write_atomically(path, render())
 
 
 def _write_atomically(path: Path, text: str) -> None:
