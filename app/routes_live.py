@@ -99,38 +99,97 @@ async def _spectate(websocket: WebSocket, games: list[str], tournament: str | No
         return
     await websocket.accept()
     direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
-    spectator: Spectator
-    drain: asyncio.Task[None] | None = None
+    rules = InputRules(settings, asyncio.get_running_loop().time())
     if direct is not None:
-        direct["connection"].limit_kernel_buffer(settings.spectator_sndbuf_bytes)
+        connection = direct["connection"]
+        connection.limit_kernel_buffer(settings.spectator_sndbuf_bytes)
         spectator = DirectSpectator(
-            direct["connection"],
+            connection,
             hub.snapshot,
             max_buffer=settings.spectator_buffer_bytes,
             max_behind_s=settings.spectator_behind_s,
         )
-    else:
-        queued = QueuedSpectator()
-        spectator = queued
-        drain = asyncio.get_running_loop().create_task(_drain(websocket, queued))
+        _subscribe(hub, spectator, games, since, tournament)
+        # The connection lives on without this handler: see app/ws_protocol.py.
+        connection.detach(DetachedSpectator(spectator, hub, rules))
+        return
+    queued = QueuedSpectator()
+    drain = asyncio.get_running_loop().create_task(_drain(websocket, queued))
+    _subscribe(hub, queued, games, since, tournament)
+    try:
+        await _read_pings(websocket, queued, rules)
+        if queued.is_closed:
+            # Let the writer send the close frame the verdict asked for.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(drain), 5)
+    finally:
+        hub.unsubscribe(queued)
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
+
+
+def _subscribe(
+    hub: Hub, spectator: Spectator, games: list[str], since: int | None, tournament: str | None
+) -> None:
     if tournament is None:
         hub.subscribe(spectator, games, since)
     else:
         hub.subscribe_tournament(spectator, tournament, games, since)
-    try:
-        await _read_pings(websocket, spectator, settings)
-    finally:
-        hub.unsubscribe(spectator)
-        if drain is not None:
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
 
 
-async def _read_pings(websocket: WebSocket, spectator: Spectator, settings: Settings) -> None:
+class InputRules:
+    """What a spectator may send: text pings, a few a second. Judges one message at a time."""
+
+    __slots__ = ("bucket",)
+
+    def __init__(self, settings: Settings, now_s: float) -> None:
+        self.bucket = TokenBucket(settings.ws_messages_per_s, settings.ws_messages_burst, now_s)
+
+    def judge(self, text: str | None, now_s: float) -> tuple[int, str] | None:
+        """None for a ping to answer, else the close code and reason."""
+        if not self.bucket.take(now_s):
+            return 1008, "rate limit: at most a few pings a second"
+        if text is None:
+            return 1003, "spectators may only send text pings"
+        if text.strip() not in _PINGS:
+            return 1008, "spectators may only send pings"
+        return None
+
+
+class DetachedSpectator:
+    """The listener of a detached spectator connection: pings in, pongs out, unsubscribe."""
+
+    __slots__ = ("hub", "rules", "spectator")
+
+    def __init__(self, spectator: DirectSpectator, hub: Hub, rules: InputRules) -> None:
+        self.spectator = spectator
+        self.hub = hub
+        self.rules = rules
+
+    def on_text(self, text: str) -> None:
+        """Answer a ping, or close on anything else."""
+        self._judge(text)
+
+    def on_binary(self, data: bytes) -> None:
+        """Binary is never accepted."""
+        self._judge(None)
+
+    def on_closed(self) -> None:
+        """Forget the spectator."""
+        self.hub.unsubscribe(self.spectator)
+
+    def _judge(self, text: str | None) -> None:
+        verdict = self.rules.judge(text, asyncio.get_running_loop().time())
+        if verdict is None:
+            self.spectator.deliver(_PONG)
+        else:
+            self.spectator.close(*verdict)
+
+
+async def _read_pings(websocket: WebSocket, spectator: QueuedSpectator, rules: InputRules) -> None:
     """Answer pings until the client leaves; anything else, or a flood, closes the socket."""
     loop = asyncio.get_running_loop()
-    bucket = TokenBucket(settings.ws_messages_per_s, settings.ws_messages_burst, loop.time())
     while True:
         try:
             message = await websocket.receive()
@@ -138,26 +197,11 @@ async def _read_pings(websocket: WebSocket, spectator: Spectator, settings: Sett
             return
         if message["type"] == "websocket.disconnect":
             return
-        if not bucket.take(loop.time()):
-            await _close(websocket, spectator, 1008, "rate limit: at most a few pings a second")
-            return
-        text = message.get("text")
-        if text is None:
-            await _close(websocket, spectator, 1003, "spectators may only send text pings")
-            return
-        if text.strip() not in _PINGS:
-            await _close(websocket, spectator, 1008, "spectators may only send pings")
+        verdict = rules.judge(message.get("text"), loop.time())
+        if verdict is not None:
+            spectator.close(*verdict)
             return
         spectator.deliver(_PONG)
-
-
-async def _close(websocket: WebSocket, spectator: Spectator, code: int, reason: str) -> None:
-    if isinstance(spectator, DirectSpectator):
-        spectator.close(code, reason)
-        return
-    spectator.close(code, reason)
-    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-        await websocket.close(code, reason)
 
 
 async def _drain(websocket: WebSocket, spectator: QueuedSpectator) -> None:

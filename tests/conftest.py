@@ -98,6 +98,7 @@ async def serve(
     *,
     now_ms: Callable[[], int] | None = None,
     store: Store | None = None,
+    uvicorn_overrides: dict[str, Any] | None = None,
     **settings_overrides: Any,
 ) -> AsyncIterator[LiveServer]:
     """Run the real app under uvicorn on a kernel-chosen port until the block exits."""
@@ -112,7 +113,7 @@ async def serve(
         kwargs["store"] = store
     app = create_app(settings, **kwargs)  # type: ignore[arg-type]
     sock = free_socket()
-    config = uvicorn_config(app, settings, log_level="warning")
+    config = uvicorn_config(app, settings, log_level="warning", **(uvicorn_overrides or {}))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

@@ -329,3 +329,23 @@ async def test_tournament_socket_follows_every_game_including_new_ones(live: Liv
         assert starts == {(first.state.setup.id, "start"), (second.state.setup.id, "start")}
     with pytest.raises(InvalidStatus):
         await websockets.connect(ws_url(live, "/ws/tournaments/Nope0000"))
+
+
+async def test_plain_asgi_servers_get_the_queued_fallback(tmp_path: Path) -> None:
+    """Under uvicorn's stock WebSocket protocol (no direct path), spectators still get every event and the same limits."""
+    async with serve(tmp_path / "data", uvicorn_overrides={"ws": "websockets-sansio"}) as live:
+        game_id, _ = await live.started_game()
+        async with websockets.connect(ws_url(live, f"/ws/games/{game_id}")) as ws:
+            assert (await recv_json(ws))["type"] == "snapshot"
+            await play(live, game_id, ["e4", "e5"])
+            assert [(await recv_json(ws))["seq"] for _ in range(2)] == [2, 3]
+            await ws.send("ping")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) in (
+                {"type": "pong"},
+                {"type": "spectators", "game": game_id, "count": 1},
+            )
+            await ws.send("hello")
+            with pytest.raises(ConnectionClosed) as closed:
+                await read_until_closed(ws)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1008
