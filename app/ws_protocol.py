@@ -90,6 +90,10 @@ class DirectConnection:
         """
         p = self._proto
         p.detached_to = listener
+        # The handshake's request, response and scope are only needed until accept: a
+        # detached spectator should hold as little as possible (there are thousands).
+        p.request = p.response = None  # type: ignore[assignment]
+        p.scope = {}  # type: ignore[typeddict-item]
         if p.read_paused:
             p.read_paused = False
             p.transport.resume_reading()
