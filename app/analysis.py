@@ -51,6 +51,7 @@ class Wanted:
 class _Outbox:
     pending: EvalJSON | None = None
     last_sent_s: float = 0.0
+    last_sent_ply: int = -1
     task: asyncio.Task[None] | None = None
 
 
@@ -94,7 +95,7 @@ class AnalysisService:
         metrics: Metrics,
         *,
         max_time_s: float = 5.0,
-        min_time_s: float = 0.3,
+        min_time_s: float = 0.1,
         max_depth: int = 24,
         cache_size: int = 50_000,
         publish_interval_s: float = 0.5,
@@ -197,6 +198,7 @@ class AnalysisService:
             self._pending.pop(game, None)
             return
         self._pending[game] = wanted
+        self._preempt()
         self._dispatch()
 
     def _forget(self, game: str) -> None:
@@ -264,13 +266,17 @@ class AnalysisService:
     async def _flush(self, game: str, outbox: _Outbox) -> None:
         loop = asyncio.get_running_loop()
         while outbox.pending is not None:
-            wait_s = outbox.last_sent_s + self._publish_interval_s - loop.time()
-            if wait_s > 0:
-                await asyncio.sleep(wait_s)
+            # The first evaluation of a new position goes out at once; deeper ones of the
+            # same position wait for the interval (the newest replacing older ones).
+            if outbox.pending["ply"] == outbox.last_sent_ply:
+                wait_s = outbox.last_sent_s + self._publish_interval_s - loop.time()
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
             evaluation, outbox.pending = outbox.pending, None
             if evaluation is None:
                 break
             outbox.last_sent_s = loop.time()
+            outbox.last_sent_ply = evaluation["ply"]
             try:
                 await self._games.record_eval(game, evaluation)
             except Exception as exc:

@@ -41,7 +41,7 @@ class Settings:
     engine: str = "builtin"
     analysis_processes: int = 0
     analysis_max_time_s: float = 5.0
-    analysis_min_time_s: float = 0.3
+    analysis_min_time_s: float = 0.1
     analysis_max_depth: int = 24
     analysis_cache_size: int = 50_000
     # Spectators: a cap on connections (WebSockets and streams), the largest message a

@@ -1,6 +1,7 @@
 """Benchmark the built-in engine: search speed and the Win At Chess (WAC) tactical suite.
 
-Run from anywhere: `python bench/engine.py [--time 1.0] [--limit N] [--jobs J]`.
+Run from anywhere:
+`python bench/engine.py [--time 1.0] [--limit N] [--jobs J] [--[no-]agreement] [--stockfish PATH]`.
 
 Speed: nodes per second and the depth completed in `--time` seconds for a few positions.
 WAC: each position is searched for `--time` seconds; it counts as solved when the best move of
@@ -8,6 +9,13 @@ the last completed depth is one of the EPD's `bm` moves. With `--jobs 1` (the de
 figure is for a single core; more jobs only shorten the wall time of the suite.
 `--nodes N` replaces the time limit of the suite by a node budget: a figure independent of the
 machine and its load, for comparing changes to the search.
+
+Agreement with Stockfish: the middlegame positions of the test games (`tests/data/games/*.pgn`,
+plies 20 to 60, i.e. from move 10 to move 30; positions that are over are left out, repeated
+positions counted once) are searched by Stockfish to depth 18 (one thread) and by the built-in
+engine for `--time` seconds; the share of positions where both choose the same move is reported.
+It runs when Stockfish is found (`--stockfish`, else /usr/games/stockfish, else `stockfish` on
+PATH) unless `--no-agreement`; `--agreement` makes a missing Stockfish an error.
 """
 
 from __future__ import annotations
@@ -15,18 +23,25 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import chess
+import chess.engine
+import chess.pgn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.search import SearchInfo, iter_search
 
 WAC_PATH = Path(__file__).resolve().parent / "data" / "wac.epd"
+GAMES_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "games"
+STOCKFISH_PATHS = ("/usr/games/stockfish", "stockfish")
+MIDDLEGAME_PLIES = (20, 60)
+REFERENCE_DEPTH = 18
 
 SPEED_POSITIONS = {
     "start": chess.STARTING_FEN,
@@ -97,6 +112,121 @@ def run_wac_position(args: tuple[str, float, int | None]) -> WacResult:
     return WacResult(name, solved, expected, board.san(found), timed.info.depth)
 
 
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """The built-in engine's move against the reference engine's in one position."""
+
+    source: str
+    fen: str
+    reference: str
+    found: str
+    depth: int
+
+    @property
+    def agrees(self) -> bool:
+        """Whether both engines chose the same move."""
+        return self.reference == self.found
+
+
+def find_stockfish(path: str | None) -> str | None:
+    """``path`` if given and executable, else the first of :data:`STOCKFISH_PATHS` found."""
+    for candidate in (path,) if path else STOCKFISH_PATHS:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def middlegame_positions(directory: Path) -> list[tuple[str, str]]:
+    """``(source, fen)`` of every position at plies 20..60 of the PGN games in ``directory``.
+
+    The ply is counted from the start of the game as the position's move number gives it (a
+    game set up from a FEN keeps that FEN's move number). Positions that are over (mate,
+    stalemate, insufficient material, fivefold repetition, seventy-five moves) are left out;
+    a position that recurs (same placement, side to move, castling and en passant) is kept
+    once, from its first occurrence.
+    """
+    low, high = MIDDLEGAME_PLIES
+    seen: set[str] = set()
+    positions = []
+    for path in sorted(directory.glob("*.pgn")):
+        with path.open(encoding="utf-8") as handle:
+            while (game := chess.pgn.read_game(handle)) is not None:
+                board = game.board()
+                for move in game.mainline_moves():
+                    board.push(move)
+                    if not low <= board.ply() <= high or board.is_game_over():
+                        continue
+                    key = " ".join(board.fen().split()[:4])
+                    if key not in seen:
+                        seen.add(key)
+                        positions.append((f"{path.stem}:{board.ply()}", board.fen()))
+    return positions
+
+
+def reference_moves(stockfish: str, fens: list[str], depth: int) -> list[str]:
+    """Stockfish's best move (UCI) at ``depth`` for each FEN, one thread, its default hash.
+
+    The position is given without its history, as the built-in engine gets it. Raises
+    chess.engine.EngineError when the engine fails.
+    """
+    moves = []
+    engine = chess.engine.SimpleEngine.popen_uci(stockfish)
+    try:
+        if "Threads" in engine.options:
+            engine.configure({"Threads": 1})
+        for fen in fens:
+            result = engine.play(chess.Board(fen), chess.engine.Limit(depth=depth))
+            moves.append(result.move.uci() if result.move else "-")
+    finally:
+        engine.quit()
+    return moves
+
+
+def run_builtin_move(args: tuple[str, float]) -> tuple[str, int]:
+    """The built-in engine's best move (UCI) and completed depth after ``time_s`` seconds."""
+    fen, time_s = args
+    timed = timed_search(fen, time_s)
+    if timed.info is None:
+        return "-", 0
+    return timed.info.best, timed.info.depth
+
+
+def run_agreement(
+    stockfish: str, time_s: float, jobs: int, verbose: bool
+) -> tuple[list[Agreement], float]:
+    """Compare the engines on :func:`middlegame_positions`; returns the rows and wall seconds."""
+    positions = middlegame_positions(GAMES_DIR)
+    fens = [fen for _, fen in positions]
+    started = time.perf_counter()
+    references = reference_moves(stockfish, fens, REFERENCE_DEPTH)
+    work = [(fen, time_s) for fen in fens]
+    if jobs > 1:
+        with multiprocessing.Pool(jobs) as pool:
+            found = list(pool.imap(run_builtin_move, work))
+    else:
+        found = [run_builtin_move(item) for item in work]
+    rows = [
+        Agreement(source, fen, reference, best, depth)
+        for (source, fen), reference, (best, depth) in zip(
+            positions, references, found, strict=True
+        )
+    ]
+    for row in rows:
+        if verbose or not row.agrees:
+            board = chess.Board(row.fen)
+            mark = "same" if row.agrees else "diff"
+            played, expected = (
+                board.san(chess.Move.from_uci(uci)) if uci != "-" else "-"
+                for uci in (row.found, row.reference)
+            )
+            print(
+                f"{mark} {row.source}: built-in {played} (depth {row.depth}), stockfish {expected}",
+                flush=True,
+            )
+    return rows, time.perf_counter() - started
+
+
 def run_speed(time_s: float) -> list[tuple[str, int, int, int]]:
     """Return `(name, depth, nodes, nps)` for each speed position."""
     rows = []
@@ -147,7 +277,22 @@ def main() -> None:
     parser.add_argument("--epd", type=Path, default=WAC_PATH, help="EPD suite to run")
     parser.add_argument("--skip-speed", action="store_true", help="run the suite only")
     parser.add_argument("--verbose", action="store_true", help="print every position")
+    parser.add_argument(
+        "--agreement",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="best-move agreement with Stockfish on the test games' middlegames "
+        "(default: when Stockfish is found)",
+    )
+    parser.add_argument(
+        "--stockfish",
+        default=None,
+        help="Stockfish binary (default: /usr/games/stockfish, else stockfish on PATH)",
+    )
     options = parser.parse_args()
+    stockfish = None if options.agreement is False else find_stockfish(options.stockfish)
+    if options.agreement and stockfish is None:
+        parser.error(f"--agreement: no Stockfish at {options.stockfish or STOCKFISH_PATHS}")
 
     speed = [] if options.skip_speed else run_speed(options.time)
     lines = parse_wac(options.epd)[: options.limit]
@@ -158,6 +303,14 @@ def main() -> None:
     if results and options.jobs > 1 and not options.verbose:
         failed = [result.name for result in results if not result.solved]
         print("failed:", " ".join(failed))
+    agreement: list[Agreement] = []
+    agreement_wall_s = 0.0
+    if stockfish is not None:
+        agreement, agreement_wall_s = run_agreement(
+            stockfish, options.time, options.jobs, options.verbose
+        )
+    elif options.agreement is None:
+        print(f"note: no Stockfish found ({', '.join(STOCKFISH_PATHS)}): agreement skipped")
 
     print()
     print("| Position | Time (s) | Depth | Nodes | Nodes/s |")
@@ -173,6 +326,20 @@ def main() -> None:
         print(
             f"| {options.epd.name} | {len(results)} | {budget} | {options.jobs} "
             f"| {solved} | {share:.1f}% | {wall_s:.0f} |"
+        )
+    if agreement:
+        agreed = sum(row.agrees for row in agreement)
+        low, high = MIDDLEGAME_PLIES
+        print()
+        print(
+            "| Agreement | Positions | Built-in budget | Jobs | Reference | Same move | Share "
+            "| Wall (s) |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        print(
+            f"| {GAMES_DIR.name}/*.pgn plies {low}-{high} | {len(agreement)} "
+            f"| {options.time:g} s | {options.jobs} | Stockfish depth {REFERENCE_DEPTH} "
+            f"| {agreed} | {100.0 * agreed / len(agreement):.1f}% | {agreement_wall_s:.0f} |"
         )
 
 
