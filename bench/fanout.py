@@ -66,12 +66,10 @@ import os
 import random
 import re
 import resource
-import secrets
 import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -83,13 +81,11 @@ from pathlib import Path
 from typing import Any
 
 import chess
+import harness
 import httpx
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-CLOCK = {"initial": 5400, "increment": 30}
 REFERENCE_SCRIPT = Path(__file__).resolve().parent / "reference_broadcast.py"
 SERVERS = ("reference", "grandmaster")
 
@@ -160,9 +156,10 @@ class _Fleet:
 
     def __init__(self, plan: FleetPlan) -> None:
         self.plan = plan
-        self.addr = (HOST, plan.port)
+        self.addr = (harness.HOST, plan.port)
         self.request = (
-            f"GET {plan.path} HTTP/1.1\r\nHost: {HOST}:{plan.port}\r\nUpgrade: websocket\r\n"
+            f"GET {plan.path} HTTP/1.1\r\nHost: {harness.HOST}:{plan.port}\r\n"
+            "Upgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {_WS_KEY}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
@@ -520,189 +517,52 @@ class Stamp:
     write_ns: int | None = None
 
 
-class ServerProcess:
-    """A server under test in its own process and session, on 127.0.0.1 (a context manager).
+def _tree_cpu_s(pid: int) -> tuple[float, float]:
+    """User + system CPU seconds of process ``pid`` and of its live descendants.
 
-    Entering starts it and waits until it answers; leaving stops it (SIGTERM, then SIGKILL).
-    Subclasses say how to start it, prepare the game, count spectators and play a move.
+    Descendants are the server's worker processes (Grandmaster's analysis pool).
     """
-
-    name = "server"
-
-    def __init__(
-        self, spectators: int, work_dir: Path, extra_env: dict[str, str] | None = None
-    ) -> None:
-        self.expected = spectators
-        self.extra_env = dict(extra_env or {})
-        self.work_dir = work_dir
-        self.port = free_port()
-        self.log_path = work_dir / f"{self.name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.path = ""
-
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        """The command line and environment."""
-        raise NotImplementedError
-
-    def wait_ready(self, timeout_s: float) -> None:
-        """Return once the server answers; RuntimeError otherwise."""
-        raise NotImplementedError
-
-    def prepare(self) -> int:
-        """Create what spectators watch; returns the ``seq`` their snapshot will carry."""
-        raise NotImplementedError
-
-    def spectators(self) -> int:
-        """Spectators the server counts."""
-        raise NotImplementedError
-
-    def move(self, ply: int, uci: str, san: str, fen: str) -> Stamp:
-        """Play one move now and return its stamps; RuntimeError when refused."""
-        raise NotImplementedError
-
-    def __enter__(self) -> ServerProcess:
-        command, env = self.command()
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            self.wait_ready(30.0)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        assert self.proc is not None
-        return self.proc.pid
-
-    def rss_kib(self) -> int:
-        """VmRSS of the server process in KiB."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
-
-    def cpu_s(self) -> tuple[float, float]:
-        """User + system CPU seconds of the server process and of its live descendants.
-
-        Descendants are the server's worker processes (Grandmaster's analysis pool).
-        """
-        own = _process_cpu_s(self.pid) or 0.0
-        return own, sum(_process_cpu_s(pid) or 0.0 for pid in _descendants(self.pid))
-
-    def log_tail(self, lines: int = 15) -> str:
-        """The end of the server's log."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def _check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.log_tail()}")
+    tree = harness.process_tree(pid)
+    own = tree[pid].cpu_s if pid in tree else 0.0
+    return own, sum(info.cpu_s for child, info in tree.items() if child != pid)
 
 
-def _process_cpu_s(pid: int) -> float | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+class GrandmasterServer(harness.AppServer):
+    """``python -m app`` with a fresh data directory; moves are POSTed as operator.
 
-
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
-class GrandmasterServer(ServerProcess):
-    """``python -m app`` with a fresh data directory; moves are POSTed as operator."""
+    Runs in its own session with ``GM_LOG_LEVEL=warning``, a spectator cap above
+    ``spectators`` and then ``extra_env``.
+    """
 
     name = "grandmaster"
 
     def __init__(
         self, spectators: int, work_dir: Path, extra_env: dict[str, str] | None = None
     ) -> None:
-        super().__init__(spectators, work_dir, extra_env)
-        self.token = secrets.token_urlsafe(24)
-        self.http: httpx.Client | None = None
-        self.game = ""
-
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        """``python -m app`` with the operator token and a spectator cap above N."""
         env = {
-            **os.environ,
-            "GM_OPERATOR_TOKEN": self.token,
-            "GM_MAX_SPECTATORS": str(self.expected + 1000),
+            "GM_MAX_SPECTATORS": str(spectators + 1000),
             "GM_LOG_LEVEL": "warning",
-            **self.extra_env,
+            **(extra_env or {}),
         }
-        data_dir = self.work_dir / "gm-data"
-        command = [sys.executable, "-m", "app", "--host", HOST, "--port", str(self.port)]
-        return [*command, "--data-dir", str(data_dir)], env
-
-    def wait_ready(self, timeout_s: float) -> None:
-        """Poll ``/healthz``."""
-        url = f"http://{HOST}:{self.port}"
-        self.http = httpx.Client(base_url=url, timeout=30.0, trust_env=False)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self._check_alive()
-            with contextlib.suppress(httpx.TransportError):
-                if self.http.get("/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"grandmaster not healthy in {timeout_s} s:\n{self.log_tail()}")
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.http is not None:
-            self.http.close()
-        super().__exit__(*exc_info)
+        log_path = work_dir / f"{self.name}.log"
+        super().__init__(work_dir / "gm-data", log_path, env, new_session=True)
+        self.game = ""
+        self.path = ""
 
     def _client(self) -> httpx.Client:
         assert self.http is not None
         return self.http
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return harness.auth(self.operator_token)
 
     def prepare(self) -> int:
         """Create and start a game (the start event is seq 1)."""
-        body = {"white": {"name": "Fan", "rating": 2700}, "black": {"name": "Out"}, "clock": CLOCK}
+        body = {
+            "white": {"name": "Fan", "rating": 2700},
+            "black": {"name": "Out"},
+            "clock": harness.CLOCK,
+        }
         r = self._client().post("/api/games", json=body, headers=self._auth())
         if r.status_code != 201:
             raise RuntimeError(f"create game: {r.status_code} {r.text[:200]}")
@@ -730,15 +590,19 @@ class GrandmasterServer(ServerProcess):
         return Stamp(int(r.json()["seq"]), sent, acked, acked)
 
 
-class ReferenceServer(ServerProcess):
-    """``bench/reference_broadcast.py``; moves are commands on its control WebSocket."""
+class ReferenceServer(harness.ServerProcess):
+    """``bench/reference_broadcast.py``; moves are commands on its control WebSocket.
+
+    Runs in its own session; ``spectators`` and ``extra_env`` are not used (the signature
+    is Grandmaster's).
+    """
 
     name = "reference"
 
     def __init__(
         self, spectators: int, work_dir: Path, extra_env: dict[str, str] | None = None
     ) -> None:
-        super().__init__(spectators, work_dir, extra_env)
+        super().__init__(work_dir / f"{self.name}.log", new_session=True)
         self.control: ClientConnection | None = None
         self._stack = contextlib.ExitStack()
         self.path = "/spectate"
@@ -751,9 +615,9 @@ class ReferenceServer(ServerProcess):
         """Open the control connection, retrying until the server listens."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            self._check_alive()
+            self.check_running()
             try:
-                url = f"ws://{HOST}:{self.port}/control"
+                url = f"ws://{harness.HOST}:{self.port}/control"
                 connection = ws_connect(url, compression=None, open_timeout=2)
                 self.control = self._stack.enter_context(connection)
                 return
@@ -786,6 +650,10 @@ class ReferenceServer(ServerProcess):
         acked = time.monotonic_ns()
         write_ns = reply["post_ns"] - reply["pre_ns"]
         return Stamp(int(reply["seq"]), sent, int(reply["post_ns"]), acked, write_ns)
+
+
+# The servers under test: the same constructor, ``name``, ``port``, ``path`` and methods.
+Contender = GrandmasterServer | ReferenceServer
 
 
 # --- the driver ----------------------------------------------------------------------------
@@ -834,22 +702,6 @@ class RunResult:
     error: str | None = None
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending sequence; NaN when it is empty."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 def scripted_line(plies: int, seed: int) -> list[tuple[str, str, str]]:
     """A seeded random legal line of ``plies`` moves that does not end the game.
 
@@ -884,7 +736,7 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def run_one(
-    server_cls: type[ServerProcess],
+    server_cls: type[Contender],
     n: int,
     fraction: float,
     line: list[tuple[str, str, str]],
@@ -946,7 +798,7 @@ def _note_connect(result: RunResult, reports: list[dict[str, Any]]) -> None:
     result.connect_s = max(r["connect_s"] for r in reports)
 
 
-def _wait_count(server: ServerProcess, connected: int) -> None:
+def _wait_count(server: Contender, connected: int) -> None:
     """Until the server counts every connected spectator (at most 15 s)."""
     deadline = time.monotonic() + 15
     while server.spectators() < connected and time.monotonic() < deadline:
@@ -954,7 +806,7 @@ def _wait_count(server: ServerProcess, connected: int) -> None:
 
 
 def _play(
-    server: ServerProcess,
+    server: Contender,
     result: RunResult,
     line: list[tuple[str, str, str]],
     args: argparse.Namespace,
@@ -962,16 +814,16 @@ def _play(
     """Play ``line`` at the configured spacing; RSS after the warm-up, CPU over the rest."""
     stamps = []
     begin = time.monotonic()
-    cpu0 = server.cpu_s()
+    cpu0 = _tree_cpu_s(server.pid)
     for ply, (uci, san, fen) in enumerate(line):
         if ply == max(args.warmup, 1):
             result.rss_after_kib = server.rss_kib()
         if ply == args.warmup:
-            cpu0 = server.cpu_s()
+            cpu0 = _tree_cpu_s(server.pid)
         time.sleep(max(0.0, begin + ply * args.spacing - time.monotonic()))
         stamps.append(server.move(ply, uci, san, fen))
     time.sleep(args.spacing)
-    cpu1 = server.cpu_s()
+    cpu1 = _tree_cpu_s(server.pid)
     result.rss_end_kib = server.rss_kib()
     if not result.rss_after_kib:
         result.rss_after_kib = result.rss_end_kib
@@ -1015,16 +867,16 @@ def _summarise(
     per_client = sorted(
         (t - s.t0_ns) * ms for col, s in zip(columns, measured, strict=True) for t in col
     )
-    result.all_reached_median_ms = percentile(all_reached, 50)
-    result.all_reached_p99_ms = percentile(all_reached, 99)
-    result.per_client_median_ms = percentile(per_client, 50)
-    result.per_client_p99_ms = percentile(per_client, 99)
-    result.from_trigger_median_ms = percentile(from_trigger, 50)
-    result.from_trigger_p99_ms = percentile(from_trigger, 99)
-    result.spread_median_ms = percentile(sorted(result.per_move_spread_ms), 50)
-    result.ack_median_ms = percentile(sorted(result.per_move_ack_ms), 50)
+    result.all_reached_median_ms = harness.percentile(all_reached, 50)
+    result.all_reached_p99_ms = harness.percentile(all_reached, 99)
+    result.per_client_median_ms = harness.percentile(per_client, 50)
+    result.per_client_p99_ms = harness.percentile(per_client, 99)
+    result.from_trigger_median_ms = harness.percentile(from_trigger, 50)
+    result.from_trigger_p99_ms = harness.percentile(from_trigger, 99)
+    result.spread_median_ms = harness.percentile(sorted(result.per_move_spread_ms), 50)
+    result.ack_median_ms = harness.percentile(sorted(result.per_move_ack_ms), 50)
     writes = sorted(s.write_ns * ms for s in measured if s.write_ns is not None)
-    result.write_median_ms = percentile(writes, 50) if writes else None
+    result.write_median_ms = harness.percentile(writes, 50) if writes else None
     connected = result.connected_reading + result.connected_stuck
     if connected:
         result.rss_kib_per_spectator = (result.rss_after_kib - result.rss_before_kib) / connected
@@ -1158,31 +1010,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def runs(args: argparse.Namespace) -> Iterator[tuple[type[ServerProcess], int, float]]:
+def runs(args: argparse.Namespace) -> Iterator[tuple[type[Contender], int, float]]:
     """Every (server, N, fraction) in order: the two servers back to back per setting."""
-    classes: list[type[ServerProcess]] = [ReferenceServer, GrandmasterServer]
+    classes: list[type[Contender]] = [ReferenceServer, GrandmasterServer]
     for n in args.sizes:
         for fraction in args.stuck:
             for cls in classes:
                 if args.only in (None, cls.name):
                     yield cls, n, fraction
-
-
-def revision() -> str:
-    """The repository's commit, with ``+dirty`` when ``app/`` has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "app", "engine", "workers"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1216,12 +1051,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results))
     print(
         f"\nwall time {wall_s:.0f} s, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-        f"revision {revision()}, Grandmaster settings {args.server_env or 'default'}"
+        f"revision {harness.code_version()}, Grandmaster settings {args.server_env or 'default'}"
     )
     if args.json is not None:
         payload = {
             "wall_s": wall_s,
-            "revision": revision(),
+            "revision": harness.code_version(),
             "argv": sys.argv[1:],
             "cpus": os.cpu_count(),
             "results": [asdict(r) for r in results],

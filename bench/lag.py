@@ -44,15 +44,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
-import platform
 import random
 import re
-import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,14 +59,12 @@ from pathlib import Path
 from typing import Any
 
 import chess
+import harness
 import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-CLOCK = {"initial": 5400, "increment": 30}
-REQUEST_TIMEOUT_S = 30.0
+PLAYERS = ("Lag White", "Lag Black")
 LAG_METRIC = "gm_event_loop_lag_seconds"
 QUEUE_METRIC = "gm_analysis_queue_depth"
 ANALYSED_METRIC = "gm_positions_analysed_total"
@@ -80,163 +74,10 @@ FIRST_EVAL_TARGET_S = 1.0
 # Other processes' CPU (percent of one core) above which a run is flagged as disturbed.
 DISTURBED_PCT = 25.0
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)")
 _LE = re.compile(r'le="([^"]+)"')
 
 
-# --- the server and its processes ---
-
-
-class Server:
-    """``python -m app`` on 127.0.0.1 in a subprocess with its own data directory.
-
-    ``env`` is added to this process's environment. Use as a context manager: entering
-    starts it and waits for ``/healthz`` (raises RuntimeError when it exits or does not become
-    healthy); leaving stops it (SIGTERM, then SIGKILL after 15 s). Its log goes to
-    ``server.log`` in ``log_dir``.
-    """
-
-    def __init__(self, data_dir: Path, log_dir: Path, env: dict[str, str]) -> None:
-        self.data_dir = data_dir
-        self.log_path = log_dir / "server.log"
-        self.port = free_port()
-        self.operator_token = secrets.token_urlsafe(24)
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL."""
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        """The server's process id (it must be running)."""
-        assert self.proc is not None
-        return self.proc.pid
-
-    def __enter__(self) -> Server:
-        env = {**os.environ, "GM_OPERATOR_TOKEN": self.operator_token, **self.env}
-        command = [sys.executable, "-m", "app", "--host", HOST, "--port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir)]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            self._wait_healthy(timeout_s=60.0)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the server's log."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _wait_healthy(self, timeout_s: float) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                r = httpx.get(self.url + "/healthz", timeout=1, trust_env=False)
-                if r.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy in {timeout_s} s:\n{self.log_tail()}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True, slots=True)
-class ProcInfo:
-    """One process of the server's tree: its role, name, nice value and CPU seconds so far."""
-
-    role: str
-    comm: str
-    nice: int
-    cpu_s: float
-
-
-def process_tree(root: int) -> dict[int, ProcInfo]:
-    """``root`` and its descendants from ``/proc`` (Linux; empty elsewhere), by pid.
-
-    Roles: ``server`` (the root), ``engine`` (UCI engine processes, named ``stockfish*``),
-    ``worker`` (other grandchildren: the analysis processes forked by the forkserver) and
-    ``helper`` (the forkserver, the resource tracker and anything else).
-    """
-    clk = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    stats: dict[int, tuple[str, int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        # Fields after the command name: state is field 3, so field n is at index n - 3.
-        rest = text.rsplit(")", 1)[1].split()
-        pid = int(entry.name)
-        parents[pid] = int(rest[1])
-        stats[pid] = (comm, int(rest[16]), (int(rest[11]) + int(rest[12])) / clk)
-    if root not in stats:
-        return {}
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
-    tree: dict[int, ProcInfo] = {}
-    frontier = [(root, 0)]
-    while frontier:
-        pid, depth = frontier.pop()
-        comm, nice, cpu_s = stats[pid]
-        if depth == 0:
-            role = "server"
-        elif comm.startswith("stockfish"):
-            role = "engine"
-        elif depth == 2:
-            role = "worker"
-        else:
-            role = "helper"
-        tree[pid] = ProcInfo(role, comm, nice, cpu_s)
-        frontier.extend((child, depth + 1) for child in children.get(pid, ()))
-    return tree
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes have used since boot, from ``/proc/stat`` (Linux), else None."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
-        return None
-    ticks = [int(x) for x in first[1:9]]  # user nice system idle iowait irq softirq steal
-    busy = sum(ticks) - ticks[3] - ticks[4]
-    return busy / os.sysconf("SC_CLK_TCK")
+# --- CPU of the server's processes ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +85,7 @@ class CpuSample:
     """CPU counters at one instant: the server's tree, this process and the machine."""
 
     at: float
-    tree: dict[int, ProcInfo]
+    tree: dict[int, harness.ProcInfo]
     client_s: float
     machine_s: float | None
 
@@ -253,9 +94,9 @@ class CpuSample:
         """Read the counters now."""
         return cls(
             time.perf_counter(),
-            process_tree(server_pid),
+            harness.process_tree(server_pid),
             time.process_time(),
-            machine_busy_seconds(),
+            harness.machine_busy_seconds(),
         )
 
 
@@ -313,29 +154,16 @@ def cpu_usage(a: CpuSample, b: CpuSample) -> CpuUsage:
 
 def background_busy_pct(seconds: float = 1.0) -> float | None:
     """Machine CPU busy over ``seconds`` (percent of one core), before our server runs."""
-    a = machine_busy_seconds()
+    a = harness.machine_busy_seconds()
     started = time.perf_counter()
     time.sleep(seconds)
-    b = machine_busy_seconds()
+    b = harness.machine_busy_seconds()
     if a is None or b is None:
         return None
     return 100 * (b - a) / (time.perf_counter() - started)
 
 
 # --- metrics ---
-
-
-def parse_metrics(text: str) -> dict[str, float]:
-    """Samples of a Prometheus text exposition, keyed by name plus labels as written."""
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match is None:
-            continue
-        name, labels, value = match.groups()
-        with contextlib.suppress(ValueError):
-            samples[name + (labels or "")] = float(value)
-    return samples
 
 
 def histogram_buckets(samples: dict[str, float], name: str) -> list[tuple[float, float]]:
@@ -382,15 +210,6 @@ def bucket_share_above(cumulative: list[tuple[float, float]], bound: float) -> f
     return (total - below) / total
 
 
-async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
-    """``GET /metrics``, parsed; empty when it fails."""
-    try:
-        r = await client.get("/metrics")
-    except httpx.HTTPError:
-        return {}
-    return parse_metrics(r.text) if r.status_code == 200 else {}
-
-
 # --- the scenario ---
 
 
@@ -410,14 +229,6 @@ def generate_scripts(count: int, plies: int, seed: int) -> list[tuple[str, ...]]
     return scripts
 
 
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending list; NaN when it is empty."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 def slope_per_s(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of ``(t, value)`` points, per second; NaN for fewer than two."""
     if len(points) < 2:
@@ -429,18 +240,6 @@ def slope_per_s(points: list[tuple[float, float]]) -> float:
     if var == 0:
         return math.nan
     return sum((t - mean_t) * (v - mean_v) for t, v in points) / var
-
-
-def auth(token: str) -> dict[str, str]:
-    """Bearer authorisation headers."""
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _client(url: str, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(
-        base_url=url, limits=limits, timeout=httpx.Timeout(REQUEST_TIMEOUT_S), trust_env=False
-    )
 
 
 @dataclass(slots=True)
@@ -464,26 +263,6 @@ class Recorder:
     def in_window(self, t: float) -> bool:
         """Whether ``t`` falls in the measured window."""
         return self.window_start <= t <= self.window_end
-
-
-async def create_games(client: httpx.AsyncClient, operator_token: str, count: int) -> list[str]:
-    """Create and start ``count`` games as operator; raises RuntimeError on a refusal."""
-    body = {
-        "white": {"name": "Lag White", "rating": 2700},
-        "black": {"name": "Lag Black", "rating": 2700},
-        "clock": CLOCK,
-    }
-    games = []
-    for _ in range(count):
-        r = await client.post("/api/games", json=body, headers=auth(operator_token))
-        if r.status_code != 201:
-            raise RuntimeError(f"create {r.status_code}: {r.text[:200]}")
-        game_id: str = r.json()["game"]["id"]
-        r = await client.post(f"/api/games/{game_id}/start", headers=auth(operator_token))
-        if r.status_code != 200:
-            raise RuntimeError(f"start {r.status_code}: {r.text[:200]}")
-        games.append(game_id)
-    return games
 
 
 async def spectate(url: str, game: str, rec: Recorder, ready: asyncio.Event) -> None:
@@ -537,7 +316,9 @@ async def play(
         sent = time.perf_counter()
         try:
             r = await client.post(
-                f"/api/games/{game}/moves", json={"move": uci, "ply": ply}, headers=auth(token)
+                f"/api/games/{game}/moves",
+                json={"move": uci, "ply": ply},
+                headers=harness.auth(token),
             )
         except httpx.HTTPError as exc:
             rec.errors[f"move {type(exc).__name__}"] += 1
@@ -581,7 +362,7 @@ async def probe_rest(
         task.add_done_callback(pending.discard)
         index += 1
     if pending:
-        _, late = await asyncio.wait(pending, timeout=REQUEST_TIMEOUT_S + 1)
+        _, late = await asyncio.wait(pending, timeout=harness.REQUEST_TIMEOUT_S + 1)
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
@@ -595,7 +376,7 @@ async def sample_queue(client: httpx.AsyncClient, start: float, rec: Recorder) -
         if at > rec.window_end:
             return
         await asyncio.sleep(max(0.0, at - time.perf_counter()))
-        samples = await scrape(client)
+        samples = await harness.scrape(client)
         if QUEUE_METRIC in samples:
             rec.queue.append((time.perf_counter(), samples[QUEUE_METRIC]))
         tick += 1
@@ -669,7 +450,10 @@ def run_mode(mode: str, engine: str | None, args: argparse.Namespace, run_dir: P
     run_dir.mkdir()
     plies = math.ceil((args.warmup + args.seconds) / args.interval) + 2
     scripts = generate_scripts(args.games, plies, args.seed)
-    with Server(run_dir / "data", run_dir, env) as server:
+    server = harness.AppServer(
+        run_dir / "data", run_dir / "server.log", env, startup_timeout_s=60.0
+    )
+    with server:
         print(
             f"{mode} ({engine or 'no analysis'}): server pid {server.pid} at {server.url}; "
             f"load average {load:.2f}, machine busy {_fmt(background, 0)} % before start",
@@ -683,7 +467,7 @@ def run_mode(mode: str, engine: str | None, args: argparse.Namespace, run_dir: P
 
 
 async def _drive(
-    server: Server,
+    server: harness.AppServer,
     mode: str,
     engine: str | None,
     args: argparse.Namespace,
@@ -692,11 +476,14 @@ async def _drive(
     background: float | None,
 ) -> ModeResult:
     async with (
-        _client(server.url, 4) as admin,
-        _client(server.url, args.games) as movers,
-        _client(server.url, 8) as readers,
+        harness.async_client(server.url, 4) as admin,
+        harness.async_client(server.url, args.games) as movers,
+        harness.async_client(server.url, 8) as readers,
     ):
-        games = await create_games(admin, server.operator_token, args.games)
+        games = [
+            (await harness.start_game(admin, server.operator_token, PLAYERS))[0]
+            for _ in range(args.games)
+        ]
         ws_base = server.url.replace("http://", "ws://")
         begin = time.perf_counter() + 60.0  # replaced once every spectator has its snapshot
         rec = Recorder(begin + args.warmup, begin + args.warmup + args.seconds)
@@ -728,11 +515,11 @@ async def _drive(
             sampler = asyncio.create_task(sample_queue(admin, begin, rec))
             await asyncio.sleep(max(0.0, rec.window_start - time.perf_counter()))
             cpu_0 = CpuSample.take(server.pid)
-            before = await scrape(admin)
+            before = await harness.scrape(admin)
             prober = asyncio.create_task(probe_rest(readers, games, args.rate, rec))
             await asyncio.sleep(max(0.0, rec.window_end - time.perf_counter()))
             cpu_1 = CpuSample.take(server.pid)
-            after = await scrape(admin)
+            after = await harness.scrape(admin)
             await asyncio.gather(*players, sampler, prober)
             # The last positions keep their place for one more interval, as in play.
             await asyncio.sleep(args.interval)
@@ -783,7 +570,7 @@ def _summarise(
     queue = [(t, v) for t, v in rec.queue if rec.in_window(t)]
 
     def ms(values: list[float], pct: float) -> float:
-        return 1000 * percentile(values, pct)
+        return 1000 * harness.percentile(values, pct)
 
     return ModeResult(
         mode=mode,
@@ -814,8 +601,8 @@ def _summarise(
             sum(d <= FIRST_EVAL_TARGET_S for d in delays) if analysed else None
         ),
         first_eval_never=never if analysed else None,
-        first_depth_p50=percentile(first_depths, 50) if analysed else None,
-        deepest_depth_p50=percentile(deepest, 50) if analysed else None,
+        first_depth_p50=harness.percentile(first_depths, 50) if analysed else None,
+        deepest_depth_p50=harness.percentile(deepest, 50) if analysed else None,
         evals_per_game_s=len(rec.eval_arrivals) / args.games / args.seconds if analysed else None,
         jobs_per_s=(
             (after.get(ANALYSED_METRIC, 0.0) - before.get(ANALYSED_METRIC, 0.0)) / args.seconds
@@ -839,44 +626,15 @@ def _summarise(
 # --- reporting ---
 
 
-def code_version() -> str:
-    """The commit the server runs, ``+dirty`` when its packages have uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "-uno", "--", "app", "engine", "workers"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
-
-
 def machine() -> dict[str, Any]:
-    """Where the benchmark runs."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    """Where the benchmark runs, with the load and ``uptime`` at start."""
     try:
         uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     except OSError:
         uptime = ""
-    return {
-        "nproc": usable or os.cpu_count(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "uptime_at_start": uptime,
-        "code": code_version(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-    }
+    return harness.machine(
+        loadavg_at_start=[round(x, 2) for x in os.getloadavg()], uptime_at_start=uptime
+    )
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

@@ -33,11 +33,7 @@ import contextlib
 import json
 import math
 import os
-import platform
 import random
-import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,17 +41,23 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import chess
+import harness
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-CLOCK = {"initial": 5400, "increment": 30}
-REQUEST_TIMEOUT_S = 30.0
-
 Pool = Literal["shared", "per-game"]
+
+PLAYERS = ("Bench White", "Bench Black")
+
+# Each game here moves as fast as the server answers, far beyond a human player: lift the
+# per-player request limit, and leave the cores to the HTTP path.
+SERVER_ENV = {
+    "GM_PLAYER_REQUESTS_PER_S": "100000",
+    "GM_PLAYER_REQUESTS_BURST": "100000",
+    "GM_ANALYSIS": "0",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,107 +118,6 @@ class LevelResult:
         return 10 * self.server_cpu_pct / self.moves_per_s
 
 
-class Server:
-    """``python -m app`` on 127.0.0.1 in a subprocess with its own data directory.
-
-    Use as a context manager: entering starts it and waits for ``/healthz`` (raises
-    RuntimeError when it exits or does not become healthy); leaving stops it (SIGTERM,
-    then SIGKILL after 15 s). Its log goes to ``server.log`` in ``log_dir``.
-    """
-
-    def __init__(self, data_dir: Path, log_dir: Path, *, log_level: str | None) -> None:
-        self.data_dir = data_dir
-        self.log_path = log_dir / "server.log"
-        self.port = free_port()
-        self.operator_token = secrets.token_urlsafe(24)
-        self.log_level = log_level
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL."""
-        return f"http://{HOST}:{self.port}"
-
-    def __enter__(self) -> Server:
-        env = {
-            **os.environ,
-            "GM_OPERATOR_TOKEN": self.operator_token,
-            # Each game here moves as fast as the server answers, far beyond a human player:
-            # lift the per-player request limit, and leave the cores to the HTTP path.
-            "GM_PLAYER_REQUESTS_PER_S": "100000",
-            "GM_PLAYER_REQUESTS_BURST": "100000",
-            "GM_ANALYSIS": "0",
-        }
-        if self.log_level is not None:
-            env["GM_LOG_LEVEL"] = self.log_level
-        command = [sys.executable, "-m", "app", "--host", HOST, "--port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir)]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            self._wait_healthy(timeout_s=30.0)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the server's log."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time the server process has used so far (Linux), else None."""
-        if self.proc is None:
-            return None
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        except OSError:
-            return None
-        # Fields after the parenthesised command name; utime and stime are fields 14, 15.
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def _wait_healthy(self, timeout_s: float) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                r = httpx.get(self.url + "/healthz", timeout=1, trust_env=False)
-                if r.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy in {timeout_s} s:\n{self.log_tail()}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def generate_games(count: int, max_plies: int, seed: int) -> list[ScriptedGame]:
     """``count`` random legal games from the start position, seeded, at most ``max_plies``.
 
@@ -234,62 +135,6 @@ def generate_games(count: int, max_plies: int, seed: int) -> list[ScriptedGame]:
             board.push(move)
         games.append(ScriptedGame(tuple(moves), board.outcome(claim_draw=False) is not None))
     return games
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending list; NaN when it is empty."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def parse_metrics(text: str) -> dict[str, float]:
-    """Unlabelled samples of a Prometheus text exposition, by name."""
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#") or "{" in line:
-            continue
-        name, _, value = line.partition(" ")
-        with contextlib.suppress(ValueError):
-            samples[name] = float(value.split()[0])
-    return samples
-
-
-async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
-    """``GET /metrics``, parsed; empty when it fails (the figures are then left out)."""
-    try:
-        r = await client.get("/metrics")
-    except httpx.HTTPError:
-        return {}
-    return parse_metrics(r.text) if r.status_code == 200 else {}
-
-
-def auth(token: str) -> dict[str, str]:
-    """Bearer authorisation headers."""
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def new_game(client: httpx.AsyncClient, operator_token: str) -> tuple[str, dict[str, str]]:
-    """Create and start a game as operator; returns its id and player tokens.
-
-    Raises RuntimeError (with the status and body) when the server refuses either step.
-    """
-    body = {
-        "white": {"name": "Bench White", "rating": 2700},
-        "black": {"name": "Bench Black", "rating": 2700},
-        "clock": CLOCK,
-    }
-    r = await client.post("/api/games", json=body, headers=auth(operator_token))
-    if r.status_code != 201:
-        raise RuntimeError(f"create {r.status_code}: {r.text[:200]}")
-    data = r.json()
-    game_id: str = data["game"]["id"]
-    r = await client.post(f"/api/games/{game_id}/start", headers=auth(operator_token))
-    if r.status_code != 200:
-        raise RuntimeError(f"start {r.status_code}: {r.text[:200]}")
-    tokens: dict[str, str] = data["tokens"]
-    return game_id, tokens
 
 
 def _error_kind(response: httpx.Response) -> str:
@@ -327,7 +172,7 @@ async def drive(
                 r = await client.post(
                     f"/api/games/{game_id}/moves",
                     json={"move": uci, "ply": ply},
-                    headers=auth(token),
+                    headers=harness.auth(token),
                 )
             except httpx.HTTPError as exc:
                 stats.record_error(type(exc).__name__)
@@ -345,7 +190,7 @@ async def drive(
         if time.perf_counter() >= stats.measure_end:
             return
         try:
-            game_id, tokens = await new_game(client, operator_token)
+            game_id, tokens = await harness.start_game(client, operator_token, PLAYERS)
         except (httpx.HTTPError, RuntimeError) as exc:
             stats.record_error(f"new game: {exc}"[:120])
             return
@@ -355,7 +200,7 @@ async def drive(
 async def resign(client: httpx.AsyncClient, game_id: str, token: str, stats: LevelStats) -> None:
     """The bearer of ``token`` resigns; a refusal or failure counts as an error."""
     try:
-        r = await client.post(f"/api/games/{game_id}/resign", headers=auth(token))
+        r = await client.post(f"/api/games/{game_id}/resign", headers=harness.auth(token))
     except httpx.HTTPError as exc:
         stats.record_error(f"resign {type(exc).__name__}")
         return
@@ -370,14 +215,8 @@ def _cycle_from(games: list[ScriptedGame], start: int, step: int) -> Iterator[Sc
         index += step
 
 
-def _client(url: str, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
-    return httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout, trust_env=False)
-
-
 async def run_level(
-    server: Server,
+    server: harness.AppServer,
     n: int,
     scripts: list[ScriptedGame],
     warmup_s: float,
@@ -393,15 +232,18 @@ async def run_level(
     Raises RuntimeError when the ``n`` initial games cannot be created.
     """
     async with contextlib.AsyncExitStack() as clients:
-        admin = await clients.enter_async_context(_client(server.url, 4))
+        admin = await clients.enter_async_context(harness.async_client(server.url, 4))
         if pool == "shared":
-            shared = await clients.enter_async_context(_client(server.url, n))
+            shared = await clients.enter_async_context(harness.async_client(server.url, n))
             game_clients = [shared] * n
         else:
             game_clients = [
-                await clients.enter_async_context(_client(server.url, 1)) for _ in range(n)
+                await clients.enter_async_context(harness.async_client(server.url, 1))
+                for _ in range(n)
             ]
-        firsts = await asyncio.gather(*(new_game(admin, server.operator_token) for _ in range(n)))
+        firsts = await asyncio.gather(
+            *(harness.start_game(admin, server.operator_token, PLAYERS) for _ in range(n))
+        )
         begin = time.perf_counter()
         stats = LevelStats(begin + warmup_s, begin + warmup_s + seconds, games_started=n)
         tasks = [
@@ -419,14 +261,14 @@ async def run_level(
         try:
             await asyncio.sleep(max(0.0, stats.measure_start - time.perf_counter()))
             cpu_0 = _cpu_sample(server)
-            before = await scrape(admin)
+            before = await harness.scrape(admin)
             await asyncio.sleep(max(0.0, stats.measure_end - time.perf_counter()))
             cpu_1 = _cpu_sample(server)
-            after = await scrape(admin)
+            after = await harness.scrape(admin)
             # Every task stops sending moves at measure_end; what is in flight and the final
             # resignation are each bounded by the request timeout.
             try:
-                await asyncio.wait_for(asyncio.gather(*tasks), 2 * REQUEST_TIMEOUT_S + 5)
+                await asyncio.wait_for(asyncio.gather(*tasks), 2 * harness.REQUEST_TIMEOUT_S + 5)
             except TimeoutError:
                 stats.record_error("games still running after the level")
         finally:
@@ -453,8 +295,8 @@ async def run_level(
         seconds=window_s,
         moves=len(latencies),
         moves_per_s=len(latencies) / window_s,
-        p50_ms=1000 * percentile(latencies, 50),
-        p99_ms=1000 * percentile(latencies, 99),
+        p50_ms=1000 * harness.percentile(latencies, 50),
+        p99_ms=1000 * harness.percentile(latencies, 99),
         max_ms=1000 * (latencies[-1] if latencies else math.nan),
         errors=sum(stats.errors.values()),
         error_kinds=dict(stats.errors),
@@ -477,9 +319,12 @@ class _CpuSample:
     machine_s: float | None
 
 
-def _cpu_sample(server: Server) -> _CpuSample:
+def _cpu_sample(server: harness.AppServer) -> _CpuSample:
     return _CpuSample(
-        time.perf_counter(), server.cpu_seconds(), time.process_time(), machine_busy_seconds()
+        time.perf_counter(),
+        server.cpu_seconds(),
+        time.process_time(),
+        harness.machine_busy_seconds(),
     )
 
 
@@ -496,17 +341,6 @@ def _cpu_percentages(a: _CpuSample, b: _CpuSample) -> tuple[float | None, float,
     return server, client, others
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes have used since boot, from ``/proc/stat`` (Linux), else None."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
-        return None
-    ticks = [int(x) for x in first[1:9]]  # user nice system idle iowait irq softirq steal
-    busy = sum(ticks) - ticks[3] - ticks[4]
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
 def fsync_probe_ms(directory: Path, count: int = 50) -> float:
     """Median milliseconds of ``fsync`` after a 4 KiB append to a file in ``directory``."""
     path = directory / "fsync-probe"
@@ -521,7 +355,7 @@ def fsync_probe_ms(directory: Path, count: int = 50) -> float:
     finally:
         os.close(fd)
         path.unlink()
-    return 1000 * percentile(sorted(durations), 50)
+    return 1000 * harness.percentile(sorted(durations), 50)
 
 
 def filesystem_of(path: Path) -> str:
@@ -536,42 +370,6 @@ def filesystem_of(path: Path) -> str:
             ) > len(best):
                 best, found = mount, f"{kind} on {device}"
     return found
-
-
-def code_version() -> str:
-    """The commit the server runs, ``+dirty`` when its packages have uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "-uno", "--", "app", "engine", "workers"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
-
-
-def machine() -> dict[str, Any]:
-    """Where the benchmark runs."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {
-        "nproc": usable or os.cpu_count(),
-        "loadavg_1min_at_start": None if load is None else round(load[0], 2),
-        "code": code_version(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-    }
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -646,7 +444,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def run_all(server: Server, args: argparse.Namespace) -> list[LevelResult]:
+async def run_all(server: harness.AppServer, args: argparse.Namespace) -> list[LevelResult]:
     """Every level in turn against one server; prints each level's line as it finishes."""
     scripts = generate_games(max(64, max(args.levels)), args.max_plies, args.seed)
     results = []
@@ -670,13 +468,17 @@ def main(argv: list[str] | None = None) -> int:
     Raises RuntimeError when the server does not start or its first games cannot be made.
     """
     args = parse_args(argv)
-    host = machine()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    host = harness.machine(loadavg_1min_at_start=None if load is None else round(load[0], 2))
     with tempfile.TemporaryDirectory(prefix="gm-bench-", dir=args.data_parent) as tmp:
         tmp_dir = Path(tmp)
         fs = filesystem_of(tmp_dir)
         fsync_ms = fsync_probe_ms(tmp_dir)
         print(f"data dir {tmp_dir} ({fs}), fsync p50 {fsync_ms:.2f} ms", flush=True)
-        with Server(tmp_dir / "data", tmp_dir, log_level=args.server_log_level) as server:
+        env = SERVER_ENV
+        if args.server_log_level is not None:
+            env = {**env, "GM_LOG_LEVEL": args.server_log_level}
+        with harness.AppServer(tmp_dir / "data", tmp_dir / "server.log", env) as server:
             print(f"server pid {server.proc.pid if server.proc else '?'} at {server.url}")
             results = asyncio.run(run_all(server, args))
             if any(r.errors for r in results):
