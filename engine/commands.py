@@ -222,18 +222,7 @@ def record_eval(state: GameState, evaluation: EvalJSON) -> list[GameEvent]:
     """
     if state.status != "started" or evaluation["ply"] != state.ply:
         return []
-    event: EvalEvent = {
-        "type": "eval",
-        "game": state.setup.id,
-        "seq": state.seq + 1,
-        "ply": evaluation["ply"],
-        "depth": evaluation["depth"],
-        "score": evaluation["score"],
-        "best": evaluation["best"],
-        "pv": evaluation["pv"],
-        "nodes": evaluation["nodes"],
-        "engine": evaluation["engine"],
-    }
+    event: EvalEvent = {"type": "eval", "game": state.setup.id, "seq": state.seq + 1, **evaluation}
     return [event]
 
 

@@ -136,19 +136,12 @@ class ClockEvent(TypedDict):
     clock: ClockJSON
 
 
-class EvalEvent(TypedDict):
+class EvalEvent(EvalJSON):
     """An engine's evaluation of the position after ``ply`` half-moves (White's view)."""
 
     type: Literal["eval"]
     game: str
     seq: int
-    ply: int
-    depth: int
-    score: ScoreJSON
-    best: str | None
-    pv: list[str]
-    nodes: int
-    engine: str
 
 
 GameEvent = StartEvent | MoveEvent | DrawOfferEvent | EndEvent | ClockEvent | EvalEvent
