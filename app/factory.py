@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -88,6 +89,7 @@ def create_app(
             app.state.tokens = tokens
             app.state.games = games
             app.state.hub = hub
+            app.state.watch_page = await loop.run_in_executor(None, _read_watch_page)
             app.state.metrics = metrics
             log.info("data directory: %s", settings.data_dir.resolve())
             try:
@@ -155,6 +157,11 @@ async def _start_analysis(
     await service.start()
     log.info("analysis: %d %s processes", processes, pool.engine_name)
     return service
+
+
+def _read_watch_page() -> str:
+    """The spectator page shipped in ``app/static`` (blocking: run it in a thread)."""
+    return resources.files("app").joinpath("static/watch.html").read_text(encoding="utf-8")
 
 
 def _body(event: dict[str, Any]) -> str:
