@@ -69,6 +69,7 @@ class Hub:
         self._skipped_gone = 0
         self._sent_reported = 0
         self._skipped_reported = 0
+        metrics.on_scrape(self.update_metrics)
 
     # --- publishing (EventSink) ---
 
@@ -192,7 +193,6 @@ class Hub:
             message = Message(text, game=channel.game, seq=None)
             for spectator in channel.spectators:
                 spectator.deliver(message)
-        self._update_metrics()
 
     async def run(self, interval_s: float = 1.0) -> None:
         """Call :meth:`tick` forever."""
@@ -221,7 +221,11 @@ class Hub:
                 return [m for m in history if m.seq is not None and m.seq > since]
         return [self.snapshot(channel.game)]
 
-    def _update_metrics(self) -> None:
+    def update_metrics(self) -> None:
+        """Copy spectator and message counts into the metrics.
+
+        Runs at scrape time only, because it walks every spectator.
+        """
         sent = self._sent_gone + sum(s.sent for s in self._connected)
         skipped = self._skipped_gone + sum(s.skipped for s in self._connected)
         m = self._metrics
