@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from app.games import GameService
 from app.hub import Hub
 from app.metrics import Metrics
-from engine.game import GameState
-from engine.wire import EvalJSON, GameEvent, ScoreJSON
+from engine.rules.game import GameState
+from engine.rules.wire import EvalJSON, GameEvent, ScoreJSON
 from workers.analysis import AnalysisPool, Job
 from workers.analysis_worker import DepthInfo
 

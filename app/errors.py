@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import GameRefusal, InvalidInput
+from engine.rules.errors import GameRefusal, InvalidInput
 from workers.store import StoreConflict, StoreUnavailable
 
 log = logging.getLogger(__name__)

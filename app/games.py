@@ -20,12 +20,12 @@ import chess
 
 from app.auth import Seat, Tokens, new_id, new_token, token_digest
 from app.errors import not_found
-from engine import commands as core
-from engine.clock import TimeControl
-from engine.game import GameSetup, GameState, Player, evolve_all, flag_deadline_ms
-from engine.pgn import export_pgn
-from engine.view import game_json
-from engine.wire import ColorName, EvalJSON, GameEvent, GameJSON, Mode, Result
+from engine.rules import commands as core
+from engine.rules.clock import TimeControl
+from engine.rules.game import GameSetup, GameState, Player, evolve_all, flag_deadline_ms
+from engine.rules.pgn import export_pgn
+from engine.rules.view import game_json
+from engine.rules.wire import ColorName, EvalJSON, GameEvent, GameJSON, Mode, Result
 from workers.archive import PgnArchive
 from workers.store import EventRecord, Store, StoredGame
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.metrics import Metrics
 from app.spectators import Message, Spectator
-from engine.game import GameState
+from engine.rules.game import GameState
 from workers.store import EventRecord
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from app.auth import Seat, Tokens
 from app.games import GameService
 from app.schemas import CreateGameIn, DrawIn, MoveIn, ResultIn
-from engine.clock import TimeControl
-from engine.game import GameState, Player
-from engine.view import game_json
-from engine.wire import GameJSON
+from engine.rules.clock import TimeControl
+from engine.rules.game import GameState, Player
+from engine.rules.view import game_json
+from engine.rules.wire import GameJSON
 
 router = APIRouter(prefix="/api/games", tags=["games"])
 

@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.errors import InvalidInput
-from engine.game import parse_start_fen
-from engine.moves import MAX_MOVE_TEXT, is_move_text
+from engine.rules.errors import InvalidInput
+from engine.rules.game import parse_start_fen
+from engine.rules.moves import MAX_MOVE_TEXT, is_move_text
 
 Title = Literal["GM", "IM", "FM", "CM", "WGM", "WIM", "WFM", "WCM", "NM", "LM", "BOT"]
 

@@ -35,7 +35,7 @@ import chess.pgn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.search import SearchInfo, iter_search
+from engine.search.search import SearchInfo, iter_search
 
 WAC_PATH = Path(__file__).resolve().parent / "data" / "wac.epd"
 GAMES_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "games"

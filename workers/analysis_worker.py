@@ -22,7 +22,7 @@ from typing import Protocol
 import chess
 import chess.engine
 
-from engine.search import iter_search
+from engine.search.search import iter_search
 
 BUILTIN_NAME = "grandmaster-pvs"
 
@@ -54,7 +54,7 @@ class Backend(Protocol):
 
 
 class BuiltinBackend:
-    """The pure-Python principal variation search of :mod:`engine.search`."""
+    """The pure-Python principal variation search of :mod:`engine.search.search`."""
 
     name = BUILTIN_NAME
 

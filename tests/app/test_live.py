@@ -307,8 +307,8 @@ async def test_ndjson_stream_carries_the_same_payloads(live: LiveServer) -> None
 
 async def test_tournament_socket_follows_every_game_including_new_ones(live: LiveServer) -> None:
     """One socket on a tournament gets a snapshot per game, later games too, and all their events."""
-    from engine.clock import TimeControl
-    from engine.game import Player
+    from engine.rules.clock import TimeControl
+    from engine.rules.game import Player
 
     service = live.app.state.games  # type: ignore[attr-defined]
     first = await service.create(

@@ -1,4 +1,4 @@
-"""Tests for engine.evaluation: symmetry, sign conventions and the incremental terms."""
+"""Tests for engine.search.evaluation: symmetry, sign conventions and the incremental terms."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import chess
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.evaluation import (
+from engine.search.evaluation import (
     MAX_PHASE,
     blend,
     evaluate,

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from engine import commands as core
-from engine.clock import TimeControl
-from engine.errors import (
+from engine.rules import commands as core
+from engine.rules.clock import TimeControl
+from engine.rules.errors import (
     AlreadyStarted,
     CannotClaim,
     GameOver,
@@ -24,8 +24,8 @@ from engine.errors import (
     NotYourTurn,
     StalePly,
 )
-from engine.game import GameSetup, GameState, Player, evolve_all, parse_start_fen
-from engine.wire import GameEvent
+from engine.rules.game import GameSetup, GameState, Player, evolve_all, parse_start_fen
+from engine.rules.wire import GameEvent
 
 Command = Callable[[GameState, int], list[GameEvent]]
 

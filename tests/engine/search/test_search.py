@@ -1,4 +1,4 @@
-"""Tests for engine.search: mates, tactics, score conventions, limits and determinism.
+"""Tests for engine.search.search: mates, tactics, score conventions, limits and determinism.
 
 Every search is bounded by depth or nodes, never by time, so the results are reproducible.
 The mate positions were checked with an exhaustive python-chess mate search: each has a mate in
@@ -12,7 +12,7 @@ import itertools
 import chess
 import pytest
 
-from engine.search import SearchInfo, iter_search, score_dict
+from engine.search.search import SearchInfo, iter_search, score_dict
 
 MATE_IN_1_WHITE = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1"  # Ra8#
 MATE_IN_2_WHITE = "2rr3k/pp3pp1/1nnqbN1p/3pN3/2pP4/2P3Q1/PPB4P/R4RK1 w - - 0 1"  # WAC.001, Qg6

@@ -13,7 +13,7 @@ from typing import Final
 
 import chess
 
-from engine.evaluation import PIECE_VALUES
+from engine.search.evaluation import PIECE_VALUES
 
 __all__ = [
     "HASH_MOVE",

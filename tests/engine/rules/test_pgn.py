@@ -9,10 +9,10 @@ import chess.pgn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import commands as core
-from engine.clock import TimeControl
-from engine.game import GameSetup, GameState, Player, evolve_all
-from engine.pgn import export_pgn
+from engine.rules import commands as core
+from engine.rules.clock import TimeControl
+from engine.rules.game import GameSetup, GameState, Player, evolve_all
+from engine.rules.pgn import export_pgn
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,9 +1,9 @@
 """Reading a client's move text (UCI or SAN) against a position.
 
 Syntax and legality are told apart on purpose: text that is neither UCI nor SAN is
-:class:`~engine.errors.InvalidInput` (the request is malformed wherever it is sent), while
+:class:`~engine.rules.errors.InvalidInput` (the request is malformed wherever it is sent), while
 well-formed text that names no legal move here, null moves included, is
-:class:`~engine.errors.IllegalMove`.
+:class:`~engine.rules.errors.IllegalMove`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 
 import chess
 
-from engine.errors import IllegalMove, InvalidInput
+from engine.rules.errors import IllegalMove, InvalidInput
 
 _UCI = re.compile(r"[a-h][1-8][a-h][1-8][qrbn]?")
 _SAN = re.compile(

@@ -2,7 +2,7 @@
 
 :func:`evolve` folds one event into the state; the live path and the rebuild from the
 store both go through it, so a game rebuilt from its persisted events is the game that was
-running. The commands that decide events live in :mod:`engine.commands`. ``now_ms`` is a
+running. The commands that decide events live in :mod:`engine.rules.commands`. ``now_ms`` is a
 monotonic millisecond counter owned by the caller; only differences between two values
 matter.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 
 import chess
 
-from engine.clock import Clock, TimeControl
-from engine.errors import InvalidInput
-from engine.wire import (
+from engine.rules.clock import Clock, TimeControl
+from engine.rules.errors import InvalidInput
+from engine.rules.wire import (
     ClockJSON,
     EvalJSON,
     GameEvent,

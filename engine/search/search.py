@@ -19,9 +19,9 @@ from typing import Final, TypedDict
 
 import chess
 
-from engine.evaluation import PIECE_VALUES, blend, evaluate_terms, move_delta
-from engine.ordering import HASH_MOVE, KILLER, QUIET, MoveOrder, tactical_moves
-from engine.transposition import (
+from engine.search.evaluation import PIECE_VALUES, blend, evaluate_terms, move_delta
+from engine.search.ordering import HASH_MOVE, KILLER, QUIET, MoveOrder, tactical_moves
+from engine.search.transposition import (
     EXACT,
     LOWER,
     MATE,

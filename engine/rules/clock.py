@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import chess
 
-from engine.wire import ClockJSON, color_name
+from engine.rules.wire import ClockJSON, color_name
 
 
 @dataclass(frozen=True, slots=True)

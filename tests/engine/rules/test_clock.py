@@ -6,7 +6,7 @@ import chess
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.clock import Clock, TimeControl
+from engine.rules.clock import Clock, TimeControl
 
 
 def test_press_charges_elapsed_adds_increment_and_switches() -> None:

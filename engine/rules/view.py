@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.game import GameState, current_eval
-from engine.wire import GameJSON, color_name
+from engine.rules.game import GameState, current_eval
+from engine.rules.wire import GameJSON, color_name
 
 
 def game_json(state: GameState, now_ms: int, *, spectators: int = 0) -> GameJSON:

@@ -2,8 +2,8 @@
 
 Every command (``start``, ``play``, ``resign``, ``draw``, ``adjudicate``, ``expire``,
 ``checkpoint``, ``record_eval``) returns the events it causes, or raises a
-:class:`~engine.errors.GameRefusal` and causes nothing. Callers fold the events into the
-state with :func:`engine.game.evolve_all` once they are durably stored.
+:class:`~engine.rules.errors.GameRefusal` and causes nothing. Callers fold the events into the
+state with :func:`engine.rules.game.evolve_all` once they are durably stored.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 
 import chess
 
-from engine.errors import (
+from engine.rules.errors import (
     AlreadyStarted,
     CannotClaim,
     GameOver,
@@ -23,9 +23,9 @@ from engine.errors import (
     NotYourTurn,
     StalePly,
 )
-from engine.game import GameState, successor_board
-from engine.moves import parse_move
-from engine.wire import (
+from engine.rules.game import GameState, successor_board
+from engine.rules.moves import parse_move
+from engine.rules.wire import (
     ClockEvent,
     ClockJSON,
     DrawOfferEvent,

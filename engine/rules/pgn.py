@@ -8,8 +8,8 @@ import chess
 import chess.engine
 import chess.pgn
 
-from engine.game import GameState
-from engine.wire import ScoreJSON, Termination
+from engine.rules.game import GameState
+from engine.rules.wire import ScoreJSON, Termination
 
 # The PGN ``[Termination]`` tag, spelled as lichess exports it.
 _PGN_TERMINATION: dict[Termination, str] = {

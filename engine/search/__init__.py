@@ -1,0 +1,1 @@
+"""The search engine: evaluation and search, used only by the analysis workers."""

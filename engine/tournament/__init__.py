@@ -1,0 +1,1 @@
+"""The tournament core: players, rounds, pairings (Berger, TRF for Swiss engines), standings."""
