@@ -1,9 +1,9 @@
 """Commands: pure functions from a game state and ``now_ms`` to the events they cause.
 
-Every command (``start``, ``play``, ``resign``, ``draw``, ``adjudicate``, ``expire``,
-``checkpoint``, ``record_eval``) returns the events it causes, or raises a
-:class:`~engine.rules.errors.GameRefusal` and causes nothing. Callers fold the events into the
-state with :func:`engine.rules.game.evolve_all` once they are durably stored.
+Every command (``start``, ``play``, ``resign``, ``draw``, ``adjudicate``, ``decide``,
+``take_back``, ``expire``, ``checkpoint``, ``record_eval``) returns the events it causes, or
+raises a :class:`~engine.rules.errors.GameRefusal` and causes nothing. Callers fold the events
+into the state with :func:`engine.rules.game.evolve_all` once they are durably stored.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from engine.rules.wire import (
     MoveEvent,
     Result,
     StartEvent,
+    TakebackEvent,
     Termination,
     color_name,
 )
@@ -175,6 +176,68 @@ def adjudicate(state: GameState, result: Result, now_ms: int, reason: str = "") 
     event = _end(state, now_ms, result, "arbiter")
     if reason:
         event["reason"] = reason
+    return [event]
+
+
+def decide(
+    state: GameState, result: Result, termination: Termination, now_ms: int
+) -> list[GameEvent]:
+    """The arbiter's decision on a tournament board: ends the game, or corrects the
+    result of a finished one (nothing when it already stands).
+
+    ``termination`` is ``arbiter`` or ``forfeit``; a double forfeit is result ``*`` with
+    ``forfeit``. Unlike :func:`adjudicate`, a finished game may be decided again.
+    """
+    if termination not in ("arbiter", "forfeit"):
+        raise InvalidInput("an arbiter decides with termination arbiter or forfeit")
+    if result == "*" and termination != "forfeit":
+        raise InvalidInput("only a double forfeit leaves the result undecided")
+    if state.is_finished and (state.result, state.termination) == (result, termination):
+        return []
+    return [_end(state, now_ms, result, termination)]
+
+
+def take_back(state: GameState, ply: int, now_ms: int) -> list[GameEvent]:
+    """Go back to the position after ``ply`` half-moves (relay games only).
+
+    The over-the-board source is the truth of a relay game: when the board shows a move
+    taken back, another move at some ply, or a result withdrawn, the game returns to the
+    last position both agree on. Every move after ``ply`` is dropped; a finished game is
+    reopened (``ply`` may then equal :attr:`GameState.ply`: only the result is withdrawn).
+    The clock shows each side's last reported time up to ``ply`` (the initial time for a
+    side that has not moved) and runs for the side to move from ``now_ms``.
+
+    Returns nothing when ``ply`` is the current ply of an unfinished game. Raises
+    InvalidInput for a server game (its moves are the players' own and never taken back)
+    and for a ``ply`` outside ``0..state.ply``.
+    """
+    if state.setup.mode != "relay":
+        raise InvalidInput("moves are taken back in relay games only")
+    if not 0 <= ply <= state.ply:
+        raise InvalidInput(f"ply {ply} is not between 0 and {state.ply}")
+    if ply == state.ply and not state.is_finished:
+        return []
+    board = state.board_at(ply)
+    times = {
+        chess.WHITE: state.setup.control.initial_ms,
+        chess.BLACK: state.setup.control.initial_ms,
+    }
+    mover = chess.Board(state.setup.initial_fen).turn
+    for record in state.moves[:ply]:
+        times[mover] = record.clock_ms
+        mover = not mover
+    event: TakebackEvent = {
+        "type": "takeback",
+        "game": state.setup.id,
+        "seq": state.seq + 1,
+        "ply": ply,
+        "fen": board.fen(),
+        "clock": {
+            "white_ms": times[chess.WHITE],
+            "black_ms": times[chess.BLACK],
+            "running": color_name(board.turn),
+        },
+    }
     return [event]
 
 

@@ -114,6 +114,9 @@ class GameState:
     moves: tuple[MoveRecord, ...] = ()
     draw_offer: chess.Color | None = None
     seq: int = 0
+    # How many takebacks the game has seen: moves are keyed by (line, ply) in the store,
+    # so a ply played again after a takeback is not taken for a duplicate.
+    line: int = 0
     # The latest evaluation of each analysed position, by ply (read-only once built).
     evals: Mapping[int, EvalJSON] = field(default_factory=dict)
 
@@ -153,7 +156,8 @@ class GameState:
         """A fresh board of the position after ``ply`` half-moves (0 <= ply <= self.ply)."""
         board = chess.Board(self.setup.initial_fen)
         for record in self.moves[:ply]:
-            board.push_uci(record.uci)
+            # Stored moves were legal when accepted: skip push_uci's legality check.
+            board.push(chess.Move.from_uci(record.uci))
         return board
 
 
@@ -206,6 +210,23 @@ def evolve(state: GameState, event: GameEvent, now_ms: int) -> GameState:
     if event["type"] == "draw_offer":
         by = None if event["by"] is None else parse_color(event["by"])
         return replace(state, draw_offer=by, seq=seq)
+    if event["type"] == "takeback":
+        ply = event["ply"]
+        # Rare (relay corrections only): rebuilding from the start is simpler than
+        # popping the shared board.
+        return replace(
+            state,
+            board=state.board_at(ply),
+            clock=_clock_from(event["clock"], now_ms),
+            status="started",
+            result="*",
+            termination=None,
+            moves=state.moves[:ply],
+            draw_offer=None,
+            evals={p: e for p, e in state.evals.items() if p <= ply},
+            line=state.line + 1,
+            seq=seq,
+        )
     clock = _clock_from(event["clock"], now_ms)
     return replace(
         state,

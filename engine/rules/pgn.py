@@ -15,6 +15,7 @@ from engine.rules.wire import ScoreJSON, Termination
 _PGN_TERMINATION: dict[Termination, str] = {
     "timeout": "Time forfeit",
     "arbiter": "Adjudication",
+    "forfeit": "Abandoned",
 }
 
 
@@ -41,7 +42,7 @@ def export_pgn(state: GameState, *, site: str, evals: Mapping[int, ScoreJSON] | 
     headers["Event"] = setup.event
     headers["Site"] = site
     headers["Date"] = _pgn_date(setup.created_at)
-    headers["Round"] = str(setup.round) if setup.round is not None else "-"
+    headers["Round"] = _round_tag(setup.round, setup.board)
     headers["White"] = setup.white.name
     headers["Black"] = setup.black.name
     headers["Result"] = state.result
@@ -69,6 +70,13 @@ def export_pgn(state: GameState, *, site: str, evals: Mapping[int, ScoreJSON] | 
             node.set_eval(score_to_pov(evals[ply]))
     exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=True)
     return game.accept(exporter) + "\n\n"
+
+
+def _round_tag(round_no: int | None, board: int | None) -> str:
+    """``[Round]``: ``"3.12"`` for board 12 of round 3 (as broadcasts write it), or ``-``."""
+    if round_no is None:
+        return "-"
+    return f"{round_no}.{board}" if board is not None else str(round_no)
 
 
 def _pgn_date(created_at: str) -> str:

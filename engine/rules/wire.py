@@ -26,6 +26,7 @@ Termination = Literal[
     "seventyfive_moves",
     "agreement",
     "arbiter",
+    "forfeit",
 ]
 
 
@@ -136,6 +137,24 @@ class ClockEvent(TypedDict):
     clock: ClockJSON
 
 
+class TakebackEvent(TypedDict):
+    """The game went back to the position after ``ply`` half-moves (relay corrections).
+
+    Every later move is gone; a finished game is reopened (status ``started``, result
+    ``*``, no termination, no draw offer). ``fen`` is the position after ``ply``; ``clock``
+    shows each side's last reported time up to that ply. Each takeback starts a new line
+    of play (:attr:`engine.rules.game.GameState.line`), so a ply replayed after it is a new
+    move, not a duplicate of the one taken back.
+    """
+
+    type: Literal["takeback"]
+    game: str
+    seq: int
+    ply: int
+    fen: str
+    clock: ClockJSON
+
+
 class EvalEvent(EvalJSON):
     """An engine's evaluation of the position after ``ply`` half-moves (White's view)."""
 
@@ -144,7 +163,9 @@ class EvalEvent(EvalJSON):
     seq: int
 
 
-GameEvent = StartEvent | MoveEvent | DrawOfferEvent | EndEvent | ClockEvent | EvalEvent
+GameEvent = (
+    StartEvent | MoveEvent | DrawOfferEvent | EndEvent | ClockEvent | EvalEvent | TakebackEvent
+)
 
 
 class GameJSON(TypedDict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import chess
 import pytest
@@ -459,3 +460,139 @@ def test_black_to_move_start_runs_blacks_clock() -> None:
     """From a position with Black to move, Black's clock runs first."""
     state = started("4k3/8/8/8/8/8/4P3/4K3 b - - 0 1")
     assert state.clock.running == chess.BLACK
+
+
+class RelayTakebackMachine(RuleBasedStateMachine):
+    """Relay moves with reported clocks, results, withdrawals and takebacks to any ply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0
+        self.state = new_game(mode="relay")
+        self.log: list[GameEvent] = []
+        self.model = chess.Board()
+        self.clocks: list[int] = []
+        self.takebacks = 0
+
+    def act(self, events: list[GameEvent]) -> list[GameEvent]:
+        self.state = apply(self.state, events, self.now)
+        self.log.extend(events)
+        return events
+
+    @rule(ms=st.integers(0, 5_000))
+    def advance(self, ms: int) -> None:
+        """Time passes."""
+        self.now += ms
+
+    @rule(data=st.data(), clock_ms=st.integers(0, 90_000))
+    def relay_move(self, data: st.DataObject, clock_ms: int) -> None:
+        """A relayed legal move is stored with the reported clock (starting the game first)."""
+        if self.state.is_finished or self.model.is_game_over():
+            return
+        if self.state.status == "created":
+            self.act(core.start(self.state, self.now))
+        move = data.draw(st.sampled_from(list(self.model.legal_moves)))
+        self.act(core.play(self.state, move.uci(), self.now, clock_ms=clock_ms))
+        self.model.push(move)
+        self.clocks.append(clock_ms)
+
+    @rule(data=st.data())
+    def take_back(self, data: st.DataObject) -> None:
+        """Going back to any earlier ply drops the later moves and reopens the game."""
+        ply = data.draw(st.integers(0, self.state.ply))
+        was_finished = self.state.is_finished
+        events = self.act(core.take_back(self.state, ply, self.now))
+        if ply == self.model.ply() and not was_finished:
+            assert events == []
+            return
+        [event] = events
+        assert event["type"] == "takeback" and event["ply"] == ply
+        self.takebacks += 1
+        while self.model.ply() > ply:
+            self.model.pop()
+        del self.clocks[ply:]
+        assert (self.state.status, self.state.result, self.state.termination) == (
+            "started",
+            "*",
+            None,
+        )
+        assert self.state.draw_offer is None
+        for color, key in ((chess.WHITE, "white_ms"), (chess.BLACK, "black_ms")):
+            own = [c for i, c in enumerate(self.clocks) if (i % 2 == 0) == (color == chess.WHITE)]
+            assert event["clock"][key] == (own[-1] if own else CONTROL.initial_ms)  # type: ignore[literal-required]
+
+    @rule(result=st.sampled_from(["1-0", "0-1", "1/2-1/2"]))
+    def arbiter_result(self, result: str) -> None:
+        """The arbiter ends the game, or decides a finished one again."""
+        if self.state.is_finished:
+            self.act(core.decide(self.state, result, "arbiter", self.now))  # type: ignore[arg-type]
+        else:
+            self.act(core.adjudicate(self.state, result, self.now))  # type: ignore[arg-type]
+        assert self.state.result == result or self.state.termination != "arbiter"
+
+    @rule(color=st.booleans())
+    def draw_offer(self, color: bool) -> None:
+        """Draw offers stand until a takeback clears them."""
+        if self.state.status == "started":
+            self.act(core.draw(self.state, color, "offer", self.now))
+
+    @rule(data=st.data())
+    def out_of_range(self, data: st.DataObject) -> None:
+        """A ply beyond the game or below zero is refused without change."""
+        ply = data.draw(st.sampled_from([-1, self.state.ply + 1]))
+        before = self.state
+        with pytest.raises(InvalidInput):
+            core.take_back(self.state, ply, self.now)
+        assert self.state is before
+
+    @invariant()
+    def agrees_with_python_chess(self) -> None:
+        """FEN, moves and clocks match the reference; ``line`` counts the takebacks."""
+        assert self.state.board.fen() == self.model.fen()
+        assert [m.uci for m in self.state.moves] == [m.uci() for m in self.model.move_stack]
+        assert [m.clock_ms for m in self.state.moves] == self.clocks
+        assert self.state.line == self.takebacks
+
+    @invariant()
+    def seq_gap_free_and_rebuild_agrees(self) -> None:
+        """``seq`` counts the events and replaying them yields the same game."""
+        assert [e["seq"] for e in self.log] == list(range(1, len(self.log) + 1))
+        assert self.state.seq == len(self.log)
+        rebuilt = GameState.rebuild(self.state.setup, self.log, self.now)
+        # A rebuilt clock resumes at ``now`` (a restart costs nobody time): compare the rest.
+        resumed = replace(rebuilt.clock, since_ms=self.state.clock.since_ms)
+        assert replace(rebuilt, clock=resumed) == self.state
+        assert rebuilt.board.fen() == self.state.board.fen()
+        assert rebuilt.board.move_stack == self.state.board.move_stack
+
+
+TestRelayTakebackMachine = RelayTakebackMachine.TestCase
+TestRelayTakebackMachine.settings = settings(
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def test_take_back_is_for_relay_games_only() -> None:
+    """A server game's moves are the players' own: a takeback is refused as invalid."""
+    state = play_all(started(), ["e4", "e5"])
+    with pytest.raises(InvalidInput):
+        core.take_back(state, 1, 0)
+
+
+def test_take_back_reopens_a_finished_relay_game() -> None:
+    """A takeback to the current ply of a mated game withdraws the result; evals after it go."""
+    state = play_all(started(mode="relay"), ["f3", "e5", "g4", "Qh4#"])
+    assert state.termination == "checkmate"
+    reopened = apply(state, core.take_back(state, 4, 0), 0)
+    assert (reopened.status, reopened.result, reopened.termination) == ("started", "*", None)
+    assert reopened.ply == 4 and reopened.line == 1
+    back = apply(reopened, core.take_back(reopened, 2, 0), 0)
+    assert (
+        back.board.fen()
+        == chess.Board("rnbqkbnr/pppp1ppp/8/4p3/8/5P2/PPPPP1PP/RNBQKBNR w KQkq - 0 2").fen()
+    )
+    assert back.line == 2 and back.turn == chess.WHITE
+    assert back.clock.running == chess.WHITE

@@ -47,7 +47,7 @@ def test_export_reads_back_to_the_same_moves_clocks_and_result(
     assert game is not None and not game.errors
     assert game.headers["Result"] == state.result
     assert game.headers["TimeControl"] == "5400+30"
-    assert game.headers["WhiteElo"] == "2830" and game.headers["Round"] == "3"
+    assert game.headers["WhiteElo"] == "2830" and game.headers["Round"] == "3.1"
     assert [m.uci() for m in game.mainline_moves()] == [m.uci for m in state.moves]
     for ply, node in enumerate(game.mainline(), start=1):
         assert node.clock() is not None
