@@ -29,14 +29,18 @@ class PgnArchive:
         """Run ``render`` (a PGN export of immutable game state) on the pool."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, render)
 
+    def path_of(self, game_id: str) -> Path:
+        """Where a finished game's file is (or will be). Raises ValueError for a bad id."""
+        if not _SAFE_ID.fullmatch(game_id):
+            raise ValueError(f"not a game id: {game_id!r}")
+        return self.directory / f"{game_id}.pgn"
+
     async def write(self, game_id: str, render: Callable[[], str]) -> Path:
         """Render and write (or replace) the game's file off the loop; return its path.
 
         Raises ValueError for an id that is not a server-made id, OSError on I/O failure.
         """
-        if not _SAFE_ID.fullmatch(game_id):
-            raise ValueError(f"not a game id: {game_id!r}")
-        path = self.directory / f"{game_id}.pgn"
+        path = self.path_of(game_id)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, _render_and_write, path, render)
         return path

@@ -40,10 +40,35 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL,
     ply INTEGER,
     body TEXT NOT NULL,
+    line INTEGER NOT NULL DEFAULT 0,
+    at_ms INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (game, seq)
 ) WITHOUT ROWID;
--- A second move at the same ply of a game cannot be stored, whatever the code above does.
-CREATE UNIQUE INDEX IF NOT EXISTS one_move_per_ply ON events (game, ply) WHERE type = 'move';
+CREATE TABLE IF NOT EXISTS tournaments (
+    id TEXT PRIMARY KEY,
+    setup TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tournament_events (
+    tournament TEXT NOT NULL REFERENCES tournaments(id),
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (tournament, seq)
+) WITHOUT ROWID;
+"""
+
+# Columns added after the first release, for logs written before them.
+_MIGRATIONS = (
+    ("events", "line", "ALTER TABLE events ADD COLUMN line INTEGER NOT NULL DEFAULT 0"),
+    ("events", "at_ms", "ALTER TABLE events ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0"),
+)
+# A second move at the same ply of the same line (takebacks start a new line) cannot be
+# stored, whatever the code above does.
+_INDEXES = """
+DROP INDEX IF EXISTS one_move_per_ply;
+CREATE UNIQUE INDEX IF NOT EXISTS one_move_per_line_ply
+    ON events (game, line, ply) WHERE type = 'move';
 """
 
 
@@ -57,13 +82,31 @@ class StoreConflict(Exception):
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """One serialised game event as it is stored and sent: ``body`` is its JSON text."""
+    """One serialised game event as it is stored and sent: ``body`` is its JSON text.
+
+    ``line`` counts the takebacks before the event (moves are unique per line and ply);
+    ``at_ms`` is the wall-clock time of the commit (Unix ms), which a broadcast delay
+    counts from, also across restarts.
+    """
 
     game: str
     seq: int
     type: str
     ply: int | None
     body: str
+    line: int = 0
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentRecord:
+    """One serialised tournament event; ``at_ms`` as in :class:`EventRecord`."""
+
+    tournament: str
+    seq: int
+    type: str
+    body: str
+    at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +117,18 @@ class StoredGame:
     setup: dict[str, Any]
     token_hashes: tuple[str, str]
     events: list[dict[str, Any]]
+    # The commit time of each event (Unix ms; 0 for events stored before it was kept).
+    times_ms: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTournament:
+    """A tournament as read back at start-up: its setup JSON and events with their times."""
+
+    id: str
+    setup: dict[str, Any]
+    events: list[dict[str, Any]]
+    times_ms: list[int]
 
 
 Statement = tuple[str, tuple[object, ...]]
@@ -130,6 +185,11 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         conn.executescript(SCHEMA)
+        for table, column, statement in _MIGRATIONS:
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                conn.execute(statement)
+        conn.executescript(_INDEXES)
         if self._max_page_count is not None:
             conn.execute(f"PRAGMA max_page_count = {int(self._max_page_count)}")
         self._conn = conn
@@ -141,13 +201,37 @@ class Store:
         conn = self._connect()
         try:
             events: dict[str, list[dict[str, Any]]] = {}
-            for game, body in conn.execute("SELECT game, body FROM events ORDER BY game, seq"):
+            times: dict[str, list[int]] = {}
+            for game, body, at_ms in conn.execute(
+                "SELECT game, body, at_ms FROM events ORDER BY game, seq"
+            ):
                 events.setdefault(game, []).append(json.loads(body))
+                times.setdefault(game, []).append(at_ms)
             return [
-                StoredGame(gid, json.loads(setup), (white, black), events.get(gid, []))
+                StoredGame(
+                    gid, json.loads(setup), (white, black), events.get(gid, []), times.get(gid, [])
+                )
                 for gid, setup, white, black in conn.execute(
                     "SELECT id, setup, white_token, black_token FROM games ORDER BY rowid"
                 )
+            ]
+        finally:
+            conn.close()
+
+    def load_tournaments(self) -> list[StoredTournament]:
+        """Every tournament with its events in ``seq`` order, oldest first (blocking)."""
+        conn = self._connect()
+        try:
+            events: dict[str, list[dict[str, Any]]] = {}
+            times: dict[str, list[int]] = {}
+            for tid, body, at_ms in conn.execute(
+                "SELECT tournament, body, at_ms FROM tournament_events ORDER BY tournament, seq"
+            ):
+                events.setdefault(tid, []).append(json.loads(body))
+                times.setdefault(tid, []).append(at_ms)
+            return [
+                StoredTournament(tid, json.loads(setup), events.get(tid, []), times.get(tid, []))
+                for tid, setup in conn.execute("SELECT id, setup FROM tournaments ORDER BY rowid")
             ]
         finally:
             conn.close()
@@ -178,26 +262,38 @@ class Store:
         self, game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]
     ) -> None:
         """Durably record a new game. Raises StoreUnavailable, or StoreConflict on a reused id."""
-        await self._submit(
-            [
-                (
-                    "INSERT INTO games (id, setup, white_token, black_token) VALUES (?, ?, ?, ?)",
-                    (game_id, json.dumps(setup), *token_hashes),
-                )
-            ]
-        )
+        await self._submit([_game_row(game_id, setup, token_hashes)])
 
     async def append(self, records: Sequence[EventRecord]) -> None:
         """Durably append events, all or none. Raises StoreUnavailable or StoreConflict."""
-        await self._submit(
-            [
-                (
-                    "INSERT INTO events (game, seq, type, ply, body) VALUES (?, ?, ?, ?, ?)",
-                    (r.game, r.seq, r.type, r.ply, r.body),
-                )
-                for r in records
-            ]
-        )
+        await self._submit([_event_row(r) for r in records])
+
+    async def create_tournament(
+        self, tournament_id: str, setup: dict[str, Any], records: Sequence[TournamentRecord]
+    ) -> None:
+        """Durably record a new tournament with its first events (the entries), all or none."""
+        statements: list[Statement] = [
+            (
+                "INSERT INTO tournaments (id, setup) VALUES (?, ?)",
+                (tournament_id, json.dumps(setup)),
+            )
+        ]
+        await self._submit(statements + [_tournament_row(r) for r in records])
+
+    async def append_tournament(
+        self,
+        records: Sequence[TournamentRecord],
+        *,
+        games: Sequence[tuple[str, dict[str, Any], tuple[str, str]]] = (),
+    ) -> None:
+        """Durably append tournament events, with the games they create, all or none.
+
+        A paired round and its games are one transaction: after a crash either both are
+        on disk or neither. ``games`` are (id, setup, token hashes) as for
+        :meth:`create_game`.
+        """
+        statements = [_game_row(*game) for game in games]
+        await self._submit(statements + [_tournament_row(r) for r in records])
 
     async def _submit(self, statements: list[Statement]) -> None:
         if self._failure is not None:
@@ -278,6 +374,27 @@ class Store:
                 write.error = StoreConflict(str(exc))
             conn.execute("RELEASE write")
         conn.execute("COMMIT")
+
+
+def _game_row(game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]) -> Statement:
+    return (
+        "INSERT INTO games (id, setup, white_token, black_token) VALUES (?, ?, ?, ?)",
+        (game_id, json.dumps(setup), *token_hashes),
+    )
+
+
+def _event_row(r: EventRecord) -> Statement:
+    return (
+        "INSERT INTO events (game, seq, type, ply, body, line, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (r.game, r.seq, r.type, r.ply, r.body, r.line, r.at_ms),
+    )
+
+
+def _tournament_row(r: TournamentRecord) -> Statement:
+    return (
+        "INSERT INTO tournament_events (tournament, seq, type, body, at_ms) VALUES (?, ?, ?, ?, ?)",
+        (r.tournament, r.seq, r.type, r.body, r.at_ms),
+    )
 
 
 def _settle_all(batch: list[_Write]) -> None:
