@@ -135,9 +135,9 @@ class AnalysisService:
     def on_commit(self, state: GameState, events: list[GameEvent]) -> None:
         """Called by the game service after each durable change."""
         kinds = {event["type"] for event in events}
-        if "end" in kinds:
+        if state.is_finished:
             self._forget(state.setup.id)
-        elif "move" in kinds or "start" in kinds:
+        elif kinds & {"move", "start", "takeback"}:
             self._want(state)
 
     @property

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,17 +23,24 @@ from fastapi.responses import JSONResponse, Response
 
 from app.analysis import AnalysisService
 from app.auth import Tokens, load_operator_token
+from app.broadcast import Broadcast
 from app.errors import error_response, install_error_handlers
 from app.games import GameService
-from app.hub import REPLAY_HISTORY, Hub
+from app.hub import Hub
 from app.limits import BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
 from app.ratelimit import RateLimiter
+from app.relay import RelayService
 from app.routes_games import router as games_router
 from app.routes_live import router as live_router
+from app.routes_tournaments import router as tournaments_router
 from app.settings import Settings
+from app.tournaments import TournamentService
+from engine.rules.view import game_json
+from engine.rules.wire import GameJSON
 from workers.analysis import AnalysisPool
 from workers.archive import PgnArchive
+from workers.pairing import engine_from_setting
 from workers.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,10 +51,16 @@ def monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
+def unix_ms() -> int:
+    """The default wall clock: Unix time in ms (commit times, scheduled rounds, delays)."""
+    return time.time_ns() // 1_000_000
+
+
 def create_app(
     settings: Settings,
     *,
     now_ms: Callable[[], int] = monotonic_ms,
+    wall_ms: Callable[[], int] = unix_ms,
     store: Store | None = None,
 ) -> FastAPI:
     """A fresh app for ``settings``; ``now_ms`` and ``store`` may be injected by tests."""
@@ -67,15 +81,28 @@ def create_app(
         tokens = Tokens(
             token, RateLimiter(settings.player_requests_per_s, settings.player_requests_burst)
         )
-        games = GameService(history, archive, tokens, now_ms=now_ms, site=settings.site)
-        hub = Hub(games.view, metrics, now_ms=now_ms, max_spectators=settings.max_spectators)
-        games.sink = hub
+        games = GameService(
+            history, archive, tokens, now_ms=now_ms, site=settings.site, wall_ms=wall_ms
+        )
+
+        def public_json(game_id: str) -> GameJSON:
+            state = broadcast.game(game_id)
+            return game_json(state, now_ms(), spectators=hub.spectators(game_id))
+
+        hub = Hub(public_json, metrics, now_ms=now_ms, max_spectators=settings.max_spectators)
+        broadcast = Broadcast(hub, lambda g: games.get(g).state, now_ms=now_ms, wall_ms=wall_ms)
+        games.sink = broadcast
+        pairing = engine_from_setting(settings.pairing_engine, settings.pairing_timeout_s)
+        tournaments = TournamentService(history, games, pairing, wall_ms=wall_ms, sink=broadcast)
+        games.observers.append(tournaments.on_game_commit)
+        relay = RelayService(tournaments, games, settings)
         try:
             stored = await loop.run_in_executor(None, history.load)
+            stored_tournaments = await loop.run_in_executor(None, history.load_tournaments)
             games.restore(stored)
-            for item in stored:
-                recent = item.events[-REPLAY_HISTORY:]
-                hub.restore(item.id, [_body(e) for e in recent], [e["seq"] for e in recent])
+            tournaments.restore(stored_tournaments)
+            broadcast.restore(stored_tournaments, stored)
+            relay.start()
             _collect_store_metrics(metrics, history, games)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
@@ -89,6 +116,10 @@ def create_app(
             app.state.tokens = tokens
             app.state.games = games
             app.state.hub = hub
+            app.state.broadcast = broadcast
+            app.state.tournaments = tournaments
+            app.state.relay = relay
+            app.state.archive = archive
             app.state.watch_page = await loop.run_in_executor(None, _read_watch_page)
             app.state.metrics = metrics
             log.info("data directory: %s", settings.data_dir.resolve())
@@ -99,8 +130,11 @@ def create_app(
                 if analysis is not None:
                     await analysis.close()
                     await analysis.pool.close()
+                await relay.close()
                 await cancel_and_wait(housekeeping)
                 await cancel_and_wait(lag_probe)
+                await tournaments.close()
+                broadcast.close()
                 await games.close()
         finally:
             await loop.run_in_executor(None, archive.close)
@@ -113,8 +147,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        large_bytes=settings.max_pgn_bytes,
+        large_paths=re.compile(r"/api/tournaments/[^/]+/rounds/\d+/pgn"),
+    )
     app.include_router(games_router)
+    app.include_router(tournaments_router)
     app.include_router(live_router)
 
     @app.get("/healthz", tags=["operations"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -22,10 +23,10 @@ from app.auth import Seat, Tokens, new_id, new_token, token_digest
 from app.errors import not_found
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
-from engine.rules.game import GameSetup, GameState, Player, evolve_all, flag_deadline_ms
+from engine.rules.game import GameSetup, GameState, Player, evolve, flag_deadline_ms
 from engine.rules.pgn import export_pgn
 from engine.rules.view import game_json
-from engine.rules.wire import ColorName, EvalJSON, GameEvent, GameJSON, Mode, Result
+from engine.rules.wire import ColorName, EvalJSON, GameEvent, GameJSON, Mode, Result, Termination
 from workers.archive import PgnArchive
 from workers.store import EventRecord, Store, StoredGame
 
@@ -81,6 +82,13 @@ class NewGame:
 
     state: GameState
     tokens: dict[ColorName, str]
+    # SHA-256 digests of the tokens: the only form in which they are stored.
+    digests: tuple[str, str] = ("", "")
+
+    @property
+    def row(self) -> tuple[str, dict[str, Any], tuple[str, str]]:
+        """What the store keeps of a new game: (id, setup, token digests)."""
+        return self.state.setup.id, asdict(self.state.setup), self.digests
 
 
 class GameService:
@@ -95,8 +103,10 @@ class GameService:
         now_ms: Callable[[], int],
         site: str,
         sink: EventSink | None = None,
+        wall_ms: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
+        self._wall_ms = wall_ms or _wall_ms
         self._archive = archive
         self._tokens = tokens
         self._now_ms = now_ms
@@ -162,6 +172,11 @@ class GameService:
             raise not_found("game")
         return live
 
+    def state_of(self, game_id: str) -> GameState | None:
+        """The live state of a game, or None when there is no such game."""
+        live = self._games.get(game_id)
+        return None if live is None else live.state
+
     def __contains__(self, game_id: object) -> bool:
         return game_id in self._games
 
@@ -193,9 +208,8 @@ class GameService:
         """The service's monotonic clock, the one every ``now_ms`` in the core comes from."""
         return self._now_ms()
 
-    async def pgn(self, live: LiveGame) -> str:
-        """The game's PGN as of now, rendered off the event loop."""
-        state = live.state
+    async def pgn(self, state: GameState) -> str:
+        """The PGN of ``state`` (a game as someone sees it), rendered off the event loop."""
         return await self._archive.render(lambda: export_pgn(state, site=self._site))
 
     # --- commands ---
@@ -209,11 +223,30 @@ class GameService:
         mode: Mode = "server",
         fen: str | None = None,
         event: str = "Grandmaster game",
+    ) -> NewGame:
+        """Create and durably store a game; returns it with both player tokens."""
+        new = self.prepare(white, black, control, mode=mode, fen=fen, event=event)
+        await self._store.create_game(*new.row)
+        self.adopt(new)
+        return new
+
+    def prepare(
+        self,
+        white: Player,
+        black: Player,
+        control: TimeControl,
+        *,
+        mode: Mode = "server",
+        fen: str | None = None,
+        event: str = "Grandmaster game",
         tournament: str | None = None,
         round_no: int | None = None,
         board_no: int | None = None,
     ) -> NewGame:
-        """Create and durably store a game; returns it with both player tokens."""
+        """A new game that is neither stored nor known yet: store ``row``, then :meth:`adopt`.
+
+        Tournaments store a round's games in the same transaction as the round.
+        """
         game_id = new_id()
         while game_id in self._games:
             game_id = new_id()
@@ -232,13 +265,17 @@ class GameService:
         )
         tokens: dict[ColorName, str] = {"white": new_token(), "black": new_token()}
         digests = (token_digest(tokens["white"]), token_digest(tokens["black"]))
-        await self._store.create_game(game_id, asdict(setup), digests)
-        live = LiveGame(GameState.new(setup))
-        self._games[game_id] = live
-        self._tokens.add_seat(digests[0], Seat(game_id, chess.WHITE))
-        self._tokens.add_seat(digests[1], Seat(game_id, chess.BLACK))
-        self.sink.game_added(game_id, tournament)
-        return NewGame(live.state, tokens)
+        return NewGame(GameState.new(setup), tokens, digests)
+
+    def adopt(self, new: NewGame) -> LiveGame:
+        """Serve a game whose ``row`` is durably stored."""
+        setup = new.state.setup
+        live = LiveGame(new.state)
+        self._games[setup.id] = live
+        self._tokens.add_seat(new.digests[0], Seat(setup.id, chess.WHITE))
+        self._tokens.add_seat(new.digests[1], Seat(setup.id, chess.BLACK))
+        self.sink.game_added(setup.id, setup.tournament)
+        return live
 
     async def start(self, live: LiveGame) -> GameState:
         """Start the game's clock."""
@@ -272,6 +309,10 @@ class GameService:
         """The arbiter's result."""
         return await self.run(live, lambda s, now: core.adjudicate(s, result, now, reason))
 
+    async def decide(self, live: LiveGame, result: Result, termination: Termination) -> GameState:
+        """The arbiter's decision on a tournament board (also corrects a finished game)."""
+        return await self.run(live, lambda s, now: core.decide(s, result, termination, now))
+
     async def record_eval(self, game_id: str, evaluation: EvalJSON) -> None:
         """Record an engine evaluation of the game's current position (dropped if stale)."""
         live = self.get(game_id)
@@ -294,8 +335,12 @@ class GameService:
     async def _commit(self, live: LiveGame, events: list[GameEvent], now: int) -> None:
         if not events:
             return
-        state = evolve_all(live.state, events, now)
-        records = [_record(event) for event in events]
+        at_ms = self._wall_ms()
+        state = live.state
+        records = []
+        for event in events:
+            state = evolve(state, event, now)
+            records.append(_record(event, state.line, at_ms))
         await self._store.append(records)
         live.state = state
         self.moves_accepted += sum(1 for e in events if e["type"] == "move")
@@ -345,10 +390,14 @@ class GameService:
         task.add_done_callback(self._tasks.discard)
 
 
-def _record(event: GameEvent) -> EventRecord:
+def _record(event: GameEvent, line: int, at_ms: int) -> EventRecord:
     ply = event["ply"] if event["type"] == "move" else None
     body = json.dumps(event, separators=(",", ":"))
-    return EventRecord(event["game"], event["seq"], event["type"], ply, body)
+    return EventRecord(event["game"], event["seq"], event["type"], ply, body, line, at_ms)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _setup_from_record(data: dict[str, Any]) -> GameSetup:

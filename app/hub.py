@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,26 +115,48 @@ class Hub:
         """Whether the spectator cap is reached."""
         return len(self._connected) >= self.max_spectators
 
-    def subscribe(self, spectator: Spectator, games: Iterable[str], since: int | None) -> None:
+    def subscribe(
+        self, spectator: Spectator, games: Iterable[str], since: int | Mapping[str, int] | None
+    ) -> None:
         """Start ``spectator`` on ``games``: missed events or a snapshot first, then live.
 
         Runs without awaiting, so no event can be published between the catch-up and
-        the subscription. ``since`` applies to each game alike.
+        the subscription. ``since`` is one game's last ``seq`` seen, or a ``seq`` per game
+        (games missing from it get a snapshot).
         """
         self._connected.add(spectator)
         for game in games:
             channel = self._channel(game)
-            for message in self._catch_up(channel, since):
+            game_since = since.get(game) if isinstance(since, Mapping) else since
+            for message in self._catch_up(channel, game_since):
                 spectator.deliver(message)
             channel.spectators.add(spectator)
             spectator.games.add(game)
 
     def subscribe_tournament(
-        self, spectator: Spectator, tournament: str, games: Iterable[str], since: int | None
+        self,
+        spectator: Spectator,
+        tournament: str,
+        first: str,
+        games: Iterable[str],
+        since: Mapping[str, int] | None,
     ) -> None:
-        """Follow every game of a tournament, including games created later."""
+        """Follow every game of a tournament, including games created later.
+
+        ``first`` (the tournament message) goes out before the games' snapshots.
+        """
         self._tournaments.setdefault(tournament, set()).add(spectator)
+        spectator.deliver(Message(first, game="", seq=None))
         self.subscribe(spectator, games, since)
+
+    def publish_tournament(self, tournament: str, text: str) -> None:
+        """Send a tournament message (round, standings; no game ``seq``) to its followers."""
+        followers = self._tournaments.get(tournament)
+        if not followers:
+            return
+        message = Message(text, game="", seq=None)
+        for spectator in followers:
+            spectator.deliver(message)
 
     def unsubscribe(self, spectator: Spectator) -> None:
         """Forget ``spectator`` everywhere (idempotent)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,23 +15,39 @@ class BodyLimit:
     counted as it arrives and refused when it crosses the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        *,
+        large_bytes: int | None = None,
+        large_paths: re.Pattern[str] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes that take documents rather than commands (a round's PGN) get their own cap.
+        self.large_bytes = large_bytes or max_bytes
+        self.large_paths = large_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wrap ``receive`` of HTTP requests; pass everything else through."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if self.large_paths is not None and self.large_paths.fullmatch(scope["path"]):
+            limit = self.large_bytes
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await _refuse(send, self.max_bytes)
+                if declared > limit:
+                    await _refuse(send, limit)
                     return
         received = 0
 
@@ -38,8 +56,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, f"the body is over {self.max_bytes} bytes")
+                if received > limit:
+                    raise HTTPException(413, f"the body is over {limit} bytes")
             return message
 
         await self.app(scope, limited_receive, send)

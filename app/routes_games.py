@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.auth import Seat, Tokens
+from app.auth import Operator, Seat, Tokens
+from app.broadcast import Broadcast
 from app.games import GameService
 from app.schemas import CreateGameIn, DrawIn, MoveIn, ResultIn
 from engine.rules.clock import TimeControl
@@ -60,15 +61,35 @@ async def create_game(body: CreateGameIn, request: Request) -> JSONResponse:
     return JSONResponse({"game": _view(service, new.state), "tokens": new.tokens}, status_code=201)
 
 
+def _seen(request: Request, game_id: str) -> GameState:
+    """The game as the bearer may see it: live for the operator and the game's players,
+    else as the public sees it (behind by its tournament's broadcast delay)."""
+    state = _service(request).get(game_id).state
+    broadcast: Broadcast = request.app.state.broadcast
+    if not broadcast.is_delayed(state.setup.tournament):
+        return state
+    identity = _tokens(request).identify(request)
+    if isinstance(identity, Operator) or (isinstance(identity, Seat) and identity.game == game_id):
+        return state
+    return broadcast.game(game_id)
+
+
 @router.get("", responses=_ERRORS)
 async def list_games(
     request: Request,
     status: Annotated[Literal["created", "started", "finished"] | None, Query()] = None,
     tournament: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
-    """Games in creation order, optionally filtered by status and tournament."""
+    """Games in creation order, optionally filtered by status and tournament (public view
+    unless the bearer is the operator)."""
     service = _service(request)
-    games = [_view(service, g.state) for g in service.find(status=status, tournament=tournament)]
+    broadcast: Broadcast = request.app.state.broadcast
+    operator = isinstance(_tokens(request).identify(request), Operator)
+    games = []
+    for live in service.find(tournament=tournament):
+        state = live.state if operator else broadcast.game(live.id)
+        if status is None or state.status == status:
+            games.append(_view(service, state))
     return JSONResponse({"games": games})
 
 
@@ -76,7 +97,7 @@ async def list_games(
 async def get_game(game_id: str, request: Request) -> JSONResponse:
     """The game's full state."""
     service = _service(request)
-    return JSONResponse(_view(service, service.get(game_id).state))
+    return JSONResponse(_view(service, _seen(request, game_id)))
 
 
 @router.get(
@@ -86,7 +107,7 @@ async def get_game(game_id: str, request: Request) -> JSONResponse:
 async def get_pgn(game_id: str, request: Request) -> Response:
     """The game as PGN with ``[%clk]`` after every move."""
     service = _service(request)
-    pgn = await service.pgn(service.get(game_id))
+    pgn = await service.pgn(_seen(request, game_id))
     return Response(pgn, media_type="application/x-chess-pgn")
 
 

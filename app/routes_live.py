@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
+from app.broadcast import Broadcast
 from app.errors import ApiError, error_response
 from app.games import GameService
 from app.hub import Hub
@@ -38,12 +39,14 @@ async def watch_game(websocket: WebSocket, game_id: str) -> None:
 
 @router.websocket("/ws/tournaments/{tournament_id}")
 async def watch_tournament(websocket: WebSocket, tournament_id: str) -> None:
-    """Spectate every game of a tournament on one socket, games added later included."""
+    """Spectate a tournament on one socket: the tournament, then every game (later ones
+    included), rounds and standings. Resume is per game: ``since=<game>:<seq>,...``."""
     service: GameService = websocket.app.state.games
-    games = [g.id for g in service.find(tournament=tournament_id)]
-    if not games and not service.has_tournament(tournament_id):
+    broadcast: Broadcast = websocket.app.state.broadcast
+    if broadcast.tournament(tournament_id) is None:
         await _deny(websocket, ApiError(404, "not_found", "no such tournament"))
         return
+    games = [g.id for g in service.find(tournament=tournament_id)]
     await _spectate(websocket, games, tournament=tournament_id)
 
 
@@ -101,14 +104,19 @@ async def _lines(hub: Hub, spectator: QueuedSpectator) -> AsyncIterator[str]:
 async def _spectate(websocket: WebSocket, games: list[str], tournament: str | None) -> None:
     settings: Settings = websocket.app.state.settings
     hub: Hub = websocket.app.state.hub
+    broadcast: Broadcast = websocket.app.state.broadcast
     origin = websocket.headers.get("origin")
     if settings.origins and origin is not None and origin not in settings.origins:
         await _deny(websocket, ApiError(403, "forbidden", "origin not allowed"))
         return
+    raw_since = websocket.query_params.get("since")
+    since: int | dict[str, int] | None
     try:
-        since = _parse_since(websocket.query_params.get("since"))
+        parse = _parse_since if tournament is None else _parse_game_since
+        since = parse(raw_since)
     except ValueError:
-        await _deny(websocket, ApiError(422, "invalid", "since must be a non-negative integer"))
+        expected = "<seq>" if tournament is None else "<game>:<seq>,<game>:<seq>,..."
+        await _deny(websocket, ApiError(422, "invalid", f"since must be {expected}"))
         return
     if hub.is_full:
         await _deny(websocket, ApiError(503, "unavailable", "too many spectators"))
@@ -125,13 +133,13 @@ async def _spectate(websocket: WebSocket, games: list[str], tournament: str | No
             max_buffer=settings.spectator_buffer_bytes,
             max_behind_s=settings.spectator_behind_s,
         )
-        _subscribe(hub, spectator, games, since, tournament)
+        _subscribe(hub, spectator, games, since, tournament, broadcast)
         # The connection lives on without this handler: see app/ws_protocol.py.
         connection.detach(DetachedSpectator(spectator, hub, rules))
         return
     queued = QueuedSpectator()
     drain = asyncio.get_running_loop().create_task(_drain(websocket, queued))
-    _subscribe(hub, queued, games, since, tournament)
+    _subscribe(hub, queued, games, since, tournament, broadcast)
     try:
         await _read_pings(websocket, queued, rules)
         if queued.is_closed:
@@ -146,12 +154,18 @@ async def _spectate(websocket: WebSocket, games: list[str], tournament: str | No
 
 
 def _subscribe(
-    hub: Hub, spectator: Spectator, games: list[str], since: int | None, tournament: str | None
+    hub: Hub,
+    spectator: Spectator,
+    games: list[str],
+    since: int | dict[str, int] | None,
+    tournament: str | None,
+    broadcast: Broadcast,
 ) -> None:
-    if tournament is None:
+    if tournament is None or isinstance(since, int):
         hub.subscribe(spectator, games, since)
     else:
-        hub.subscribe_tournament(spectator, tournament, games, since)
+        first = broadcast.tournament_message(tournament)
+        hub.subscribe_tournament(spectator, tournament, first, games, since)
 
 
 class InputRules:
@@ -241,6 +255,22 @@ async def _deny(websocket: WebSocket, error: ApiError) -> None:
         await websocket.send_denial_response(response)
     except RuntimeError:
         await websocket.close(1008, error.message)
+
+
+def _parse_game_since(raw: str | None) -> dict[str, int] | None:
+    """``g1:5,g2:7`` -> ``{"g1": 5, "g2": 7}`` (at most a few thousand games)."""
+    if raw is None or raw == "":
+        return None
+    result: dict[str, int] = {}
+    for part in raw.split(",")[:5000]:
+        game, sep, seq = part.partition(":")
+        if not sep or not game.isalnum() or len(game) > 64:
+            raise ValueError(part)
+        value = _parse_since(seq)
+        if value is None:
+            raise ValueError(part)
+        result[game] = value
+    return result
 
 
 def _parse_since(raw: str | None) -> int | None:

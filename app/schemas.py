@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -89,3 +90,73 @@ class ResultIn(Body):
 
     result: Literal["1-0", "0-1", "1/2-1/2"]
     reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class EntrantIn(PlayerIn):
+    """A tournament player: ``federation`` is a three-letter FIDE code."""
+
+    federation: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+
+
+class CreateTournamentIn(Body):
+    """``POST /api/tournaments``; ``rounds`` is for a Swiss only."""
+
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    format: Literal["round_robin", "double_round_robin", "swiss"]
+    rounds: Annotated[int, Field(ge=1, le=30)] | None = None
+    clock: ClockIn
+    mode: Literal["server", "relay"] = "server"
+    players: Annotated[list[EntrantIn], Field(max_length=5000)] = []
+    tiebreaks: (
+        Annotated[list[Annotated[str, Field(max_length=12)]], Field(max_length=10)] | None
+    ) = None
+    bye_points: Annotated[float, Field(ge=0, le=1, multiple_of=0.5)] = 1.0
+    delay: Annotated[int, Field(ge=0, le=3600)] = 0
+    relay_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
+    site: Annotated[str, Field(max_length=120)] | None = None
+    city: Annotated[str, Field(max_length=120)] | None = None
+    federation: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    start_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    end_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    arbiter: Annotated[str, Field(max_length=120)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, name: str) -> str:
+        name = name.strip()
+        if not name or not name.isprintable() or '"' in name:
+            raise ValueError("names must be printable, without double quotes")
+        return name
+
+
+class ByeIn(Body):
+    """``POST /api/tournaments/{id}/players/{pid}/bye``: a requested bye."""
+
+    round: Annotated[int, Field(ge=1, le=30)]
+    points: Annotated[float, Field(ge=0, le=0.5, multiple_of=0.5)]
+
+
+class PairRoundIn(Body):
+    """``POST /api/tournaments/{id}/rounds``: ``start_at`` schedules the games' start."""
+
+    start_at: Annotated[str, Field(max_length=40)] | None = None
+
+    @field_validator("start_at")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("start_at must be an ISO-8601 time") from None
+        if when.tzinfo is None:
+            raise ValueError("start_at needs a time zone (Z or +hh:mm)")
+        return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class BoardResultIn(Body):
+    """``POST /api/tournaments/{id}/rounds/{n}/results``: set or correct a board's result."""
+
+    board: Annotated[int, Field(ge=1, le=10_000)]
+    result: Literal["1-0", "0-1", "1/2-1/2", "+/-", "-/+", "-/-"]

@@ -25,6 +25,8 @@ class Settings:
     # Shown in PGN ``[Site]`` and used for links.
     site: str = "Grandmaster"
     max_body_bytes: int = 64 * 1024
+    # A round's relayed PGN (500 boards of long games are a few MB).
+    max_pgn_bytes: int = 16 * 1024 * 1024
     # Requests per player token (moves, draws, resignations): more get 429.
     player_requests_per_s: float = 20.0
     player_requests_burst: float = 60.0
@@ -44,6 +46,16 @@ class Settings:
     analysis_min_time_s: float = 0.1
     analysis_max_depth: int = 24
     analysis_cache_size: int = 50_000
+    # Swiss pairings: "" is the built-in py4swiss (FIDE Dutch); a path is a bbpPairings
+    # executable, run as ``<path> --dutch in.trf -p out.txt``.
+    pairing_engine: str = ""
+    # py4swiss needs minutes for the first rounds of a very large open (see the README).
+    pairing_timeout_s: float = 900.0
+    # Relay sources (``relay_url``) are fetched this often while a round is live; errors
+    # back off exponentially up to relay_max_backoff_s.
+    relay_poll_s: float = 2.0
+    relay_max_backoff_s: float = 60.0
+    relay_timeout_s: float = 10.0
     # Spectators: a cap on connections (WebSockets and streams), the largest message a
     # spectator may send (bigger closes with 1009), how many it may send (more closes
     # with 1008), keepalive pings, and browser origins allowed (empty: any).

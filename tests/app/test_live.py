@@ -305,32 +305,6 @@ async def test_ndjson_stream_carries_the_same_payloads(live: LiveServer) -> None
     await lines.aclose()
 
 
-async def test_tournament_socket_follows_every_game_including_new_ones(live: LiveServer) -> None:
-    """One socket on a tournament gets a snapshot per game, later games too, and all their events."""
-    from engine.rules.clock import TimeControl
-    from engine.rules.game import Player
-
-    service = live.app.state.games  # type: ignore[attr-defined]
-    first = await service.create(
-        Player("A"), Player("B"), TimeControl(60_000, 0), tournament="Tour0001"
-    )
-    async with websockets.connect(ws_url(live, "/ws/tournaments/Tour0001")) as ws:
-        assert (await recv_json(ws))["game"]["id"] == first.state.setup.id
-        second = await service.create(
-            Player("C"), Player("D"), TimeControl(60_000, 0), tournament="Tour0001"
-        )
-        assert (await recv_json(ws))["game"]["id"] == second.state.setup.id
-        for new in (first, second):
-            r = await live.client.post(
-                f"/api/games/{new.state.setup.id}/start", headers=live.auth()
-            )
-            assert r.status_code == 200
-        starts = {(m["game"], m["type"]) for m in [await recv_json(ws), await recv_json(ws)]}
-        assert starts == {(first.state.setup.id, "start"), (second.state.setup.id, "start")}
-    with pytest.raises(InvalidStatus):
-        await websockets.connect(ws_url(live, "/ws/tournaments/Nope0000"))
-
-
 async def test_plain_asgi_servers_get_the_queued_fallback(tmp_path: Path) -> None:
     """Under uvicorn's stock WebSocket protocol (no direct path), spectators still get every event and the same limits."""
     async with serve(tmp_path / "data", uvicorn_overrides={"ws": "websockets-sansio"}) as live:

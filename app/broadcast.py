@@ -1,0 +1,293 @@
+"""What the public sees, and when: the broadcast delay between the services and the hub.
+
+Every committed game and tournament event passes through :class:`Broadcast` on its way to
+spectators. Without a delay it goes on at once. A tournament with a delay of ``d``
+seconds (anti-cheating at real events) holds each event back until ``d`` seconds after
+its commit (``at_ms``, wall-clock, kept in the store so a restart resumes the schedule),
+then folds it into the *public* state of its game or tournament and hands it to the hub.
+Public REST, streams, PGN, TRF and standings read those public states; the operator (and
+a player, for its own game) reads the live ones.
+
+Releases are kept in order by one FIFO per game or tournament with one timer for its
+head, so equal release times never swap two events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.hub import REPLAY_HISTORY, Hub
+from app.tournaments import setup_from_record, with_game_result, with_game_results
+from engine.rules.game import GameState, evolve_all
+from engine.rules.wire import GameEvent
+from engine.tournament import state as tcore
+from engine.tournament.state import TournamentState
+from engine.tournament.view import round_json, standings_json, tournament_json
+from engine.tournament.wire import TournamentEvent
+from workers.store import EventRecord, StoredGame, StoredTournament, TournamentRecord
+
+log = logging.getLogger(__name__)
+
+# Standings are recomputed at most this often per tournament (results come in bursts).
+STANDINGS_COALESCE_S = 0.25
+_RESULT_EVENTS = frozenset({"end", "takeback"})
+
+
+@dataclass(eq=False, slots=True)
+class _Queue:
+    """Events of one game or tournament waiting for their release time (wall ms)."""
+
+    items: deque[tuple[int, list[Any]]] = field(default_factory=deque)
+    timer: asyncio.TimerHandle | None = None
+
+
+class Broadcast:
+    """The public side of games and tournaments; an ``EventSink`` and a ``TournamentSink``.
+
+    ``live_game(id)`` returns a game's live state (for games without a delay, and the
+    initial state of delayed ones); ``now_ms`` is the services' monotonic clock and
+    ``wall_ms`` Unix time in ms.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        live_game: Callable[[str], GameState],
+        *,
+        now_ms: Callable[[], int],
+        wall_ms: Callable[[], int],
+    ) -> None:
+        self.hub = hub
+        self._live_game = live_game
+        self._now_ms = now_ms
+        self._wall_ms = wall_ms
+        self._delays_ms: dict[str, int] = {}
+        self._games: dict[str, GameState] = {}
+        self._tournaments: dict[str, TournamentState] = {}
+        self._queues: dict[tuple[str, str], _Queue] = {}
+        self._standings_due: dict[str, asyncio.TimerHandle] = {}
+
+    # --- public views ---
+
+    def game(self, game_id: str) -> GameState:
+        """The game as the public sees it now."""
+        public = self._games.get(game_id)
+        return public if public is not None else self._live_game(game_id)
+
+    def tournament(self, tournament_id: str) -> TournamentState | None:
+        """The tournament as the public sees it now (None if unknown)."""
+        return self._tournaments.get(tournament_id)
+
+    def is_delayed(self, tournament_id: str | None) -> bool:
+        """Whether the tournament's public view runs behind."""
+        return self._delays_ms.get(tournament_id or "", 0) > 0
+
+    def tournament_message(self, tournament_id: str) -> str:
+        """``{"type": "tournament", "tournament": ...}``, the tournament socket's first message."""
+        state = self._tournaments[tournament_id]
+        return _dumps({"type": "tournament", "tournament": tournament_json(state)})
+
+    # --- EventSink (games) ---
+
+    def publish(self, state: GameState, records: list[EventRecord]) -> None:
+        """Committed events of a game: to the public now, or after the delay."""
+        game_id = state.setup.id
+        delay = self._delays_ms.get(state.setup.tournament or "", 0)
+        if delay == 0:
+            self._release_game(game_id, records)
+            return
+        self._enqueue(("g", game_id), records[0].at_ms + delay, list(records))
+
+    def game_added(self, game: str, tournament: str | None) -> None:
+        """A new game: delayed tournaments show it in its initial state until events arrive."""
+        if self.is_delayed(tournament):
+            self._games[game] = self._live_game(game)
+        self.hub.game_added(game, tournament)
+
+    def spectators(self, game: str) -> int:
+        """How many spectators follow ``game``."""
+        return self.hub.spectators(game)
+
+    # --- TournamentSink ---
+
+    def publish_tournament(self, state: TournamentState, records: list[TournamentRecord]) -> None:
+        """Committed tournament events: to the public now, or after the delay."""
+        tid = state.id
+        if tid not in self._tournaments:
+            self._delays_ms[tid] = state.setup.delay_s * 1000
+            self._tournaments[tid] = TournamentState(state.setup)
+        delay = self._delays_ms[tid]
+        if delay == 0 or not records:
+            self._release_tournament(tid, records)
+            return
+        self._enqueue(("t", tid), records[0].at_ms + delay, list(records))
+
+    # --- restart ---
+
+    def restore(self, tournaments: list[StoredTournament], games: list[StoredGame]) -> None:
+        """Rebuild public states after a restart: released events now, the rest scheduled.
+
+        Call after the services restored the live states, before serving.
+        """
+        now_wall = self._wall_ms()
+        setups = {}
+        for stored_t in tournaments:
+            setup = setup_from_record(stored_t.setup)
+            setups[setup.id] = setup
+            self._delays_ms[setup.id] = setup.delay_s * 1000
+        for item in games:
+            tid = item.setup.get("tournament")
+            delay = self._delays_ms.get(tid or "", 0)
+            if delay == 0:
+                self.hub.restore(item.id, *_history(item.events))
+                continue
+            live = self._live_game(item.id)
+            cut = _released(item.times_ms, now_wall - delay)
+            events: list[GameEvent] = item.events[:cut]  # type: ignore[assignment]
+            self._games[item.id] = GameState.rebuild(live.setup, events, self._now_ms())
+            self.hub.restore(item.id, *_history(item.events[:cut]))
+            self._schedule_rest(("g", item.id), item.events[cut:], item.times_ms[cut:], delay)
+        for stored in tournaments:
+            setup = setups[stored.id]
+            delay = self._delays_ms[stored.id]
+            cut = _released(stored.times_ms, now_wall - delay) if delay else len(stored.events)
+            events_t: list[TournamentEvent] = stored.events[:cut]  # type: ignore[assignment]
+            state = TournamentState.rebuild(setup, events_t)
+            self._tournaments[stored.id] = self._with_results(state)
+            self._schedule_rest(("t", stored.id), stored.events[cut:], stored.times_ms[cut:], delay)
+
+    def close(self) -> None:
+        """Cancel the release timers (what was not released stays on disk)."""
+        for queue in self._queues.values():
+            if queue.timer is not None:
+                queue.timer.cancel()
+        for handle in self._standings_due.values():
+            handle.cancel()
+
+    # --- internals ---
+
+    def _schedule_rest(
+        self, key: tuple[str, str], events: list[Any], times_ms: list[int], delay: int
+    ) -> None:
+        for event, at_ms in zip(events, times_ms, strict=True):
+            if key[0] == "g":
+                record: Any = EventRecord(
+                    event["game"], event["seq"], event["type"], None, _dumps(event), 0, at_ms
+                )
+            else:
+                record = TournamentRecord(
+                    event["tournament"], event["seq"], event["type"], _dumps(event), at_ms
+                )
+            self._enqueue(key, at_ms + delay, [record])
+
+    def _enqueue(self, key: tuple[str, str], release_ms: int, records: list[Any]) -> None:
+        queue = self._queues.setdefault(key, _Queue())
+        queue.items.append((release_ms, records))
+        if queue.timer is None:
+            self._arm(key, queue)
+
+    def _arm(self, key: tuple[str, str], queue: _Queue) -> None:
+        release_ms = queue.items[0][0]
+        delay_s = max(0.0, (release_ms - self._wall_ms()) / 1000)
+        loop = asyncio.get_running_loop()
+        queue.timer = loop.call_later(delay_s, self._fire, key)
+
+    def _fire(self, key: tuple[str, str]) -> None:
+        queue = self._queues[key]
+        queue.timer = None
+        now_wall = self._wall_ms()
+        while queue.items and queue.items[0][0] <= now_wall + 1:
+            _, records = queue.items.popleft()
+            try:
+                if key[0] == "g":
+                    self._release_game(key[1], records)
+                else:
+                    self._release_tournament(key[1], records)
+            except Exception:
+                log.exception("could not release delayed events of %s %s", *key)
+        if queue.items:
+            self._arm(key, queue)
+        else:
+            del self._queues[key]
+
+    def _release_game(self, game_id: str, records: list[EventRecord]) -> None:
+        public = self._games.get(game_id)
+        if public is not None:
+            events: list[GameEvent] = [json.loads(r.body) for r in records]
+            public = evolve_all(public, events, self._now_ms())
+            self._games[game_id] = public
+        self.hub.publish_records(game_id, records)
+        if any(r.type in _RESULT_EVENTS for r in records):
+            game = self.game(game_id)
+            tid = game.setup.tournament
+            if tid is not None and tid in self._tournaments:
+                self._tournaments[tid] = with_game_result(self._tournaments[tid], game)
+                self._standings_soon(tid)
+
+    def _release_tournament(self, tid: str, records: list[TournamentRecord]) -> None:
+        events: list[TournamentEvent] = [json.loads(r.body) for r in records]
+        state = tcore.evolve_all(self._tournaments[tid], events)
+        state = self._with_results(state)
+        self._tournaments[tid] = state
+        for event in events:
+            if event["type"] in ("round_paired", "round_started"):
+                rnd = state.round(event["round"])
+                message = {"type": "round", "tournament": tid, "round": round_json(rnd)}
+                self.hub.publish_tournament(tid, _dumps(message))
+            else:
+                self.hub.publish_tournament(tid, self.tournament_message(tid))
+
+    def _with_results(self, state: TournamentState) -> TournamentState:
+        def game_of(game_id: str) -> GameState | None:
+            try:
+                return self.game(game_id)
+            except Exception:
+                return None
+
+        return with_game_results(state, game_of)
+
+    def _standings_soon(self, tid: str) -> None:
+        if tid in self._standings_due:
+            return
+        loop = asyncio.get_running_loop()
+        self._standings_due[tid] = loop.call_later(STANDINGS_COALESCE_S, self._send_standings, tid)
+
+    def _send_standings(self, tid: str) -> None:
+        self._standings_due.pop(tid, None)
+        state = self._tournaments[tid]
+        current = state.current_round
+        message = {
+            "type": "standings",
+            "tournament": tid,
+            "round": 0 if current is None else current.number,
+            "standings": standings_json(state),
+        }
+        self.hub.publish_tournament(tid, _dumps(message))
+        if current is not None:
+            rnd_message = {"type": "round", "tournament": tid, "round": round_json(current)}
+            self.hub.publish_tournament(tid, _dumps(rnd_message))
+
+
+def _released(times_ms: list[int], cutoff_ms: int) -> int:
+    """How many leading events were committed at or before ``cutoff_ms``."""
+    count = 0
+    for at_ms in times_ms:
+        if at_ms > cutoff_ms:
+            break
+        count += 1
+    return count
+
+
+def _history(events: Iterable[dict[str, Any]]) -> tuple[list[str], list[int]]:
+    recent = list(events)[-REPLAY_HISTORY:]
+    return [_dumps(e) for e in recent], [e["seq"] for e in recent]
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))

@@ -1,0 +1,282 @@
+"""REST routes of tournaments (``/api/tournaments``).
+
+Reads show the public view (behind by the broadcast delay, when there is one) unless the
+bearer is the operator, who sees the tournament live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import aiofiles
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from app.auth import Operator, Tokens
+from app.broadcast import Broadcast
+from app.errors import ApiError
+from app.games import GameService
+from app.relay import RelayService
+from app.schemas import BoardResultIn, ByeIn, CreateTournamentIn, EntrantIn, PairRoundIn
+from app.tournaments import LiveTournament, TournamentService
+from engine.rules.game import GameState
+from engine.rules.pgn import export_pgn
+from engine.tournament.state import TournamentState
+from engine.tournament.trf import tournament_trf
+from engine.tournament.view import round_json, standings_json, tournament_json
+from workers.archive import PgnArchive
+
+router = APIRouter(prefix="/api/tournaments", tags=["tournaments"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no or unknown token"},
+    403: {"description": "a token that may not do this"},
+    404: {"description": "no such tournament, player, round or board"},
+    409: {"description": "refused by the tournament's state (round_unfinished, ...)"},
+    422: {"description": "the body breaks the schema"},
+    503: {"description": "the history cannot be written; nothing was acknowledged"},
+}
+TournamentId = Annotated[str, Path(max_length=64)]
+
+
+def _service(request: Request) -> TournamentService:
+    service: TournamentService = request.app.state.tournaments
+    return service
+
+
+def _broadcast(request: Request) -> Broadcast:
+    broadcast: Broadcast = request.app.state.broadcast
+    return broadcast
+
+
+def _operator(request: Request) -> None:
+    tokens: Tokens = request.app.state.tokens
+    tokens.require_operator(request)
+
+
+def _is_operator(request: Request) -> bool:
+    tokens: Tokens = request.app.state.tokens
+    return isinstance(tokens.identify(request), Operator)
+
+
+def _seen(request: Request, live: LiveTournament) -> TournamentState:
+    """The tournament as the bearer may see it: live for the operator, else public."""
+    return _seen_state(request, live, _is_operator(request))
+
+
+def _game_seen(request: Request, game_id: str, live_view: bool) -> GameState:
+    games: GameService = request.app.state.games
+    return games.get(game_id).state if live_view else _broadcast(request).game(game_id)
+
+
+@router.post("", status_code=201, responses=_ERRORS)
+async def create_tournament(body: CreateTournamentIn, request: Request) -> JSONResponse:
+    """Create a tournament with its players (operator)."""
+    _operator(request)
+    state = await _service(request).create(body)
+    return JSONResponse(tournament_json(state), status_code=201)
+
+
+@router.get("", responses=_ERRORS)
+async def list_tournaments(
+    request: Request,
+    status: Annotated[Literal["created", "running", "finished"] | None, Query()] = None,
+) -> JSONResponse:
+    """Tournaments, newest first, without rounds and standings."""
+    service = _service(request)
+    operator = _is_operator(request)
+    items = []
+    for live in reversed(list(service.all())):
+        state = _seen_state(request, live, operator)
+        if status is None or state.status == status:
+            items.append(tournament_json(state, full=False))
+    return JSONResponse({"tournaments": items})
+
+
+def _seen_state(request: Request, live: LiveTournament, operator: bool) -> TournamentState:
+    if operator:
+        return live.state
+    public = _broadcast(request).tournament(live.id)
+    return live.state if public is None else public
+
+
+@router.get("/{tournament_id}", responses=_ERRORS)
+async def get_tournament(tournament_id: TournamentId, request: Request) -> JSONResponse:
+    """The tournament with its rounds and standings (and, for the operator, its relay)."""
+    live = _service(request).get(tournament_id)
+    data = tournament_json(_seen(request, live))
+    if _is_operator(request):
+        relay: RelayService = request.app.state.relay
+        status = relay.status(live.id)
+        if status is not None:
+            data["relay"] = status
+    return JSONResponse(data)
+
+
+@router.post("/{tournament_id}/players", status_code=201, responses=_ERRORS)
+async def add_player(
+    tournament_id: TournamentId, body: EntrantIn, request: Request
+) -> JSONResponse:
+    """A late entry, before the next round is paired (operator)."""
+    _operator(request)
+    service = _service(request)
+    state = await service.add_player(service.get(tournament_id), body)
+    return JSONResponse(tournament_json(state), status_code=201)
+
+
+@router.post("/{tournament_id}/players/{player_id}/withdraw", responses=_ERRORS)
+async def withdraw(
+    tournament_id: TournamentId, player_id: Annotated[str, Path(max_length=64)], request: Request
+) -> JSONResponse:
+    """Withdraw a player: not paired from the next round on (operator)."""
+    _operator(request)
+    service = _service(request)
+    state = await service.withdraw(service.get(tournament_id), player_id)
+    return JSONResponse(tournament_json(state))
+
+
+@router.post("/{tournament_id}/players/{player_id}/bye", responses=_ERRORS)
+async def request_bye(
+    tournament_id: TournamentId,
+    player_id: Annotated[str, Path(max_length=64)],
+    body: ByeIn,
+    request: Request,
+) -> JSONResponse:
+    """A requested half- or zero-point bye for a round not yet paired (operator)."""
+    _operator(request)
+    service = _service(request)
+    live = service.get(tournament_id)
+    state = await service.request_bye(live, player_id, body.round, float(body.points))
+    return JSONResponse(tournament_json(state))
+
+
+@router.post("/{tournament_id}/rounds", status_code=201, responses=_ERRORS)
+async def pair_round(
+    tournament_id: TournamentId, body: PairRoundIn, request: Request
+) -> JSONResponse:
+    """Pair the next round and create its games (operator); answers their tokens, once."""
+    _operator(request)
+    service = _service(request)
+    paired = await service.pair_next(service.get(tournament_id), body.start_at)
+    rnd = round_json(paired.state.round(paired.round))
+    return JSONResponse(
+        {
+            "round": paired.round,
+            "pairings": rnd["pairings"],
+            "byes": rnd["byes"],
+            "tokens": paired.tokens,
+        },
+        status_code=201,
+    )
+
+
+@router.post("/{tournament_id}/rounds/{round_no}/results", responses=_ERRORS)
+async def set_result(
+    tournament_id: TournamentId,
+    round_no: Annotated[int, Path(ge=1, le=100)],
+    body: BoardResultIn,
+    request: Request,
+) -> JSONResponse:
+    """Set or correct a board's result, forfeits included (operator)."""
+    _operator(request)
+    service = _service(request)
+    state = await service.set_result(service.get(tournament_id), round_no, body.board, body.result)
+    return JSONResponse(tournament_json(state))
+
+
+@router.post(
+    "/{tournament_id}/rounds/{round_no}/pgn",
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/x-chess-pgn": {}, "text/plain": {}},
+            "required": True,
+        }
+    },
+)
+async def push_pgn(
+    tournament_id: TournamentId, round_no: Annotated[int, Path(ge=1, le=100)], request: Request
+) -> JSONResponse:
+    """Relay the round's games as PGN (operator): only new moves are appended.
+
+    Answers one report per pushed game, in the pushed order: ``board``, ``game``,
+    ``moves_added``, ``corrected``, ``result``, ``error``.
+    """
+    _operator(request)
+    live = _service(request).get(tournament_id)
+    content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip()
+    if content_type not in ("text/plain", "application/x-chess-pgn", "application/octet-stream"):
+        raise ApiError(400, "bad_request", "send the PGN as text/plain or application/x-chess-pgn")
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    relay: RelayService = request.app.state.relay
+    return JSONResponse({"games": await relay.push(live, round_no, text)})
+
+
+@router.get(
+    "/{tournament_id}/standings",
+    responses={404: _ERRORS[404]},
+)
+async def get_standings(tournament_id: TournamentId, request: Request) -> JSONResponse:
+    """The standings with tie-breaks."""
+    state = _seen(request, _service(request).get(tournament_id))
+    return JSONResponse({"tournament": state.id, "standings": standings_json(state)})
+
+
+@router.get(
+    "/{tournament_id}/trf",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, 404: _ERRORS[404]},
+)
+async def get_trf(tournament_id: TournamentId, request: Request) -> PlainTextResponse:
+    """The FIDE Tournament Report File (TRF16)."""
+    state = _seen(request, _service(request).get(tournament_id))
+    ranking = [row["player"] for row in standings_json(state)]
+    return PlainTextResponse(tournament_trf(state, ranking))
+
+
+@router.get(
+    "/{tournament_id}/pgn",
+    responses={200: {"content": {"application/x-chess-pgn": {}}}, 404: _ERRORS[404]},
+)
+async def get_pgn(tournament_id: TournamentId, request: Request) -> StreamingResponse:
+    """Every game in round and board order: finished games from their archive files."""
+    live = _service(request).get(tournament_id)
+    operator = _is_operator(request)
+    state = _seen(request, live)
+    game_ids = [p.game for r in state.rounds for p in r.pairings if p.game is not None]
+    games = [_game_seen(request, g, operator) for g in game_ids]
+    archive: PgnArchive = request.app.state.archive
+    site: str = request.app.state.settings.site
+    return StreamingResponse(
+        _pgn_chunks(games, archive, site), media_type="application/x-chess-pgn"
+    )
+
+
+async def _pgn_chunks(games: list[GameState], archive: PgnArchive, site: str) -> AsyncIterator[str]:
+    for game in games:
+        path = archive.path_of(game.setup.id)
+        text = None
+        if game.is_finished:
+            text = await _read_archived(path, game)
+        if text is None:
+            text = await archive.render(lambda g=game: export_pgn(g, site=site))  # type: ignore[misc]
+        yield text
+
+
+async def _read_archived(path: Any, game: GameState) -> str | None:
+    """The archived PGN of a finished game, if the file holds this very version."""
+    try:
+        async with aiofiles.open(path, encoding="utf-8") as f:
+            text = await f.read()
+    except OSError:
+        return None
+    # The file is rewritten after every change of a finished game; if it lags (a
+    # correction being archived), render instead.
+    if f'[GameId "{game.setup.id}"]' not in text or f'[Result "{game.result}"]' not in text:
+        return None
+    return text

@@ -1,0 +1,455 @@
+"""Live tournaments: entries, rounds, results and their path to disk.
+
+A tournament changes the way a game does: the pure core (:mod:`engine.tournament.state`)
+decides the events, they are durably appended, and only then does the new state replace
+the old one and the events go to the publisher. A round and the games it creates are one
+transaction. Results are the games' own: :meth:`TournamentService.on_game_commit` folds
+each finished (or reopened) game into its board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from app.auth import new_id
+from app.errors import not_found
+from app.games import GameService, NewGame
+from app.schemas import CreateTournamentIn, EntrantIn
+from engine.rules.clock import TimeControl
+from engine.rules.errors import AlreadyStarted, GameOver, GameRefusal, InvalidInput
+from engine.rules.game import GameState, Player
+from engine.rules.wire import GameEvent
+from engine.tournament import state as core
+from engine.tournament.berger import berger_round, double_round_robin_round
+from engine.tournament.errors import NoPairing
+from engine.tournament.standings import validate_tiebreaks
+from engine.tournament.state import (
+    Bye,
+    Entrant,
+    TournamentSetup,
+    TournamentState,
+    game_result,
+    pairing_result,
+)
+from engine.tournament.trf import trf_for_pairing
+from engine.tournament.wire import EntrantJSON, PairingResult, TournamentEvent
+from workers.pairing import PairingEngine
+from workers.store import Store, StoredTournament, TournamentRecord
+
+log = logging.getLogger(__name__)
+
+
+class TournamentSink(Protocol):
+    """Where committed tournament changes go (the publisher); called on the loop."""
+
+    def publish_tournament(self, state: TournamentState, records: list[TournamentRecord]) -> None:
+        """Deliver stored events of the tournament now at ``state``."""
+
+
+class NoTournamentSink:
+    """A :class:`TournamentSink` that drops everything."""
+
+    def publish_tournament(self, state: TournamentState, records: list[TournamentRecord]) -> None:
+        """Drop the records."""
+
+
+@dataclass(eq=False, slots=True)
+class LiveTournament:
+    """One tournament in memory; ``state`` changes under ``lock`` after a durable write."""
+
+    state: TournamentState
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timer: asyncio.TimerHandle | None = None
+
+    @property
+    def id(self) -> str:
+        """The tournament id."""
+        return self.state.id
+
+
+@dataclass(frozen=True, slots=True)
+class PairedRound:
+    """What pairing a round hands back once: the round and its games' player tokens."""
+
+    state: TournamentState
+    round: int
+    tokens: dict[str, dict[str, str]]
+
+
+class TournamentService:
+    """Owns every tournament; creates and starts the games of its rounds through ``games``."""
+
+    def __init__(
+        self,
+        store: Store,
+        games: GameService,
+        pairing: PairingEngine,
+        *,
+        wall_ms: Callable[[], int],
+        sink: TournamentSink | None = None,
+    ) -> None:
+        self._store = store
+        self._games = games
+        self._pairing = pairing
+        self._wall_ms = wall_ms
+        self.sink: TournamentSink = sink or NoTournamentSink()
+        self._tournaments: dict[str, LiveTournament] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ---
+
+    def restore(self, stored: list[StoredTournament]) -> None:
+        """Rebuild every tournament, fold in its games' results, resume its rounds."""
+        for item in stored:
+            setup = setup_from_record(item.setup)
+            events: list[TournamentEvent] = item.events  # type: ignore[assignment]
+            state = with_game_results(TournamentState.rebuild(setup, events), self._games.state_of)
+            live = LiveTournament(state)
+            self._tournaments[setup.id] = live
+            self._resume_round(live)
+        log.info("restored %d tournaments from the store", len(stored))
+
+    async def close(self) -> None:
+        """Cancel round timers and wait for round starts under way."""
+        for live in self._tournaments.values():
+            if live.timer is not None:
+                live.timer.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- queries ---
+
+    def get(self, tournament_id: str) -> LiveTournament:
+        """The tournament, or ApiError 404."""
+        live = self._tournaments.get(tournament_id)
+        if live is None:
+            raise not_found("tournament")
+        return live
+
+    def __contains__(self, tournament_id: object) -> bool:
+        return tournament_id in self._tournaments
+
+    def all(self) -> Iterator[LiveTournament]:
+        """Tournaments, oldest first."""
+        return iter(list(self._tournaments.values()))
+
+    def delay_s(self, tournament_id: str | None) -> int:
+        """The broadcast delay of a tournament (0 for none or an unknown id)."""
+        live = self._tournaments.get(tournament_id or "")
+        return 0 if live is None else live.state.setup.delay_s
+
+    # --- commands ---
+
+    async def create(self, body: CreateTournamentIn) -> TournamentState:
+        """Create a tournament with its initial players (one transaction)."""
+        if body.format == "swiss" and body.rounds is None:
+            raise InvalidInput("a Swiss needs its number of rounds")
+        if body.format != "swiss" and body.rounds is not None:
+            raise InvalidInput("a round robin's rounds follow from its players")
+        tiebreaks = validate_tiebreaks(body.tiebreaks) if body.tiebreaks is not None else ()
+        tournament_id = new_id()
+        while tournament_id in self._tournaments:
+            tournament_id = new_id()
+        setup = TournamentSetup(
+            id=tournament_id,
+            name=body.name,
+            format=body.format,
+            control=TimeControl.from_seconds(body.clock.initial, body.clock.increment),
+            mode=body.mode,
+            swiss_rounds=body.rounds or 0,
+            tiebreaks=tiebreaks,
+            bye_points=float(body.bye_points),
+            delay_s=body.delay,
+            relay_url=body.relay_url,
+            pairing_system=self._pairing_system(body.format),
+            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            site=body.site,
+            city=body.city,
+            federation=body.federation,
+            start_date=body.start_date,
+            end_date=body.end_date,
+            arbiter=body.arbiter,
+        )
+        state = TournamentState(setup)
+        events: list[TournamentEvent] = []
+        for player in body.players:
+            new = core.add_player(state, _entrant_json(player))
+            state = core.evolve_all(state, new)
+            events += new
+        records = self._records(events)
+        await self._store.create_tournament(tournament_id, setup_to_record(setup), records)
+        live = LiveTournament(state)
+        self._tournaments[tournament_id] = live
+        self.sink.publish_tournament(state, records)
+        return state
+
+    async def add_player(self, live: LiveTournament, player: EntrantIn) -> TournamentState:
+        """A late entry (before the next round is paired)."""
+        return await self._run(live, lambda s: core.add_player(s, _entrant_json(player)))
+
+    async def withdraw(self, live: LiveTournament, player_id: str) -> TournamentState:
+        """Withdraw a player from the next round on."""
+        self._require_player(live, player_id)
+        return await self._run(live, lambda s: core.withdraw(s, player_id))
+
+    async def request_bye(
+        self, live: LiveTournament, player_id: str, round_no: int, points: float
+    ) -> TournamentState:
+        """A requested half- or zero-point bye for a round not yet paired."""
+        self._require_player(live, player_id)
+        return await self._run(live, lambda s: core.request_bye(s, player_id, round_no, points))
+
+    async def pair_next(self, live: LiveTournament, start_at: str | None) -> PairedRound:
+        """Pair the next round, store it with its games, and start them (or schedule it).
+
+        Raises RoundUnfinished, TournamentFinished, NoPairing (the core's refusals), and
+        StoreUnavailable (nothing was paired).
+        """
+        async with live.lock:
+            state = live.state
+            round_no = core.next_round(state)
+            pairs, byes = await self._pair(state, round_no)
+            news: list[NewGame] = []
+            boards: list[tuple[str, str, str | None]] = []
+            for board, (white, black) in enumerate(pairs, start=1):
+                new = self._games.prepare(
+                    _player(state.player(white)),
+                    _player(state.player(black)),
+                    state.setup.control,
+                    mode=state.setup.mode,
+                    event=state.setup.name,
+                    tournament=state.id,
+                    round_no=round_no,
+                    board_no=board,
+                )
+                news.append(new)
+                boards.append((white, black, new.state.setup.id))
+            events = core.pair_round(state, round_no, boards, byes, start_at)
+            records = self._records(events)
+            await self._store.append_tournament(records, games=[new.row for new in news])
+            for new in news:
+                self._games.adopt(new)
+            live.state = core.evolve_all(state, events)
+            self.sink.publish_tournament(live.state, records)
+            tokens = {
+                new.state.setup.id: {str(k): v for k, v in new.tokens.items()} for new in news
+            }
+        self._resume_round(live)
+        return PairedRound(live.state, round_no, tokens)
+
+    async def set_result(
+        self, live: LiveTournament, round_no: int, board: int, result: PairingResult
+    ) -> TournamentState:
+        """Set or correct a board's result: its game is ended (or corrected) with it."""
+        try:
+            pairing = next(p for p in live.state.round(round_no).pairings if p.board == board)
+        except (KeyError, StopIteration):
+            raise not_found("board in this round") from None
+        if pairing.game is None:
+            raise not_found("game on this board")
+        outcome, termination = game_result(result)
+        await self._games.decide(self._games.get(pairing.game), outcome, termination)
+        return live.state
+
+    def on_game_commit(self, game: GameState, events: list[GameEvent]) -> None:
+        """Game observer: a game of a tournament ended or reopened, so its board changes."""
+        tournament_id = game.setup.tournament
+        if tournament_id is None or not any(e["type"] in _RESULT_EVENTS for e in events):
+            return
+        live = self._tournaments.get(tournament_id)
+        if live is None:
+            return
+        live.state = with_game_result(live.state, game)
+
+    # --- internals ---
+
+    async def _run(
+        self, live: LiveTournament, command: Callable[[TournamentState], list[TournamentEvent]]
+    ) -> TournamentState:
+        async with live.lock:
+            events = command(live.state)
+            if events:
+                records = self._records(events)
+                await self._store.append_tournament(records)
+                live.state = core.evolve_all(live.state, events)
+                self.sink.publish_tournament(live.state, records)
+            return live.state
+
+    async def _pair(
+        self, state: TournamentState, round_no: int
+    ) -> tuple[list[tuple[str, str]], list[Bye]]:
+        """(white id, black id) boards and the byes of ``round_no``."""
+        if state.setup.is_round_robin:
+            return _berger(state, round_no)
+        numbers = state.by_number()
+        try:
+            # Writing the TRF takes milliseconds for large fields: not on the loop.
+            trf = await asyncio.to_thread(trf_for_pairing, state, round_no)
+            paired = await self._pairing.pair(trf)
+        except NoPairing:
+            raise
+        except Exception as exc:
+            log.error("pairing engine failed: %s", exc)
+            raise NoPairing(f"the pairing engine failed: {exc}") from None
+        pairs: list[tuple[str, str]] = []
+        byes: list[Bye] = []
+        for white, black in paired:
+            if white not in numbers or (black != 0 and black not in numbers):
+                raise NoPairing(f"the pairing engine named an unknown player ({white}, {black})")
+            if black == 0:
+                byes.append(Bye(numbers[white].id, state.setup.bye_points, "pairing"))
+            else:
+                pairs.append((numbers[white].id, numbers[black].id))
+        byes += core.requested_byes(state, round_no)
+        return pairs, byes
+
+    def _resume_round(self, live: LiveTournament) -> None:
+        """Start the current round now, or arm a timer for its scheduled start."""
+        rnd = live.state.current_round
+        if rnd is None or rnd.started:
+            return
+        if live.timer is not None:
+            live.timer.cancel()
+            live.timer = None
+        delay_s = 0.0
+        if rnd.start_at is not None:
+            when = datetime.fromisoformat(rnd.start_at.replace("Z", "+00:00"))
+            delay_s = max(0.0, (when.timestamp() * 1000 - self._wall_ms()) / 1000)
+        loop = asyncio.get_running_loop()
+        live.timer = loop.call_later(delay_s, lambda: self._spawn(self._start_round(live)))
+
+    async def _start_round(self, live: LiveTournament) -> None:
+        """Start every game of the current round (server clocks), then record it."""
+        live.timer = None
+        rnd = live.state.current_round
+        if rnd is None or rnd.started:
+            return
+        try:
+            if live.state.setup.mode == "server":
+                for pairing in rnd.pairings:
+                    if pairing.game is None:
+                        continue
+                    game = self._games.get(pairing.game)
+                    if game.state.status != "created":
+                        continue
+                    try:
+                        await self._games.start(game)
+                    except (AlreadyStarted, GameOver):
+                        continue
+            await self._run(live, lambda s: core.start_round(s, rnd.number))
+        except Exception as exc:
+            # The store refuses writes: try again rather than leave the round unstarted.
+            log.error("could not start round %d of %s: %s", rnd.number, live.id, exc)
+            loop = asyncio.get_running_loop()
+            live.timer = loop.call_later(2.0, lambda: self._spawn(self._start_round(live)))
+
+    def _records(self, events: Sequence[TournamentEvent]) -> list[TournamentRecord]:
+        at_ms = self._wall_ms()
+        return [
+            TournamentRecord(
+                e["tournament"], e["seq"], e["type"], json.dumps(e, separators=(",", ":")), at_ms
+            )
+            for e in events
+        ]
+
+    def _pairing_system(self, format_: str) -> str:
+        if format_ == "swiss":
+            return self._pairing.name
+        return "FIDE Berger tables (C.05 Annex 1)"
+
+    def _require_player(self, live: LiveTournament, player_id: str) -> None:
+        try:
+            live.state.player(player_id)
+        except KeyError:
+            raise not_found("player in this tournament") from None
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+_RESULT_EVENTS = frozenset({"end", "takeback"})
+
+
+def with_game_result(state: TournamentState, game: GameState) -> TournamentState:
+    """``state`` with the board of ``game`` showing the game's result now."""
+    found = state.find_game(game.setup.id)
+    if found is None:
+        return state
+    round_no, pairing = found
+    result = pairing_result(game.result, game.termination) if game.is_finished else "*"
+    if result == pairing.result:
+        return state
+    return state.with_result(round_no, pairing.board, result)
+
+
+def with_game_results(
+    state: TournamentState, game_of: Callable[[str], GameState | None]
+) -> TournamentState:
+    """``state`` with every board's result taken from its game."""
+    for rnd in state.rounds:
+        for pairing in rnd.pairings:
+            game = None if pairing.game is None else game_of(pairing.game)
+            if game is not None:
+                state = with_game_result(state, game)
+    return state
+
+
+def _berger(state: TournamentState, round_no: int) -> tuple[list[tuple[str, str]], list[Bye]]:
+    """A round robin round from the Berger tables; withdrawn players' opponents sit out."""
+    count = len(state.players)
+    if state.setup.format == "double_round_robin":
+        table = double_round_robin_round(count, round_no)
+    else:
+        table = berger_round(count, round_no)
+    numbers = state.by_number()
+    pairs: list[tuple[str, str]] = []
+    seated: set[str] = set()
+    for white_no, black_no in table:
+        white, black = numbers[white_no], numbers[black_no]
+        if white.plays_in(round_no) and black.plays_in(round_no):
+            pairs.append((white.id, black.id))
+            seated |= {white.id, black.id}
+    byes = [
+        Bye(p.id, 0.0, "free") for p in state.players if p.plays_in(round_no) and p.id not in seated
+    ]
+    return pairs, byes
+
+
+def _entrant_json(player: EntrantIn) -> EntrantJSON:
+    return {
+        "id": new_id(),
+        "number": 0,
+        "name": player.name,
+        "rating": player.rating,
+        "title": player.title,
+        "fide_id": player.fide_id,
+        "federation": player.federation,
+    }
+
+
+def _player(entrant: Entrant) -> Player:
+    return Player(entrant.name, entrant.rating, entrant.title, entrant.fide_id)
+
+
+def setup_to_record(setup: TournamentSetup) -> dict[str, Any]:
+    """The stored JSON of a tournament's setup."""
+    return asdict(setup)
+
+
+def setup_from_record(data: dict[str, Any]) -> TournamentSetup:
+    """Inverse of :func:`setup_to_record`."""
+    fields = dict(data)
+    fields["control"] = TimeControl(**fields["control"])
+    fields["tiebreaks"] = tuple(fields["tiebreaks"])
+    return TournamentSetup(**fields)
+
+
+__all__ = ["GameRefusal", "LiveTournament", "PairedRound", "TournamentService"]
