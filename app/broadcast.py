@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.errors import not_found
 from app.hub import REPLAY_HISTORY, Hub
-from app.tournaments import setup_from_record, with_game_result, with_game_results
+from app.tournaments import StandingsCache, setup_from_record
 from engine.rules.game import GameState, evolve_all
 from engine.rules.wire import GameEvent
 from engine.tournament import state as tcore
-from engine.tournament.state import TournamentState
-from engine.tournament.view import round_json, standings_json, tournament_json
+from engine.tournament.state import TournamentState, with_game_result, with_game_results
+from engine.tournament.view import round_json, tournament_json
 from engine.tournament.wire import TournamentEvent
 from workers.store import EventRecord, StoredGame, StoredTournament, TournamentRecord
 
@@ -50,21 +51,23 @@ class _Queue:
 class Broadcast:
     """The public side of games and tournaments; an ``EventSink`` and a ``TournamentSink``.
 
-    ``live_game(id)`` returns a game's live state (for games without a delay, and the
-    initial state of delayed ones); ``now_ms`` is the services' monotonic clock and
-    ``wall_ms`` Unix time in ms.
+    ``live_state(id)`` returns a game's live state, None for an unknown id (the public
+    state of games without a delay, and the initial state of delayed ones); ``now_ms`` is
+    the services' monotonic clock and ``wall_ms`` Unix time in ms.
     """
 
     def __init__(
         self,
         hub: Hub,
-        live_game: Callable[[str], GameState],
+        live_state: Callable[[str], GameState | None],
+        standings: StandingsCache,
         *,
         now_ms: Callable[[], int],
         wall_ms: Callable[[], int],
     ) -> None:
         self.hub = hub
-        self._live_game = live_game
+        self._live_state = live_state
+        self.standings = standings
         self._now_ms = now_ms
         self._wall_ms = wall_ms
         self._delays_ms: dict[str, int] = {}
@@ -76,9 +79,11 @@ class Broadcast:
     # --- public views ---
 
     def game(self, game_id: str) -> GameState:
-        """The game as the public sees it now."""
-        public = self._games.get(game_id)
-        return public if public is not None else self._live_game(game_id)
+        """The game as the public sees it now; ApiError 404 for an unknown id."""
+        state = self._public_state(game_id)
+        if state is None:
+            raise not_found("game")
+        return state
 
     def tournament(self, tournament_id: str) -> TournamentState | None:
         """The tournament as the public sees it now (None if unknown)."""
@@ -91,7 +96,8 @@ class Broadcast:
     def tournament_message(self, tournament_id: str) -> str:
         """``{"type": "tournament", "tournament": ...}``, the tournament socket's first message."""
         state = self._tournaments[tournament_id]
-        return _dumps({"type": "tournament", "tournament": tournament_json(state)})
+        data = tournament_json(state, standings=self.standings.of(state))
+        return _dumps({"type": "tournament", "tournament": data})
 
     # --- EventSink (games) ---
 
@@ -107,7 +113,7 @@ class Broadcast:
     def game_added(self, game: str, tournament: str | None) -> None:
         """A new game: delayed tournaments show it in its initial state until events arrive."""
         if self.is_delayed(tournament):
-            self._games[game] = self._live_game(game)
+            self._games[game] = self.game(game)
         self.hub.game_added(game, tournament)
 
     def spectators(self, game: str) -> int:
@@ -147,7 +153,7 @@ class Broadcast:
             if delay == 0:
                 self.hub.restore(item.id, *_history(item.events))
                 continue
-            live = self._live_game(item.id)
+            live = self.game(item.id)
             cut = _released(item.times_ms, now_wall - delay)
             events: list[GameEvent] = item.events[:cut]  # type: ignore[assignment]
             self._games[item.id] = GameState.rebuild(live.setup, events, self._now_ms())
@@ -244,13 +250,11 @@ class Broadcast:
                 self.hub.publish_tournament(tid, self.tournament_message(tid))
 
     def _with_results(self, state: TournamentState) -> TournamentState:
-        def game_of(game_id: str) -> GameState | None:
-            try:
-                return self.game(game_id)
-            except Exception:
-                return None
+        return with_game_results(state, self._public_state)
 
-        return with_game_results(state, game_of)
+    def _public_state(self, game_id: str) -> GameState | None:
+        public = self._games.get(game_id)
+        return public if public is not None else self._live_state(game_id)
 
     def _standings_soon(self, tid: str) -> None:
         if tid in self._standings_due:
@@ -266,7 +270,7 @@ class Broadcast:
             "type": "standings",
             "tournament": tid,
             "round": 0 if current is None else current.number,
-            "standings": standings_json(state),
+            "standings": self.standings.of(state),
         }
         self.hub.publish_tournament(tid, _dumps(message))
         if current is not None:

@@ -8,7 +8,6 @@ probe; shutdown runs in reverse.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -16,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -35,7 +33,7 @@ from app.routes_games import router as games_router
 from app.routes_live import router as live_router
 from app.routes_tournaments import router as tournaments_router
 from app.settings import Settings
-from app.tournaments import TournamentService
+from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
 from engine.rules.wire import GameJSON
 from workers.analysis import AnalysisPool
@@ -90,7 +88,8 @@ def create_app(
             return game_json(state, now_ms(), spectators=hub.spectators(game_id))
 
         hub = Hub(public_json, metrics, now_ms=now_ms, max_spectators=settings.max_spectators)
-        broadcast = Broadcast(hub, lambda g: games.get(g).state, now_ms=now_ms, wall_ms=wall_ms)
+        standings = StandingsCache()
+        broadcast = Broadcast(hub, games.state_of, standings, now_ms=now_ms, wall_ms=wall_ms)
         games.sink = broadcast
         pairing = engine_from_setting(settings.pairing_engine, settings.pairing_timeout_s)
         tournaments = TournamentService(history, games, pairing, wall_ms=wall_ms, sink=broadcast)
@@ -117,6 +116,7 @@ def create_app(
             app.state.games = games
             app.state.hub = hub
             app.state.broadcast = broadcast
+            app.state.standings = standings
             app.state.tournaments = tournaments
             app.state.relay = relay
             app.state.archive = archive
@@ -202,11 +202,6 @@ async def _start_analysis(
 def _read_watch_page() -> str:
     """The spectator page shipped in ``app/static`` (blocking: run it in a thread)."""
     return resources.files("app").joinpath("static/watch.html").read_text(encoding="utf-8")
-
-
-def _body(event: dict[str, Any]) -> str:
-    """An event's stored JSON text (stored compact, so re-encoding gives the same text)."""
-    return json.dumps(event, separators=(",", ":"))
 
 
 def _collect_store_metrics(metrics: Metrics, store: Store, games: GameService) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -92,7 +91,8 @@ class NewGame:
 
 
 class GameService:
-    """Owns every live game. Create with the shared store, archive, tokens and clock."""
+    """Owns every live game. Create with the shared store, archive, tokens and clocks
+    (``now_ms`` monotonic for game clocks, ``wall_ms`` Unix time for commit times)."""
 
     def __init__(
         self,
@@ -101,12 +101,13 @@ class GameService:
         tokens: Tokens,
         *,
         now_ms: Callable[[], int],
+        wall_ms: Callable[[], int],
         site: str,
         sink: EventSink | None = None,
-        wall_ms: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
-        self._wall_ms = wall_ms or _wall_ms
+        # Unix ms: each event's commit time, which a broadcast delay counts from.
+        self._wall_ms = wall_ms
         self._archive = archive
         self._tokens = tokens
         self._now_ms = now_ms
@@ -179,10 +180,6 @@ class GameService:
 
     def __contains__(self, game_id: object) -> bool:
         return game_id in self._games
-
-    def has_tournament(self, tournament: str) -> bool:
-        """Whether any game carries this tournament id."""
-        return any(g.state.setup.tournament == tournament for g in self._games.values())
 
     def find(
         self, *, status: str | None = None, tournament: str | None = None
@@ -394,10 +391,6 @@ def _record(event: GameEvent, line: int, at_ms: int) -> EventRecord:
     ply = event["ply"] if event["type"] == "move" else None
     body = json.dumps(event, separators=(",", ":"))
     return EventRecord(event["game"], event["seq"], event["type"], ply, body, line, at_ms)
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _setup_from_record(data: dict[str, Any]) -> GameSetup:

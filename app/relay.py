@@ -26,7 +26,7 @@ from app.games import GameService
 from app.settings import Settings
 from app.tournaments import LiveTournament, TournamentService
 from engine.rules.game import GameState
-from engine.rules.relay import PushedGame, read_moves, relay_events, split_games
+from engine.rules.relay import read_moves, relay_events, split_games
 from engine.rules.wire import GameEvent
 from engine.tournament.relay import match_boards
 
@@ -250,6 +250,3 @@ class RelayService:
             source.etag = response.headers.get("etag")
             source.last_modified = response.headers.get("last-modified")
             return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
-
-
-__all__ = ["PushedGame", "RelayService"]

@@ -6,7 +6,9 @@ bearer is the operator, who sees the tournament live.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import aiofiles
@@ -19,12 +21,13 @@ from app.errors import ApiError
 from app.games import GameService
 from app.relay import RelayService
 from app.schemas import BoardResultIn, ByeIn, CreateTournamentIn, EntrantIn, PairRoundIn
-from app.tournaments import LiveTournament, TournamentService
+from app.tournaments import LiveTournament, StandingsCache, TournamentService
 from engine.rules.game import GameState
 from engine.rules.pgn import export_pgn
 from engine.tournament.state import TournamentState
 from engine.tournament.trf import tournament_trf
-from engine.tournament.view import round_json, standings_json, tournament_json
+from engine.tournament.view import round_json, tournament_json
+from engine.tournament.wire import StandingJSON
 from workers.archive import PgnArchive
 
 router = APIRouter(prefix="/api/tournaments", tags=["tournaments"])
@@ -60,6 +63,17 @@ def _is_operator(request: Request) -> bool:
     return isinstance(tokens.identify(request), Operator)
 
 
+def _full(request: Request, state: TournamentState) -> dict[str, Any]:
+    """``<Tournament>`` with rounds and standings (computed once per state)."""
+    cache: StandingsCache = request.app.state.standings
+    return tournament_json(state, standings=cache.of(state))
+
+
+def _standings(request: Request, state: TournamentState) -> list[StandingJSON]:
+    cache: StandingsCache = request.app.state.standings
+    return cache.of(state)
+
+
 def _seen(request: Request, live: LiveTournament) -> TournamentState:
     """The tournament as the bearer may see it: live for the operator, else public."""
     return _seen_state(request, live, _is_operator(request))
@@ -75,7 +89,7 @@ async def create_tournament(body: CreateTournamentIn, request: Request) -> JSONR
     """Create a tournament with its players (operator)."""
     _operator(request)
     state = await _service(request).create(body)
-    return JSONResponse(tournament_json(state), status_code=201)
+    return JSONResponse(_full(request, state), status_code=201)
 
 
 @router.get("", responses=_ERRORS)
@@ -105,7 +119,7 @@ def _seen_state(request: Request, live: LiveTournament, operator: bool) -> Tourn
 async def get_tournament(tournament_id: TournamentId, request: Request) -> JSONResponse:
     """The tournament with its rounds and standings (and, for the operator, its relay)."""
     live = _service(request).get(tournament_id)
-    data = tournament_json(_seen(request, live))
+    data = _full(request, _seen(request, live))
     if _is_operator(request):
         relay: RelayService = request.app.state.relay
         status = relay.status(live.id)
@@ -122,7 +136,7 @@ async def add_player(
     _operator(request)
     service = _service(request)
     state = await service.add_player(service.get(tournament_id), body)
-    return JSONResponse(tournament_json(state), status_code=201)
+    return JSONResponse(_full(request, state), status_code=201)
 
 
 @router.post("/{tournament_id}/players/{player_id}/withdraw", responses=_ERRORS)
@@ -133,7 +147,7 @@ async def withdraw(
     _operator(request)
     service = _service(request)
     state = await service.withdraw(service.get(tournament_id), player_id)
-    return JSONResponse(tournament_json(state))
+    return JSONResponse(_full(request, state))
 
 
 @router.post("/{tournament_id}/players/{player_id}/bye", responses=_ERRORS)
@@ -148,7 +162,7 @@ async def request_bye(
     service = _service(request)
     live = service.get(tournament_id)
     state = await service.request_bye(live, player_id, body.round, float(body.points))
-    return JSONResponse(tournament_json(state))
+    return JSONResponse(_full(request, state))
 
 
 @router.post("/{tournament_id}/rounds", status_code=201, responses=_ERRORS)
@@ -182,7 +196,7 @@ async def set_result(
     _operator(request)
     service = _service(request)
     state = await service.set_result(service.get(tournament_id), round_no, body.board, body.result)
-    return JSONResponse(tournament_json(state))
+    return JSONResponse(_full(request, state))
 
 
 @router.post(
@@ -224,7 +238,7 @@ async def push_pgn(
 async def get_standings(tournament_id: TournamentId, request: Request) -> JSONResponse:
     """The standings with tie-breaks."""
     state = _seen(request, _service(request).get(tournament_id))
-    return JSONResponse({"tournament": state.id, "standings": standings_json(state)})
+    return JSONResponse({"tournament": state.id, "standings": _standings(request, state)})
 
 
 @router.get(
@@ -235,8 +249,9 @@ async def get_standings(tournament_id: TournamentId, request: Request) -> JSONRe
 async def get_trf(tournament_id: TournamentId, request: Request) -> PlainTextResponse:
     """The FIDE Tournament Report File (TRF16)."""
     state = _seen(request, _service(request).get(tournament_id))
-    ranking = [row["player"] for row in standings_json(state)]
-    return PlainTextResponse(tournament_trf(state, ranking))
+    ranking = [row["player"] for row in _standings(request, state)]
+    # Tens of milliseconds for a large open: off the loop.
+    return PlainTextResponse(await asyncio.to_thread(tournament_trf, state, ranking))
 
 
 @router.get(
@@ -264,7 +279,7 @@ async def _pgn_chunks(games: list[GameState], archive: PgnArchive, site: str) ->
         if game.is_finished:
             text = await _read_archived(path, game)
         if text is None:
-            text = await archive.render(lambda g=game: export_pgn(g, site=site))  # type: ignore[misc]
+            text = await archive.render(partial(export_pgn, game, site=site))
         yield text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from engine.rules.errors import InvalidInput
 from engine.rules.game import parse_start_fen
@@ -20,21 +20,22 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def printable_name(name: str) -> str:
+    """A player's or tournament's name, stripped; ValueError unless printable, no ``"``
+    (names go into PGN tags and TRF columns as they are)."""
+    name = name.strip()
+    if not name or not name.isprintable() or '"' in name:
+        raise ValueError("names must be printable, without double quotes")
+    return name
+
+
 class PlayerIn(Body):
     """A player of a game."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(printable_name)]
     rating: Annotated[int, Field(ge=0, le=4000)] | None = None
     title: Title | None = None
     fide_id: Annotated[int, Field(ge=1, le=10**10)] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _printable(cls, name: str) -> str:
-        name = name.strip()
-        if not name or not name.isprintable() or '"' in name:
-            raise ValueError("names must be printable, without double quotes")
-        return name
 
 
 class ClockIn(Body):
@@ -101,7 +102,7 @@ class EntrantIn(PlayerIn):
 class CreateTournamentIn(Body):
     """``POST /api/tournaments``; ``rounds`` is for a Swiss only."""
 
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(printable_name)]
     format: Literal["round_robin", "double_round_robin", "swiss"]
     rounds: Annotated[int, Field(ge=1, le=30)] | None = None
     clock: ClockIn
@@ -119,14 +120,6 @@ class CreateTournamentIn(Body):
     start_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     end_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
     arbiter: Annotated[str, Field(max_length=120)] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _printable(cls, name: str) -> str:
-        name = name.strip()
-        if not name or not name.isprintable() or '"' in name:
-            raise ValueError("names must be printable, without double quotes")
-        return name
 
 
 class ByeIn(Body):

@@ -8,11 +8,12 @@ when the server rebuilds), so the game is the one record of a result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from engine.rules.clock import TimeControl
 from engine.rules.errors import InvalidInput
+from engine.rules.game import GameState
 from engine.rules.wire import Mode, Result, Termination
 from engine.tournament.errors import (
     RoundUnfinished,
@@ -290,6 +291,30 @@ def game_result(result: PairingResult) -> tuple[Result, Termination]:
     if result == "-/-":
         return "*", "forfeit"
     return result, "arbiter"
+
+
+def with_game_result(state: TournamentState, game: GameState) -> TournamentState:
+    """``state`` with the board of ``game`` showing the game's result now."""
+    found = state.find_game(game.setup.id)
+    if found is None:
+        return state
+    round_no, pairing = found
+    result = pairing_result(game.result, game.termination) if game.is_finished else "*"
+    if result == pairing.result:
+        return state
+    return state.with_result(round_no, pairing.board, result)
+
+
+def with_game_results(
+    state: TournamentState, game_of: Callable[[str], GameState | None]
+) -> TournamentState:
+    """``state`` with every board's result taken from its game."""
+    for rnd in state.rounds:
+        for pairing in rnd.pairings:
+            game = None if pairing.game is None else game_of(pairing.game)
+            if game is not None:
+                state = with_game_result(state, game)
+    return state
 
 
 # --- events ---

@@ -42,8 +42,16 @@ def standings_json(state: TournamentState) -> list[StandingJSON]:
     return standings(state, tiebreaks_of(state))
 
 
-def tournament_json(state: TournamentState, *, full: bool = True) -> dict[str, Any]:
-    """``GET /api/tournaments/{id}``; ``full=False`` leaves out rounds and standings (lists)."""
+def tournament_json(
+    state: TournamentState,
+    *,
+    full: bool = True,
+    standings: list[StandingJSON] | None = None,
+) -> dict[str, Any]:
+    """``GET /api/tournaments/{id}``; ``full=False`` leaves out rounds and standings (lists).
+
+    ``standings`` are the state's standings when the caller has them already.
+    """
     setup = state.setup
     data: dict[str, Any] = {
         "id": setup.id,
@@ -72,5 +80,5 @@ def tournament_json(state: TournamentState, *, full: bool = True) -> dict[str, A
             data[key] = value
     if full:
         data["rounds"] = [round_json(r) for r in state.rounds]
-        data["standings"] = standings_json(state)
+        data["standings"] = standings_json(state) if standings is None else standings
     return data
