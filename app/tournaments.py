@@ -196,8 +196,11 @@ class TournamentService:
         )
         state = TournamentState(setup)
         events: list[TournamentEvent] = []
-        for player in body.players:
-            new = core.add_player(state, _entrant_json(player))
+        entries = [_entrant_json(player) for player in body.players]
+        if body.format == "swiss":
+            entries = core.initial_order(entries)
+        for entry in entries:
+            new = core.add_player(state, entry)
             state = core.evolve_all(state, new)
             events += new
         records = self._records(events)

@@ -392,6 +392,26 @@ def add_player(state: TournamentState, entrant: EntrantJSON) -> list[TournamentE
     return [event]
 
 
+# FIDE titles from the strongest, for the initial order (C.04.2 B).
+_TITLE_ORDER = ("GM", "IM", "WGM", "FM", "WIM", "CM", "WFM", "WCM")
+
+
+def initial_order(players: Sequence[EntrantJSON]) -> list[EntrantJSON]:
+    """A Swiss's initial order (C.04.2 B): rating, then FIDE title, then name.
+
+    The Dutch system pairs by this order (pairing number 1 is the strongest), so a Swiss's
+    entries at creation are numbered in it; a round robin keeps the operator's order (the
+    drawn lots). Unrated players come last; the sort is stable.
+    """
+
+    def key(player: EntrantJSON) -> tuple[int, int, str]:
+        title = player["title"]
+        rank = _TITLE_ORDER.index(title) if title in _TITLE_ORDER else len(_TITLE_ORDER)
+        return -(player["rating"] or 0), rank, player["name"].casefold()
+
+    return sorted(players, key=key)
+
+
 def withdraw(state: TournamentState, player_id: str) -> list[TournamentEvent]:
     """Withdraw a player from the next round to be paired on (idempotent)."""
     entrant = _entrant(state, player_id)

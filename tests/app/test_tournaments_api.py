@@ -223,3 +223,21 @@ async def test_sixty_four_player_swiss_to_the_end(live: LiveServer) -> None:
     name_points = {p["name"]: points[p["id"]] for p in final["players"]}
     for line in lines:
         assert float(line[80:84]) == name_points[line[14:47].strip()]
+
+
+async def test_swiss_numbers_players_by_rating_and_round_robin_keeps_the_drawn_order(
+    live: LiveServer,
+) -> None:
+    """A Swiss numbers its entries in the FIDE initial order (rating, title, name); a round robin keeps the order given."""
+    entries = [
+        {"name": "Zed", "rating": 2500},
+        {"name": "Unrated"},
+        {"name": "Bee", "rating": 2600, "title": "IM"},
+        {"name": "Ann", "rating": 2600, "title": "GM"},
+        {"name": "Cid", "rating": 2600, "title": "IM"},
+    ]
+    swiss = await create(live, name="S", format="swiss", rounds=3, clock=CLOCK, players=entries)
+    assert [p["name"] for p in swiss["players"]] == ["Ann", "Bee", "Cid", "Zed", "Unrated"]
+    assert [p["number"] for p in swiss["players"]] == [1, 2, 3, 4, 5]
+    rr = await create(live, name="R", format="round_robin", clock=CLOCK, players=entries)
+    assert [p["name"] for p in rr["players"]] == [e["name"] for e in entries]
