@@ -116,7 +116,7 @@ class GameService:
         # Called after every durable change, after the sink (analysis follows moves).
         self.observers: list[Callable[[GameState, list[GameEvent]], None]] = []
         self._games: dict[str, LiveGame] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.moves_accepted = 0
 
     # --- lifecycle ---
@@ -319,8 +319,17 @@ class GameService:
         """Apply ``command`` under the game's lock, after recording any flag fall first.
 
         Raises the core's refusals (nothing changes) and StoreUnavailable (nothing is
-        acknowledged; the caller answers 503).
+        acknowledged; the caller answers 503). Cancelling the caller does not cancel the
+        command: it runs to its end under the lock in a task of its own, so a write that
+        reaches the disk is always applied to the game in memory too.
         """
+        task = asyncio.get_running_loop().create_task(self._run_locked(live, command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_settled)
+        return await asyncio.shield(task)
+
+    async def _run_locked(self, live: LiveGame, command: Command) -> GameState:
         async with live.lock:
             now = self._now_ms()
             await self._commit(live, core.expire(live.state, now), now)
@@ -341,12 +350,14 @@ class GameService:
         await self._store.append(records)
         live.state = state
         self.moves_accepted += sum(1 for e in events if e["type"] == "move")
-        self.sink.publish(state, records)
+        # The change is durable and accepted from here on: a failing side effect is
+        # logged, never turned into an error for a move that is on disk.
+        _guarded(self.sink.publish, state, records)
         for observe in self.observers:
-            observe(state, events)
-        self._schedule_flag(live)
+            _guarded(observe, state, events)
+        _guarded(self._schedule_flag, live)
         if state.is_finished:
-            self._spawn(self._archive_pgn(state))
+            _guarded(self._spawn, self._archive_pgn(state))
 
     def _schedule_flag(self, live: LiveGame) -> None:
         if live.timer is not None:
@@ -367,7 +378,10 @@ class GameService:
                 now = self._now_ms()
                 await self._commit(live, core.expire(live.state, now), now)
         except Exception as exc:
-            # The store refuses writes: try again in a second rather than spin.
+            if not self._store.is_healthy:
+                # The store refuses writes until the process restarts: nothing to retry.
+                log.warning("flag fall of game %s not recorded: %s", live.id, exc)
+                return
             log.error("could not record the flag fall of game %s: %s", live.id, exc)
             loop = asyncio.get_running_loop()
             live.timer = loop.call_later(1.0, lambda: self._spawn(self._flag(live)))
@@ -378,13 +392,27 @@ class GameService:
     async def _archive_pgn(self, state: GameState) -> None:
         try:
             await self._archive.write(state.setup.id, lambda: export_pgn(state, site=self._site))
-        except (OSError, ValueError):
+        except Exception:
             log.exception("could not archive the PGN of game %s", state.setup.id)
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _guarded(effect: Callable[..., object], *args: object) -> None:
+    """Run a side effect of a committed change; log its failure instead of raising."""
+    try:
+        effect(*args)
+    except Exception:
+        log.exception("a side effect of a committed change failed (%s)", effect)
+
+
+def _settled(task: asyncio.Task[GameState]) -> None:
+    """Retrieve the outcome of a command whose caller may have gone (no 'never retrieved')."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _record(event: GameEvent, line: int, at_ms: int) -> EventRecord:

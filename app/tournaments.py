@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from app.auth import new_id
 from app.errors import not_found
@@ -45,6 +45,7 @@ from workers.pairing import PairingEngine, PairingFailed
 from workers.store import Store, StoredTournament, TournamentRecord
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class TournamentSink(Protocol):
@@ -126,7 +127,7 @@ class TournamentService:
         self._wall_ms = wall_ms
         self.sink: TournamentSink = sink or NoTournamentSink()
         self._tournaments: dict[str, LiveTournament] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---
 
@@ -166,6 +167,9 @@ class TournamentService:
 
     async def create(self, body: CreateTournamentIn) -> TournamentState:
         """Create a tournament with its initial players (one transaction)."""
+        return await self._shielded(self._create(body))
+
+    async def _create(self, body: CreateTournamentIn) -> TournamentState:
         if body.format == "swiss" and body.rounds is None:
             raise InvalidInput("a Swiss needs its number of rounds")
         if body.format != "swiss" and body.rounds is not None:
@@ -207,7 +211,7 @@ class TournamentService:
         await self._store.create_tournament(tournament_id, setup_to_record(setup), records)
         live = LiveTournament(state)
         self._tournaments[tournament_id] = live
-        self.sink.publish_tournament(state, records)
+        self._publish(state, records)
         return state
 
     async def add_player(self, live: LiveTournament, player: EntrantIn) -> TournamentState:
@@ -230,8 +234,12 @@ class TournamentService:
         """Pair the next round, store it with its games, and start them (or schedule it).
 
         Raises RoundUnfinished, TournamentFinished, NoPairing (the core's refusals), and
-        StoreUnavailable (nothing was paired).
+        StoreUnavailable (nothing was paired). Runs to its end even if the caller is
+        cancelled (see :meth:`_shielded`).
         """
+        return await self._shielded(self._pair_next(live, start_at))
+
+    async def _pair_next(self, live: LiveTournament, start_at: str | None) -> PairedRound:
         async with live.lock:
             state = live.state
             round_no = core.next_round(state)
@@ -257,7 +265,7 @@ class TournamentService:
             for new in news:
                 self._games.adopt(new)
             live.state = core.evolve_all(state, events)
-            self.sink.publish_tournament(live.state, records)
+            self._publish(live.state, records)
             tokens = {
                 new.state.setup.id: {str(k): v for k, v in new.tokens.items()} for new in news
             }
@@ -293,14 +301,35 @@ class TournamentService:
     async def _run(
         self, live: LiveTournament, command: Callable[[TournamentState], list[TournamentEvent]]
     ) -> TournamentState:
+        return await self._shielded(self._run_locked(live, command))
+
+    async def _run_locked(
+        self, live: LiveTournament, command: Callable[[TournamentState], list[TournamentEvent]]
+    ) -> TournamentState:
         async with live.lock:
             events = command(live.state)
             if events:
                 records = self._records(events)
                 await self._store.append_tournament(records)
                 live.state = core.evolve_all(live.state, events)
-                self.sink.publish_tournament(live.state, records)
+                self._publish(live.state, records)
             return live.state
+
+    async def _shielded(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run a command in a task of its own that the caller's cancellation cannot stop:
+        what reaches the disk is always applied in memory too."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+        return await asyncio.shield(task)
+
+    def _publish(self, state: TournamentState, records: list[TournamentRecord]) -> None:
+        """Hand committed events on; a failure here is logged (the change is durable)."""
+        try:
+            self.sink.publish_tournament(state, records)
+        except Exception:
+            log.exception("publishing tournament %s failed", state.id)
 
     async def _pair(
         self, state: TournamentState, round_no: int

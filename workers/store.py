@@ -6,9 +6,11 @@ drains everything pending, writes it in one transaction (``synchronous=FULL``: t
 is on disk when it returns), then settles the futures. A caller may acknowledge its
 change only after the future resolved.
 
-After a failed commit (disk full, I/O error) the store refuses every later write with
-:class:`StoreUnavailable` until the process restarts and rebuilds from disk: the
-in-memory games then agree with what is really stored.
+After a failed commit (disk full, I/O error), or if the writer thread itself fails, the
+store refuses every later write with :class:`StoreUnavailable` and calls ``on_failure``
+once: the process should then exit and be restarted, rebuilding from disk, so that the
+in-memory games agree with what is really stored. Every write handed to the thread is
+settled whatever happens; a write submitted after the thread ended fails at once.
 """
 
 from __future__ import annotations
@@ -166,6 +168,7 @@ class Store:
         max_pending: int = 20_000,
         max_page_count: int | None = None,
         observe_commit: Callable[[float], None] | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.path = path
         self._max_batch = max_batch
@@ -177,6 +180,9 @@ class Store:
         self.stats = WriteStats()
         # Called from the writer thread with each commit's duration in seconds.
         self._observe_commit = observe_commit
+        # Called once, from the writer thread, when the store starts refusing writes.
+        self.on_failure = on_failure
+        self._stopped = False
 
     # --- lifecycle (blocking; call from a thread or before the loop runs) ---
 
@@ -239,7 +245,8 @@ class Store:
     def close(self) -> None:
         """Finish pending writes, stop the thread and close the database."""
         if self._thread is not None:
-            self._queue.put(None)
+            if self._thread.is_alive():
+                self._queue.put(None)
             self._thread.join()
             self._thread = None
         if self._conn is not None:
@@ -298,12 +305,17 @@ class Store:
     async def _submit(self, statements: list[Statement]) -> None:
         if self._failure is not None:
             raise StoreUnavailable(f"the store failed earlier: {self._failure}")
+        if self._stopped or self._thread is None:
+            raise StoreUnavailable("the history writer is not running")
         loop = asyncio.get_running_loop()
         write = _Write(statements, loop, loop.create_future())
         try:
             self._queue.put_nowait(write)
         except queue.Full:
             raise StoreUnavailable("too many writes pending") from None
+        if self._stopped:
+            # The writer ended between the check and the put: nobody will take it.
+            self._fail_queued()
         await write.future
 
     # --- the writer thread ---
@@ -317,11 +329,28 @@ class Store:
         return conn
 
     def _run(self) -> None:
+        """The writer thread's body: whatever happens, every write it took is settled, and
+        once it ends, every write still queued or submitted later fails at once."""
+        batch: list[_Write] = []
+        try:
+            self._drain_batches(batch)
+        except BaseException as exc:
+            log.exception("the history writer failed, refusing further writes")
+            self._fail(exc)
+            for write in batch:
+                write.error = StoreUnavailable(f"the history writer failed: {exc}")
+            _settle_all(batch)
+        finally:
+            self._stopped = True
+            self._fail_queued()
+
+    def _drain_batches(self, batch: list[_Write]) -> None:
         while True:
+            batch.clear()
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch.append(first)
             stop = False
             while len(batch) < self._max_batch:
                 try:
@@ -345,7 +374,7 @@ class Store:
                 self._execute(conn, batch)
             except sqlite3.Error as exc:
                 log.error("history write failed, refusing further writes: %s", exc)
-                self._failure = exc
+                self._fail(exc)
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
@@ -354,11 +383,38 @@ class Store:
                 self.stats.batches += 1
                 self.stats.writes += len(batch)
                 if self._observe_commit is not None:
-                    self._observe_commit(time.perf_counter() - started)
+                    try:
+                        self._observe_commit(time.perf_counter() - started)
+                    except Exception:
+                        # A metric must never fail a write that is already committed.
+                        log.exception("the commit observer failed")
         if self._failure is not None:
             for write in batch:
                 write.error = StoreUnavailable(f"the history could not be written: {self._failure}")
         _settle_all(batch)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Latch the failure and tell whoever asked (once): the process must restart."""
+        first = self._failure is None
+        self._failure = exc
+        if first and self.on_failure is not None:
+            try:
+                self.on_failure(exc)
+            except Exception:
+                log.exception("the store's failure callback failed")
+
+    def _fail_queued(self) -> None:
+        """Fail every write left in the queue (the writer is gone)."""
+        left: list[_Write] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item.error = StoreUnavailable("the history writer has stopped")
+                left.append(item)
+        _settle_all(left)
 
     @staticmethod
     def _execute(conn: sqlite3.Connection, batch: list[_Write]) -> None:
