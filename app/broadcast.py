@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,14 +151,16 @@ class Broadcast:
             tid = item.setup.get("tournament")
             delay = self._delays_ms.get(tid or "", 0)
             if delay == 0:
-                self.hub.restore(item.id, *_history(item.events))
+                self.hub.restore(item.id, *_history(item.events, item.bodies))
                 continue
             live = self.game(item.id)
             cut = _released(item.times_ms, now_wall - delay)
             events: list[GameEvent] = item.events[:cut]  # type: ignore[assignment]
             self._games[item.id] = GameState.rebuild(live.setup, events, self._now_ms())
-            self.hub.restore(item.id, *_history(item.events[:cut]))
-            self._schedule_rest(("g", item.id), item.events[cut:], item.times_ms[cut:], delay)
+            self.hub.restore(item.id, *_history(item.events[:cut], item.bodies[:cut]))
+            self._schedule_rest(
+                ("g", item.id), item.events[cut:], item.bodies[cut:], item.times_ms[cut:], delay
+            )
         for stored in tournaments:
             setup = setups[stored.id]
             delay = self._delays_ms[stored.id]
@@ -166,7 +168,13 @@ class Broadcast:
             events_t: list[TournamentEvent] = stored.events[:cut]  # type: ignore[assignment]
             state = TournamentState.rebuild(setup, events_t)
             self._tournaments[stored.id] = self._with_results(state)
-            self._schedule_rest(("t", stored.id), stored.events[cut:], stored.times_ms[cut:], delay)
+            self._schedule_rest(
+                ("t", stored.id),
+                stored.events[cut:],
+                stored.bodies[cut:],
+                stored.times_ms[cut:],
+                delay,
+            )
 
     def close(self) -> None:
         """Cancel the release timers (what was not released stays on disk)."""
@@ -179,16 +187,21 @@ class Broadcast:
     # --- internals ---
 
     def _schedule_rest(
-        self, key: tuple[str, str], events: list[Any], times_ms: list[int], delay: int
+        self,
+        key: tuple[str, str],
+        events: list[Any],
+        bodies: list[str],
+        times_ms: list[int],
+        delay: int,
     ) -> None:
-        for event, at_ms in zip(events, times_ms, strict=True):
+        for event, body, at_ms in zip(events, bodies, times_ms, strict=True):
             if key[0] == "g":
                 record: Any = EventRecord(
-                    event["game"], event["seq"], event["type"], None, _dumps(event), 0, at_ms
+                    event["game"], event["seq"], event["type"], None, body, 0, at_ms
                 )
             else:
                 record = TournamentRecord(
-                    event["tournament"], event["seq"], event["type"], _dumps(event), at_ms
+                    event["tournament"], event["seq"], event["type"], body, at_ms
                 )
             self._enqueue(key, at_ms + delay, [record])
 
@@ -288,9 +301,10 @@ def _released(times_ms: list[int], cutoff_ms: int) -> int:
     return count
 
 
-def _history(events: Iterable[dict[str, Any]]) -> tuple[list[str], list[int]]:
-    recent = list(events)[-REPLAY_HISTORY:]
-    return [_dumps(e) for e in recent], [e["seq"] for e in recent]
+def _history(events: list[dict[str, Any]], bodies: list[str]) -> tuple[list[str], list[int]]:
+    """The replay window of a game: the last events' stored texts and their seqs."""
+    recent = slice(-REPLAY_HISTORY, None)
+    return bodies[recent], [e["seq"] for e in events[recent]]
 
 
 def _dumps(data: Any) -> str:

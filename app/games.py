@@ -422,16 +422,12 @@ def _record(event: GameEvent, line: int, at_ms: int) -> EventRecord:
 
 
 def _setup_from_record(data: dict[str, Any]) -> GameSetup:
+    """Inverse of ``asdict(setup)``, the form in which the store keeps a game's setup."""
     return GameSetup(
-        id=data["id"],
-        white=Player(**data["white"]),
-        black=Player(**data["black"]),
-        control=TimeControl(**data["control"]),
-        mode=data["mode"],
-        initial_fen=data["initial_fen"],
-        event=data["event"],
-        created_at=data["created_at"],
-        tournament=data["tournament"],
-        round=data["round"],
-        board=data["board"],
+        **{
+            **data,
+            "white": Player.from_json(data["white"]),
+            "black": Player.from_json(data["black"]),
+            "control": TimeControl(**data["control"]),
+        }
     )

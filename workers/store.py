@@ -121,6 +121,8 @@ class StoredGame:
     events: list[dict[str, Any]]
     # The commit time of each event (Unix ms; 0 for events stored before it was kept).
     times_ms: list[int] = field(default_factory=list)
+    # Each event's stored JSON text, which is also what spectators are sent.
+    bodies: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,7 @@ class StoredTournament:
     setup: dict[str, Any]
     events: list[dict[str, Any]]
     times_ms: list[int]
+    bodies: list[str]
 
 
 Statement = tuple[str, tuple[object, ...]]
@@ -208,14 +211,21 @@ class Store:
         try:
             events: dict[str, list[dict[str, Any]]] = {}
             times: dict[str, list[int]] = {}
+            bodies: dict[str, list[str]] = {}
             for game, body, at_ms in conn.execute(
                 "SELECT game, body, at_ms FROM events ORDER BY game, seq"
             ):
                 events.setdefault(game, []).append(json.loads(body))
                 times.setdefault(game, []).append(at_ms)
+                bodies.setdefault(game, []).append(body)
             return [
                 StoredGame(
-                    gid, json.loads(setup), (white, black), events.get(gid, []), times.get(gid, [])
+                    gid,
+                    json.loads(setup),
+                    (white, black),
+                    events.get(gid, []),
+                    times.get(gid, []),
+                    bodies.get(gid, []),
                 )
                 for gid, setup, white, black in conn.execute(
                     "SELECT id, setup, white_token, black_token FROM games ORDER BY rowid"
@@ -230,13 +240,21 @@ class Store:
         try:
             events: dict[str, list[dict[str, Any]]] = {}
             times: dict[str, list[int]] = {}
+            bodies: dict[str, list[str]] = {}
             for tid, body, at_ms in conn.execute(
                 "SELECT tournament, body, at_ms FROM tournament_events ORDER BY tournament, seq"
             ):
                 events.setdefault(tid, []).append(json.loads(body))
                 times.setdefault(tid, []).append(at_ms)
+                bodies.setdefault(tid, []).append(body)
             return [
-                StoredTournament(tid, json.loads(setup), events.get(tid, []), times.get(tid, []))
+                StoredTournament(
+                    tid,
+                    json.loads(setup),
+                    events.get(tid, []),
+                    times.get(tid, []),
+                    bodies.get(tid, []),
+                )
                 for tid, setup in conn.execute("SELECT id, setup FROM tournaments ORDER BY rowid")
             ]
         finally:
