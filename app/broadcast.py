@@ -51,15 +51,17 @@ class _Queue:
 class Broadcast:
     """The public side of games and tournaments; an ``EventSink`` and a ``TournamentSink``.
 
-    ``live_state(id)`` returns a game's live state, None for an unknown id (the public
-    state of games without a delay, and the initial state of delayed ones); ``now_ms`` is
-    the services' monotonic clock and ``wall_ms`` Unix time in ms.
+    ``live_state(id)`` and ``live_tournament(id)`` return a game's or tournament's live
+    state, None for an unknown id: without a delay the public sees exactly that, and only
+    delayed tournaments (and their games) have public states of their own here. ``now_ms``
+    is the services' monotonic clock and ``wall_ms`` Unix time in ms.
     """
 
     def __init__(
         self,
         hub: Hub,
         live_state: Callable[[str], GameState | None],
+        live_tournament: Callable[[str], TournamentState | None],
         standings: StandingsCache,
         *,
         now_ms: Callable[[], int],
@@ -67,6 +69,7 @@ class Broadcast:
     ) -> None:
         self.hub = hub
         self._live_state = live_state
+        self._live_tournament = live_tournament
         self.standings = standings
         self._now_ms = now_ms
         self._wall_ms = wall_ms
@@ -75,6 +78,8 @@ class Broadcast:
         self._tournaments: dict[str, TournamentState] = {}
         self._queues: dict[tuple[str, str], _Queue] = {}
         self._standings_due: dict[str, asyncio.TimerHandle] = {}
+        # The last tournament message per tournament, for the state it was built from.
+        self._messages: dict[str, tuple[TournamentState, str]] = {}
 
     # --- public views ---
 
@@ -87,7 +92,8 @@ class Broadcast:
 
     def tournament(self, tournament_id: str) -> TournamentState | None:
         """The tournament as the public sees it now (None if unknown)."""
-        return self._tournaments.get(tournament_id)
+        public = self._tournaments.get(tournament_id)
+        return public if public is not None else self._live_tournament(tournament_id)
 
     def is_delayed(self, tournament_id: str | None) -> bool:
         """Whether the tournament's public view runs behind."""
@@ -95,9 +101,16 @@ class Broadcast:
 
     def tournament_message(self, tournament_id: str) -> str:
         """``{"type": "tournament", "tournament": ...}``, the tournament socket's first message."""
-        state = self._tournaments[tournament_id]
+        state = self.tournament(tournament_id)
+        if state is None:
+            raise not_found("tournament")
+        cached = self._messages.get(tournament_id)
+        if cached is not None and cached[0] is state:
+            return cached[1]
         data = tournament_json(state, standings=self.standings.of(state))
-        return _dumps({"type": "tournament", "tournament": data})
+        text = _dumps({"type": "tournament", "tournament": data})
+        self._messages[tournament_id] = (state, text)
+        return text
 
     # --- EventSink (games) ---
 
@@ -125,9 +138,10 @@ class Broadcast:
     def publish_tournament(self, state: TournamentState, records: list[TournamentRecord]) -> None:
         """Committed tournament events: to the public now, or after the delay."""
         tid = state.id
-        if tid not in self._tournaments:
+        if tid not in self._delays_ms:
             self._delays_ms[tid] = state.setup.delay_s * 1000
-            self._tournaments[tid] = TournamentState(state.setup)
+            if state.setup.delay_s:
+                self._tournaments[tid] = TournamentState(state.setup)
         delay = self._delays_ms[tid]
         if delay == 0 or not records:
             self._release_tournament(tid, records)
@@ -164,7 +178,9 @@ class Broadcast:
         for stored in tournaments:
             setup = setups[stored.id]
             delay = self._delays_ms[stored.id]
-            cut = _released(stored.times_ms, now_wall - delay) if delay else len(stored.events)
+            if delay == 0:
+                continue
+            cut = _released(stored.times_ms, now_wall - delay)
             events_t: list[TournamentEvent] = stored.events[:cut]  # type: ignore[assignment]
             state = TournamentState.rebuild(setup, events_t)
             self._tournaments[stored.id] = self._with_results(state)
@@ -245,22 +261,38 @@ class Broadcast:
         if any(r.type in _RESULT_EVENTS for r in records):
             game = self.game(game_id)
             tid = game.setup.tournament
-            if tid is not None and tid in self._tournaments:
-                self._tournaments[tid] = with_game_result(self._tournaments[tid], game)
-                self._standings_soon(tid)
+            if tid is None or tid not in self._delays_ms:
+                return
+            public_t = self._tournaments.get(tid)
+            if public_t is not None:
+                self._tournaments[tid] = with_game_result(public_t, game)
+            # Without a delay the live tournament takes the result from the game service's
+            # observer, after this: the coalescing pause lets it land first.
+            self._standings_soon(tid)
 
     def _release_tournament(self, tid: str, records: list[TournamentRecord]) -> None:
         events: list[TournamentEvent] = [json.loads(r.body) for r in records]
-        state = tcore.evolve_all(self._tournaments[tid], events)
-        state = self._with_results(state)
-        self._tournaments[tid] = state
+        public = self._tournaments.get(tid)
+        if public is not None:
+            public = tcore.evolve_all(public, events)
+            if any(e["type"] == "round_paired" for e in events):
+                public = self._with_results(public)
+            self._tournaments[tid] = public
+        state = self.tournament(tid)
+        if state is None or not self.hub.has_followers(tid):
+            return
+        # One message per round change, and one tournament message for the rest of the
+        # batch (entries at creation come as one batch: never one message per player).
+        others = False
         for event in events:
             if event["type"] in ("round_paired", "round_started"):
                 rnd = state.round(event["round"])
                 message = {"type": "round", "tournament": tid, "round": round_json(rnd)}
                 self.hub.publish_tournament(tid, _dumps(message))
             else:
-                self.hub.publish_tournament(tid, self.tournament_message(tid))
+                others = True
+        if others:
+            self.hub.publish_tournament(tid, self.tournament_message(tid))
 
     def _with_results(self, state: TournamentState) -> TournamentState:
         return with_game_results(state, self._public_state)
@@ -277,7 +309,9 @@ class Broadcast:
 
     def _send_standings(self, tid: str) -> None:
         self._standings_due.pop(tid, None)
-        state = self._tournaments[tid]
+        state = self.tournament(tid)
+        if state is None or not self.hub.has_followers(tid):
+            return
         current = state.current_round
         message = {
             "type": "standings",

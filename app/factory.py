@@ -60,8 +60,13 @@ def create_app(
     now_ms: Callable[[], int] = monotonic_ms,
     wall_ms: Callable[[], int] = unix_ms,
     store: Store | None = None,
+    on_fatal: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """A fresh app for ``settings``; ``now_ms`` and ``store`` may be injected by tests."""
+    """A fresh app for ``settings``; ``now_ms`` and ``store`` may be injected by tests.
+
+    ``on_fatal`` is called on the loop when the history can no longer be written: the
+    process should stop (non-zero) so that its supervisor restarts it from disk.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +79,21 @@ def create_app(
         history = store or Store(
             settings.db_path, observe_commit=metrics.store_commit_seconds.observe
         )
+
+        def fatal(exc: BaseException) -> None:
+            log.critical(
+                "the history cannot be written (%s): stopping, so that a restart rebuilds "
+                "from disk",
+                exc,
+            )
+            if on_fatal is not None:
+                on_fatal()
+
+        def on_store_failure(exc: BaseException) -> None:
+            # From the writer thread: hand over to the loop.
+            loop.call_soon_threadsafe(fatal, exc)
+
+        history.on_failure = on_store_failure
         await loop.run_in_executor(None, history.open)
         archive = PgnArchive(settings.pgn_dir)
         tokens = Tokens(
@@ -89,7 +109,14 @@ def create_app(
 
         hub = Hub(public_json, metrics, now_ms=now_ms, max_spectators=settings.max_spectators)
         standings = StandingsCache()
-        broadcast = Broadcast(hub, games.state_of, standings, now_ms=now_ms, wall_ms=wall_ms)
+        broadcast = Broadcast(
+            hub,
+            games.state_of,
+            lambda tid: tournaments.state_of(tid),
+            standings,
+            now_ms=now_ms,
+            wall_ms=wall_ms,
+        )
         games.sink = broadcast
         pairing = engine_from_setting(settings.pairing_engine, settings.pairing_timeout_s)
         tournaments = TournamentService(history, games, pairing, wall_ms=wall_ms, sink=broadcast)

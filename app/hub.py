@@ -149,6 +149,10 @@ class Hub:
         spectator.deliver(Message(first, game="", seq=None))
         self.subscribe(spectator, games, since)
 
+    def has_followers(self, tournament: str) -> bool:
+        """Whether anyone follows the tournament (messages are built only for them)."""
+        return bool(self._tournaments.get(tournament))
+
     def publish_tournament(self, tournament: str, text: str) -> None:
         """Send a tournament message (round, standings; no game ``seq``) to its followers."""
         followers = self._tournaments.get(tournament)

@@ -25,12 +25,27 @@ from app.errors import not_found
 from app.games import GameService
 from app.settings import Settings
 from app.tournaments import LiveTournament, TournamentService
+from engine.rules.errors import GameRefusal
 from engine.rules.game import GameState
 from engine.rules.relay import read_moves, relay_events, split_games
 from engine.rules.wire import GameEvent
-from engine.tournament.relay import match_boards
+from engine.tournament.relay import BoardMatch, match_boards
+from engine.tournament.state import Entrant, Round
 
 log = logging.getLogger(__name__)
+
+
+def _matched(rnd: Round, players: dict[str, Entrant], text: str | bytes) -> list[BoardMatch]:
+    """The pushed games of ``text`` matched to the boards of ``rnd`` (blocking: a thread)."""
+    if isinstance(text, bytes):
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:
+            decoded = text.decode("latin-1")
+    else:
+        decoded = text
+    return match_boards(rnd, players, split_games(decoded))
+
 
 # Bodies larger than this are refused by the poller (a round of 500 long games is ~2 MB).
 MAX_RELAY_BYTES = 16 * 1024 * 1024
@@ -70,8 +85,12 @@ class RelayService:
 
     # --- pushes ---
 
-    async def push(self, live: LiveTournament, round_no: int, text: str) -> list[dict[str, Any]]:
+    async def push(
+        self, live: LiveTournament, round_no: int, text: str | bytes
+    ) -> list[dict[str, Any]]:
         """Apply a pushed PGN of round ``round_no``; one report per pushed game, in order.
+
+        ``text`` may be the raw body (UTF-8, else Latin-1).
 
         Raises ApiError 404 for a round that is not paired. Per-game problems (no board
         matches, an illegal move, a corrupt game) are reported, never raised.
@@ -80,9 +99,10 @@ class RelayService:
             rnd = live.state.round(round_no)
         except KeyError:
             raise not_found("round") from None
-        pushed = await asyncio.to_thread(split_games, text)
         players = {p.id: p for p in live.state.players}
-        matches = match_boards(rnd, players, pushed)
+        # Decoding, cutting, digesting and matching a round of hundreds of boards costs
+        # tens of milliseconds: a thread does it (the inputs are immutable values).
+        matches = await asyncio.to_thread(_matched, rnd, players, text)
         changed = [
             m.game
             for m in matches
@@ -127,9 +147,10 @@ class RelayService:
 
             try:
                 state = await self._games.run(game, command)
-            except Exception as exc:
-                # A refusal the relay did not foresee, or the store: this game only.
-                report["error"] = f"could not apply: {exc}"
+            except GameRefusal as exc:
+                # A refusal the relay did not foresee: this game only. (A store that cannot
+                # write is not a game's error: StoreUnavailable answers the push 503.)
+                report["error"] = f"could not apply: {exc.message}"
                 continue
             result = outcome["result"]
             report.update(

@@ -222,13 +222,8 @@ async def push_pgn(
     content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip()
     if content_type not in ("text/plain", "application/x-chess-pgn", "application/octet-stream"):
         raise ApiError(400, "bad_request", "send the PGN as text/plain or application/x-chess-pgn")
-    raw = await request.body()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
     relay: RelayService = request.app.state.relay
-    return JSONResponse({"games": await relay.push(live, round_no, text)})
+    return JSONResponse({"games": await relay.push(live, round_no, await request.body())})
 
 
 @router.get(
@@ -267,17 +262,19 @@ async def get_pgn(tournament_id: TournamentId, request: Request) -> StreamingRes
     games = [_game_seen(request, g, operator) for g in game_ids]
     archive: PgnArchive = request.app.state.archive
     site: str = request.app.state.settings.site
-    return StreamingResponse(
-        _pgn_chunks(games, archive, site), media_type="application/x-chess-pgn"
-    )
+    # The archive holds the live game: a delayed public view renders its own state.
+    use_archive = operator or not _broadcast(request).is_delayed(live.id)
+    chunks = _pgn_chunks(games, archive, site, use_archive=use_archive)
+    return StreamingResponse(chunks, media_type="application/x-chess-pgn")
 
 
-async def _pgn_chunks(games: list[GameState], archive: PgnArchive, site: str) -> AsyncIterator[str]:
+async def _pgn_chunks(
+    games: list[GameState], archive: PgnArchive, site: str, *, use_archive: bool
+) -> AsyncIterator[str]:
     for game in games:
-        path = archive.path_of(game.setup.id)
         text = None
-        if game.is_finished:
-            text = await _read_archived(path, game)
+        if use_archive and game.is_finished:
+            text = await _read_archived(archive.path_of(game.setup.id), game)
         if text is None:
             text = await archive.render(partial(export_pgn, game, site=site))
         yield text

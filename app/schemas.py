@@ -145,6 +145,8 @@ class PairRoundIn(Body):
             raise ValueError("start_at must be an ISO-8601 time") from None
         if when.tzinfo is None:
             raise ValueError("start_at needs a time zone (Z or +hh:mm)")
+        if not 2000 <= when.year <= 2999:
+            raise ValueError("start_at must be a time between the years 2000 and 2999")
         return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -159,6 +159,11 @@ class TournamentService:
             raise not_found("tournament")
         return live
 
+    def state_of(self, tournament_id: str) -> TournamentState | None:
+        """The live state of a tournament, or None when there is no such tournament."""
+        live = self._tournaments.get(tournament_id)
+        return None if live is None else live.state
+
     def all(self) -> Iterator[LiveTournament]:
         """Tournaments, oldest first."""
         return iter(list(self._tournaments.values()))
@@ -264,7 +269,8 @@ class TournamentService:
             await self._store.append_tournament(records, games=[new.row for new in news])
             for new in news:
                 self._games.adopt(new)
-            live.state = core.evolve_all(state, events)
+            # Results may have come in while the engine ran: fold into the state as it is now.
+            live.state = core.evolve_all(live.state, events)
             self._publish(live.state, records)
             tokens = {
                 new.state.setup.id: {str(k): v for k, v in new.tokens.items()} for new in news
@@ -380,16 +386,18 @@ class TournamentService:
             return
         try:
             if live.state.setup.mode == "server":
-                for pairing in rnd.pairings:
-                    if pairing.game is None:
-                        continue
-                    game = self._games.get(pairing.game)
-                    if game.state.status != "created":
-                        continue
-                    try:
-                        await self._games.start(game)
-                    except (AlreadyStarted, GameOver):
-                        continue
+                # All at once, so that the starts share commits and the boards' clocks
+                # start together.
+                games = [self._games.get(p.game) for p in rnd.pairings if p.game is not None]
+                waiting = [g for g in games if g.state.status == "created"]
+                results = await asyncio.gather(
+                    *(self._games.start(g) for g in waiting), return_exceptions=True
+                )
+                for result in results:
+                    if isinstance(result, BaseException) and not isinstance(
+                        result, AlreadyStarted | GameOver
+                    ):
+                        raise result
             await self._run(live, lambda s: core.start_round(s, rnd.number))
         except Exception as exc:
             # The store refuses writes: try again rather than leave the round unstarted.

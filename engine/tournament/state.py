@@ -308,13 +308,19 @@ def with_game_result(state: TournamentState, game: GameState) -> TournamentState
 def with_game_results(
     state: TournamentState, game_of: Callable[[str], GameState | None]
 ) -> TournamentState:
-    """``state`` with every board's result taken from its game."""
+    """``state`` with every board's result taken from its game (one pass over the boards)."""
+    rounds = []
     for rnd in state.rounds:
+        pairings = []
         for pairing in rnd.pairings:
             game = None if pairing.game is None else game_of(pairing.game)
             if game is not None:
-                state = with_game_result(state, game)
-    return state
+                result = pairing_result(game.result, game.termination) if game.is_finished else "*"
+                if result != pairing.result:
+                    pairing = replace(pairing, result=result)
+            pairings.append(pairing)
+        rounds.append(replace(rnd, pairings=tuple(pairings)))
+    return replace(state, rounds=tuple(rounds))
 
 
 # --- events ---

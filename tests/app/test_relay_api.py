@@ -249,3 +249,23 @@ async def test_relay_url_is_polled_with_conditional_requests_and_errors_are_show
         await until(lambda: at_ply(12))
         data = (await live.client.get(f"/api/tournaments/{tid}", headers=live.auth())).json()
         assert data["relay"]["failures"] == 0
+
+
+async def test_a_push_the_store_cannot_write_is_503(tmp_path: Any) -> None:
+    """When the history cannot be written, a push answers 503 unavailable, not a 200 with per-game errors."""
+    from tests.app.test_commit_seam import GatedStore
+    from tests.conftest import serve
+
+    store = GatedStore(tmp_path / "data" / "grandmaster.sqlite3")
+    async with serve(tmp_path / "data", store=store) as live:
+        tid, pairings = await relay_tournament(live)
+        t = (await live.client.get(f"/api/tournaments/{tid}", headers=live.auth())).json()
+        who = {p["id"]: p["name"] for p in t["players"]}
+        (w1, b1), _ = names(pairings, who)
+        store.explode = True
+        r = await live.client.post(
+            f"/api/tournaments/{tid}/rounds/1/pgn",
+            content=board_pgn(w1, b1, 1, ["e4", "e5"]).encode(),
+            headers={**live.auth(), "Content-Type": "application/x-chess-pgn"},
+        )
+        assert (r.status_code, r.json()["error"]["code"]) == (503, "unavailable")

@@ -7,6 +7,7 @@ computation, not the server's code) and compared.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 from collections import defaultdict
@@ -241,3 +242,65 @@ async def test_swiss_numbers_players_by_rating_and_round_robin_keeps_the_drawn_o
     assert [p["number"] for p in swiss["players"]] == [1, 2, 3, 4, 5]
     rr = await create(live, name="R", format="round_robin", clock=CLOCK, players=entries)
     assert [p["name"] for p in rr["players"]] == [e["name"] for e in entries]
+
+
+class SlowEngine:
+    """The real pairing engine behind a gate, to land a result while a round is paired."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def pair(self, trf: str) -> list[tuple[int, int]]:
+        self.entered.set()
+        await self.gate.wait()
+        pairs: list[tuple[int, int]] = await self.engine.pair(trf)
+        return pairs
+
+
+async def test_a_result_corrected_while_the_next_round_is_paired_is_kept(live: LiveServer) -> None:
+    """A correction that lands while the engine pairs the next round stays in the operator's view, which agrees with the game."""
+    t = await create(live, name="Race", format="swiss", rounds=3, clock=CLOCK, players=players(4))
+    tid = t["id"]
+    paired = await pair(live, tid)
+    for board in (1, 2):
+        r = await live.client.post(
+            f"/api/tournaments/{tid}/rounds/1/results",
+            json={"board": board, "result": "1-0"},
+            headers=live.auth(),
+        )
+        assert r.status_code == 200
+    service = live.app.state.tournaments  # type: ignore[attr-defined]
+    slow = SlowEngine(service._pairing)
+    service._pairing = slow
+    pairing = asyncio.create_task(pair(live, tid))
+    await asyncio.wait_for(slow.entered.wait(), 10)
+    r = await live.client.post(
+        f"/api/tournaments/{tid}/rounds/1/results",
+        json={"board": 1, "result": "0-1"},
+        headers=live.auth(),
+    )
+    assert r.status_code == 200
+    slow.gate.set()
+    assert (await pairing)["round"] == 2
+    view = (await live.client.get(f"/api/tournaments/{tid}", headers=live.auth())).json()
+    assert view["rounds"][0]["pairings"][0]["result"] == "0-1"
+    game = (await live.client.get(f"/api/games/{paired['pairings'][0]['game']}")).json()
+    assert game["result"] == "0-1"
+
+
+async def test_start_at_out_of_range_is_refused(live: LiveServer) -> None:
+    """A scheduled start far outside the calendar is 422, never a server error."""
+    t = await create(live, name="When", format="swiss", rounds=3, clock=CLOCK, players=players(4))
+    for when in (
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "soon",
+        "2030-01-01T10:00",
+    ):
+        r = await live.client.post(
+            f"/api/tournaments/{t['id']}/rounds", json={"start_at": when}, headers=live.auth()
+        )
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid"), when
