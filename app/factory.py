@@ -72,7 +72,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         token = await loop.run_in_executor(
-            None, load_operator_token, settings.operator_token, settings.operator_token_path
+            None, load_operator_token, settings.operator_token_value(), settings.operator_token_path
         )
         metrics = Metrics()
         # The histogram is thread-safe: the writer thread records each commit itself.

@@ -1,76 +1,201 @@
-"""Server settings: defaults, ``GM_*`` environment variables and command-line flags."""
+"""Server settings: defaults, ``GM_*`` environment variables and command-line flags.
+
+pydantic-settings validates every value when the settings are built, so a bad one (``GM_PORT=abc``,
+``GM_ANALYSIS=ture``, a negative interval) stops ``python -m app`` before anything starts, with a
+one-line :class:`SettingsError` naming the variable, instead of being read as some default.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "GM_"
+
+# uvicorn's names (``uvicorn.config.LOG_LEVELS``); tests/app/test_settings.py keeps them in step.
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the composition root needs; immutable once the app is built.
+def _check_engine(spec: str) -> str:
+    # The workers parse it only when the pool starts; a typo should not wait until then.
+    if spec != "builtin" and not (spec.startswith("uci:") and len(spec) > 4):
+        raise ValueError("use 'builtin' or 'uci:/path/to/engine'")
+    return spec
 
-    Every field can be set as ``GM_<FIELD>`` in the environment (``GM_DATA_DIR=./data``);
-    ``host``, ``port`` and ``data_dir`` also as flags of ``python -m app``.
+
+def _check_origin(origin: str) -> str:
+    # A browser's Origin header is compared as a string: a path or a missing scheme never matches.
+    scheme, sep, rest = origin.partition("://")
+    if not scheme or not sep or not rest or "/" in rest:
+        raise ValueError(f"{origin!r} is not an origin like https://example.org[:port]")
+    return origin
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+# A bucket holding less than one token never lets anything through.
+Burst = Annotated[float, Field(ge=1)]
+Origin = Annotated[str, AfterValidator(_check_origin)]
+
+
+class SettingsError(ValueError):
+    """Invalid settings; the message is one line naming each bad variable (or flag) and why."""
+
+
+def variable_name(field_name: str) -> str:
+    """The environment variable of a settings field: ``port`` is ``GM_PORT``."""
+    return f"{ENV_PREFIX}{field_name.upper()}"
+
+
+class EnvironSource(PydanticBaseSettingsSource):
+    """The ``GM_<FIELD>`` variables of one environment mapping, as strings; empty means unset.
+
+    pydantic-settings' own ``EnvSettingsSource`` reads only ``os.environ`` and decodes tuple
+    fields as JSON; this one takes any mapping (so tests pass a dict instead of patching the
+    process environment) and leaves ``GM_ORIGINS`` comma-separated for the field's validator.
+    Validation and conversion are pydantic's, as for any other source.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8000
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The raw string of ``field_name``'s variable (None if unset or empty)."""
+        return self._environ.get(variable_name(field_name)) or None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Every set variable's raw string, by field name."""
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            raw, key, _ = self.get_field_value(field, name)
+            if raw is not None:
+                values[key] = raw
+        return values
+
+
+class Settings(BaseSettings):
+    """Everything the composition root needs; immutable (frozen) and validated when built.
+
+    ``Settings(**fields)`` takes exactly its arguments (tests build it so) and never reads the
+    environment; :meth:`from_env` reads ``GM_<FIELD>`` variables (``GM_DATA_DIR=./data``,
+    ``GM_ORIGINS=https://a.org,https://b.org``) and :meth:`with_args` the flags of
+    ``python -m app`` (``--host``, ``--port``, ``--data-dir``). A bad value raises
+    :class:`SettingsError` (a ValueError) from either, and pydantic's ValidationError (also a
+    ValueError) from the constructor.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", allow_inf_nan=False
+    )
+
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Port = 8000
     data_dir: Path = Path("data")
-    # None: read ``<data_dir>/operator_token``, creating it at first start.
-    operator_token: str | None = None
+    # None: read ``<data_dir>/operator_token``, creating it at first start. A secret: repr,
+    # str and logs show ``**********``; :meth:`operator_token_value` gives the value.
+    operator_token: SecretStr | None = None
     # Shown in PGN ``[Site]`` and used for links.
     site: str = "Grandmaster"
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: PositiveInt = 64 * 1024
     # A round's relayed PGN (500 boards of long games are a few MB).
-    max_pgn_bytes: int = 16 * 1024 * 1024
+    max_pgn_bytes: PositiveInt = 16 * 1024 * 1024
     # Requests per player token (moves, draws, resignations): more get 429.
-    player_requests_per_s: float = 20.0
-    player_requests_burst: float = 60.0
-    log_level: str = "info"
+    player_requests_per_s: PositiveFloat = 20.0
+    player_requests_burst: Burst = 60.0
+    log_level: LogLevel = "info"
     # One log line per HTTP request; off by default (a busy event logs thousands a second).
     access_log: bool = False
     # How often running clocks are written down: a crash gives back at most this much
     # thinking time to the side to move (time while the server is down is never charged).
-    clock_checkpoint_s: float = 10.0
+    clock_checkpoint_s: PositiveFloat = 10.0
     # Analysis: "builtin" (the pure-Python engine) or "uci:/path/to/engine" (one engine
     # process per worker); processes 0 means one per core. Each position is searched for
     # at most max_time_s, and may be cut after min_time_s when other positions wait.
     analysis: bool = True
-    engine: str = "builtin"
-    analysis_processes: int = 0
-    analysis_max_time_s: float = 5.0
-    analysis_min_time_s: float = 0.1
-    analysis_max_depth: int = 24
-    analysis_cache_size: int = 50_000
+    engine: Annotated[str, AfterValidator(_check_engine)] = "builtin"
+    analysis_processes: NonNegativeInt = 0
+    analysis_max_time_s: PositiveFloat = 5.0
+    analysis_min_time_s: NonNegativeFloat = 0.1
+    analysis_max_depth: PositiveInt = 24
+    # 0 keeps no evaluations.
+    analysis_cache_size: NonNegativeInt = 50_000
     # Swiss pairings: "" is the built-in py4swiss (FIDE Dutch); a path is a bbpPairings
     # executable, run as ``<path> --dutch in.trf -p out.txt``.
     pairing_engine: str = ""
     # py4swiss needs minutes for the first rounds of a very large open (see the README).
-    pairing_timeout_s: float = 900.0
+    pairing_timeout_s: PositiveFloat = 900.0
     # Relay sources (``relay_url``) are fetched this often while a round is live; errors
     # back off exponentially up to relay_max_backoff_s.
-    relay_poll_s: float = 2.0
-    relay_max_backoff_s: float = 60.0
-    relay_timeout_s: float = 10.0
-    # Spectators: a cap on connections (WebSockets and streams), the largest message a
-    # spectator may send (bigger closes with 1009), how many it may send (more closes
-    # with 1008), keepalive pings, and browser origins allowed (empty: any).
-    max_spectators: int = 20_000
-    ws_max_message_bytes: int = 1024
-    ws_messages_per_s: float = 2.0
-    ws_messages_burst: float = 10.0
-    ws_ping_interval_s: float = 10.0
-    origins: tuple[str, ...] = ()
+    relay_poll_s: PositiveFloat = 2.0
+    relay_max_backoff_s: PositiveFloat = 60.0
+    relay_timeout_s: PositiveFloat = 10.0
+    # Spectators: a cap on connections (WebSockets and streams; 0 refuses all), the largest
+    # message a spectator may send (bigger closes with 1009), how many it may send (more
+    # closes with 1008), keepalive pings, and browser origins allowed (empty: any).
+    max_spectators: NonNegativeInt = 20_000
+    ws_max_message_bytes: PositiveInt = 1024
+    ws_messages_per_s: PositiveFloat = 2.0
+    ws_messages_burst: Burst = 10.0
+    ws_ping_interval_s: PositiveFloat = 10.0
+    origins: tuple[Origin, ...] = ()
     # A spectator holding more than this unsent is skipped to the latest state once it
     # drains, and closed with 1013 if it stays behind longer than ``spectator_behind_s``.
-    spectator_buffer_bytes: int = 16 * 1024
-    spectator_behind_s: float = 15.0
+    spectator_buffer_bytes: PositiveInt = 16 * 1024
+    spectator_behind_s: PositiveFloat = 15.0
     # The kernel send buffer of each spectator socket (SO_SNDBUF; Linux doubles it).
-    spectator_sndbuf_bytes: int = 64 * 1024
+    spectator_sndbuf_bytes: PositiveInt = 64 * 1024
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The constructor's arguments only: the environment is read by :meth:`from_env`."""
+        return (init_settings,)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        # uvicorn looks levels up in lower case; GM_LOG_LEVEL=INFO is meant as info.
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_analysis_times(self) -> Settings:
+        if self.analysis_min_time_s > self.analysis_max_time_s:
+            raise ValueError(
+                f"{variable_name('analysis_min_time_s')} ({self.analysis_min_time_s}) must not "
+                f"exceed {variable_name('analysis_max_time_s')} ({self.analysis_max_time_s})"
+            )
+        return self
 
     @property
     def db_path(self) -> Path:
@@ -87,20 +212,24 @@ class Settings:
         """Where a generated operator token is kept."""
         return self.data_dir / "operator_token"
 
+    def operator_token_value(self) -> str | None:
+        """The configured operator token in clear, or None; never log or display it."""
+        return None if self.operator_token is None else self.operator_token.get_secret_value()
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Defaults overridden by ``GM_*`` variables. Raises ValueError on a bad value."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = env.get(f"GM_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _convert(f.name, raw, cls)
-        return cls(**values)  # type: ignore[arg-type]
+        """Defaults overridden by the ``GM_*`` variables of ``environ`` (``os.environ``).
+
+        Empty variables count as unset. Raises :class:`SettingsError` on a bad value.
+        """
+        values = EnvironSource(cls, os.environ if environ is None else environ)()
+        return cls._validated(values, variable_name)
 
     def with_args(self, argv: Sequence[str] | None = None) -> Settings:
-        """These settings overridden by the command line of ``python -m app``."""
+        """These settings overridden by the command line of ``python -m app``.
+
+        Raises :class:`SettingsError` on a bad value; argparse exits (status 2) on a bad flag.
+        """
         parser = argparse.ArgumentParser(
             prog="python -m app", description="Run the Grandmaster chess server."
         )
@@ -111,25 +240,36 @@ class Settings:
         )
         args = parser.parse_args(argv)
         changes = {k: v for k, v in vars(args).items() if v is not None}
-        return replace(self, **changes)
+
+        def name(field_name: str) -> str:
+            if field_name in changes:
+                return "--" + field_name.replace("_", "-")
+            return variable_name(field_name)
+
+        return self._validated({**dict(self), **changes}, name)
+
+    @classmethod
+    def _validated(cls, values: dict[str, Any], name: Callable[[str], str]) -> Settings:
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, name)) from None
 
 
-def _convert(name: str, raw: str, cls: type[Settings]) -> object:
-    default = next(f.default for f in fields(cls) if f.name == name)
-    if isinstance(default, tuple):
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    if isinstance(default, float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"GM_{name.upper()} must be a number, not {raw!r}") from None
-    if isinstance(default, bool):
-        return raw.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"GM_{name.upper()} must be an integer, not {raw!r}") from None
-    if isinstance(default, Path):
-        return Path(raw)
-    return raw
+def _describe(exc: ValidationError, name: Callable[[str], str]) -> str:
+    """One line for all of ``exc``'s errors, each naming its setting (by ``name``)."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        ctx = error.get("ctx", {})
+        if error["type"] == "value_error":
+            # Raised by one of our validators: its own words, without pydantic's prefix.
+            message = str(ctx["error"])
+        else:
+            message = error["msg"][:1].lower() + error["msg"][1:]
+        if not error["loc"]:
+            problems.append(message)
+            continue
+        field = str(error["loc"][0])
+        shown = "" if field == "operator_token" else f"={error['input']!r}"
+        problems.append(f"{name(field)}{shown}: {message}")
+    return "; ".join(problems)
