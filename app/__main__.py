@@ -9,6 +9,7 @@ import sys
 import uvicorn
 
 from app.factory import create_app
+from app.logs import install_queue_logging
 from app.server import uvicorn_config
 from app.settings import Settings
 
@@ -24,6 +25,10 @@ def raise_file_limit() -> None:
             logging.getLogger(__name__).warning("could not raise the open-file limit from %d", soft)
 
 
+# The exit status after the history could not be written (supervisors restart on it).
+EXIT_STORE_FAILED = 3
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse settings, then serve until interrupted. Returns the exit status."""
     try:
@@ -31,12 +36,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    raise_file_limit()
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
-    return 0
+    listener = install_queue_logging(settings.log_level)
+    try:
+        raise_file_limit()
+        failed = False
+        server: uvicorn.Server | None = None
+
+        def stop_after_store_failure() -> None:
+            # Memory may now disagree with what the disk holds: stop (requests in flight
+            # get their 503), exit non-zero, and let the supervisor restart from disk.
+            nonlocal failed
+            failed = True
+            if server is not None:
+                server.should_exit = True
+
+        app = create_app(settings, on_fatal=stop_after_store_failure)
+        # uvicorn's own logging config writes to stderr from the loop: use the queue.
+        server = uvicorn.Server(uvicorn_config(app, settings, log_config=None))
+        server.run()
+        return EXIT_STORE_FAILED if failed else 0
+    finally:
+        listener.stop()
 
 
 if __name__ == "__main__":
