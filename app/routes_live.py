@@ -133,6 +133,11 @@ async def _spectate(websocket: WebSocket, games: list[str], tournament: str | No
             max_buffer=settings.spectator_buffer_bytes,
             max_behind_s=settings.spectator_behind_s,
         )
+        if tournament is not None:
+            tid = tournament
+            spectator.tournament = lambda: Message(
+                broadcast.tournament_message(tid), game="", seq=None
+            )
         _subscribe(hub, spectator, games, since, tournament, broadcast)
         # The connection lives on without this handler: see app/ws_protocol.py.
         connection.detach(DetachedSpectator(spectator, hub, rules))

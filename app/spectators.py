@@ -103,6 +103,7 @@ class DirectSpectator:
         "max_buffer",
         "sent",
         "skipped",
+        "tournament",
     )
 
     def __init__(
@@ -115,6 +116,10 @@ class DirectSpectator:
     ) -> None:
         self._transport = transport
         self._snapshot = snapshot
+        # On a tournament socket: the current tournament message (rounds, standings), owed
+        # first when the spectator catches up, since skipped tournament messages carry no
+        # seq to resume from.
+        self.tournament: Callable[[], Message] | None = None
         self._behind_since: float | None = None
         self.games: set[str] = set()
         self.max_buffer = max_buffer
@@ -133,11 +138,15 @@ class DirectSpectator:
         self.sent += 1
 
     def catch_up(self, now_s: float) -> bool:
-        """Resend each game's snapshot once the buffer drained; False when stuck too long."""
+        """Resend the tournament (on a tournament socket) and each game's snapshot once the
+        buffer drained; False when stuck too long."""
         if self._behind_since is None:
             return True
         if self._transport.buffered_bytes() <= self.max_buffer:
             self._behind_since = None
+            if self.tournament is not None:
+                self._transport.write_frame(self.tournament().frame)
+                self.sent += 1
             for game in sorted(self.games):
                 self._transport.write_frame(self._snapshot(game).frame)
                 self.sent += 1
