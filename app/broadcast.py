@@ -28,7 +28,12 @@ from app.tournaments import StandingsCache, setup_from_record
 from engine.rules.game import GameState, evolve_all
 from engine.rules.wire import GameEvent
 from engine.tournament import state as tcore
-from engine.tournament.state import TournamentState, with_game_result, with_game_results
+from engine.tournament.state import (
+    RESULT_EVENTS,
+    TournamentState,
+    with_game_result,
+    with_game_results,
+)
 from engine.tournament.view import round_json, tournament_json
 from engine.tournament.wire import TournamentEvent
 from workers.store import EventRecord, StoredGame, StoredTournament, TournamentRecord
@@ -37,7 +42,6 @@ log = logging.getLogger(__name__)
 
 # Standings are recomputed at most this often per tournament (results come in bursts).
 STANDINGS_COALESCE_S = 0.25
-_RESULT_EVENTS = frozenset({"end", "takeback"})
 
 
 @dataclass(eq=False, slots=True)
@@ -258,7 +262,7 @@ class Broadcast:
             public = evolve_all(public, events, self._now_ms())
             self._games[game_id] = public
         self.hub.publish_records(game_id, records)
-        if any(r.type in _RESULT_EVENTS for r in records):
+        if any(r.type in RESULT_EVENTS for r in records):
             game = self.game(game_id)
             tid = game.setup.tournament
             if tid is None or tid not in self._delays_ms:

@@ -18,7 +18,6 @@ from typing import Any
 
 from app.metrics import Metrics
 from app.spectators import Message, Spectator
-from engine.rules.game import GameState
 from workers.store import EventRecord
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,7 @@ class Hub:
         self._skipped_reported = 0
         metrics.on_scrape(self.update_metrics)
 
-    # --- publishing (EventSink) ---
-
-    def publish(self, state: GameState, records: list[EventRecord]) -> None:
-        """Fan out committed events of ``state``'s game."""
-        self.publish_records(state.setup.id, records)
+    # --- publishing (from the Broadcast, or a bus subscriber) ---
 
     def publish_records(self, game: str, records: Iterable[EventRecord]) -> None:
         """Fan out events (in ``seq`` order) to the game's subscribers and remember them."""

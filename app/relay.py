@@ -27,9 +27,9 @@ from app.settings import Settings
 from app.tournaments import LiveTournament, TournamentService
 from engine.rules.errors import GameRefusal
 from engine.rules.game import GameState
-from engine.rules.relay import read_moves, relay_events, split_games
+from engine.rules.relay import PushedMoves, RelayOutcome, read_moves, relay_events, split_games
 from engine.rules.wire import GameEvent
-from engine.tournament.relay import BoardMatch, match_boards
+from engine.tournament.relay import BoardMatch, RelayGameJSON, match_boards, report
 from engine.tournament.state import Entrant, Round
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class RelayService:
 
     async def push(
         self, live: LiveTournament, round_no: int, text: str | bytes
-    ) -> list[dict[str, Any]]:
+    ) -> list[RelayGameJSON]:
         """Apply a pushed PGN of round ``round_no``; one report per pushed game, in order.
 
         ``text`` may be the raw body (UTF-8, else Latin-1).
@@ -117,49 +117,36 @@ class RelayService:
                 strict=True,
             )
         )
-        reports: list[dict[str, Any]] = []
+        reports: list[RelayGameJSON] = []
         for match in matches:
             game_id = None if match.pairing is None else match.pairing.game
-            report: dict[str, Any] = {
-                "board": None if match.pairing is None else match.pairing.board,
-                "game": game_id,
-                "moves_added": 0,
-                "corrected": False,
-                "result": "*",
-                "error": match.error,
-            }
-            reports.append(report)
-            if game_id is None:
-                continue
-            game = self._games.get(game_id)
-            report["result"] = game.state.result
             read = moves.get(match.game.index)
-            if read is None:
+            if game_id is None or read is None:
+                reports.append(report(match, None))
                 continue
-            outcome: dict[str, Any] = {}
+            outcomes: list[RelayOutcome] = []
 
             def command(
-                state: GameState, now: int, read: Any = read, outcome: dict[str, Any] = outcome
+                state: GameState,
+                now: int,
+                read: PushedMoves = read,
+                out: list[RelayOutcome] = outcomes,
             ) -> list[GameEvent]:
-                result = relay_events(state, read, now)
-                outcome["result"] = result
-                return result.events
+                out.append(relay_events(state, read, now))
+                return out[-1].events
 
             try:
-                state = await self._games.run(game, command)
+                await self._games.run(self._games.get(game_id), command)
             except GameRefusal as exc:
                 # A refusal the relay did not foresee: this game only. (A store that cannot
                 # write is not a game's error: StoreUnavailable answers the push 503.)
-                report["error"] = f"could not apply: {exc.message}"
+                failed = report(match, None)
+                failed["error"] = f"could not apply: {exc.message}"
+                reports.append(failed)
                 continue
-            result = outcome["result"]
-            report.update(
-                moves_added=result.moves_added,
-                corrected=result.corrected,
-                result=state.result,
-                error=result.error or match.error,
-            )
-            if result.error is None:
+            outcome = outcomes[-1]
+            reports.append(report(match, outcome))
+            if outcome.error is None:
                 self._digests[game_id] = match.game.digest
         return reports
 

@@ -166,9 +166,9 @@ def _subscribe(
     tournament: str | None,
     broadcast: Broadcast,
 ) -> None:
-    if tournament is None or isinstance(since, int):
+    if tournament is None:
         hub.subscribe(spectator, games, since)
-    else:
+    elif not isinstance(since, int):
         first = broadcast.tournament_message(tournament)
         hub.subscribe_tournament(spectator, tournament, first, games, since)
 

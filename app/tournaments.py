@@ -30,6 +30,7 @@ from engine.tournament.berger import berger_round, double_round_robin_round
 from engine.tournament.errors import NoPairing
 from engine.tournament.standings import validate_tiebreaks
 from engine.tournament.state import (
+    RESULT_EVENTS,
     Bye,
     Entrant,
     TournamentSetup,
@@ -295,7 +296,7 @@ class TournamentService:
     def on_game_commit(self, game: GameState, events: list[GameEvent]) -> None:
         """Game observer: a game of a tournament ended or reopened, so its board changes."""
         tournament_id = game.setup.tournament
-        if tournament_id is None or not any(e["type"] in _RESULT_EVENTS for e in events):
+        if tournament_id is None or not any(e["type"] in RESULT_EVENTS for e in events):
             return
         live = self._tournaments.get(tournament_id)
         if live is None:
@@ -429,9 +430,6 @@ class TournamentService:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-_RESULT_EVENTS = frozenset({"end", "takeback"})
 
 
 def _berger(state: TournamentState, round_no: int) -> tuple[list[tuple[str, str]], list[Bye]]:

@@ -87,7 +87,7 @@ def test_restart_keeps_the_delay_schedule(server_process: ServerProcess) -> None
         "name": "Delayed",
         "format": "round_robin",
         "clock": {"initial": 600, "increment": 0},
-        "delay": 3,
+        "delay": 8,
         "players": [{"name": "A"}, {"name": "B"}],
     }
     tid = post(server, "/api/tournaments", body).json()["id"]
@@ -98,15 +98,16 @@ def test_restart_keeps_the_delay_schedule(server_process: ServerProcess) -> None
     moved_at = time.monotonic()
     server.kill()
     server.start()
-    if time.monotonic() - moved_at < 2.5:
-        assert httpx.get(f"{server.url}/api/games/{game}").json()["ply"] == 0
+    # The restart takes about a second; far less than the delay, so the check below is made.
+    assert time.monotonic() - moved_at < 7
+    assert httpx.get(f"{server.url}/api/games/{game}").json()["ply"] == 0
     assert httpx.get(f"{server.url}/api/games/{game}", headers=AUTH).json()["ply"] == 1
-    deadline = moved_at + 10
+    deadline = moved_at + 15
     while time.monotonic() < deadline:
         if httpx.get(f"{server.url}/api/games/{game}").json()["ply"] == 1:
             break
         time.sleep(0.1)
     else:
         raise AssertionError("the delayed move was never released after the restart")
-    assert time.monotonic() - moved_at >= 2.9
+    assert time.monotonic() - moved_at >= 7.9
     server.stop()

@@ -48,6 +48,8 @@ RESULT_POINTS: dict[PairingResult, tuple[float, float]] = {
     "*": (0.0, 0.0),
 }
 FORFEITS: frozenset[PairingResult] = frozenset({"+/-", "-/+", "-/-"})
+# Game events after which a board's result may differ (a game ends, or is reopened).
+RESULT_EVENTS: frozenset[str] = frozenset({"end", "takeback"})
 
 
 @dataclass(frozen=True, slots=True)

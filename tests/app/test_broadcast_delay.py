@@ -73,3 +73,45 @@ async def test_delay_holds_spectators_and_public_reads_back_but_not_the_operator
     assert [m["san"] for m in public_game["moves"]] == ["e4", "c5"]
     operator = (await live.client.get(f"/api/games/{game}", headers=live.auth())).json()
     assert operator["seq"] == public_game["seq"]
+
+
+async def test_delay_holds_rounds_standings_and_public_exports(live: LiveServer) -> None:
+    """The tournament socket's round and standings messages, the public standings and TRF all come the delay after the fact."""
+    body = {
+        "name": "Delayed rounds",
+        "format": "round_robin",
+        "clock": {"initial": 600, "increment": 0},
+        "delay": DELAY_S,
+        "players": [{"name": "A"}, {"name": "B"}],
+    }
+    tid = (await live.client.post("/api/tournaments", json=body, headers=live.auth())).json()["id"]
+    async with websockets.connect(ws_url(live, f"/ws/tournaments/{tid}")) as ws:
+        assert (await recv_json(ws))["type"] == "tournament"
+        r = await live.client.post(f"/api/tournaments/{tid}/rounds", json={}, headers=live.auth())
+        paired_at = time.monotonic()
+        game = r.json()["pairings"][0]["game"]
+        message = await recv_json(ws, 3)
+        while message["type"] != "round":
+            message = await recv_json(ws, 3)
+        assert time.monotonic() - paired_at >= DELAY_S - 0.05
+        r = await live.client.post(
+            f"/api/tournaments/{tid}/rounds/1/results",
+            json={"board": 1, "result": "1-0"},
+            headers=live.auth(),
+        )
+        decided_at = time.monotonic()
+        standings = (await live.client.get(f"/api/tournaments/{tid}/standings")).json()
+        assert [row["points"] for row in standings["standings"]] == [0.0, 0.0]
+        trf = (await live.client.get(f"/api/tournaments/{tid}/trf")).text
+        assert " 1.0 " not in trf
+        operator = (
+            await live.client.get(f"/api/tournaments/{tid}/standings", headers=live.auth())
+        ).json()
+        assert [row["points"] for row in operator["standings"]] == [1.0, 0.0]
+        message = await recv_json(ws, 3)
+        while message["type"] != "standings":
+            message = await recv_json(ws, 3)
+        assert time.monotonic() - decided_at >= DELAY_S - 0.05
+        assert [row["points"] for row in message["standings"]] == [1.0, 0.0]
+    public_game = (await live.client.get(f"/api/games/{game}")).json()
+    assert public_game["result"] == "1-0"
