@@ -18,13 +18,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.games import GameService
 from app.hub import Hub
 from app.metrics import Metrics
 from engine.rules.game import GameState
-from engine.rules.wire import EvalJSON, GameEvent, ScoreJSON
+from engine.rules.wire import EvalJSON, GameEvent, score_json
 from workers.analysis import AnalysisPool, Job
 from workers.analysis_worker import DepthInfo
 
@@ -47,12 +48,44 @@ class Wanted:
     retries: int = 0
 
 
-@dataclass(eq=False, slots=True)
-class _Outbox:
-    pending: EvalJSON | None = None
-    last_sent_s: float = 0.0
-    last_sent_ply: int = -1
-    task: asyncio.Task[None] | None = None
+class Outbox:
+    """One game's outgoing evaluations, at most one per ``interval_s`` for a position.
+
+    Sans-I/O: the caller passes the time in (seconds, any monotonic clock). The first
+    evaluation of a new position (``ply``) is due at once; a deeper one of the same
+    position is due ``interval_s`` after the previous send; an evaluation offered before
+    the pending one went out replaces it.
+    """
+
+    __slots__ = ("_interval_s", "_last_sent_ply", "_last_sent_s", "pending", "task")
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._last_sent_s = 0.0
+        self._last_sent_ply = -1
+        self.pending: EvalJSON | None = None
+        # The task sending this game's evaluations, owned by the service.
+        self.task: asyncio.Task[None] | None = None
+
+    def offer(self, evaluation: EvalJSON) -> None:
+        """Queue ``evaluation`` in place of any unsent one."""
+        self.pending = evaluation
+
+    def wait_s(self, now_s: float) -> float:
+        """Seconds until the pending evaluation is due (0 when it is due or none is pending)."""
+        if self.pending is None or self.pending["ply"] != self._last_sent_ply:
+            return 0.0
+        return max(0.0, self._last_sent_s + self._interval_s - now_s)
+
+    def take(self, now_s: float) -> EvalJSON | None:
+        """The pending evaluation if it is due at ``now_s`` (marking it sent), else None."""
+        evaluation = self.pending
+        if evaluation is None or self.wait_s(now_s) > 0:
+            return None
+        self.pending = None
+        self._last_sent_s = now_s
+        self._last_sent_ply = evaluation["ply"]
+        return evaluation
 
 
 class EvalCache:
@@ -99,7 +132,10 @@ class AnalysisService:
         max_depth: int = 24,
         cache_size: int = 50_000,
         publish_interval_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``clock`` (seconds, the pool's clock) and ``sleep`` are injectable for tests."""
         self.pool = pool
         pool.listener = self
         self._games = games
@@ -109,10 +145,12 @@ class AnalysisService:
         self._min_time_s = min_time_s
         self._max_depth = max_depth
         self._publish_interval_s = publish_interval_s
+        self._clock = clock
+        self._sleep = sleep
         self.cache = EvalCache(cache_size)
         self._pending: dict[str, Wanted] = {}
         self._running: dict[int, tuple[Job, Wanted]] = {}
-        self._outboxes: dict[str, _Outbox] = {}
+        self._outboxes: dict[str, Outbox] = {}
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -153,11 +191,10 @@ class AnalysisService:
         if entry is None:
             return
         wanted = entry[1]
-        score: ScoreJSON = {"mate": info.mate} if info.mate is not None else {"cp": info.cp or 0}
         evaluation: EvalJSON = {
             "ply": wanted.ply,
             "depth": info.depth,
-            "score": score,
+            "score": score_json(info.cp, info.mate),
             "best": info.best,
             "pv": list(info.pv),
             "nodes": info.nodes,
@@ -187,7 +224,7 @@ class AnalysisService:
     def _want(self, state: GameState) -> None:
         game = state.setup.id
         fen = state.board.fen()
-        wanted = Wanted(game, state.ply, fen, time.monotonic())
+        wanted = Wanted(game, state.ply, fen, self._clock())
         cached = self.cache.get(position_key(fen))
         if cached is not None:
             self._offer(game, {**cached, "ply": state.ply})
@@ -243,7 +280,7 @@ class AnalysisService:
         waiting = len(self._pending) - self.pool.idle()
         if waiting <= 0:
             return
-        now = time.monotonic()
+        now = self._clock()
         ripe = [
             (self._priority(wanted), job)
             for job, wanted in self._running.values()
@@ -258,25 +295,21 @@ class AnalysisService:
     # --- publishing, at most one eval event per game per interval ---
 
     def _offer(self, game: str, evaluation: EvalJSON) -> None:
-        outbox = self._outboxes.setdefault(game, _Outbox())
-        outbox.pending = evaluation
+        outbox = self._outboxes.get(game)
+        if outbox is None:
+            outbox = self._outboxes[game] = Outbox(self._publish_interval_s)
+        outbox.offer(evaluation)
         if outbox.task is None or outbox.task.done():
             outbox.task = asyncio.get_running_loop().create_task(self._flush(game, outbox))
 
-    async def _flush(self, game: str, outbox: _Outbox) -> None:
-        loop = asyncio.get_running_loop()
+    async def _flush(self, game: str, outbox: Outbox) -> None:
         while outbox.pending is not None:
-            # The first evaluation of a new position goes out at once; deeper ones of the
-            # same position wait for the interval (the newest replacing older ones).
-            if outbox.pending["ply"] == outbox.last_sent_ply:
-                wait_s = outbox.last_sent_s + self._publish_interval_s - loop.time()
-                if wait_s > 0:
-                    await asyncio.sleep(wait_s)
-            evaluation, outbox.pending = outbox.pending, None
+            wait_s = outbox.wait_s(self._clock())
+            if wait_s > 0:
+                await self._sleep(wait_s)
+            evaluation = outbox.take(self._clock())
             if evaluation is None:
-                break
-            outbox.last_sent_s = loop.time()
-            outbox.last_sent_ply = evaluation["ply"]
+                continue
             try:
                 await self._games.record_eval(game, evaluation)
             except Exception as exc:

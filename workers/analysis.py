@@ -91,7 +91,6 @@ class AnalysisPool:
         self._watchdog: asyncio.Task[None] | None = None
         self._next_id = 0
         self._closed = False
-        self.completed = 0
         self.restarts = 0
 
     @property
@@ -231,7 +230,6 @@ class AnalysisPool:
             log.warning("analysis of %s failed: %s", job.fen, message[2])
         elif kind == "done":
             worker.job = None
-            self.completed += 1
             self.listener.on_done(job, True)
 
     def _replace(self, worker: _Worker) -> None:

@@ -75,10 +75,6 @@ class Clock:
         """Start ``color``'s time at ``now_ms``; the other side's time is untouched."""
         return replace(self, running=color, since_ms=now_ms)
 
-    def resume(self, now_ms: int) -> Clock:
-        """Restart counting at ``now_ms`` so a pause (a server restart) costs nobody time."""
-        return replace(self, since_ms=now_ms)
-
     def stop(self, now_ms: int) -> Clock:
         """Charge the running side its elapsed time (never below zero) and stop."""
         if self.running is None:

@@ -72,6 +72,18 @@ class ScoreJSON(TypedDict, total=False):
     mate: int
 
 
+def score_json(cp: int | None, mate: int | None) -> ScoreJSON:
+    """A White-view score in wire form: ``{"mate": -3}`` when ``mate`` is set, else ``{"cp": 31}``.
+
+    ``mate`` counts moves, positive when White mates. Raises ValueError when both are None.
+    """
+    if mate is not None:
+        return {"mate": mate}
+    if cp is None:
+        raise ValueError("a score needs cp or mate")
+    return {"cp": cp}
+
+
 class EvalJSON(TypedDict):
     """The latest evaluation of the current position."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final, TypedDict
+from typing import Final
 
 import chess
 
@@ -32,7 +32,7 @@ from engine.search.transposition import (
     score_to_table,
 )
 
-__all__ = ["POLL_NODES", "CpScore", "MateScore", "SearchInfo", "iter_search", "score_dict"]
+__all__ = ["POLL_NODES", "SearchInfo", "iter_search"]
 
 POLL_NODES: Final = 1024
 """How many nodes pass between two calls of `should_stop`."""
@@ -68,26 +68,6 @@ class SearchInfo:
     best: str
     pv: tuple[str, ...]
     nodes: int
-
-
-class CpScore(TypedDict):
-    """A centipawn score on the wire, from White's point of view."""
-
-    cp: int
-
-
-class MateScore(TypedDict):
-    """A mate score on the wire: moves to mate, positive when White mates."""
-
-    mate: int
-
-
-def score_dict(info: SearchInfo) -> CpScore | MateScore:
-    """Return the wire form of `info`'s score: `{"cp": 31}` or `{"mate": -3}`, White's view."""
-    if info.mate is not None:
-        return {"mate": info.mate}
-    assert info.score_cp is not None
-    return {"cp": info.score_cp}
 
 
 def iter_search(

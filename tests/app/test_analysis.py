@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import io
+import itertools
 import json
 import os
-import shutil
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import chess.pgn
 import pytest
 import websockets
 
-from app.analysis import AnalysisService
+from app.analysis import AnalysisService, Outbox
+from app.metrics import Metrics
+from engine.rules import commands as core
+from engine.rules.clock import TimeControl
+from engine.rules.game import GameSetup, GameState, Player, evolve_all
+from engine.rules.wire import EvalJSON, GameEvent
 from tests.conftest import LiveServer, serve
+from tests.workers.test_analysis_pool import stockfish_or_skip
 from workers.analysis import Job
+from workers.analysis_worker import DepthInfo
 
 ANALYSIS = {"analysis": True, "analysis_processes": 1, "analysis_max_time_s": 2.0}
 
@@ -103,18 +112,137 @@ async def test_evals_concern_only_the_current_position(analysed: LiveServer) -> 
         watcher.task.cancel()
 
 
-async def test_evals_are_coalesced_to_about_two_a_second(analysed: LiveServer) -> None:
-    """While a position deepens for two seconds, a game emits no more than about two evals a second."""
-    live = analysed
-    game_id, _ = await live.started_game()
-    async with websockets.connect(ws_url(live, f"/ws/games/{game_id}")) as ws:
-        watcher = Watcher(ws)
-        await watcher.wait_for(lambda w: w.events("eval"))
-        await asyncio.sleep(2.5)
-        evals = watcher.events("eval")
-        # The first is sent at once, then at most one per half second over 2.5 s.
-        assert 1 <= len(evals) <= 7
-        watcher.task.cancel()
+class VirtualTime:
+    """Seconds that pass only when the test advances them; sleepers wake at their deadline."""
+
+    def __init__(self) -> None:
+        self.now_s = 1_000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    async def sleep(self, delay_s: float) -> None:
+        """Return once the test advanced the time by ``delay_s``."""
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now_s + delay_s, next(self._order), future))
+        await future
+
+    async def advance(self, delta_s: float) -> None:
+        """Let ready tasks run, then move the time on, waking each sleeper at its deadline."""
+        await settle()
+        end_s = self.now_s + delta_s
+        while self._sleepers and self._sleepers[0][0] <= end_s:
+            self.now_s, _, future = heapq.heappop(self._sleepers)
+            future.set_result(None)
+            await settle()
+        self.now_s = end_s
+        await settle()
+
+
+async def settle() -> None:
+    """Let every ready task run until it waits again (none waits on real I/O here)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+class RecordingGames:
+    """The part of the game service that analysis uses, for one game; records evaluations."""
+
+    def __init__(self, time: VirtualTime) -> None:
+        setup = GameSetup("g0000001", Player("White"), Player("Black"), TimeControl(60_000, 0))
+        state = GameState.new(setup)
+        self.state = evolve_all(state, core.start(state, 0), 0)
+        self.time = time
+        self.recorded: list[tuple[float, EvalJSON]] = []
+
+    def __contains__(self, game: object) -> bool:
+        return game == self.state.setup.id
+
+    def get(self, game: str) -> SimpleNamespace:
+        return SimpleNamespace(state=self.state)
+
+    async def record_eval(self, game: str, evaluation: EvalJSON) -> None:
+        self.recorded.append((self.time(), evaluation))
+
+    def play(self, text: str) -> list[GameEvent]:
+        events = core.play(self.state, text, 0)
+        self.state = evolve_all(self.state, events, 0)
+        return events
+
+
+def depth(n: int) -> DepthInfo:
+    """A completed depth ``n`` of some search."""
+    return DepthInfo(n, 10 * n, None, "e2e4", ("e2e4",), 1000 * n)
+
+
+async def test_evals_are_coalesced_to_two_a_second() -> None:
+    """A depth every 1/8 s yields one eval at once, then the newest one every 0.5 s."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1)
+    hub = SimpleNamespace(spectators=lambda game: 0)
+    service = AnalysisService(
+        pool,  # type: ignore[arg-type]
+        games,  # type: ignore[arg-type]
+        hub,  # type: ignore[arg-type]
+        Metrics(),
+        publish_interval_s=0.5,
+        clock=time,
+        sleep=time.sleep,
+    )
+    service.on_commit(games.state, [{"type": "start"}])  # type: ignore[list-item]
+    [job] = pool.submitted
+    start_s = time()
+    for n in range(1, 26):
+        service.on_info(job, depth(n), "fake")
+        await time.advance(0.125)
+    await time.advance(1.0)
+    sent = [(at_s - start_s, e["ply"], e["depth"]) for at_s, e in games.recorded]
+    # Depth n is offered at (n - 1) / 8 s; each send carries the newest depth offered by then.
+    assert sent == [(t / 2, 0, d) for t, d in enumerate([1, 4, 8, 12, 16, 20, 24, 25])]
+
+    pool.free = 1
+    events = games.play("e4")
+    service.on_commit(games.state, events)
+    [_, next_job] = pool.submitted
+    service.on_done(job, True)
+    service.on_info(next_job, depth(1), "fake")
+    await settle()
+    # The first evaluation of a new position does not wait for the interval.
+    at_s, evaluation = games.recorded[-1]
+    assert (at_s - start_s, evaluation["ply"], evaluation["depth"]) == (4.125, 1, 1)
+    await service.close()
+
+
+def test_outbox_sends_the_newest_at_most_once_an_interval() -> None:
+    """Deeper evaluations of a position wait out the interval; a new position goes at once."""
+    outbox = Outbox(interval_s=0.5)
+    first, deeper, deepest = (
+        {
+            "ply": 3,
+            "depth": d,
+            "score": {"cp": d},
+            "best": "e2e4",
+            "pv": ["e2e4"],
+            "nodes": 1,
+            "engine": "x",
+        }
+        for d in (1, 2, 3)
+    )
+    outbox.offer(first)  # type: ignore[arg-type]
+    assert outbox.take(10.0) == first
+    outbox.offer(deeper)  # type: ignore[arg-type]
+    outbox.offer(deepest)  # type: ignore[arg-type]
+    assert outbox.wait_s(10.1) == pytest.approx(0.4)
+    assert outbox.take(10.1) is None
+    assert outbox.take(10.5) == deepest
+    assert outbox.take(10.6) is None
+    moved_on = {**first, "ply": 4}
+    outbox.offer(moved_on)  # type: ignore[arg-type]
+    assert outbox.wait_s(10.6) == 0.0
+    assert outbox.take(10.6) == moved_on
 
 
 async def test_repeated_position_is_answered_from_the_cache(analysed: LiveServer) -> None:
@@ -189,8 +317,7 @@ async def test_evaluations_reach_the_pgn_and_survive_a_restart(tmp_path: Path) -
 
 async def test_stockfish_drives_analysis_when_configured(tmp_path: Path) -> None:
     """With GM_ENGINE=uci:<stockfish>, spectators get Stockfish's evaluations as eval events."""
-    stockfish = shutil.which("stockfish") or "/usr/games/stockfish"
-    settings = {**ANALYSIS, "engine": f"uci:{stockfish}"}
+    settings = {**ANALYSIS, "engine": f"uci:{stockfish_or_skip()}"}
     async with serve(tmp_path / "data", **settings) as live:
         game_id, _ = await live.started_game(fen="6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1")
         async with websockets.connect(ws_url(live, f"/ws/games/{game_id}")) as ws:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ async def test_list_filters_by_status(live: LiveServer) -> None:
 async def test_who_may_do_what(live: LiveServer) -> None:
     """401 without or with an unknown token, 403 for the wrong player or a player on an operator route."""
     game_id, tokens = await live.started_game()
-    other_id, other_tokens = await live.started_game()
+    _, other_tokens = await live.started_game()
     move = {"move": "e4"}
     url = f"/api/games/{game_id}/moves"
     assert (await live.client.post(url, json=move)).status_code == 401
@@ -82,7 +83,20 @@ async def test_who_may_do_what(live: LiveServer) -> None:
     assert (r.status_code, error_code(r)) == (409, "not_your_turn")
     r = await live.client.post(url, json=move, headers=live.auth(tokens["white"]))
     assert r.status_code == 200
-    assert other_id != game_id
+
+
+async def test_a_repeated_random_id_is_drawn_again(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the id generator repeats an id in use, the new game gets a fresh one."""
+    drawn = iter(["Same0000", "Same0000", "Other000"])
+    monkeypatch.setattr("app.games.new_id", lambda: next(drawn))
+    first, _ = await live.create_game(white={"name": "First"})
+    second, _ = await live.create_game(white={"name": "Second"})
+    assert (first, second) == ("Same0000", "Other000")
+    for game_id, name in [(first, "First"), (second, "Second")]:
+        game = (await live.client.get(f"/api/games/{game_id}")).json()
+        assert game["white"]["name"] == name
 
 
 @pytest.mark.parametrize(
@@ -250,9 +264,11 @@ async def test_arbiter_result_and_pgn_archive(live: LiveServer) -> None:
     )
     assert (r.json()["result"], r.json()["termination"]) == ("1-0", "arbiter")
     path = live.data_dir / "pgn" / f"{game_id}.pgn"
-    for _ in range(200):
-        if path.exists():
-            break
+    # The archive is written off the loop after the answer (atomically, by rename): wait for
+    # the file itself, with a deadline no loaded machine reaches.
+    deadline_s = time.monotonic() + 30
+    while not path.exists():
+        assert time.monotonic() < deadline_s, f"{path} was never written"
         await asyncio.sleep(0.01)
     text = path.read_text()
     assert '[Result "1-0"]' in text

@@ -143,6 +143,41 @@ def raw_spectator(url: str, path: str) -> socket.socket:
     return sock
 
 
+def read_until_dropped(sock: socket.socket, timeout_s: float = 30.0) -> int | None:
+    """Read server frames until a close frame (its code) or the connection's end (None).
+
+    Raises TimeoutError when the server neither closes nor drops within ``timeout_s``.
+    """
+    sock.settimeout(timeout_s)
+    buffer = b""
+
+    def take(n: int) -> bytes | None:
+        nonlocal buffer
+        while len(buffer) < n:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            buffer += chunk
+        data, buffer = buffer[:n], buffer[n:]
+        return data
+
+    while True:
+        if (head := take(2)) is None:
+            return None
+        opcode, length = head[0] & 0x0F, head[1] & 0x7F
+        if length >= 126:
+            if (extended := take(2 if length == 126 else 8)) is None:
+                return None
+            length = int.from_bytes(extended, "big")
+        if (payload := take(length)) is None:
+            return None
+        if opcode == 0x8:
+            return int.from_bytes(payload[:2], "big")
+
+
 async def test_a_spectator_that_never_reads_does_not_hold_back_the_others(tmp_path: Path) -> None:
     """With a stuck raw-socket spectator, readers still get every event; the stuck one is skipped, then closed."""
     async with serve(
@@ -179,6 +214,9 @@ async def test_a_spectator_that_never_reads_does_not_hold_back_the_others(tmp_pa
                     break
                 await asyncio.sleep(0.05)
             assert game["spectators"] == len(readers)
+            # Only now read what the stuck socket was sent: skipped events, then the close.
+            code = await asyncio.to_thread(read_until_dropped, stuck)
+            assert code in (1013, None)
         finally:
             stuck.close()
             for ws in readers:

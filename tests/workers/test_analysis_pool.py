@@ -15,7 +15,22 @@ from workers.analysis import AnalysisPool, Job
 from workers.analysis_worker import DepthInfo
 
 MATE_IN_ONE = "6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1"
-STOCKFISH = shutil.which("stockfish") or "/usr/games/stockfish"
+# Where Debian puts it (not on a non-root PATH).
+DEBIAN_STOCKFISH = "/usr/games/stockfish"
+
+
+def stockfish_or_skip() -> str:
+    """The Stockfish binary: skip the test when it is missing, fail instead on CI.
+
+    ``make test`` installs it; CI (``CI=true``) must have installed it.
+    """
+    path = shutil.which("stockfish") or shutil.which(DEBIAN_STOCKFISH)
+    if path is not None:
+        return path
+    reason = f"stockfish is neither on PATH nor at {DEBIAN_STOCKFISH}: apt-get install stockfish"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI must install it)")
+    pytest.skip(reason)
 
 
 class Recorder:
@@ -112,8 +127,7 @@ async def test_killed_worker_is_replaced_and_its_job_failed(
 
 async def test_stockfish_backend_reports_through_the_same_events() -> None:
     """With a UCI engine (Stockfish), jobs report depths and mates like the built-in engine."""
-    assert shutil.which(STOCKFISH), "stockfish must be installed (make test installs it)"
-    pool, recorder = await started_pool(f"uci:{STOCKFISH}")
+    pool, recorder = await started_pool(f"uci:{stockfish_or_skip()}")
     try:
         job = pool.new_job(MATE_IN_ONE, 10, 8)
         assert pool.submit(job)

@@ -18,12 +18,6 @@ def test_press_charges_elapsed_adds_increment_and_switches() -> None:
     assert clock.deadline_ms() == 66_000
 
 
-def test_resume_forgives_a_pause() -> None:
-    """After a restart the running side's time counts from the resume instant only."""
-    clock = Clock(30_000, 30_000, chess.BLACK, since_ms=0).resume(500_000)
-    assert clock.remaining_ms(chess.BLACK, 501_000) == 29_000
-
-
 @given(
     initial=st.integers(1_000, 10_000_000),
     increment=st.integers(0, 60_000),
