@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import signal
 import sys
 
 import uvicorn
@@ -23,6 +24,10 @@ def raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):
             logging.getLogger(__name__).warning("could not raise the open-file limit from %d", soft)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """The handler uvicorn re-raises a stop signal to after its graceful shutdown."""
 
 
 # The exit status after the history could not be written (supervisors restart on it).
@@ -53,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(settings, on_fatal=stop_after_store_failure)
         # uvicorn's own logging config writes to stderr from the loop: use the queue.
         server = uvicorn.Server(uvicorn_config(app, settings, log_config=None))
+        # uvicorn handles SIGTERM/SIGINT itself (spectators get 1012), then re-raises the
+        # signal to the handler it found: make that one return, so a clean stop exits 0.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, _stopped)
         server.run()
         return EXIT_STORE_FAILED if failed else 0
     finally:

@@ -33,6 +33,7 @@ from app.routes_games import router as games_router
 from app.routes_live import router as live_router
 from app.routes_tournaments import router as tournaments_router
 from app.settings import Settings
+from app.stream_connection import ExposeConnection
 from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
 from engine.rules.wire import GameJSON
@@ -180,6 +181,8 @@ def create_app(
         large_bytes=settings.max_pgn_bytes,
         large_paths=re.compile(r"/api/tournaments/[^/]+/rounds/\d+/pgn"),
     )
+    # Outermost, so that it sees the server's own ``receive`` (see app/stream_connection.py).
+    app.add_middleware(ExposeConnection)
     app.include_router(games_router)
     app.include_router(tournaments_router)
     app.include_router(live_router)

@@ -64,6 +64,10 @@ class Hub:
         self._channels: dict[str, Channel] = {}
         self._tournaments: dict[str, set[Spectator]] = {}
         self._connected: set[Spectator] = set()
+        # Closed spectators whose connection is not gone yet: they get nothing more but
+        # still hold a socket and its buffers, so they count against the cap until the
+        # connection's owner calls unsubscribe().
+        self._closing: set[Spectator] = set()
         self._sent_gone = 0
         self._skipped_gone = 0
         self._sent_reported = 0
@@ -107,8 +111,8 @@ class Hub:
 
     @property
     def is_full(self) -> bool:
-        """Whether the spectator cap is reached."""
-        return len(self._connected) >= self.max_spectators
+        """Whether the spectator cap is reached, counting connections still closing."""
+        return self.connected >= self.max_spectators
 
     def subscribe(
         self, spectator: Spectator, games: Iterable[str], since: int | Mapping[str, int] | None
@@ -158,18 +162,30 @@ class Hub:
             spectator.deliver(message)
 
     def unsubscribe(self, spectator: Spectator) -> None:
-        """Forget ``spectator`` everywhere (idempotent)."""
+        """Forget ``spectator`` everywhere (idempotent); call once its connection is gone."""
+        if spectator in self._closing:
+            self._closing.discard(spectator)
+            self._sent_gone += spectator.sent
+            self._skipped_gone += spectator.skipped
+            return
         if spectator not in self._connected:
             return
+        self._leave(spectator)
+        self._sent_gone += spectator.sent
+        self._skipped_gone += spectator.skipped
+
+    def _leave(self, spectator: Spectator) -> None:
+        """Stop delivering to ``spectator``; the caller decides whether it still counts."""
         self._connected.discard(spectator)
         for game in spectator.games:
             channel = self._channels.get(game)
             if channel is not None:
                 channel.spectators.discard(spectator)
-        for followers in self._tournaments.values():
+        for tournament, followers in list(self._tournaments.items()):
             followers.discard(spectator)
-        self._sent_gone += spectator.sent
-        self._skipped_gone += spectator.skipped
+            if not followers:
+                # No empty per-tournament structure outlives its last follower.
+                del self._tournaments[tournament]
 
     def spectators(self, game: str) -> int:
         """How many spectators follow ``game``."""
@@ -178,8 +194,8 @@ class Hub:
 
     @property
     def connected(self) -> int:
-        """Spectators connected in all."""
-        return len(self._connected)
+        """Spectator connections in all, those closed but not yet gone included."""
+        return len(self._connected) + len(self._closing)
 
     def snapshot(self, game: str) -> Message:
         """``{"type": "snapshot", "game": ...}`` for ``game``, cached for a quarter second."""
@@ -199,7 +215,8 @@ class Hub:
         now_s = asyncio.get_running_loop().time()
         for spectator in list(self._connected):
             if spectator.is_closed:
-                self.unsubscribe(spectator)
+                self._leave(spectator)
+                self._closing.add(spectator)
             elif spectator.is_behind and not spectator.catch_up(now_s):
                 spectator.close(1013, "too slow: reconnect with since=")
         for channel in self._channels.values():
@@ -247,10 +264,11 @@ class Hub:
 
         Runs at scrape time only, because it walks every spectator.
         """
-        sent = self._sent_gone + sum(s.sent for s in self._connected)
-        skipped = self._skipped_gone + sum(s.skipped for s in self._connected)
+        held = (*self._connected, *self._closing)
+        sent = self._sent_gone + sum(s.sent for s in held)
+        skipped = self._skipped_gone + sum(s.skipped for s in held)
         m = self._metrics
-        m.spectators.set(len(self._connected))
+        m.spectators.set(len(held))
         m.messages_sent.inc(max(0, sent - self._sent_reported))
         m.messages_dropped.inc(max(0, skipped - self._skipped_reported))
         self._sent_reported = max(sent, self._sent_reported)

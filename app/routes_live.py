@@ -17,6 +17,7 @@ from app.hub import Hub
 from app.ratelimit import TokenBucket
 from app.settings import Settings
 from app.spectators import DirectSpectator, Message, QueuedSpectator, Spectator
+from app.stream_connection import StreamConnection
 from app.ws_protocol import DIRECT_EXTENSION
 
 router = APIRouter(tags=["live"])
@@ -25,6 +26,9 @@ _PONG = Message('{"type":"pong"}', game="", seq=None)
 _PINGS = frozenset({"ping", "null", '{"type":"ping"}', '{"type": "ping"}'})
 # Idle NDJSON streams get an empty line this often so proxies keep them open.
 _STREAM_KEEPALIVE_S = 10.0
+# How long the queued fallback's close frame may take: ASGI gives no way to drop a client
+# that stopped reading, only to stop waiting for it.
+_CLOSE_WAIT_S = 2.0
 
 
 @router.websocket("/ws/games/{game_id}")
@@ -75,28 +79,56 @@ async def stream_game(
     request: Request,
     since: int | None = Query(None, ge=0),
 ) -> StreamingResponse:
-    """NDJSON: the snapshot (or the events after ``since``), then one line per event."""
+    """NDJSON: the snapshot (or the events after ``since``), then one line per event.
+
+    The same limits as a WebSocket spectator: a capped kernel buffer, a reader that falls
+    behind for ``spectator_behind_s`` is dropped, and the stream counts against
+    ``max_spectators`` until its connection is gone.
+    """
+    settings: Settings = request.app.state.settings
     service: GameService = request.app.state.games
     hub: Hub = request.app.state.hub
     service.get(game_id)
     if hub.is_full:
         raise ApiError(503, "unavailable", "too many spectators", {"Retry-After": "10"})
+    connection = StreamConnection.from_scope(request)
+    if connection is not None:
+        connection.limit_kernel_buffer(settings.spectator_sndbuf_bytes)
     spectator = QueuedSpectator()
     hub.subscribe(spectator, [game_id], since)
-    return StreamingResponse(_lines(hub, spectator), media_type="application/x-ndjson")
+    lines = _lines(hub, spectator, connection, settings)
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
-async def _lines(hub: Hub, spectator: QueuedSpectator) -> AsyncIterator[str]:
+async def _lines(
+    hub: Hub, spectator: QueuedSpectator, connection: StreamConnection | None, settings: Settings
+) -> AsyncIterator[str]:
+    """The stream's lines (an empty one when idle) until the spectator is closed.
+
+    With the connection at hand, nothing is written while it holds more than
+    ``spectator_buffer_bytes`` unsent; a reader still behind after ``spectator_behind_s``
+    (or whose queue overflowed) is reset rather than buffered, and the spectator is
+    released only once the connection is gone.
+    """
     try:
         while True:
             try:
                 message = await asyncio.wait_for(spectator.queue.get(), _STREAM_KEEPALIVE_S)
+                line = None if message is None else message.text + "\n"
             except TimeoutError:
-                yield "\n"
-                continue
-            if message is None:
+                line = "\n"
+            if connection is not None and (
+                line is None
+                or not await connection.has_room(
+                    settings.spectator_buffer_bytes, settings.spectator_behind_s
+                )
+            ):
+                spectator.close(1013, "too slow")
+                await connection.reset()
                 return
-            yield message.text + "\n"
+            if line is None:
+                return
+            yield line
     finally:
         hub.unsubscribe(spectator)
 
@@ -143,19 +175,26 @@ async def _spectate(websocket: WebSocket, games: list[str], tournament: str | No
         connection.detach(DetachedSpectator(spectator, hub, rules))
         return
     queued = QueuedSpectator()
-    drain = asyncio.get_running_loop().create_task(_drain(websocket, queued))
+    loop = asyncio.get_running_loop()
+    drain = loop.create_task(_drain(websocket, queued, settings.spectator_behind_s))
     _subscribe(hub, queued, games, since, tournament, broadcast)
+    pings = loop.create_task(_read_pings(websocket, queued, rules))
+    tasks = (drain, pings)
     try:
-        await _read_pings(websocket, queued, rules)
+        # Either side may end the session: the reader when the client leaves or breaks a
+        # rule, the writer when the client stopped reading (the reader then waits forever).
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if queued.is_closed:
-            # Let the writer send the close frame the verdict asked for.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(drain), 5)
+            # Let the writer send the close frame the verdict asked for (it is bounded).
+            await asyncio.wait((drain,))
     finally:
         hub.unsubscribe(queued)
-        drain.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await drain
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
 
 
 def _subscribe(
@@ -239,18 +278,36 @@ async def _read_pings(websocket: WebSocket, spectator: QueuedSpectator, rules: I
         spectator.deliver(_PONG)
 
 
-async def _drain(websocket: WebSocket, spectator: QueuedSpectator) -> None:
-    """Fallback writer for servers without the direct path."""
-    while True:
-        message = await spectator.queue.get()
-        if message is None:
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await websocket.close(spectator.close_code or 1000)
-            return
-        try:
-            await websocket.send_text(message.text)
-        except (RuntimeError, WebSocketDisconnect):
-            return
+async def _drain(websocket: WebSocket, spectator: QueuedSpectator, behind_s: float) -> None:
+    """Fallback writer for servers without the direct path: send what is queued, then close.
+
+    ASGI's send waits while the client does not read, so each send is raced against the
+    spectator's close (its queue filled, or a verdict) and against ``behind_s``: a send
+    still pending then is abandoned, the spectator closed (1013 unless a verdict came
+    first) and the close frame given ``_CLOSE_WAIT_S``. So the task ends at most about
+    ``behind_s + _CLOSE_WAIT_S`` after a client stops reading; returns early when the
+    client is gone.
+    """
+    closing = asyncio.ensure_future(spectator.wait_closed())
+    try:
+        while (message := await spectator.queue.get()) is not None:
+            send = asyncio.ensure_future(websocket.send_text(message.text))
+            await asyncio.wait(
+                (send, closing), timeout=behind_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not send.done():
+                send.cancel()
+                await asyncio.wait((send,))
+                spectator.close(1013, "too slow")
+                break
+            if (error := send.exception()) is not None:
+                if isinstance(error, RuntimeError | WebSocketDisconnect):
+                    return
+                raise error
+    finally:
+        closing.cancel()
+    with contextlib.suppress(TimeoutError, RuntimeError, WebSocketDisconnect):
+        await asyncio.wait_for(websocket.close(spectator.close_code or 1000), _CLOSE_WAIT_S)
 
 
 async def _deny(websocket: WebSocket, error: ApiError) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from app import ws_protocol
 from app.settings import Settings
-from app.ws_protocol import FanoutWebSocketProtocol
+
+_log = logging.getLogger(__name__)
 
 
 def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
@@ -16,14 +20,27 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
 
     permessage-deflate is off because it costs a compressor per spectator (CPU and tens of
     KiB of memory each) and would defeat encoding each event once for everyone.
+
+    When the installed uvicorn lacks the internals app/ws_protocol.py needs, logs one
+    warning and lets uvicorn pick its stock protocol (``ws="auto"``): spectators then get
+    the bounded-queue fallback, as under any other ASGI server.
     """
+    ws: type[asyncio.Protocol] | str = ws_protocol.FanoutWebSocketProtocol
+    if ws_protocol.UNSUPPORTED_REASON is not None:
+        _log.warning(
+            "uvicorn %s: %s; serving WebSockets with uvicorn's stock protocol and the "
+            "queued spectator fallback (pyproject.toml pins the tested range)",
+            uvicorn.__version__,
+            ws_protocol.UNSUPPORTED_REASON,
+        )
+        ws = "auto"
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "lifespan": "on",
-        "ws": FanoutWebSocketProtocol,
+        "ws": ws,
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_interval_s,
         "ws_ping_timeout": settings.ws_ping_interval_s,

@@ -172,14 +172,17 @@ class QueuedSpectator:
     """A spectator whose connection task drains a bounded queue (NDJSON streams).
 
     A full queue closes the spectator: it is never allowed to grow past ``max_queue``.
+    A writer that can block in a send (ASGI's waits while the client does not read) must
+    race it against :meth:`wait_closed`, so that the close takes effect while it is stuck.
     """
 
-    __slots__ = ("_closed", "close_code", "games", "queue", "sent", "skipped")
+    __slots__ = ("_closed", "_closing", "close_code", "games", "queue", "sent", "skipped")
 
     def __init__(self, max_queue: int = 256) -> None:
         self.queue: asyncio.Queue[Message | None] = asyncio.Queue(max_queue)
         self.games: set[str] = set()
         self._closed = False
+        self._closing = asyncio.Event()
         self.close_code: int | None = None
         self.sent = 0
         self.skipped = 0
@@ -204,6 +207,11 @@ class QueuedSpectator:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
+        self._closing.set()
+
+    async def wait_closed(self) -> None:
+        """Return once :meth:`close` was called (at once if it already was)."""
+        await self._closing.wait()
 
     @property
     def is_closed(self) -> bool:
