@@ -10,7 +10,7 @@ import sys
 import uvicorn
 
 from app.factory import create_app
-from app.logs import install_queue_logging
+from app.logs import install_queue_logging, stop_listener
 from app.server import uvicorn_config
 from app.settings import Settings
 
@@ -30,8 +30,9 @@ def _stopped(signum: int, frame: object) -> None:
     """The handler uvicorn re-raises a stop signal to after its graceful shutdown."""
 
 
-# The exit status after the history could not be written (supervisors restart on it).
-EXIT_STORE_FAILED = 3
+# The exit status after the history could not be written: EX_TEMPFAIL (sysexits.h), so
+# that it differs from uvicorn's own start-up failure (3); supervisors restart on it.
+EXIT_STORE_FAILED = 75
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, _stopped)
         server.run()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, signal.SIG_DFL)
         return EXIT_STORE_FAILED if failed else 0
     finally:
-        listener.stop()
+        stop_listener(listener)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,33 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import queue
+import threading
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TRACE_LEVEL = 5
+# Records waiting for the writer thread; beyond it records are dropped (and counted), so
+# a stalled stderr can cost neither memory without bound nor a blocked loop.
+MAX_QUEUED = 10_000
+
+
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """A QueueHandler that drops a record when the queue is full instead of waiting."""
+
+    dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        """Put without blocking; count what does not fit."""
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            _DroppingQueueHandler.dropped += 1
+
+
+def stop_listener(listener: logging.handlers.QueueListener, timeout_s: float = 2.0) -> None:
+    """Flush what is queued, but never wait longer than ``timeout_s`` for a stuck stderr."""
+    stopper = threading.Thread(target=listener.stop, name="gm-log-flush", daemon=True)
+    stopper.start()
+    stopper.join(timeout_s)
 
 
 def install_queue_logging(level: str) -> logging.handlers.QueueListener:
@@ -19,14 +44,16 @@ def install_queue_logging(level: str) -> logging.handlers.QueueListener:
 
     Returns the started listener: ``stop()`` it at exit to flush what is queued.
     """
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    # uvicorn's extra level, registered here because its own logging config is off.
+    logging.addLevelName(TRACE_LEVEL, "TRACE")
+    records: queue.Queue[logging.LogRecord] = queue.Queue(MAX_QUEUED)
     output = logging.StreamHandler()
     output.setFormatter(logging.Formatter(FORMAT))
     listener = logging.handlers.QueueListener(records, output)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(logging.handlers.QueueHandler(records))
+    root.addHandler(_DroppingQueueHandler(records))
     root.setLevel(level.upper())
     listener.start()
     return listener

@@ -49,7 +49,7 @@ def _check_origin(origin: str) -> str:
     return origin
 
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+Port = Annotated[int, Field(ge=0, le=65535)]
 # A bucket holding less than one token never lets anything through.
 Burst = Annotated[float, Field(ge=1)]
 Origin = Annotated[str, AfterValidator(_check_origin)]
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     ws_max_message_bytes: PositiveInt = 1024
     ws_messages_per_s: PositiveFloat = 2.0
     ws_messages_burst: Burst = 10.0
-    ws_ping_interval_s: PositiveFloat = 10.0
+    ws_ping_interval_s: NonNegativeFloat = 10.0
     origins: tuple[Origin, ...] = ()
     # A spectator holding more than this unsent is skipped to the latest state once it
     # drains, and closed with 1013 if it stays behind longer than ``spectator_behind_s``.

@@ -129,6 +129,7 @@ class TournamentService:
         self.sink: TournamentSink = sink or NoTournamentSink()
         self._tournaments: dict[str, LiveTournament] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._engine_calls: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---
 
@@ -144,10 +145,13 @@ class TournamentService:
         log.info("restored %d tournaments from the store", len(stored))
 
     async def close(self) -> None:
-        """Cancel round timers and wait for round starts under way."""
+        """Cancel round timers and pairings still waiting for their engine (nothing of them
+        is stored yet), then wait for the commands under way."""
         for live in self._tournaments.values():
             if live.timer is not None:
                 live.timer.cancel()
+        for engine in self._engine_calls:
+            engine.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -249,7 +253,14 @@ class TournamentService:
         async with live.lock:
             state = live.state
             round_no = core.next_round(state)
-            pairs, byes = await self._pair(state, round_no)
+            # The engine may run for minutes and nothing is written before it answers: its
+            # own task, which a shutdown cancels (the engine's process is killed with it).
+            engine = asyncio.get_running_loop().create_task(self._pair(state, round_no))
+            self._engine_calls.add(engine)
+            try:
+                pairs, byes = await engine
+            finally:
+                self._engine_calls.discard(engine)
             news: list[NewGame] = []
             boards: list[tuple[str, str, str | None]] = []
             for board, (white, black) in enumerate(pairs, start=1):

@@ -143,7 +143,7 @@ def test_from_env_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch)
         ({"GM_ACCESS_LOG": "maybe"}, "GM_ACCESS_LOG"),
         ({"GM_PORT": "abc"}, "GM_PORT"),
         ({"GM_PORT": "70000"}, "GM_PORT"),
-        ({"GM_PORT": "0"}, "GM_PORT"),
+        ({"GM_PORT": "-1"}, "GM_PORT"),
         ({"GM_CLOCK_CHECKPOINT_S": "-1"}, "GM_CLOCK_CHECKPOINT_S"),
         ({"GM_RELAY_POLL_S": "0"}, "GM_RELAY_POLL_S"),
         ({"GM_WS_PING_INTERVAL_S": "nan"}, "GM_WS_PING_INTERVAL_S"),

@@ -11,6 +11,7 @@ import asyncio
 import io
 import random
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import chess
@@ -304,3 +305,28 @@ async def test_start_at_out_of_range_is_refused(live: LiveServer) -> None:
             f"/api/tournaments/{t['id']}/rounds", json={"start_at": when}, headers=live.auth()
         )
         assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid"), when
+
+
+async def test_shutdown_does_not_wait_for_a_pairing_engine(tmp_path: Path) -> None:
+    """A server stopping while the engine pairs a round stops promptly; nothing of that round was stored."""
+    from tests.conftest import serve
+
+    async def run() -> str:
+        async with serve(tmp_path / "data") as live:
+            t = await create(
+                live, name="Stop", format="swiss", rounds=3, clock=CLOCK, players=players(4)
+            )
+            service = live.app.state.tournaments  # type: ignore[attr-defined]
+            slow = SlowEngine(service._pairing)  # never let through
+            service._pairing = slow
+            asyncio.create_task(  # noqa: RUF006 - the server's stop ends it
+                live.client.post(f"/api/tournaments/{t['id']}/rounds", json={}, headers=live.auth())
+            )
+            await asyncio.wait_for(slow.entered.wait(), 10)
+            return str(t["id"])
+
+    tid = await asyncio.wait_for(run(), 30)
+    async with serve(tmp_path / "data") as live:
+        t = (await live.client.get(f"/api/tournaments/{tid}")).json()
+        assert t["rounds"] == []
+        assert (await live.client.get("/api/games")).json()["games"] == []
