@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -31,6 +30,7 @@ from app.ratelimit import RateLimiter
 from app.relay import RelayService
 from app.routes_games import router as games_router
 from app.routes_live import router as live_router
+from app.routes_site import router as site_router
 from app.routes_tournaments import router as tournaments_router
 from app.settings import Settings
 from app.stream_connection import ExposeConnection
@@ -148,7 +148,6 @@ def create_app(
             app.state.tournaments = tournaments
             app.state.relay = relay
             app.state.archive = archive
-            app.state.watch_page = await loop.run_in_executor(None, _read_watch_page)
             app.state.metrics = metrics
             log.info("data directory: %s", settings.data_dir.resolve())
             try:
@@ -186,6 +185,7 @@ def create_app(
     app.include_router(games_router)
     app.include_router(tournaments_router)
     app.include_router(live_router)
+    app.include_router(site_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> JSONResponse:
@@ -227,11 +227,6 @@ async def _start_analysis(
     await service.start()
     log.info("analysis: %d %s processes", processes, pool.engine_name)
     return service
-
-
-def _read_watch_page() -> str:
-    """The spectator page shipped in ``app/static`` (blocking: run it in a thread)."""
-    return resources.files("app").joinpath("static/watch.html").read_text(encoding="utf-8")
 
 
 def _collect_store_metrics(metrics: Metrics, store: Store, games: GameService) -> None:

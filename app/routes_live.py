@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query, Request, WebSocket
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from app.broadcast import Broadcast
@@ -52,22 +52,6 @@ async def watch_tournament(websocket: WebSocket, tournament_id: str) -> None:
         return
     games = [g.id for g in service.find(tournament=tournament_id)]
     await _spectate(websocket, games, tournament=tournament_id)
-
-
-_PAGE_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    "connect-src 'self'; base-uri 'none'; frame-ancestors 'self'"
-)
-
-
-@router.get("/watch/{game_id}", response_class=HTMLResponse, responses={404: {}})
-async def watch_page(game_id: str, request: Request) -> HTMLResponse:
-    """The spectator web page of a game: board, clocks, moves and evaluation, live."""
-    service: GameService = request.app.state.games
-    service.get(game_id)
-    page: str = request.app.state.watch_page
-    headers = {"Content-Security-Policy": _PAGE_POLICY, "Cache-Control": "no-cache"}
-    return HTMLResponse(page, headers=headers)
 
 
 @router.get(
