@@ -9,9 +9,9 @@ import sys
 
 import uvicorn
 
-from app.factory import create_app
+from app.factory import create_app, end_streams
 from app.logs import install_queue_logging, stop_listener
-from app.server import uvicorn_config
+from app.server import Server, uvicorn_config
 from app.settings import Settings
 
 
@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 
         app = create_app(settings, on_fatal=stop_after_store_failure)
         # uvicorn's own logging config writes to stderr from the loop: use the queue.
-        server = uvicorn.Server(uvicorn_config(app, settings, log_config=None))
+        server = Server(
+            uvicorn_config(app, settings, log_config=None), on_stop=lambda: end_streams(app)
+        )
         # uvicorn handles SIGTERM/SIGINT itself (spectators get 1012), then re-raises the
         # signal to the handler it found: make that one return, so a clean stop exits 0.
         for stop_signal in (signal.SIGTERM, signal.SIGINT):

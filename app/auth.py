@@ -72,6 +72,10 @@ class Tokens:
         """Register a player token's digest."""
         self._seats[digest] = seat
 
+    def remove_seat(self, digest: str) -> None:
+        """Forget a player token's digest (its game left memory; loading it adds it again)."""
+        self._seats.pop(digest, None)
+
     def resolve(self, token: str) -> Identity | None:
         """The identity of ``token``, or None when it is unknown."""
         digest = token_digest(token)

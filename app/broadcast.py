@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +26,12 @@ from app.errors import not_found
 from app.hub import REPLAY_HISTORY, Hub
 from app.tournaments import StandingsCache, setup_from_record
 from engine.rules.game import GameState, evolve_all
-from engine.rules.wire import GameEvent
+from engine.rules.wire import GameEvent, Result, Termination
 from engine.tournament import state as tcore
 from engine.tournament.state import (
     RESULT_EVENTS,
+    FinishedGame,
+    GameOutcome,
     TournamentState,
     with_game_result,
     with_game_results,
@@ -137,6 +139,15 @@ class Broadcast:
         """How many spectators follow ``game``."""
         return self.hub.spectators(game)
 
+    def is_pinned(self, game: str) -> bool:
+        """A game stays in memory while watched or while its public view runs behind."""
+        return game in self._games or ("g", game) in self._queues or self.hub.spectators(game) > 0
+
+    def game_evicted(self, game: str) -> None:
+        """The game left memory: so does its replay window."""
+        self._games.pop(game, None)
+        self.hub.forget(game)
+
     # --- TournamentSink ---
 
     def publish_tournament(self, state: TournamentState, records: list[TournamentRecord]) -> None:
@@ -154,10 +165,18 @@ class Broadcast:
 
     # --- restart ---
 
-    def restore(self, tournaments: list[StoredTournament], games: list[StoredGame]) -> None:
+    def restore(
+        self,
+        tournaments: list[StoredTournament],
+        games: list[StoredGame],
+        outcomes: Mapping[str, tuple[Result, Termination | None]],
+    ) -> None:
         """Rebuild public states after a restart: released events now, the rest scheduled.
 
-        Call after the services restored the live states, before serving.
+        ``games`` are the games loaded (those of delayed tournaments with every event);
+        ``outcomes`` the (result, termination) of finished tournament games, which a
+        delayed tournament shows for the games the delay no longer holds. Call after the
+        services restored the live states, before serving.
         """
         now_wall = self._wall_ms()
         setups = {}
@@ -173,9 +192,11 @@ class Broadcast:
                 continue
             live = self.game(item.id)
             cut = _released(item.times_ms, now_wall - delay)
+            self.hub.restore(item.id, *_history(item.events[:cut], item.bodies[:cut]))
+            if cut == len(item.events) and live.is_finished:
+                continue
             events: list[GameEvent] = item.events[:cut]  # type: ignore[assignment]
             self._games[item.id] = GameState.rebuild(live.setup, events, self._now_ms())
-            self.hub.restore(item.id, *_history(item.events[:cut], item.bodies[:cut]))
             self._schedule_rest(
                 ("g", item.id), item.events[cut:], item.bodies[cut:], item.times_ms[cut:], delay
             )
@@ -187,7 +208,7 @@ class Broadcast:
             cut = _released(stored.times_ms, now_wall - delay)
             events_t: list[TournamentEvent] = stored.events[:cut]  # type: ignore[assignment]
             state = TournamentState.rebuild(setup, events_t)
-            self._tournaments[stored.id] = self._with_results(state)
+            self._tournaments[stored.id] = self._with_results(state, outcomes)
             self._schedule_rest(
                 ("t", stored.id),
                 stored.events[cut:],
@@ -252,8 +273,19 @@ class Broadcast:
                 log.exception("could not release delayed events of %s %s", *key)
         if queue.items:
             self._arm(key, queue)
-        else:
-            del self._queues[key]
+            return
+        del self._queues[key]
+        if key[0] == "g":
+            public = self._games.get(key[1])
+            live = self._live_state(key[1])
+            if (
+                public is not None
+                and live is not None
+                and live.is_finished
+                and (public.seq == live.seq)
+            ):
+                # Shown in full: the public view is the live one from now on.
+                del self._games[key[1]]
 
     def _release_game(self, game_id: str, records: list[EventRecord]) -> None:
         public = self._games.get(game_id)
@@ -298,8 +330,18 @@ class Broadcast:
         if others:
             self.hub.publish_tournament(tid, self.tournament_message(tid))
 
-    def _with_results(self, state: TournamentState) -> TournamentState:
-        return with_game_results(state, self._public_state)
+    def _with_results(
+        self,
+        state: TournamentState,
+        stored: Mapping[str, tuple[Result, Termination | None]] | None = None,
+    ) -> TournamentState:
+        def outcome(game_id: str) -> GameOutcome | None:
+            public = self._public_state(game_id)
+            if public is not None or stored is None or game_id not in stored:
+                return public
+            return FinishedGame(*stored[game_id])
+
+        return with_game_results(state, outcome)
 
     def _public_state(self, game_id: str) -> GameState | None:
         public = self._games.get(game_id)

@@ -23,7 +23,7 @@ from app.auth import Tokens, load_operator_token
 from app.broadcast import Broadcast
 from app.errors import error_response, install_error_handlers
 from app.games import GameService
-from app.hub import Hub
+from app.hub import REPLAY_HISTORY, Hub
 from app.limits import BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
 from app.ratelimit import RateLimiter
@@ -36,11 +36,11 @@ from app.settings import Settings
 from app.stream_connection import ExposeConnection
 from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
-from engine.rules.wire import GameJSON
+from engine.rules.wire import GameJSON, Result, Termination
 from workers.analysis import AnalysisPool
 from workers.archive import PgnArchive
 from workers.pairing import engine_from_setting
-from workers.store import Store
+from workers.store import Store, StoredGame, StoredTournament
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,13 @@ def create_app(
             token, RateLimiter(settings.player_requests_per_s, settings.player_requests_burst)
         )
         games = GameService(
-            history, archive, tokens, now_ms=now_ms, site=settings.site, wall_ms=wall_ms
+            history,
+            archive,
+            tokens,
+            now_ms=now_ms,
+            site=settings.site,
+            wall_ms=wall_ms,
+            cache_size=settings.game_cache,
         )
 
         def public_json(game_id: str) -> GameJSON:
@@ -124,11 +130,18 @@ def create_app(
         games.observers.append(tournaments.on_game_commit)
         relay = RelayService(tournaments, games, settings)
         try:
-            stored = await loop.run_in_executor(None, history.load)
             stored_tournaments = await loop.run_in_executor(None, history.load_tournaments)
-            games.restore(stored)
-            tournaments.restore(stored_tournaments)
-            broadcast.restore(stored_tournaments, stored)
+            stored, outcomes = await loop.run_in_executor(
+                None, _read_games, history, stored_tournaments, wall_ms()
+            )
+            unknown = games.restore(stored)
+            if unknown:
+                # A log from before statuses and snapshots were kept: written once.
+                await history.update_games(unknown)
+            tournaments.restore(stored_tournaments, outcomes)
+            broadcast.restore(stored_tournaments, stored, outcomes)
+            games.evict()
+            del stored, outcomes
             relay.start()
             _collect_store_metrics(metrics, history, games)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
@@ -229,12 +242,41 @@ async def _start_analysis(
     return service
 
 
+def end_streams(app: FastAPI) -> None:
+    """Call when the server starts to stop: every spectator stream ends (see app/server.py)."""
+    hub: Hub | None = getattr(app.state, "hub", None)
+    if hub is not None:
+        hub.end_streams()
+
+
+def _read_games(
+    store: Store, tournaments: list[StoredTournament], now_wall_ms: int
+) -> tuple[list[StoredGame], dict[str, tuple[Result, Termination | None]]]:
+    """What start-up reads of the games (blocking): every unfinished game, and the
+    finished ones a broadcast delay still holds back (with all their events); the
+    outcomes of finished tournament games."""
+    delayed: dict[str, int] = {}
+    for item in tournaments:
+        delay_s = item.setup.get("delay_s") or 0
+        if delay_s:
+            delayed[item.id] = int(delay_s) * 1000
+    held = [
+        game
+        for tid, delay_ms in delayed.items()
+        for game in store.released_after(tid, now_wall_ms - delay_ms)
+    ]
+    stored = store.load_games(also=held, full_tournaments=delayed.keys(), window=REPLAY_HISTORY)
+    outcomes: dict[str, tuple[Result, Termination | None]] = store.finished_outcomes()  # type: ignore[assignment]
+    return stored, outcomes
+
+
 def _collect_store_metrics(metrics: Metrics, store: Store, games: GameService) -> None:
     counted = 0
 
     def collect() -> None:
         nonlocal counted
         metrics.store_pending.set(store.pending)
+        metrics.games_in_memory.set(games.loaded)
         metrics.moves_accepted.inc(games.moves_accepted - counted)
         counted = games.moves_accepted
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,16 +23,27 @@ from app.auth import Seat, Tokens, new_id, new_token, token_digest
 from app.errors import not_found
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
-from engine.rules.game import GameSetup, GameState, Player, evolve, flag_deadline_ms
+from engine.rules.game import (
+    GameSetup,
+    GameState,
+    Player,
+    evolve,
+    evolve_all,
+    flag_deadline_ms,
+)
 from engine.rules.pgn import export_pgn
-from engine.rules.view import game_json
-from engine.rules.wire import ColorName, EvalJSON, GameEvent, GameJSON, Mode, Result, Termination
+from engine.rules.snapshot import SNAPSHOT_EVERY, SnapshotJSON, from_snapshot, snapshot_json
+from engine.rules.view import game_json, summary_json
+from engine.rules.wire import ColorName, EvalJSON, GameEvent, Mode, Result, Termination
 from workers.archive import PgnArchive
-from workers.store import EventRecord, Store, StoredGame
+from workers.store import EventRecord, GameRow, Store, StoredGame
 
 log = logging.getLogger(__name__)
 
 Command = Callable[[GameState, int], list[GameEvent]]
+# A game asked for this recently (ms) stays in memory whatever the cache size: its caller
+# may still be on its way to pinning it.
+RECENT_MS = 10_000
 
 
 class EventSink(Protocol):
@@ -45,6 +57,12 @@ class EventSink(Protocol):
 
     def spectators(self, game: str) -> int:
         """How many spectators follow ``game``."""
+
+    def is_pinned(self, game: str) -> bool:
+        """Whether ``game`` must stay in memory (spectators, events not yet released)."""
+
+    def game_evicted(self, game: str) -> None:
+        """``game`` left memory: drop what is kept about it (it is loaded again on demand)."""
 
 
 class NoSink:
@@ -60,12 +78,25 @@ class NoSink:
         """Nobody is watching."""
         return 0
 
+    def is_pinned(self, game: str) -> bool:
+        """Nothing holds a game."""
+        return False
+
+    def game_evicted(self, game: str) -> None:
+        """Nothing to drop."""
+
 
 @dataclass(eq=False, slots=True)
 class LiveGame:
     """One game in memory; ``state`` changes only under ``lock`` and after a durable write."""
 
     state: GameState
+    # SHA-256 digests of the players' tokens (their seats leave memory with the game).
+    digests: tuple[str, str] = ("", "")
+    # The ``seq`` of the snapshot the store holds of this game.
+    snapshot_seq: int = 0
+    # When the game was last asked for (``now_ms``): recently used games are not evicted.
+    used_ms: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timer: asyncio.TimerHandle | None = None
 
@@ -91,8 +122,13 @@ class NewGame:
 
 
 class GameService:
-    """Owns every live game. Create with the shared store, archive, tokens and clocks
-    (``now_ms`` monotonic for game clocks, ``wall_ms`` Unix time for commit times)."""
+    """Owns the games in memory. Create with the shared store, archive, tokens and clocks
+    (``now_ms`` monotonic for game clocks, ``wall_ms`` Unix time for commit times).
+
+    Every unfinished game is in memory; finished ones are loaded from the store on demand
+    (:meth:`fetch`) and the least recently used beyond ``cache_size`` leave memory again,
+    unless the sink pins them (spectators, events a broadcast delay still holds).
+    """
 
     def __init__(
         self,
@@ -104,6 +140,7 @@ class GameService:
         wall_ms: Callable[[], int],
         site: str,
         sink: EventSink | None = None,
+        cache_size: int = 256,
     ) -> None:
         self._store = store
         # Unix ms: each event's commit time, which a broadcast delay counts from.
@@ -116,24 +153,30 @@ class GameService:
         # Called after every durable change, after the sink (analysis follows moves).
         self.observers: list[Callable[[GameState, list[GameEvent]], None]] = []
         self._games: dict[str, LiveGame] = {}
+        # The finished games in memory, least recently used first.
+        self._finished: OrderedDict[str, LiveGame] = OrderedDict()
+        self._cache_size = cache_size
+        self._loading: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.moves_accepted = 0
 
     # --- lifecycle ---
 
-    def restore(self, stored: list[StoredGame]) -> None:
-        """Rebuild every game from the store; running clocks resume now."""
+    def restore(self, stored: list[StoredGame]) -> list[GameRow]:
+        """Rebuild games read from the store; running clocks resume now.
+
+        Returns the rows to write for games stored before statuses and snapshots were
+        kept (write them with ``Store.update_games``, then call :meth:`evict`).
+        """
         now = self._now_ms()
+        unknown = []
         for item in stored:
-            setup = _setup_from_record(item.setup)
-            events: list[GameEvent] = item.events  # type: ignore[assignment]
-            live = LiveGame(GameState.rebuild(setup, events, now))
-            self._games[setup.id] = live
-            white, black = item.token_hashes
-            self._tokens.add_seat(white, Seat(setup.id, chess.WHITE))
-            self._tokens.add_seat(black, Seat(setup.id, chess.BLACK))
-            self._schedule_flag(live)
+            live = self._register(item, _rebuilt(item, now), asked=False)
+            if item.status is None:
+                unknown.append(self._row(live.state))
+                live.snapshot_seq = live.state.seq
         log.info("restored %d games from the store", len(stored))
+        return unknown
 
     async def close(self) -> None:
         """Record every running clock, cancel timers, wait for background tasks."""
@@ -141,6 +184,8 @@ class GameService:
         for live in self._games.values():
             if live.timer is not None:
                 live.timer.cancel()
+        for task in self._loading.values():
+            task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -163,28 +208,127 @@ class GameService:
         while True:
             await asyncio.sleep(interval_s)
             await self.checkpoint_clocks()
+            self.evict()
 
     # --- queries ---
 
     def get(self, game_id: str) -> LiveGame:
-        """The game, or ApiError 404."""
+        """The game if it is in memory, or ApiError 404 (see :meth:`fetch`)."""
         live = self._games.get(game_id)
         if live is None:
             raise not_found("game")
         return live
 
     def state_of(self, game_id: str) -> GameState | None:
-        """The live state of a game, or None when there is no such game."""
+        """The state of a game in memory, or None (no such game, or not loaded)."""
         live = self._games.get(game_id)
         return None if live is None else live.state
 
     def __contains__(self, game_id: object) -> bool:
+        """Whether the game is in memory (every unfinished game is)."""
         return game_id in self._games
+
+    async def fetch(self, game_id: str) -> LiveGame:
+        """The game, loaded from the store if it is not in memory; ApiError 404 if unknown."""
+        live = self._games.get(game_id)
+        if live is not None:
+            self._touch(live)
+            return live
+        found = await self.fetch_many([game_id])
+        if not found:
+            raise not_found("game")
+        return found[0]
+
+    async def fetch_many(self, game_ids: Iterable[str]) -> list[LiveGame]:
+        """The games named that exist, in the order given, loading the missing ones
+        together (one read of the store, rebuilt in a thread).
+
+        Games asked for stay in memory for at least ``RECENT_MS`` (a spectator's
+        subscription then pins them for as long as it lasts).
+        """
+        wanted = list(dict.fromkeys(game_ids))
+        missing = [g for g in wanted if g not in self._games and g not in self._loading]
+        if missing:
+            task = asyncio.get_running_loop().create_task(self._load(missing))
+            for game_id in missing:
+                self._loading[game_id] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        waits = {self._loading[g] for g in wanted if g in self._loading}
+        if waits:
+            # Shielded: a caller that goes away does not cancel a load others wait for.
+            await asyncio.shield(asyncio.gather(*waits))
+        found = []
+        for game_id in wanted:
+            live = self._games.get(game_id)
+            if live is not None:
+                self._touch(live)
+                found.append(live)
+        return found
+
+    def _touch(self, live: LiveGame) -> None:
+        live.used_ms = self._now_ms()
+        if live.id in self._finished:
+            self._finished.move_to_end(live.id)
+
+    async def _load(self, game_ids: list[str]) -> None:
+        try:
+            now = self._now_ms()
+            loaded = await asyncio.to_thread(self._read, game_ids, now)
+            for item, state in loaded:
+                if item.id not in self._games:
+                    self._register(item, state)
+        finally:
+            for game_id in game_ids:
+                self._loading.pop(game_id, None)
+
+    def _read(self, game_ids: list[str], now: int) -> list[tuple[StoredGame, GameState]]:
+        """Read and rebuild games (in a thread: the rebuild is pure, the read blocking)."""
+        return [(item, _rebuilt(item, now)) for item in self._store.load_game_ids(game_ids)]
+
+    def _register(self, item: StoredGame, state: GameState, *, asked: bool = True) -> LiveGame:
+        used_ms = self._now_ms() if asked else self._now_ms() - RECENT_MS
+        live = LiveGame(state, digests=item.token_hashes, used_ms=used_ms)
+        if item.snapshot is not None:
+            live.snapshot_seq = item.snapshot["seq"]
+        self._games[item.id] = live
+        white, black = item.token_hashes
+        self._tokens.add_seat(white, Seat(item.id, chess.WHITE))
+        self._tokens.add_seat(black, Seat(item.id, chess.BLACK))
+        if state.is_finished:
+            self._finished[item.id] = live
+        else:
+            self._schedule_flag(live)
+        return live
+
+    def evict(self) -> None:
+        """Let the least recently used finished games beyond the cache size leave memory
+        (those the sink pins, and those a command holds, stay)."""
+        excess = len(self._finished) - self._cache_size
+        if excess <= 0:
+            return
+        now = self._now_ms()
+        for game_id, live in list(self._finished.items()):
+            if excess <= 0:
+                break
+            if live.lock.locked() or now - live.used_ms < RECENT_MS or self.sink.is_pinned(game_id):
+                continue
+            del self._finished[game_id]
+            del self._games[game_id]
+            for digest in live.digests:
+                self._tokens.remove_seat(digest)
+            self.sink.game_evicted(game_id)
+            excess -= 1
+
+    @property
+    def loaded(self) -> int:
+        """How many games are in memory."""
+        return len(self._games)
 
     def find(
         self, *, status: str | None = None, tournament: str | None = None
     ) -> Iterator[LiveGame]:
-        """Games in creation order, filtered by status and tournament id."""
+        """Games in memory (every unfinished one), filtered by status and tournament id."""
         for live in self._games.values():
             if status is not None and live.state.status != status:
                 continue
@@ -195,11 +339,6 @@ class GameService:
     def spectators(self, game_id: str) -> int:
         """How many spectators follow the game now."""
         return self.sink.spectators(game_id)
-
-    def view(self, game_id: str) -> GameJSON:
-        """The game's public JSON now, spectator count included (ApiError 404 if unknown)."""
-        state = self.get(game_id).state
-        return game_json(state, self._now_ms(), spectators=self.sink.spectators(game_id))
 
     def now_ms(self) -> int:
         """The service's monotonic clock, the one every ``now_ms`` in the core comes from."""
@@ -267,7 +406,7 @@ class GameService:
     def adopt(self, new: NewGame) -> LiveGame:
         """Serve a game whose ``row`` is durably stored."""
         setup = new.state.setup
-        live = LiveGame(new.state)
+        live = LiveGame(new.state, digests=new.digests)
         self._games[setup.id] = live
         self._tokens.add_seat(new.digests[0], Seat(setup.id, chess.WHITE))
         self._tokens.add_seat(new.digests[1], Seat(setup.id, chess.BLACK))
@@ -330,6 +469,9 @@ class GameService:
         return await asyncio.shield(task)
 
     async def _run_locked(self, live: LiveGame, command: Command) -> GameState:
+        if self._games.get(live.id) is not live:
+            # The game left memory after the caller got it: act on the one in memory.
+            live = await self.fetch(live.id)
         async with live.lock:
             now = self._now_ms()
             await self._commit(live, core.expire(live.state, now), now)
@@ -342,13 +484,29 @@ class GameService:
         if not events:
             return
         at_ms = self._wall_ms()
-        state = live.state
+        before = live.state
+        state = before
         records = []
         for event in events:
             state = evolve(state, event, now)
             records.append(_record(event, state.line, at_ms))
-        await self._store.append(records)
+        row = None
+        if (
+            state.status != before.status
+            or state.is_finished
+            or state.seq - live.snapshot_seq >= SNAPSHOT_EVERY
+        ):
+            row = self._row(state)
+        await self._store.append(records, row)
         live.state = state
+        live.used_ms = now
+        if row is not None:
+            live.snapshot_seq = state.seq
+        if state.is_finished:
+            self._finished[live.id] = live
+            self._finished.move_to_end(live.id)
+        else:
+            self._finished.pop(live.id, None)
         self.moves_accepted += sum(1 for e in events if e["type"] == "move")
         # The change is durable and accepted from here on: a failing side effect is
         # logged, never turned into an error for a move that is on disk.
@@ -358,6 +516,18 @@ class GameService:
         _guarded(self._schedule_flag, live)
         if state.is_finished:
             _guarded(self._spawn, self._archive_pgn(state))
+            _guarded(self.evict)
+
+    def _row(self, state: GameState) -> GameRow:
+        """What the store keeps beside the events of ``state``'s game."""
+        summary = summary_json(game_json(state, self._now_ms()))
+        return GameRow(
+            state.setup.id,
+            state.status,
+            json.dumps(summary, separators=(",", ":")),
+            json.dumps(snapshot_json(state), separators=(",", ":")),
+            state.seq,
+        )
 
     def _schedule_flag(self, live: LiveGame) -> None:
         if live.timer is not None:
@@ -419,6 +589,17 @@ def _record(event: GameEvent, line: int, at_ms: int) -> EventRecord:
     ply = event["ply"] if event["type"] == "move" else None
     body = json.dumps(event, separators=(",", ":"))
     return EventRecord(event["game"], event["seq"], event["type"], ply, body, line, at_ms)
+
+
+def _rebuilt(item: StoredGame, now: int) -> GameState:
+    """The state of a stored game: its snapshot with the later events folded in."""
+    setup = _setup_from_record(item.setup)
+    events: list[GameEvent] = item.events  # type: ignore[assignment]
+    if item.snapshot is None:
+        return GameState.rebuild(setup, events, now)
+    snapshot: SnapshotJSON = item.snapshot  # type: ignore[assignment]
+    state = from_snapshot(setup, snapshot, now)
+    return evolve_all(state, (e for e in events if e["seq"] > state.seq), now)
 
 
 def _setup_from_record(data: dict[str, Any]) -> GameSetup:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.metrics import Metrics
-from app.spectators import Message, Spectator
+from app.spectators import Message, QueuedSpectator, Spectator
 from workers.store import EventRecord
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 SnapshotJSON = Callable[[str], Any]
 # Events kept per game for ``since=`` resumes.
 REPLAY_HISTORY = 64
+# The close code of spectators when the server stops (WebSocket "service restart").
+SERVER_STOPPING = 1012
 
 
 @dataclass(eq=False, slots=True)
@@ -106,6 +108,12 @@ class Hub:
         for body, seq in zip(bodies, seqs, strict=True):
             channel.history.append(Message(body, game=game, seq=seq))
             channel.seq = seq
+
+    def forget(self, game: str) -> None:
+        """Drop a game's channel and replay window unless someone still follows it."""
+        channel = self._channels.get(game)
+        if channel is not None and not channel.spectators:
+            del self._channels[game]
 
     # --- subscribing ---
 
@@ -207,6 +215,13 @@ class Hub:
             channel.snapshot = Message(text, game=game, seq=None)
             channel.snapshot_key = key
         return channel.snapshot
+
+    def end_streams(self) -> None:
+        """The server stops: close every queued spectator (NDJSON streams, and WebSockets
+        under other ASGI servers) with :data:`SERVER_STOPPING`, so their responses end."""
+        for spectator in list(self._connected):
+            if isinstance(spectator, QueuedSpectator):
+                spectator.close(SERVER_STOPPING, "server restarting")
 
     # --- housekeeping ---
 

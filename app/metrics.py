@@ -39,6 +39,11 @@ class Metrics:
             registry=r,
         )
         self.spectators = Gauge("gm_spectators", "Connected spectators.", registry=r)
+        self.games_in_memory = Gauge(
+            "gm_games_in_memory",
+            "Games held in memory (every unfinished one, and recently used finished ones).",
+            registry=r,
+        )
         self.messages_sent = Counter(
             "gm_messages_sent", "Messages written to spectators.", registry=r
         )

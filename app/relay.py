@@ -136,7 +136,7 @@ class RelayService:
                 return out[-1].events
 
             try:
-                await self._games.run(self._games.get(game_id), command)
+                await self._games.run(await self._games.fetch(game_id), command)
             except GameRefusal as exc:
                 # A refusal the relay did not foresee: this game only. (A store that cannot
                 # write is not a game's error: StoreUnavailable answers the push 503.)
@@ -148,6 +148,10 @@ class RelayService:
             reports.append(report(match, outcome))
             if outcome.error is None:
                 self._digests[game_id] = match.game.digest
+        if len(self._digests) > 2 * self._games.loaded:
+            # Games that left memory are finished: a push that still carries one pays a
+            # comparison, never a wrong answer. The map stays the size of what is live.
+            self._digests = {g: d for g, d in self._digests.items() if g in self._games}
         return reports
 
     # --- polling ---

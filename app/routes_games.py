@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -13,10 +14,15 @@ from app.games import GameService
 from app.schemas import CreateGameIn, DrawIn, MoveIn, ResultIn
 from engine.rules.clock import TimeControl
 from engine.rules.game import GameState, Player
-from engine.rules.view import game_json
+from engine.rules.view import game_json, summary_json
 from engine.rules.wire import GameJSON
+from workers.store import Store
 
 router = APIRouter(prefix="/api/games", tags=["games"])
+
+# Games per page of ``GET /api/games``: by default, and at most.
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no or unknown token"},
@@ -61,10 +67,10 @@ async def create_game(body: CreateGameIn, request: Request) -> JSONResponse:
     return JSONResponse({"game": _view(service, new.state), "tokens": new.tokens}, status_code=201)
 
 
-def _seen(request: Request, game_id: str) -> GameState:
+async def _seen(request: Request, game_id: str) -> GameState:
     """The game as the bearer may see it: live for the operator and the game's players,
     else as the public sees it (behind by its tournament's broadcast delay)."""
-    state = _service(request).get(game_id).state
+    state = (await _service(request).fetch(game_id)).state
     broadcast: Broadcast = request.app.state.broadcast
     if not broadcast.is_delayed(state.setup.tournament):
         return state
@@ -79,25 +85,43 @@ async def list_games(
     request: Request,
     status: Annotated[Literal["created", "started", "finished"] | None, Query()] = None,
     tournament: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> JSONResponse:
-    """Games in creation order, optionally filtered by status and tournament (public view
-    unless the bearer is the operator)."""
+    """Games newest first, ``limit`` per page, as summaries (a game without ``moves``);
+    ``next`` is the ``cursor`` of the following page, null on the last one. Filtered by
+    status and tournament; the public view unless the bearer is the operator."""
     service = _service(request)
     broadcast: Broadcast = request.app.state.broadcast
     operator = isinstance(_tokens(request).identify(request), Operator)
-    games = []
-    for live in service.find(tournament=tournament):
-        state = live.state if operator else broadcast.game(live.id)
-        if status is None or state.status == status:
-            games.append(_view(service, state))
-    return JSONResponse({"games": games})
+    store: Store = request.app.state.store
+    rows = await asyncio.to_thread(
+        store.list_games,
+        status=status,
+        tournament=tournament,
+        before=None if cursor is None else int(cursor),
+        limit=limit,
+    )
+    games: list[dict[str, Any]] = []
+    for row in rows:
+        state = service.state_of(row.id)
+        if state is not None:
+            if not operator:
+                state = broadcast.game(row.id)
+            if status is not None and state.status != status:
+                continue
+            games.append(summary_json(_view(service, state)))
+        elif row.summary is not None:
+            games.append({**row.summary, "spectators": service.spectators(row.id)})
+    following = str(rows[-1].position) if len(rows) == limit else None
+    return JSONResponse({"games": games, "next": following})
 
 
 @router.get("/{game_id}", responses=_ERRORS)
 async def get_game(game_id: str, request: Request) -> JSONResponse:
     """The game's full state."""
     service = _service(request)
-    return JSONResponse(_view(service, _seen(request, game_id)))
+    return JSONResponse(_view(service, await _seen(request, game_id)))
 
 
 @router.get(
@@ -107,7 +131,7 @@ async def get_game(game_id: str, request: Request) -> JSONResponse:
 async def get_pgn(game_id: str, request: Request) -> Response:
     """The game as PGN with ``[%clk]`` after every move."""
     service = _service(request)
-    pgn = await service.pgn(_seen(request, game_id))
+    pgn = await service.pgn(await _seen(request, game_id))
     return Response(pgn, media_type="application/x-chess-pgn")
 
 
@@ -116,14 +140,14 @@ async def start_game(game_id: str, request: Request) -> JSONResponse:
     """Start a created game (operator): the side to move's clock starts."""
     _tokens(request).require_operator(request)
     service = _service(request)
-    return JSONResponse(_view(service, await service.start(service.get(game_id))))
+    return JSONResponse(_view(service, await service.start(await service.fetch(game_id))))
 
 
 @router.post("/{game_id}/moves", responses=_ERRORS)
 async def post_move(game_id: str, body: MoveIn, request: Request) -> JSONResponse:
     """Play a move (the player to move, or the operator). 200 once durably written."""
     service = _service(request)
-    live = service.get(game_id)
+    live = await service.fetch(game_id)
     identity = _tokens(request).require_seat_or_operator(request, game_id)
     by = identity.color if isinstance(identity, Seat) else None
     state = await service.move(live, body.move, by=by, ply=body.ply, clock_ms=body.clock_ms)
@@ -134,7 +158,7 @@ async def post_move(game_id: str, body: MoveIn, request: Request) -> JSONRespons
 async def resign(game_id: str, request: Request) -> JSONResponse:
     """The bearer's side resigns (players only)."""
     service = _service(request)
-    live = service.get(game_id)
+    live = await service.fetch(game_id)
     seat = _tokens(request).require_seat(request, game_id)
     return JSONResponse(_view(service, await service.resign(live, seat.color)))
 
@@ -143,7 +167,7 @@ async def resign(game_id: str, request: Request) -> JSONResponse:
 async def draw(game_id: str, body: DrawIn, request: Request) -> JSONResponse:
     """Offer, accept or decline a draw, or claim one by rule (players only)."""
     service = _service(request)
-    live = service.get(game_id)
+    live = await service.fetch(game_id)
     seat = _tokens(request).require_seat(request, game_id)
     return JSONResponse(_view(service, await service.draw(live, seat.color, body.action)))
 
@@ -153,5 +177,5 @@ async def set_result(game_id: str, body: ResultIn, request: Request) -> JSONResp
     """Set the result as arbiter (operator)."""
     _tokens(request).require_operator(request)
     service = _service(request)
-    state = await service.adjudicate(service.get(game_id), body.result, body.reason)
+    state = await service.adjudicate(await service.fetch(game_id), body.result, body.reason)
     return JSONResponse(_view(service, state))

@@ -13,11 +13,12 @@ from starlette.websockets import WebSocketDisconnect
 from app.broadcast import Broadcast
 from app.errors import ApiError, error_response
 from app.games import GameService
-from app.hub import Hub
+from app.hub import SERVER_STOPPING, Hub
 from app.ratelimit import TokenBucket
 from app.settings import Settings
 from app.spectators import DirectSpectator, Message, QueuedSpectator, Spectator
 from app.stream_connection import StreamConnection
+from app.tournaments import TournamentService
 from app.ws_protocol import DIRECT_EXTENSION
 
 router = APIRouter(tags=["live"])
@@ -35,7 +36,7 @@ _CLOSE_WAIT_S = 2.0
 async def watch_game(websocket: WebSocket, game_id: str) -> None:
     """Spectate one game: a snapshot (or the missed events after ``since``), then events."""
     service: GameService = websocket.app.state.games
-    if game_id not in service:
+    if not await service.fetch_many([game_id]):
         await _deny(websocket, ApiError(404, "not_found", "no such game"))
         return
     await _spectate(websocket, [game_id], tournament=None)
@@ -46,11 +47,20 @@ async def watch_tournament(websocket: WebSocket, tournament_id: str) -> None:
     """Spectate a tournament on one socket: the tournament, then every game (later ones
     included), rounds and standings. Resume is per game: ``since=<game>:<seq>,...``."""
     service: GameService = websocket.app.state.games
-    broadcast: Broadcast = websocket.app.state.broadcast
-    if broadcast.tournament(tournament_id) is None:
+    tournaments: TournamentService = websocket.app.state.tournaments
+    live = tournaments.state_of(tournament_id)
+    if live is None:
         await _deny(websocket, ApiError(404, "not_found", "no such tournament"))
         return
-    games = [g.id for g in service.find(tournament=tournament_id)]
+    # Finished games are loaded first; a round paired meanwhile adds games, which are in
+    # memory from the start: the list taken after the last await is complete.
+    games = live.game_ids()
+    for _ in range(3):
+        await service.fetch_many(games)
+        games = tournaments.get(tournament_id).state.game_ids()
+        if all(game in service for game in games):
+            break
+    games = [game for game in games if game in service]
     await _spectate(websocket, games, tournament=tournament_id)
 
 
@@ -72,7 +82,7 @@ async def stream_game(
     settings: Settings = request.app.state.settings
     service: GameService = request.app.state.games
     hub: Hub = request.app.state.hub
-    service.get(game_id)
+    await service.fetch(game_id)
     if hub.is_full:
         raise ApiError(503, "unavailable", "too many spectators", {"Retry-After": "10"})
     connection = StreamConnection.from_scope(request)
@@ -101,16 +111,17 @@ async def _lines(
                 line = None if message is None else message.text + "\n"
             except TimeoutError:
                 line = "\n"
-            if connection is not None and (
-                line is None
-                or not await connection.has_room(
-                    settings.spectator_buffer_bytes, settings.spectator_behind_s
-                )
+            if line is None:
+                # Closed by the hub: too slow (reset, as a WebSocket gets 1013), or the
+                # server stops (a clean end: the client reconnects with since=).
+                if connection is not None and spectator.close_code != SERVER_STOPPING:
+                    await connection.reset()
+                return
+            if connection is not None and not await connection.has_room(
+                settings.spectator_buffer_bytes, settings.spectator_behind_s
             ):
                 spectator.close(1013, "too slow")
                 await connection.reset()
-                return
-            if line is None:
                 return
             yield line
     finally:
@@ -138,6 +149,9 @@ async def _spectate(websocket: WebSocket, games: list[str], tournament: str | No
         await _deny(websocket, ApiError(503, "unavailable", "too many spectators"))
         return
     await websocket.accept()
+    # In memory again (and touched, so not evicted before the subscription below).
+    service: GameService = websocket.app.state.games
+    games = [live.id for live in await service.fetch_many(games)]
     direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     rules = InputRules(settings, asyncio.get_running_loop().time())
     if direct is not None:

@@ -26,7 +26,7 @@ def _read_page(name: str) -> str:
 async def watch_page(game_id: str, request: Request) -> HTMLResponse:
     """The spectator web page of a game: board, clocks, moves and evaluation, live."""
     service: GameService = request.app.state.games
-    service.get(game_id)
+    await service.fetch(game_id)
     page = _read_page("watch.html")
     headers = {"Content-Security-Policy": _PAGE_POLICY, "Cache-Control": "no-cache"}
     return HTMLResponse(page, headers=headers)

@@ -258,30 +258,34 @@ async def get_pgn(tournament_id: TournamentId, request: Request) -> StreamingRes
     live = _service(request).get(tournament_id)
     operator = _is_operator(request)
     state = _seen(request, live)
-    game_ids = [p.game for r in state.rounds for p in r.pairings if p.game is not None]
-    games = [_game_seen(request, g, operator) for g in game_ids]
+    game_ids = state.game_ids()
     archive: PgnArchive = request.app.state.archive
     site: str = request.app.state.settings.site
     # The archive holds the live game: a delayed public view renders its own state.
     use_archive = operator or not _broadcast(request).is_delayed(live.id)
-    chunks = _pgn_chunks(games, archive, site, use_archive=use_archive)
-    return StreamingResponse(chunks, media_type="application/x-chess-pgn")
+
+    async def chunks() -> AsyncIterator[str]:
+        games: GameService = request.app.state.games
+        for game_id in game_ids:
+            text = None
+            if game_id not in games:
+                # Finished and shown in full (else it would be in memory): its file is it.
+                text = await _read_archived(archive.path_of(game_id), game_id, None)
+            if text is None:
+                await games.fetch(game_id)
+                game = _game_seen(request, game_id, operator)
+                if use_archive and game.is_finished:
+                    text = await _read_archived(archive.path_of(game_id), game_id, game.result)
+                if text is None:
+                    text = await archive.render(partial(export_pgn, game, site=site))
+            yield text
+
+    return StreamingResponse(chunks(), media_type="application/x-chess-pgn")
 
 
-async def _pgn_chunks(
-    games: list[GameState], archive: PgnArchive, site: str, *, use_archive: bool
-) -> AsyncIterator[str]:
-    for game in games:
-        text = None
-        if use_archive and game.is_finished:
-            text = await _read_archived(archive.path_of(game.setup.id), game)
-        if text is None:
-            text = await archive.render(partial(export_pgn, game, site=site))
-        yield text
-
-
-async def _read_archived(path: Any, game: GameState) -> str | None:
-    """The archived PGN of a finished game, if the file holds this very version."""
+async def _read_archived(path: Any, game_id: str, result: str | None) -> str | None:
+    """The archived PGN of a finished game, if the file holds this very version (the
+    game's ``result``, when known)."""
     try:
         async with aiofiles.open(path, encoding="utf-8") as f:
             text = await f.read()
@@ -289,6 +293,8 @@ async def _read_archived(path: Any, game: GameState) -> str | None:
         return None
     # The file is rewritten after every change of a finished game; if it lags (a
     # correction being archived), render instead.
-    if f'[GameId "{game.setup.id}"]' not in text or f'[Result "{game.result}"]' not in text:
+    if f'[GameId "{game_id}"]' not in text:
+        return None
+    if result is not None and f'[Result "{result}"]' not in text:
         return None
     return text

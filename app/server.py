@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -50,3 +52,25 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which tells the app when it starts to stop.
+
+    uvicorn waits up to ``timeout_graceful_shutdown`` for responses in flight before the
+    lifespan ends, and an NDJSON stream never ends by itself: ``on_stop`` (called first
+    thing in the shutdown, on the loop) lets the app end its streams so that the stop is
+    prompt and each stream ends cleanly (WebSockets get 1012 from uvicorn itself).
+    """
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Tell the app, then shut down as uvicorn does."""
+        try:
+            self._on_stop()
+        except Exception:
+            _log.exception("ending the streams at shutdown failed")
+        await super().shutdown(sockets)

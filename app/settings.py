@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # message a spectator may send (bigger closes with 1009), how many it may send (more
     # closes with 1008), keepalive pings, and browser origins allowed (empty: any).
     max_spectators: NonNegativeInt = 20_000
+    # Finished games kept in memory (least recently used first out); the others are read
+    # from the store when asked for. Unfinished games are always in memory.
+    game_cache: NonNegativeInt = 256
     ws_max_message_bytes: PositiveInt = 1024
     ws_messages_per_s: PositiveFloat = 2.0
     ws_messages_burst: Burst = 10.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -24,7 +24,7 @@ from app.schemas import CreateTournamentIn, EntrantIn
 from engine.rules.clock import TimeControl
 from engine.rules.errors import AlreadyStarted, GameOver, InvalidInput
 from engine.rules.game import GameState, Player
-from engine.rules.wire import GameEvent
+from engine.rules.wire import GameEvent, Result, Termination
 from engine.tournament import state as core
 from engine.tournament.berger import berger_round, double_round_robin_round
 from engine.tournament.errors import NoPairing
@@ -33,6 +33,8 @@ from engine.tournament.state import (
     RESULT_EVENTS,
     Bye,
     Entrant,
+    FinishedGame,
+    GameOutcome,
     TournamentSetup,
     TournamentState,
     game_result,
@@ -133,12 +135,27 @@ class TournamentService:
 
     # --- lifecycle ---
 
-    def restore(self, stored: list[StoredTournament]) -> None:
-        """Rebuild every tournament, fold in its games' results, resume its rounds."""
+    def restore(
+        self,
+        stored: list[StoredTournament],
+        outcomes: Mapping[str, tuple[Result, Termination | None]],
+    ) -> None:
+        """Rebuild every tournament, fold in its games' results, resume its rounds.
+
+        Results come from the games in memory, else from ``outcomes``: the (result,
+        termination) of the finished games the store holds.
+        """
+
+        def outcome(game_id: str) -> GameOutcome | None:
+            state = self._games.state_of(game_id)
+            if state is not None or game_id not in outcomes:
+                return state
+            return FinishedGame(*outcomes[game_id])
+
         for item in stored:
             setup = setup_from_record(item.setup)
             events: list[TournamentEvent] = item.events  # type: ignore[assignment]
-            state = with_game_results(TournamentState.rebuild(setup, events), self._games.state_of)
+            state = with_game_results(TournamentState.rebuild(setup, events), outcome)
             live = LiveTournament(state)
             self._tournaments[setup.id] = live
             self._resume_round(live)
@@ -301,7 +318,7 @@ class TournamentService:
         if pairing.game is None:
             raise not_found("game on this board")
         outcome, termination = game_result(result)
-        await self._games.decide(self._games.get(pairing.game), outcome, termination)
+        await self._games.decide(await self._games.fetch(pairing.game), outcome, termination)
         return live.state
 
     def on_game_commit(self, game: GameState, events: list[GameEvent]) -> None:

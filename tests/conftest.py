@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from app import Settings, create_app
-from app.server import uvicorn_config
+from app.factory import end_streams
+from app.server import Server, uvicorn_config
 from workers.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ async def serve(
     app = create_app(settings, **kwargs)  # type: ignore[arg-type]
     sock = free_socket()
     config = uvicorn_config(app, settings, log_level="warning", **(uvicorn_overrides or {}))
-    server = uvicorn.Server(config)
+    server = Server(config, on_stop=lambda: end_streams(app))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -45,11 +45,30 @@ async def resume(url: str, seen: dict[int, str | None], last_seq: int) -> None:
                 seen[message["seq"]] = message.get("uci")
 
 
+async def stream(url: str, seen: dict[int, str | None], ready: asyncio.Event) -> str:
+    """Read an NDJSON stream like :func:`watch`; returns "ended" when the server ended it
+    cleanly, else the error that broke it."""
+    async with httpx.AsyncClient(timeout=None) as client:
+        try:
+            async with client.stream("GET", url) as response:
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    message = json.loads(line)
+                    if message["type"] == "snapshot":
+                        ready.set()
+                    if "seq" in message:
+                        seen[message["seq"]] = message.get("uci")
+        except httpx.HTTPError as exc:
+            return repr(exc)
+    return "ended"
+
+
 def test_sigterm_closes_spectators_with_1012_and_they_resume_without_loss(
     server_process: ServerProcess,
 ) -> None:
-    """On SIGTERM each spectator gets 1012 and the process exits 0 promptly; after a restart
-    ``since=`` gives every spectator each acknowledged move it missed."""
+    """On SIGTERM each spectator gets 1012 (a stream ends cleanly) and the process exits 0
+    promptly; after a restart ``since=`` gives every spectator each acknowledged move it missed."""
     server_process.start()
     moves = long_game(40)
     acknowledged: list[str] = []
@@ -58,12 +77,18 @@ def test_sigterm_closes_spectators_with_1012_and_they_resume_without_loss(
         url = server_process.url.replace("http://", "ws://") + f"/ws/games/{game_id}"
         seen: list[dict[int, str | None]] = [{} for _ in range(SPECTATORS)]
 
-        async def watch_then_stop() -> tuple[list[int | None], float]:
+        stream_url = f"{server_process.url}/api/stream/games/{game_id}"
+        streamed: dict[int, str | None] = {}
+
+        async def watch_then_stop() -> tuple[list[int | None], float, str]:
             ready = [asyncio.Event() for _ in seen]
             watchers = [
                 asyncio.create_task(watch(url, s, r)) for s, r in zip(seen, ready, strict=True)
             ]
+            stream_ready = asyncio.Event()
+            reader = asyncio.create_task(stream(stream_url, streamed, stream_ready))
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 10)
+            await asyncio.wait_for(stream_ready.wait(), 10)
             for move in moves[:20]:
                 await asyncio.to_thread(_move, client, game_id, move, len(acknowledged))
                 acknowledged.append(move)
@@ -71,11 +96,15 @@ def test_sigterm_closes_spectators_with_1012_and_they_resume_without_loss(
             started = time.monotonic()
             server_process.proc.terminate()
             codes = await asyncio.wait_for(asyncio.gather(*watchers), 10)
+            ending = await asyncio.wait_for(reader, 10)
             await asyncio.to_thread(server_process.proc.wait, 10)
-            return codes, time.monotonic() - started
+            return codes, time.monotonic() - started, ending
 
-        codes, exit_s = asyncio.run(watch_then_stop())
+        codes, exit_s, ending = asyncio.run(watch_then_stop())
         assert codes == [1012] * SPECTATORS
+        # Not reset after uvicorn's grace period: ended by the server as it stopped.
+        assert ending == "ended"
+        assert [streamed[k] for k in sorted(streamed) if streamed[k]] == acknowledged
         assert server_process.proc is not None
         assert server_process.proc.returncode == 0
         # Not a timing goal: a shutdown waiting on its 5 s grace or a stuck client shows here.

@@ -80,7 +80,8 @@ def test_a_full_disk_stops_the_server_and_a_restart_keeps_what_was_acknowledged(
     restarted = ServerProcess(data)
     restarted.start()
     try:
-        games = httpx.get(restarted.url + "/api/games").json()["games"]
-        assert [g["id"] for g in games] == acknowledged
+        games = httpx.get(restarted.url + "/api/games?limit=500").json()["games"]
+        # Newest first.
+        assert [g["id"] for g in reversed(games)] == acknowledged
     finally:
         restarted.stop()

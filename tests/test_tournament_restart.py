@@ -22,6 +22,8 @@ def post(server: ServerProcess, path: str, body: object = None) -> httpx.Respons
 def test_restart_in_the_middle_of_a_round(server_process: ServerProcess) -> None:
     """After kill -9 mid-round: same tournament, same results and standings, the round still unfinished, play resumes and the next round pairs."""
     server = server_process
+    # No finished game stays in memory: results after the restart come from the store.
+    server.env["GM_GAME_CACHE"] = "0"
     server.start()
     body = {
         "name": "Crash Open",
@@ -82,6 +84,8 @@ def test_restart_in_the_middle_of_a_round(server_process: ServerProcess) -> None
 def test_restart_keeps_the_delay_schedule(server_process: ServerProcess) -> None:
     """A move accepted just before a crash is still held back after the restart, then released."""
     server = server_process
+    # No finished game stays in memory: results after the restart come from the store.
+    server.env["GM_GAME_CACHE"] = "0"
     server.start()
     body = {
         "name": "Delayed",

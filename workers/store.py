@@ -22,7 +22,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,12 @@ CREATE TABLE IF NOT EXISTS games (
     id TEXT PRIMARY KEY,
     setup TEXT NOT NULL,
     white_token TEXT NOT NULL,
-    black_token TEXT NOT NULL
+    black_token TEXT NOT NULL,
+    tournament TEXT,
+    status TEXT,
+    summary TEXT,
+    snapshot TEXT,
+    snapshot_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     game TEXT NOT NULL REFERENCES games(id),
@@ -61,9 +66,23 @@ CREATE TABLE IF NOT EXISTS tournament_events (
 """
 
 # Columns added after the first release, for logs written before them.
+# A game's status NULL means "not known yet" (a log written before the column): such games
+# are replayed in full at start-up, and their status, summary and snapshot written then.
 _MIGRATIONS = (
     ("events", "line", "ALTER TABLE events ADD COLUMN line INTEGER NOT NULL DEFAULT 0"),
     ("events", "at_ms", "ALTER TABLE events ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0"),
+    ("games", "tournament", "ALTER TABLE games ADD COLUMN tournament TEXT"),
+    ("games", "status", "ALTER TABLE games ADD COLUMN status TEXT"),
+    ("games", "summary", "ALTER TABLE games ADD COLUMN summary TEXT"),
+    ("games", "snapshot", "ALTER TABLE games ADD COLUMN snapshot TEXT"),
+    (
+        "games",
+        "snapshot_seq",
+        "ALTER TABLE games ADD COLUMN snapshot_seq INTEGER NOT NULL DEFAULT 0",
+    ),
+)
+_BACKFILL = (
+    "UPDATE games SET tournament = json_extract(setup, '$.tournament') WHERE tournament IS NULL"
 )
 # A second move at the same ply of the same line (takebacks start a new line) cannot be
 # stored, whatever the code above does.
@@ -71,6 +90,8 @@ _INDEXES = """
 DROP INDEX IF EXISTS one_move_per_ply;
 CREATE UNIQUE INDEX IF NOT EXISTS one_move_per_line_ply
     ON events (game, line, ply) WHERE type = 'move';
+CREATE INDEX IF NOT EXISTS games_by_tournament ON games (tournament);
+CREATE INDEX IF NOT EXISTS games_by_status ON games (status);
 """
 
 
@@ -113,7 +134,13 @@ class TournamentRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoredGame:
-    """A game as read back at start-up: its setup JSON, token hashes and event bodies."""
+    """A game as read back: its setup JSON, token hashes, snapshot and events.
+
+    ``events`` (with their commit times and stored texts) start at some ``seq``: from the
+    first event when ``snapshot`` is None, else a few before the snapshot's ``seq`` (the
+    replay window of spectators' ``since=``); only those after the snapshot still have to
+    be folded into it.
+    """
 
     id: str
     setup: dict[str, Any]
@@ -123,6 +150,34 @@ class StoredGame:
     times_ms: list[int] = field(default_factory=list)
     # Each event's stored JSON text, which is also what spectators are sent.
     bodies: list[str] = field(default_factory=list)
+    snapshot: dict[str, Any] | None = None
+    # None for a game stored before statuses were kept (it is replayed in full).
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GameRow:
+    """What the store keeps about a game beside its events, written with them.
+
+    ``summary`` is the game's public JSON without its moves (what lists show of a game
+    that is not in memory); ``snapshot`` the state at ``snapshot_seq`` (JSON text).
+    """
+
+    game: str
+    status: str
+    summary: str
+    snapshot: str
+    snapshot_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class GameListRow:
+    """One game of a list page: its position in the log, status and summary (if known)."""
+
+    position: int
+    id: str
+    status: str | None
+    summary: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +249,14 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         conn.executescript(SCHEMA)
+        migrated = False
         for table, column, statement in _MIGRATIONS:
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in columns:
                 conn.execute(statement)
+                migrated = True
+        if migrated:
+            conn.execute(_BACKFILL)
         conn.executescript(_INDEXES)
         if self._max_page_count is not None:
             conn.execute(f"PRAGMA max_page_count = {int(self._max_page_count)}")
@@ -205,30 +264,99 @@ class Store:
         self._thread = threading.Thread(target=self._run, name="gm-store-writer", daemon=True)
         self._thread.start()
 
-    def load(self) -> list[StoredGame]:
-        """Every game with its events in ``seq`` order (blocking; a separate connection)."""
+    def load_games(
+        self,
+        *,
+        also: Iterable[str] = (),
+        full_tournaments: Collection[str] = (),
+        window: int = 64,
+    ) -> list[StoredGame]:
+        """Every game not known to be finished, and those ``also`` names, oldest first
+        (blocking; a connection of its own).
+
+        Games of ``full_tournaments`` come with every event and no snapshot (a broadcast
+        delay rebuilds their past); the others with their snapshot and the events after
+        it, plus up to ``window`` before it.
+        """
         conn = self._connect()
         try:
-            events: dict[str, list[dict[str, Any]]] = {}
-            times: dict[str, list[int]] = {}
-            bodies: dict[str, list[str]] = {}
-            for game, body, at_ms in conn.execute(
-                "SELECT game, body, at_ms FROM events ORDER BY game, seq"
-            ):
-                events.setdefault(game, []).append(json.loads(body))
-                times.setdefault(game, []).append(at_ms)
-                bodies.setdefault(game, []).append(body)
-            return [
-                StoredGame(
-                    gid,
-                    json.loads(setup),
-                    (white, black),
-                    events.get(gid, []),
-                    times.get(gid, []),
-                    bodies.get(gid, []),
+            rows = conn.execute(
+                f"SELECT {_GAME_COLUMNS} FROM games "  # noqa: S608 (constant column list)
+                "WHERE status IS NULL OR status <> 'finished' ORDER BY rowid"
+            ).fetchall()
+            known = {row[0] for row in rows}
+            extra = [g for g in dict.fromkeys(also) if g not in known]
+            rows += _game_rows(conn, extra)
+            return [_read_game(conn, row, full_tournaments, window) for row in rows]
+        finally:
+            conn.close()
+
+    def load_game_ids(self, game_ids: Sequence[str], *, window: int = 64) -> list[StoredGame]:
+        """The games named (those that exist), in the order given (blocking)."""
+        conn = self._connect()
+        try:
+            return [_read_game(conn, row, (), window) for row in _game_rows(conn, game_ids)]
+        finally:
+            conn.close()
+
+    def finished_outcomes(self) -> dict[str, tuple[str, str | None]]:
+        """(result, termination) of every finished tournament game, by id (blocking)."""
+        conn = self._connect()
+        try:
+            return {
+                game: (result, termination)
+                for game, result, termination in conn.execute(
+                    "SELECT id, json_extract(summary, '$.result'), "
+                    "json_extract(summary, '$.termination') FROM games "
+                    "WHERE tournament IS NOT NULL AND status = 'finished' AND summary IS NOT NULL"
                 )
-                for gid, setup, white, black in conn.execute(
-                    "SELECT id, setup, white_token, black_token FROM games ORDER BY rowid"
+            }
+        finally:
+            conn.close()
+
+    def released_after(self, tournament_id: str, cutoff_ms: int) -> list[str]:
+        """Finished games of a tournament with an event committed after ``cutoff_ms``
+        (blocking): those a broadcast delay has not shown in full yet."""
+        conn = self._connect()
+        try:
+            return [
+                game
+                for (game,) in conn.execute(
+                    "SELECT g.id FROM games g WHERE g.tournament = ? AND g.status = 'finished' "
+                    "AND (SELECT max(e.at_ms) FROM events e WHERE e.game = g.id) > ?",
+                    (tournament_id, cutoff_ms),
+                )
+            ]
+        finally:
+            conn.close()
+
+    def list_games(
+        self,
+        *,
+        status: str | None,
+        tournament: str | None,
+        before: int | None,
+        limit: int,
+    ) -> list[GameListRow]:
+        """Up to ``limit`` games, newest first, older than position ``before`` (blocking)."""
+        where = ["rowid < ?"]
+        params: list[object] = [before if before is not None else 2**62]
+        if status is not None:
+            # Games of unknown status are all in memory: the caller filters those.
+            where.append("(status = ? OR status IS NULL)")
+            params.append(status)
+        if tournament is not None:
+            where.append("tournament = ?")
+            params.append(tournament)
+        conn = self._connect()
+        try:
+            return [
+                GameListRow(position, game, row_status, None if text is None else json.loads(text))
+                for position, game, row_status, text in conn.execute(
+                    # Only constant conditions are joined; every value is a parameter.
+                    f"SELECT rowid, id, status, summary FROM games WHERE {' AND '.join(where)} "  # noqa: S608
+                    "ORDER BY rowid DESC LIMIT ?",
+                    (*params, limit),
                 )
             ]
         finally:
@@ -289,9 +417,19 @@ class Store:
         """Durably record a new game. Raises StoreUnavailable, or StoreConflict on a reused id."""
         await self._submit([_game_row(game_id, setup, token_hashes)])
 
-    async def append(self, records: Sequence[EventRecord]) -> None:
-        """Durably append events, all or none. Raises StoreUnavailable or StoreConflict."""
-        await self._submit([_event_row(r) for r in records])
+    async def append(self, records: Sequence[EventRecord], row: GameRow | None = None) -> None:
+        """Durably append events, with the game's ``row`` if given, all or none.
+
+        Raises StoreUnavailable or StoreConflict.
+        """
+        statements = [_event_row(r) for r in records]
+        if row is not None:
+            statements.append(_update_row(row))
+        await self._submit(statements)
+
+    async def update_games(self, rows: Sequence[GameRow]) -> None:
+        """Durably record games' statuses, summaries and snapshots (one transaction)."""
+        await self._submit([_update_row(row) for row in rows])
 
     async def create_tournament(
         self, tournament_id: str, setup: dict[str, Any], records: Sequence[TournamentRecord]
@@ -452,8 +590,60 @@ class Store:
 
 def _game_row(game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]) -> Statement:
     return (
-        "INSERT INTO games (id, setup, white_token, black_token) VALUES (?, ?, ?, ?)",
-        (game_id, json.dumps(setup), *token_hashes),
+        "INSERT INTO games (id, setup, white_token, black_token, tournament, status) "
+        "VALUES (?, ?, ?, ?, ?, 'created')",
+        (game_id, json.dumps(setup), *token_hashes, setup.get("tournament")),
+    )
+
+
+def _update_row(row: GameRow) -> Statement:
+    return (
+        "UPDATE games SET status = ?, summary = ?, snapshot = ?, snapshot_seq = ? WHERE id = ?",
+        (row.status, row.summary, row.snapshot, row.snapshot_seq, row.game),
+    )
+
+
+_GAME_COLUMNS = "id, setup, white_token, black_token, tournament, status, snapshot, snapshot_seq"
+_GameColumns = tuple[str, str, str, str, "str | None", "str | None", "str | None", int]
+
+
+def _game_rows(conn: sqlite3.Connection, game_ids: Sequence[str]) -> list[_GameColumns]:
+    """The games' rows in the order of ``game_ids`` (missing ones left out)."""
+    found: dict[str, _GameColumns] = {}
+    ids = list(game_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT {_GAME_COLUMNS} FROM games WHERE id IN ({marks})"  # noqa: S608
+        for row in conn.execute(query, chunk):
+            found[row[0]] = row
+    return [found[g] for g in ids if g in found]
+
+
+def _read_game(
+    conn: sqlite3.Connection, row: _GameColumns, full_tournaments: Collection[str], window: int
+) -> StoredGame:
+    game, setup, white, black, tournament, status, snapshot, snapshot_seq = row
+    if snapshot is None or (tournament is not None and tournament in full_tournaments):
+        snapshot, after = None, 0
+    else:
+        after = max(0, snapshot_seq - window)
+    events, times, bodies = [], [], []
+    for body, at_ms in conn.execute(
+        "SELECT body, at_ms FROM events WHERE game = ? AND seq > ? ORDER BY seq", (game, after)
+    ):
+        events.append(json.loads(body))
+        times.append(at_ms)
+        bodies.append(body)
+    return StoredGame(
+        game,
+        json.loads(setup),
+        (white, black),
+        events,
+        times,
+        bodies,
+        None if snapshot is None else json.loads(snapshot),
+        status,
     )
 
 

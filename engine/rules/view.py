@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.rules.game import GameState, current_eval
 from engine.rules.wire import GameJSON, color_name
 
@@ -35,3 +37,8 @@ def game_json(state: GameState, now_ms: int, *, spectators: int = 0) -> GameJSON
         "seq": state.seq,
         "created_at": setup.created_at,
     }
+
+
+def summary_json(game: GameJSON) -> dict[str, Any]:
+    """A game as lists show it: everything but its moves."""
+    return {key: value for key, value in game.items() if key != "moves"}

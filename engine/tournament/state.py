@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from engine.rules.clock import TimeControl
 from engine.rules.errors import InvalidInput
@@ -262,6 +263,10 @@ class TournamentState:
         rounds[round_no - 1] = replace(rnd, pairings=pairings)
         return replace(self, rounds=tuple(rounds))
 
+    def game_ids(self) -> list[str]:
+        """Every game of the tournament, in round and board order."""
+        return [p.game for rnd in self.rounds for p in rnd.pairings if p.game is not None]
+
     def find_game(self, game_id: str) -> tuple[int, Pairing] | None:
         """The round number and board of ``game_id``, if it belongs to this tournament."""
         for rnd in self.rounds:
@@ -295,6 +300,31 @@ def game_result(result: PairingResult) -> tuple[Result, Termination]:
     return result, "arbiter"
 
 
+class GameOutcome(Protocol):
+    """What a board's result is taken from: a game's state, or what the store says of it."""
+
+    @property
+    def result(self) -> Result:
+        """The game's result (``*`` while it runs)."""
+
+    @property
+    def termination(self) -> Termination | None:
+        """How it ended."""
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether it has a result."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedGame:
+    """The outcome of a finished game that is not in memory (read from the store)."""
+
+    result: Result
+    termination: Termination | None
+    is_finished: bool = True
+
+
 def with_game_result(state: TournamentState, game: GameState) -> TournamentState:
     """``state`` with the board of ``game`` showing the game's result now."""
     found = state.find_game(game.setup.id)
@@ -308,7 +338,7 @@ def with_game_result(state: TournamentState, game: GameState) -> TournamentState
 
 
 def with_game_results(
-    state: TournamentState, game_of: Callable[[str], GameState | None]
+    state: TournamentState, game_of: Callable[[str], GameOutcome | None]
 ) -> TournamentState:
     """``state`` with every board's result taken from its game (one pass over the boards)."""
     rounds = []

@@ -65,7 +65,7 @@ async def test_a_cancelled_move_is_still_applied_when_its_write_lands(tmp_path: 
             headers=live.auth(tokens["black"]),
         )
         assert r.status_code == 200, r.text
-        stored = {g.id: g for g in await asyncio.to_thread(store.load)}[game_id]
+        stored = {g.id: g for g in await asyncio.to_thread(store.load_games)}[game_id]
         assert [e["uci"] for e in stored.events if e["type"] == "move"] == ["e2e4", "e7e5"]
 
 
