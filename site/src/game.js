@@ -348,15 +348,16 @@ function renderGraph(ply) {
   const width = 600;
   const x = (k) => (k / last) * width;
   const y = (score) => 100 - whiteShare(score) * 100;
-  let d = `M0,100`;
-  let known = 0;
+  // The area under White's share, from the first evaluated position to the last.
+  const points = [];
   for (let k = 0; k <= game.ply; k++) {
     const ev = evalFor(k);
-    if (!ev) continue;
-    known += 1;
-    d += ` L${x(k).toFixed(1)},${y(ev.score).toFixed(1)}`;
+    if (ev) points.push(`${x(k).toFixed(1)},${y(ev.score).toFixed(1)}`);
   }
-  d += ` L${x(game.ply).toFixed(1)},100 Z`;
+  const known = points.length;
+  const d = known
+    ? `M${points[0].split(",")[0]},100 L${points.join(" L")} L${points[known - 1].split(",")[0]},100 Z`
+    : "";
   graph.setAttribute("viewBox", `0 0 ${width} 100`);
   graph.setAttribute("preserveAspectRatio", "none");
   graph.replaceChildren(

@@ -220,8 +220,14 @@ async def test_the_evaluation_bar_engine_line_and_best_move_arrow(
             black={"name": "Nepomniachtchi, Ian", "rating": 2795, "title": "GM"},
             clock={"initial": 5400, "increment": 30},
         )
-        await play(live, game_id, ["e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6"])
         page = await browsing.open(live, f"/games/{game_id}")
+        graph = page.locator("#graph")
+        # Each position's evaluation reaches the page before the next move: the graph grows.
+        for ply, san in enumerate(["e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6"], 1):
+            await play(live, game_id, [san])
+            await page.wait_for_function(
+                f"() => +document.querySelector('#graph').dataset.points >= {ply}"
+            )
         bar = page.locator("#evalbar")
         await expect(bar).to_have_attribute("data-score", re.compile(r"^([+-]\d+\.\d\d|#-?\d+)$"))
         score = await bar.get_attribute("data-score")
@@ -235,5 +241,10 @@ async def test_the_evaluation_bar_engine_line_and_best_move_arrow(
         await expect(page.locator("#board svg.cg-shapes line")).to_have_count(1)
         transform = await page.locator("#evalbar .white").evaluate("e => e.style.transform")
         assert transform.startswith("scaleY(")
-        await expect(page.locator("#graph")).not_to_have_attribute("data-points", "0")
+        area = await graph.locator("path.area").get_attribute("d")
+        assert area is not None and area.count("L") >= 9, area
+        # The search deepens: the page follows (and the screenshot shows a settled board).
+        await expect(page.locator("#engine-meta")).to_contain_text(
+            re.compile(r"depth ([4-9]|\d\d)"), timeout=15_000
+        )
         await screenshot(page, "game.png")

@@ -134,7 +134,6 @@ async def test_every_board_of_the_round_live_and_the_standings_after_a_result(
     rows = page.locator("#standings tbody tr")
     await expect(rows).to_have_count(32)
     await expect(rows.first.locator(".points")).to_have_text("0")
-    await screenshot(page, "tournament.png")
     r = await live.client.post(
         f"/api/tournaments/{tid}/rounds/1/results",
         json={"board": 2, "result": "0-1"},
@@ -149,6 +148,7 @@ async def test_every_board_of_the_round_live_and_the_standings_after_a_result(
         page.locator(f'#boards .mini[data-game="{pairings[1]["game"]}"] .res')
     ).to_have_text(f"0{DASH}1")
     await expect(page.locator("#boards .mini .clk.running")).to_have_count(15)
+    await screenshot(page, "tournament.png")
     # The crosstable: the winner's row has a 1 against the loser, whose row has a 0.
     winner_row = page.locator(f'#crosstable tbody tr[data-player="{winner}"]')
     await expect(winner_row.locator("td").nth(await rank_of(page, loser))).to_have_text("1")
