@@ -248,3 +248,17 @@ async def test_the_evaluation_bar_engine_line_and_best_move_arrow(
             re.compile(r"depth ([4-9]|\d\d)"), timeout=15_000
         )
         await screenshot(page, "game.png")
+
+
+async def test_a_phone_sized_screen_shows_the_whole_board_without_sideways_scrolling(
+    live: LiveServer, browsing: Browsing
+) -> None:
+    """At 390 px wide the game page fits the screen: nothing sticks out, the board takes most of the width."""
+    game_id, _ = await live.started_game()
+    await play(live, game_id, ["e4", "e5", "Nf3"])
+    page = await browsing.open(live, f"/games/{game_id}")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await expect(page.locator("#moves button")).to_have_count(3)
+    await page.wait_for_function("() => document.documentElement.scrollWidth <= 390")
+    width = await page.locator("#board").evaluate("e => e.getBoundingClientRect().width")
+    assert width >= 330, width
