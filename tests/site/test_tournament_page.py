@@ -191,3 +191,33 @@ async def rank_of(page: Any, player_id: str) -> int:
         "#crosstable tbody tr", "rows => rows.map(r => r.dataset.player)"
     )
     return ids.index(player_id) + 1
+
+
+async def test_a_broadcast_delay_is_shown_on_the_tournament_and_its_games(
+    live: LiveServer, browsing: Browsing
+) -> None:
+    """With a delay, the tournament page and its game pages say by how much the broadcast lags."""
+    r = await live.client.post(
+        "/api/tournaments",
+        json={
+            "name": "Delayed Open",
+            "format": "round_robin",
+            "clock": {"initial": 600, "increment": 5},
+            "delay": 900,
+            "players": players(4),
+        },
+        headers=live.auth(),
+    )
+    assert r.status_code == 201, r.text
+    tid = r.json()["id"]
+    r = await live.client.post(f"/api/tournaments/{tid}/rounds", json={}, headers=live.auth())
+    game_id = r.json()["pairings"][0]["game"]
+    page = await browsing.open(live, f"/tournaments/{tid}")
+    await expect(page.locator("#delay")).to_be_visible()
+    await expect(page.locator("#delay")).to_contain_text("delayed by 15 min")
+    # The public sees the tournament as it was 15 minutes ago: round 1 is not out yet.
+    await expect(page.locator("#rounds")).to_contain_text("No round has been paired yet.")
+    page = await browsing.open(live, f"/games/{game_id}")
+    await expect(page.locator("#delay")).to_be_visible()
+    await expect(page.locator("#delay")).to_contain_text("delayed by 15 min")
+    await expect(page.locator("#crumbs a")).to_have_text("Delayed Open")
