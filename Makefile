@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CODE := app engine workers
 ARGS ?=
 
-.PHONY: install run test lint system-deps bench-moves clean
+.PHONY: install run test lint system-deps screenshots bench-moves bench-pageload clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ lint: install
 	$(BIN)/ruff format --check $(CODE) tests bench
 	$(BIN)/mypy --strict $(CODE)
 
-# The tests drive a real UCI engine: install Debian's stockfish when it is missing
-# (as root, as on CI); otherwise say what to install.
+# The tests drive a real UCI engine and a real browser: install Debian's stockfish,
+# chromium and chromium-driver when missing (as root, as on CI); otherwise say what to install.
 system-deps:
 	@if ! command -v stockfish >/dev/null 2>&1 && [ ! -x /usr/games/stockfish ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -34,12 +34,26 @@ system-deps:
 	    echo "the tests need stockfish: sudo apt-get install stockfish" >&2; exit 1; \
 	  fi; \
 	fi
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "the browser tests need chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
+
+# The browser tests write the README's screenshots (home, game, 16-board tournament) to docs/.
+screenshots: install system-deps
+	GM_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/site
 
 test: lint system-deps
 	$(BIN)/python -m pytest
 
 bench-moves: install
 	$(BIN)/python bench/moves.py
+
+bench-pageload: install system-deps
+	$(BIN)/python bench/pageload.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

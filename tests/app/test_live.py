@@ -361,17 +361,3 @@ async def test_plain_asgi_servers_get_the_queued_fallback(tmp_path: Path) -> Non
                 await read_until_closed(ws)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1008
-
-
-async def test_watch_page_is_served_for_known_games(live: LiveServer) -> None:
-    """``/watch/{id}`` serves the spectator page (which opens the game's socket); unknown ids are 404."""
-    game_id, _ = await live.create_game()
-    r = await live.client.get(f"/watch/{game_id}")
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/html")
-    assert "connect-src 'self'" in r.headers["content-security-policy"]
-    assert "/ws/games/" in r.text
-    assert "since=" in r.text
-    r = await live.client.get("/watch/AAAAAAAA")
-    assert r.status_code == 404
-    assert r.json()["error"]["code"] == "not_found"
