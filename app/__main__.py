@@ -1,18 +1,28 @@
-"""``python -m app [--host H] [--port P] [--data-dir D]``: run the server under uvicorn."""
+"""``python -m app [--host H] [--port P] [--data-dir D]``: run the server under uvicorn.
+
+``python -m app token create --account NAME [--scopes study:read,study:write]
+[--description D] [--expires-days N] [--data-dir D]`` creates a personal token in the data
+directory's database instead, and prints it once.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import resource
 import signal
 import sys
+import time
+from pathlib import Path
 
 import uvicorn
 
+from app.accounts import DAY_MS, DEFAULT_SCOPES, TOKEN_DAYS, create_token_offline, iso_time
 from app.factory import create_app, end_streams
 from app.logs import install_queue_logging, stop_listener
 from app.server import Server, uvicorn_config
 from app.settings import Settings
+from workers.store import Store, StoreUnavailable
 
 
 def raise_file_limit() -> None:
@@ -35,8 +45,61 @@ def _stopped(signum: int, frame: object) -> None:
 EXIT_STORE_FAILED = 75
 
 
+def token_command(argv: list[str]) -> int:
+    """``python -m app token create ...``: print a new personal token. Returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m app token", description="Manage accounts' personal tokens."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create a personal token and print it once")
+    create.add_argument("--account", required=True, help="account name (created if new)")
+    create.add_argument(
+        "--scopes",
+        default=",".join(DEFAULT_SCOPES),
+        help=f"comma-separated scopes (default {','.join(DEFAULT_SCOPES)})",
+    )
+    create.add_argument("--description", default="", help="what the token is for")
+    create.add_argument("--expires-days", type=int, default=TOKEN_DAYS, help="lifetime in days")
+    create.add_argument("--data-dir", type=Path, help="data directory (GM_DATA_DIR)")
+    args = parser.parse_args(argv)
+    try:
+        flags = [] if args.data_dir is None else ["--data-dir", str(args.data_dir)]
+        settings = Settings.from_env().with_args(flags)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.expires_days < 1:
+        print("error: --expires-days must be at least 1", file=sys.stderr)
+        return 2
+    scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip())
+    now_ms = time.time_ns() // 1_000_000
+    try:
+        secret, info = create_token_offline(
+            Store(settings.db_path),
+            args.account,
+            scopes,
+            args.description,
+            now_ms=now_ms,
+            expires_ms=now_ms + args.expires_days * DAY_MS,
+        )
+    except (ValueError, StoreUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(secret)
+    print(
+        f"token {info.id} of account {info.account} ({' '.join(info.scopes) or 'no scopes'}), "
+        f"expires {iso_time(info.expires_ms)}; shown once. A running server sees it when it "
+        "next starts (POST /api/tokens takes effect at once).",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse settings, then serve until interrupted. Returns the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["token"]:
+        return token_command(args[1:])
     try:
         settings = Settings.from_env().with_args(argv)
     except ValueError as exc:

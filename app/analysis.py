@@ -240,6 +240,10 @@ class AnalysisService:
 
     def _forget(self, game: str) -> None:
         self._pending.pop(game, None)
+        # Nothing of a finished game is kept (its last evaluations are stale by now).
+        outbox = self._outboxes.pop(game, None)
+        if outbox is not None and outbox.task is not None and not outbox.task.done():
+            outbox.task.cancel()
         for job, running in list(self._running.values()):
             if running.game == game:
                 self.pool.stop(job)
@@ -314,5 +318,6 @@ class AnalysisService:
                 await self._games.record_eval(game, evaluation)
             except Exception as exc:
                 log.warning("could not record an evaluation of game %s: %s", game, exc)
-        if game in self._games and self._games.get(game).state.is_finished:
-            self._outboxes.pop(game, None)
+        finished = game not in self._games or self._games.get(game).state.is_finished
+        if finished and self._outboxes.get(game) is outbox:
+            del self._outboxes[game]

@@ -1,8 +1,8 @@
-"""Bearer tokens: the operator's and each game's two players'.
+"""Bearer tokens: the operator's, each game's two players', and accounts' (personal and OAuth).
 
-Only SHA-256 digests of player tokens are kept (in memory and on disk); a presented token
-is hashed and looked up, and the operator token is compared with ``hmac.compare_digest``.
-Tokens are never logged nor returned by read endpoints.
+Only SHA-256 digests of player and account tokens are kept (in memory and on disk); a
+presented token is hashed and looked up, and the operator token is compared with
+``hmac.compare_digest``. Tokens are never logged nor returned by read endpoints.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,16 +57,44 @@ class Seat:
     color: chess.Color
 
 
-Identity = Operator | Seat
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The bearer of one of an account's tokens (personal, or issued through OAuth).
+
+    ``scopes`` are what this token may do (``study:read``, ``study:write``); ``token_id``
+    is the token's public id (what ``DELETE /api/tokens/{id}`` takes).
+    """
+
+    name: str
+    scopes: frozenset[str]
+    token_id: str
+
+
+Identity = Operator | Seat | Account
+
+
+def unix_ms() -> int:
+    """Unix time in ms: the default clock of token expiry."""
+    return time.time_ns() // 1_000_000
 
 
 class Tokens:
     """Resolves bearer tokens to identities."""
 
-    def __init__(self, operator_token: str, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        operator_token: str,
+        limiter: RateLimiter | None = None,
+        *,
+        wall_ms: Callable[[], int] = unix_ms,
+    ) -> None:
         self._operator_digest = token_digest(operator_token).encode()
         self._seats: dict[str, Seat] = {}
-        # Players' requests are rate-limited per seat; the operator (relays) is trusted.
+        # Account tokens by digest, with their expiry (Unix ms, compared with ``wall_ms``).
+        self._accounts: dict[str, tuple[Account, int]] = {}
+        self._wall_ms = wall_ms
+        # Players' requests are rate-limited per seat; the operator (relays) and accounts
+        # (broadcast pushers, whose tokens the operator handed out) are trusted.
         self._limiter = limiter
 
     def add_seat(self, digest: str, seat: Seat) -> None:
@@ -76,12 +105,27 @@ class Tokens:
         """Forget a player token's digest (its game left memory; loading it adds it again)."""
         self._seats.pop(digest, None)
 
+    def add_account(self, digest: str, account: Account, expires_ms: int) -> None:
+        """Register an account token's digest, valid until ``expires_ms`` (Unix ms)."""
+        self._accounts[digest] = (account, expires_ms)
+
+    def remove_account(self, digest: str) -> None:
+        """Forget an account token's digest (revoked): it is unknown from now on."""
+        self._accounts.pop(digest, None)
+
     def resolve(self, token: str) -> Identity | None:
-        """The identity of ``token``, or None when it is unknown."""
+        """The identity of ``token``, or None when it is unknown (or an expired account token)."""
         digest = token_digest(token)
         if hmac.compare_digest(digest.encode(), self._operator_digest):
             return Operator()
-        return self._seats.get(digest)
+        seat = self._seats.get(digest)
+        if seat is not None:
+            return seat
+        found = self._accounts.get(digest)
+        if found is None:
+            return None
+        account, expires_ms = found
+        return account if self._wall_ms() < expires_ms else None
 
     def identify(self, request: Request) -> Identity | None:
         """The identity of the request's bearer token; no header is None.
@@ -120,11 +164,28 @@ class Tokens:
             raise ApiError(403, "forbidden", "this route is for the operator")
         return identity
 
-    def require_seat_or_operator(self, request: Request, game: str) -> Identity:
+    def require_scope(self, request: Request, scope: str) -> Operator | Account:
+        """The operator (every scope), or an account whose token has ``scope``.
+
+        401 without a token or for an unknown, expired or revoked one; 403 ``forbidden``
+        for a player's token or an account token lacking ``scope`` (the message names it).
+        """
+        identity = self.identify(request)
+        if identity is None:
+            raise ApiError(401, "unauthorized", f"this route needs a token with scope {scope!r}")
+        if isinstance(identity, Operator):
+            return identity
+        if isinstance(identity, Account) and scope in identity.scopes:
+            return identity
+        raise ApiError(403, "forbidden", f"this token lacks the scope {scope!r}")
+
+    def require_seat_or_operator(self, request: Request, game: str) -> Operator | Seat:
         """The operator or a player of ``game``; 401 / 403 for anyone else."""
         identity = self.identify(request)
         if identity is None:
             raise ApiError(401, "unauthorized", "a player or operator token is required")
+        if isinstance(identity, Account):
+            raise ApiError(403, "forbidden", "only a player of this game or the operator may")
         if isinstance(identity, Seat) and identity.game != game:
             raise ApiError(403, "forbidden", "this token belongs to another game")
         return identity

@@ -15,12 +15,13 @@ head, so equal release times never swap two events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from app.errors import not_found
 from app.hub import REPLAY_HISTORY, Hub
@@ -101,9 +102,27 @@ class Broadcast:
         public = self._tournaments.get(tournament_id)
         return public if public is not None else self._live_tournament(tournament_id)
 
+    def delayed_tournaments(self) -> list[str]:
+        """The tournaments whose public view runs behind."""
+        return list(self._tournaments)
+
     def is_delayed(self, tournament_id: str | None) -> bool:
-        """Whether the tournament's public view runs behind."""
-        return self._delays_ms.get(tournament_id or "", 0) > 0
+        """Whether the tournament's public view runs behind (a delay of its own, or of one
+        of its broadcast rounds)."""
+        return (tournament_id or "") in self._tournaments
+
+    def _game_delay_ms(self, game: GameState) -> int:
+        """How long a game's events are held back: its tournament's delay, or its
+        broadcast round's when that is longer."""
+        tid = game.setup.tournament
+        if tid is None:
+            return 0
+        delay = self._delays_ms.get(tid, 0)
+        live = self._live_tournament(tid)
+        if live is not None and live.setup.is_broadcast and game.setup.round is not None:
+            with contextlib.suppress(KeyError):
+                delay = max(delay, live.round(game.setup.round).delay_s * 1000)
+        return delay
 
     def tournament_message(self, tournament_id: str) -> str:
         """``{"type": "tournament", "tournament": ...}``, the tournament socket's first message."""
@@ -120,19 +139,28 @@ class Broadcast:
 
     # --- EventSink (games) ---
 
-    def publish(self, state: GameState, records: list[EventRecord]) -> None:
+    def publish(self, state: GameState, records: list[EventRecord], before: GameState) -> None:
         """Committed events of a game: to the public now, or after the delay."""
         game_id = state.setup.id
-        delay = self._delays_ms.get(state.setup.tournament or "", 0)
+        delay = self._game_delay_ms(state)
         if delay == 0:
             self._release_game(game_id, records)
             return
+        if game_id not in self._games:
+            # Shown in full until now (a correction of a finished game): the public keeps
+            # seeing it as it was until the change is released.
+            self._games[game_id] = before
         self._enqueue(("g", game_id), records[0].at_ms + delay, list(records))
+
+    def game_loaded(self, game: str, window: list[EventRecord]) -> None:
+        """A game read back from the store: its last events serve ``since=`` again."""
+        self.hub.restore(game, [r.body for r in window], [r.seq for r in window])
 
     def game_added(self, game: str, tournament: str | None) -> None:
         """A new game: delayed tournaments show it in its initial state until events arrive."""
-        if self.is_delayed(tournament):
-            self._games[game] = self.game(game)
+        live = self._live_state(game)
+        if live is not None and self._game_delay_ms(live) > 0:
+            self._games[game] = live
         self.hub.game_added(game, tournament)
 
     def spectators(self, game: str) -> int:
@@ -158,6 +186,12 @@ class Broadcast:
             if state.setup.delay_s:
                 self._tournaments[tid] = TournamentState(state.setup)
         delay = self._delays_ms[tid]
+        if delay == 0 and tid not in self._tournaments and _has_round_delay(state):
+            # A broadcast round with a delay: from now on the public sees a copy, which
+            # this change is already part of (nothing was delayed before it).
+            self._tournaments[tid] = self._with_results(state)
+            self._release_tournament(tid, records, applied=True)
+            return
         if delay == 0 or not records:
             self._release_tournament(tid, records)
             return
@@ -185,12 +219,11 @@ class Broadcast:
             setups[setup.id] = setup
             self._delays_ms[setup.id] = setup.delay_s * 1000
         for item in games:
-            tid = item.setup.get("tournament")
-            delay = self._delays_ms.get(tid or "", 0)
+            live = self.game(item.id)
+            delay = self._game_delay_ms(live)
             if delay == 0:
                 self.hub.restore(item.id, *_history(item.events, item.bodies))
                 continue
-            live = self.game(item.id)
             cut = _released(item.times_ms, now_wall - delay)
             self.hub.restore(item.id, *_history(item.events[:cut], item.bodies[:cut]))
             if cut == len(item.events) and live.is_finished:
@@ -203,7 +236,8 @@ class Broadcast:
         for stored in tournaments:
             setup = setups[stored.id]
             delay = self._delays_ms[stored.id]
-            if delay == 0:
+            live_t = self._live_tournament(stored.id)
+            if delay == 0 and (live_t is None or not _has_round_delay(live_t)):
                 continue
             cut = _released(stored.times_ms, now_wall - delay)
             events_t: list[TournamentEvent] = stored.events[:cut]  # type: ignore[assignment]
@@ -306,12 +340,14 @@ class Broadcast:
             # observer, after this: the coalescing pause lets it land first.
             self._standings_soon(tid)
 
-    def _release_tournament(self, tid: str, records: list[TournamentRecord]) -> None:
+    def _release_tournament(
+        self, tid: str, records: list[TournamentRecord], *, applied: bool = False
+    ) -> None:
         events: list[TournamentEvent] = [json.loads(r.body) for r in records]
         public = self._tournaments.get(tid)
-        if public is not None:
+        if public is not None and not applied:
             public = tcore.evolve_all(public, events)
-            if any(e["type"] == "round_paired" for e in events):
+            if any(e["type"] in _NEW_BOARDS for e in events):
                 public = self._with_results(public)
             self._tournaments[tid] = public
         state = self.tournament(tid)
@@ -321,8 +357,8 @@ class Broadcast:
         # batch (entries at creation come as one batch: never one message per player).
         others = False
         for event in events:
-            if event["type"] in ("round_paired", "round_started"):
-                rnd = state.round(event["round"])
+            if event["type"] in _ROUND_CHANGES:
+                rnd = state.round(cast(dict[str, int], event)["round"])
                 message = {"type": "round", "tournament": tid, "round": round_json(rnd)}
                 self.hub.publish_tournament(tid, _dumps(message))
             else:
@@ -369,6 +405,25 @@ class Broadcast:
         if current is not None:
             rnd_message = {"type": "round", "tournament": tid, "round": round_json(current)}
             self.hub.publish_tournament(tid, _dumps(rnd_message))
+
+
+# Tournament events that change a round (each sends a ``round`` message), and those that
+# add boards (whose results the public copy then takes from the public games).
+_ROUND_CHANGES = frozenset(
+    {
+        "round_paired",
+        "round_started",
+        "round_created",
+        "round_updated",
+        "boards_added",
+        "round_reset",
+    }
+)
+_NEW_BOARDS = frozenset({"round_paired", "boards_added"})
+
+
+def _has_round_delay(state: TournamentState) -> bool:
+    return any(rnd.delay_s > 0 for rnd in state.rounds)
 
 
 def _released(times_ms: list[int], cutoff_ms: int) -> int:

@@ -18,9 +18,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from app.accounts import AccountService
 from app.analysis import AnalysisService
 from app.auth import Tokens, load_operator_token
 from app.broadcast import Broadcast
+from app.broadcast_rounds import BroadcastRounds
 from app.errors import error_response, install_error_handlers
 from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
@@ -28,7 +30,9 @@ from app.limits import BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
 from app.ratelimit import RateLimiter
 from app.relay import RelayService
+from app.routes_accounts import router as accounts_router
 from app.routes_games import router as games_router
+from app.routes_lichess import router as lichess_router
 from app.routes_live import router as live_router
 from app.routes_site import router as site_router
 from app.routes_tournaments import router as tournaments_router
@@ -98,7 +102,12 @@ def create_app(
         await loop.run_in_executor(None, history.open)
         archive = PgnArchive(settings.pgn_dir)
         tokens = Tokens(
-            token, RateLimiter(settings.player_requests_per_s, settings.player_requests_burst)
+            token,
+            RateLimiter(settings.player_requests_per_s, settings.player_requests_burst),
+            wall_ms=wall_ms,
+        )
+        accounts = AccountService(
+            history, tokens, operator_name=settings.operator_name, wall_ms=wall_ms
         )
         games = GameService(
             history,
@@ -129,7 +138,10 @@ def create_app(
         tournaments = TournamentService(history, games, pairing, wall_ms=wall_ms, sink=broadcast)
         games.observers.append(tournaments.on_game_commit)
         relay = RelayService(tournaments, games, settings)
+        rounds = BroadcastRounds(tournaments, games, wall_ms=wall_ms)
+        relay.rounds = rounds
         try:
+            accounts.restore(await loop.run_in_executor(None, history.load_access_tokens))
             stored_tournaments = await loop.run_in_executor(None, history.load_tournaments)
             stored, outcomes = await loop.run_in_executor(
                 None, _read_games, history, stored_tournaments, wall_ms()
@@ -154,12 +166,14 @@ def create_app(
             app.state.settings = settings
             app.state.store = history
             app.state.tokens = tokens
+            app.state.accounts = accounts
             app.state.games = games
             app.state.hub = hub
             app.state.broadcast = broadcast
             app.state.standings = standings
             app.state.tournaments = tournaments
             app.state.relay = relay
+            app.state.rounds = rounds
             app.state.archive = archive
             app.state.metrics = metrics
             log.info("data directory: %s", settings.data_dir.resolve())
@@ -191,14 +205,18 @@ def create_app(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         large_bytes=settings.max_pgn_bytes,
-        large_paths=re.compile(r"/api/tournaments/[^/]+/rounds/\d+/pgn"),
+        large_paths=re.compile(
+            r"/api/tournaments/[^/]+/rounds/\d+/pgn|/(api/)?broadcast/round/[^/]+/push"
+        ),
     )
     # Outermost, so that it sees the server's own ``receive`` (see app/stream_connection.py).
     app.add_middleware(ExposeConnection)
     app.include_router(games_router)
     app.include_router(tournaments_router)
     app.include_router(live_router)
+    app.include_router(lichess_router)
     app.include_router(site_router)
+    app.include_router(accounts_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> JSONResponse:
@@ -257,9 +275,13 @@ def _read_games(
     outcomes of finished tournament games."""
     delayed: dict[str, int] = {}
     for item in tournaments:
-        delay_s = item.setup.get("delay_s") or 0
+        # The tournament's delay, or the longest of its broadcast rounds'.
+        delay_s = max(
+            [int(item.setup.get("delay_s") or 0)]
+            + [int(e.get("delay_s") or 0) for e in item.events]
+        )
         if delay_s:
-            delayed[item.id] = int(delay_s) * 1000
+            delayed[item.id] = delay_s * 1000
     held = [
         game
         for tid, delay_ms in delayed.items()

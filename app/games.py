@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -33,10 +34,10 @@ from engine.rules.game import (
 )
 from engine.rules.pgn import export_pgn
 from engine.rules.snapshot import SNAPSHOT_EVERY, SnapshotJSON, from_snapshot, snapshot_json
-from engine.rules.view import game_json, summary_json
+from engine.rules.view import game_json
 from engine.rules.wire import ColorName, EvalJSON, GameEvent, Mode, Result, Termination
 from workers.archive import PgnArchive
-from workers.store import EventRecord, GameRow, Store, StoredGame
+from workers.store import EventRecord, GameRow, Store, StoredGame, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,19 @@ Command = Callable[[GameState, int], list[GameEvent]]
 # A game asked for this recently (ms) stays in memory whatever the cache size: its caller
 # may still be on its way to pinning it.
 RECENT_MS = 10_000
+# Finished games beyond twice the cache (plus this) lose that protection.
+RECENT_CEILING = 256
 
 
 class EventSink(Protocol):
     """Where committed events go (the live hub); called on the loop, must not block."""
 
-    def publish(self, state: GameState, records: list[EventRecord]) -> None:
-        """Deliver ``records`` (already stored, in ``seq`` order) of the game now at ``state``."""
+    def publish(self, state: GameState, records: list[EventRecord], before: GameState) -> None:
+        """Deliver ``records`` (already stored, in ``seq`` order) of the game now at ``state``
+        (``before`` is the game as it was before them)."""
+
+    def game_loaded(self, game: str, window: list[EventRecord]) -> None:
+        """A game was read back from the store; ``window`` is its last events."""
 
     def game_added(self, game: str, tournament: str | None) -> None:
         """A game was created (tournament followers start following it)."""
@@ -68,8 +75,11 @@ class EventSink(Protocol):
 class NoSink:
     """An :class:`EventSink` that drops everything (no live channel)."""
 
-    def publish(self, state: GameState, records: list[EventRecord]) -> None:
+    def publish(self, state: GameState, records: list[EventRecord], before: GameState) -> None:
         """Drop the records."""
+
+    def game_loaded(self, game: str, window: list[EventRecord]) -> None:
+        """Nothing to seed."""
 
     def game_added(self, game: str, tournament: str | None) -> None:
         """Ignore the new game."""
@@ -173,7 +183,7 @@ class GameService:
         for item in stored:
             live = self._register(item, _rebuilt(item, now), asked=False)
             if item.status is None:
-                unknown.append(self._row(live.state))
+                unknown.append(self._row(live.state, max(item.times_ms, default=0)))
                 live.snapshot_seq = live.state.seq
         log.info("restored %d games from the store", len(stored))
         return unknown
@@ -208,7 +218,7 @@ class GameService:
         while True:
             await asyncio.sleep(interval_s)
             await self.checkpoint_clocks()
-            self.evict()
+            _guarded(self.evict)
 
     # --- queries ---
 
@@ -274,17 +284,32 @@ class GameService:
     async def _load(self, game_ids: list[str]) -> None:
         try:
             now = self._now_ms()
-            loaded = await asyncio.to_thread(self._read, game_ids, now)
+            try:
+                loaded = await asyncio.to_thread(self._read, game_ids, now)
+            except sqlite3.Error as exc:
+                log.error("could not read games from the store: %s", exc)
+                raise StoreUnavailable(f"the history cannot be read: {exc}") from None
             for item, state in loaded:
                 if item.id not in self._games:
                     self._register(item, state)
+                    window = [_stored_record(item, i) for i in range(len(item.events))]
+                    _guarded(self.sink.game_loaded, item.id, window)
         finally:
             for game_id in game_ids:
                 self._loading.pop(game_id, None)
 
     def _read(self, game_ids: list[str], now: int) -> list[tuple[StoredGame, GameState]]:
-        """Read and rebuild games (in a thread: the rebuild is pure, the read blocking)."""
-        return [(item, _rebuilt(item, now)) for item in self._store.load_game_ids(game_ids)]
+        """Read and rebuild games (in a thread: the rebuild is pure, the read blocking).
+
+        A game whose stored form cannot be rebuilt is left out (and logged), not the batch.
+        """
+        games = []
+        for item in self._store.load_game_ids(game_ids):
+            try:
+                games.append((item, _rebuilt(item, now)))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("game %s cannot be rebuilt from the store: %s", item.id, exc)
+        return games
 
     def _register(self, item: StoredGame, state: GameState, *, asked: bool = True) -> LiveGame:
         used_ms = self._now_ms() if asked else self._now_ms() - RECENT_MS
@@ -308,13 +333,17 @@ class GameService:
         if excess <= 0:
             return
         now = self._now_ms()
+        # "Recently asked for" keeps a game only while the cache is not far over its size:
+        # readers cannot hold memory without bound.
+        honour_recent = len(self._finished) <= 2 * self._cache_size + RECENT_CEILING
         for game_id, live in list(self._finished.items()):
             if excess <= 0:
                 break
-            if live.lock.locked() or now - live.used_ms < RECENT_MS or self.sink.is_pinned(game_id):
+            recent = honour_recent and now - live.used_ms < RECENT_MS
+            if live.lock.locked() or recent or self.sink.is_pinned(game_id):
                 continue
             del self._finished[game_id]
-            del self._games[game_id]
+            self._games.pop(game_id, None)
             for digest in live.digests:
                 self._tokens.remove_seat(digest)
             self.sink.game_evicted(game_id)
@@ -469,14 +498,22 @@ class GameService:
         return await asyncio.shield(task)
 
     async def _run_locked(self, live: LiveGame, command: Command) -> GameState:
-        if self._games.get(live.id) is not live:
-            # The game left memory after the caller got it: act on the one in memory.
-            live = await self.fetch(live.id)
-        async with live.lock:
+        while True:
+            if self._games.get(live.id) is not live:
+                # The game left memory after the caller got it: act on the one in memory.
+                live = await self.fetch(live.id)
+            await live.lock.acquire()
+            if self._games.get(live.id) is live:
+                break
+            # Evicted while this command waited for the lock: try again on the new one.
+            live.lock.release()
+        try:
             now = self._now_ms()
             await self._commit(live, core.expire(live.state, now), now)
             await self._commit(live, command(live.state, now), now)
             return live.state
+        finally:
+            live.lock.release()
 
     # --- internals ---
 
@@ -496,21 +533,22 @@ class GameService:
             or state.is_finished
             or state.seq - live.snapshot_seq >= SNAPSHOT_EVERY
         ):
-            row = self._row(state)
+            row = self._row(state, at_ms)
         await self._store.append(records, row)
         live.state = state
         live.used_ms = now
         if row is not None:
             live.snapshot_seq = state.seq
-        if state.is_finished:
-            self._finished[live.id] = live
-            self._finished.move_to_end(live.id)
-        else:
-            self._finished.pop(live.id, None)
+        if self._games.get(live.id) is live:
+            if state.is_finished:
+                self._finished[live.id] = live
+                self._finished.move_to_end(live.id)
+            else:
+                self._finished.pop(live.id, None)
         self.moves_accepted += sum(1 for e in events if e["type"] == "move")
         # The change is durable and accepted from here on: a failing side effect is
         # logged, never turned into an error for a move that is on disk.
-        _guarded(self.sink.publish, state, records)
+        _guarded(self.sink.publish, state, records, before)
         for observe in self.observers:
             _guarded(observe, state, events)
         _guarded(self._schedule_flag, live)
@@ -518,16 +556,16 @@ class GameService:
             _guarded(self._spawn, self._archive_pgn(state))
             _guarded(self.evict)
 
-    def _row(self, state: GameState) -> GameRow:
-        """What the store keeps beside the events of ``state``'s game."""
-        summary = summary_json(game_json(state, self._now_ms()))
-        return GameRow(
-            state.setup.id,
-            state.status,
-            json.dumps(summary, separators=(",", ":")),
-            json.dumps(snapshot_json(state), separators=(",", ":")),
-            state.seq,
-        )
+    def _row(self, state: GameState, at_ms: int) -> GameRow:
+        """What the store keeps beside the events of ``state``'s game; its JSON is made
+        by the writer thread (``state`` is immutable), not on the loop."""
+        now = self._now_ms()
+
+        def render() -> tuple[str, str]:
+            summary = json.dumps(game_json(state, now), separators=(",", ":"))
+            return summary, json.dumps(snapshot_json(state), separators=(",", ":"))
+
+        return GameRow(state.setup.id, state.status, render, state.seq, at_ms)
 
     def _schedule_flag(self, live: LiveGame) -> None:
         if live.timer is not None:
@@ -589,6 +627,13 @@ def _record(event: GameEvent, line: int, at_ms: int) -> EventRecord:
     ply = event["ply"] if event["type"] == "move" else None
     body = json.dumps(event, separators=(",", ":"))
     return EventRecord(event["game"], event["seq"], event["type"], ply, body, line, at_ms)
+
+
+def _stored_record(item: StoredGame, index: int) -> EventRecord:
+    """The ``index``-th event read back with a game, as it was stored."""
+    event = item.events[index]
+    at_ms = item.times_ms[index] if index < len(item.times_ms) else 0
+    return EventRecord(item.id, event["seq"], event["type"], None, item.bodies[index], 0, at_ms)
 
 
 def _rebuilt(item: StoredGame, now: int) -> GameState:

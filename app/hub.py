@@ -72,6 +72,7 @@ class Hub:
         self._closing: set[Spectator] = set()
         self._sent_gone = 0
         self._skipped_gone = 0
+        self._stopping = False
         self._sent_reported = 0
         self._skipped_reported = 0
         metrics.on_scrape(self.update_metrics)
@@ -103,9 +104,12 @@ class Hub:
             spectator.deliver(snapshot)
 
     def restore(self, game: str, bodies: Iterable[str], seqs: Iterable[int]) -> None:
-        """Prefill a game's history after a restart so ``since=`` resumes survive it."""
+        """Prefill a game's history after a restart (or a reload) so ``since=`` resumes
+        survive it; events older than what the channel holds are skipped."""
         channel = self._channel(game)
         for body, seq in zip(bodies, seqs, strict=True):
+            if seq <= channel.seq:
+                continue
             channel.history.append(Message(body, game=game, seq=seq))
             channel.seq = seq
 
@@ -132,6 +136,8 @@ class Hub:
         (games missing from it get a snapshot).
         """
         self._connected.add(spectator)
+        if self._stopping and isinstance(spectator, QueuedSpectator):
+            spectator.close(SERVER_STOPPING, "server restarting")
         for game in games:
             channel = self._channel(game)
             game_since = since.get(game) if isinstance(since, Mapping) else since
@@ -218,7 +224,9 @@ class Hub:
 
     def end_streams(self) -> None:
         """The server stops: close every queued spectator (NDJSON streams, and WebSockets
-        under other ASGI servers) with :data:`SERVER_STOPPING`, so their responses end."""
+        under other ASGI servers) with :data:`SERVER_STOPPING`, so their responses end;
+        one that subscribes later is closed at once."""
+        self._stopping = True
         for spectator in list(self._connected):
             if isinstance(spectator, QueuedSpectator):
                 spectator.close(SERVER_STOPPING, "server restarting")

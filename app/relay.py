@@ -16,23 +16,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
+from app.broadcast_rounds import BroadcastRounds, Seat, seats_of
 from app.errors import not_found
 from app.games import GameService
+from app.livechess import LiveChessCache, fetch_round_pgn, is_livechess_url, round_index_url
 from app.settings import Settings
 from app.tournaments import LiveTournament, TournamentService
 from engine.rules.errors import GameRefusal
 from engine.rules.game import GameState
-from engine.rules.relay import PushedMoves, RelayOutcome, read_moves, relay_events, split_games
+from engine.rules.relay import (
+    PushedGame,
+    PushedMoves,
+    RelayOutcome,
+    read_moves,
+    relay_events,
+    split_games,
+)
 from engine.rules.wire import GameEvent
 from engine.tournament.relay import BoardMatch, RelayGameJSON, match_boards, report
-from engine.tournament.state import Entrant, Round
+from engine.tournament.state import MAX_PUSHED_GAMES, Entrant, Round
 
 log = logging.getLogger(__name__)
+
+
+def _broadcast_error(match: BoardMatch, seat: Seat | None, refused: str | None) -> BoardMatch:
+    """Say why a pushed game of a broadcast round got no board (games past the limit of
+    a push are refused, as lichess does)."""
+    if match.game.index >= MAX_PUSHED_GAMES:
+        error = f"too many games: at most {MAX_PUSHED_GAMES} per push"
+    elif match.pairing is not None:
+        return match
+    elif refused is not None:
+        error = refused
+    elif seat is None:
+        error = "no players: a game needs [White] and [Black]"
+    else:
+        return match
+    return replace(match, pairing=None, error=error)
 
 
 def _matched(rnd: Round, players: dict[str, Entrant], text: str | bytes) -> list[BoardMatch]:
@@ -66,6 +91,11 @@ class _Source:
     last_error: str | None = None
     last_games: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # Used when ``url`` is a LiveChess Cloud round index (app/livechess.py).
+    livechess: LiveChessCache = field(default_factory=LiveChessCache, repr=False)
+    # A broadcast round's own source names its round: its URL is used as it is (a
+    # tournament's LiveChess URL follows the round being relayed).
+    fixed_round: bool = False
 
 
 class RelayService:
@@ -82,12 +112,20 @@ class RelayService:
         self._sources: dict[str, _Source] = {}
         self._client: httpx.AsyncClient | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        # Broadcast rounds seat pushed games that have no board yet.
+        self.rounds: BroadcastRounds | None = None
 
     # --- pushes ---
 
     async def push(
         self, live: LiveTournament, round_no: int, text: str | bytes
     ) -> list[RelayGameJSON]:
+        """:meth:`push_games`, its reports only."""
+        return [line for _, line in await self.push_games(live, round_no, text)]
+
+    async def push_games(
+        self, live: LiveTournament, round_no: int, text: str | bytes
+    ) -> list[tuple[PushedGame, RelayGameJSON]]:
         """Apply a pushed PGN of round ``round_no``; one report per pushed game, in order.
 
         ``text`` may be the raw body (UTF-8, else Latin-1).
@@ -103,6 +141,8 @@ class RelayService:
         # Decoding, cutting, digesting and matching a round of hundreds of boards costs
         # tens of milliseconds: a thread does it (the inputs are immutable values).
         matches = await asyncio.to_thread(_matched, rnd, players, text)
+        if rnd.is_broadcast and self.rounds is not None:
+            matches = await self._seat(live, round_no, matches)
         changed = [
             m.game
             for m in matches
@@ -117,12 +157,12 @@ class RelayService:
                 strict=True,
             )
         )
-        reports: list[RelayGameJSON] = []
+        reports: list[tuple[PushedGame, RelayGameJSON]] = []
         for match in matches:
             game_id = None if match.pairing is None else match.pairing.game
             read = moves.get(match.game.index)
             if game_id is None or read is None:
-                reports.append(report(match, None))
+                reports.append((match.game, report(match, None)))
                 continue
             outcomes: list[RelayOutcome] = []
 
@@ -142,10 +182,10 @@ class RelayService:
                 # write is not a game's error: StoreUnavailable answers the push 503.)
                 failed = report(match, None)
                 failed["error"] = f"could not apply: {exc.message}"
-                reports.append(failed)
+                reports.append((match.game, failed))
                 continue
             outcome = outcomes[-1]
-            reports.append(report(match, outcome))
+            reports.append((match.game, report(match, outcome)))
             if outcome.error is None:
                 self._digests[game_id] = match.game.digest
         if len(self._digests) > 2 * self._games.loaded:
@@ -153,6 +193,28 @@ class RelayService:
             # comparison, never a wrong answer. The map stays the size of what is live.
             self._digests = {g: d for g, d in self._digests.items() if g in self._games}
         return reports
+
+    async def _seat(
+        self, live: LiveTournament, round_no: int, matches: list[BoardMatch]
+    ) -> list[BoardMatch]:
+        """A broadcast round: pushed games without a board get one (at most
+        ``MAX_PUSHED_GAMES`` per push), then the push is matched again."""
+        assert self.rounds is not None
+        wanted = seats_of([m.game for m in matches])
+        seats = [
+            (match.game.index, seat)
+            for match, seat in zip(matches, wanted, strict=True)
+            if match.pairing is None and seat is not None and match.game.index < MAX_PUSHED_GAMES
+        ]
+        refused: dict[int, str] = {}
+        if seats:
+            rnd, refused = await self.rounds.seat(live, round_no, seats)
+            players = {p.id: p for p in live.state.players}
+            matches = match_boards(rnd, players, [m.game for m in matches])
+        return [
+            _broadcast_error(m, seat, refused.get(m.game.index))
+            for m, seat in zip(matches, wanted, strict=True)
+        ]
 
     # --- polling ---
 
@@ -201,17 +263,38 @@ class RelayService:
     def _schedule(self) -> None:
         now = time.monotonic()
         for live in self._tournaments.all():
+            wanted: list[tuple[str, str, int]] = []
             url = live.state.setup.relay_url
             rnd = live.state.current_round
-            if url is None or rnd is None or rnd.status == "finished":
-                continue
-            source = self._sources.setdefault(live.id, _Source(url))
-            if source.task is not None and not source.task.done():
-                continue
-            if now >= source.next_at:
-                source.task = asyncio.get_running_loop().create_task(
-                    self._poll(live, source, rnd.number)
-                )
+            if url is not None and rnd is not None and rnd.status != "finished":
+                wanted.append((live.id, url, rnd.number))
+            # Each open broadcast round may have a source of its own (lichess's syncUrl).
+            for each in live.state.rounds:
+                if each.sync_url is not None and each.id is not None and each.status != "finished":
+                    wanted.append((each.id, each.sync_url, each.number))
+            for key, source_url, round_no in wanted:
+                source = self._sources.get(key)
+                if source is None or source.url != source_url:
+                    source = self._sources[key] = _Source(source_url, fixed_round=key != live.id)
+                if source.task is not None and not source.task.done():
+                    continue
+                if now >= source.next_at:
+                    source.task = asyncio.get_running_loop().create_task(
+                        self._poll(live, source, round_no)
+                    )
+
+    def round_status(self, round_id: str) -> dict[str, Any] | None:
+        """The polling state of a broadcast round's own source (None if it has none yet)."""
+        source = self._sources.get(round_id)
+        if source is None:
+            return None
+        return {
+            "url": source.url,
+            "fetches": source.fetches,
+            "last_status": source.last_status,
+            "last_error": source.last_error,
+            "failures": source.failures,
+        }
 
     async def _poll(self, live: LiveTournament, source: _Source, round_no: int) -> None:
         settings = self._settings
@@ -227,11 +310,15 @@ class RelayService:
         source.fetches += 1
         source.last_fetch_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
-            text = await self._fetch(source, headers)
+            if is_livechess_url(source.url):
+                text = await self._fetch_livechess(source, round_no)
+            else:
+                text = await self._fetch(source, headers)
             if text is not None:
-                reports = await self.push(live, round_no, text)
+                reports = await self.push(live, round_no, text) if text else []
                 source.last_games = len(reports)
-                errors = [f"board {r['board']}: {r['error']}" for r in reports if r["error"]]
+                errors = [f"board {b}: {e}" for b, e in source.livechess.errors.items()]
+                errors += [f"board {r['board']}: {r['error']}" for r in reports if r["error"]]
                 source.last_error = "; ".join(errors)[:2000] or None
             source.failures = 0
             source.next_at = time.monotonic() + settings.relay_poll_s
@@ -243,6 +330,16 @@ class RelayService:
             log.warning(
                 "relay %s of %s failed (%s); next try in %.0f s", source.url, live.id, exc, backoff
             )
+
+    async def _fetch_livechess(self, source: _Source, round_no: int) -> str | None:
+        """The round ``round_no`` of a LiveChess Cloud source as PGN, or None when unchanged;
+        boards left out or cut short are in ``source.livechess.errors``. Raises like _fetch."""
+        assert self._client is not None
+        url = source.url if source.fixed_round else round_index_url(source.url, round_no)
+        try:
+            return await fetch_round_pgn(self._client, url, source.livechess, round_no)
+        finally:
+            source.last_status = source.livechess.last_status
 
     async def _fetch(self, source: _Source, headers: dict[str, str]) -> str | None:
         """The body of the source, or None when unchanged (304). Raises on HTTP errors."""

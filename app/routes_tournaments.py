@@ -17,11 +17,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from app.auth import Operator, Tokens
 from app.broadcast import Broadcast
+from app.broadcast_rounds import BroadcastRounds
 from app.errors import ApiError
 from app.games import GameService
 from app.relay import RelayService
 from app.schemas import BoardResultIn, ByeIn, CreateTournamentIn, EntrantIn, PairRoundIn
 from app.tournaments import LiveTournament, StandingsCache, TournamentService
+from engine.rules.errors import InvalidInput
 from engine.rules.game import GameState
 from engine.rules.pgn import export_pgn
 from engine.tournament.state import TournamentState
@@ -169,10 +171,26 @@ async def request_bye(
 async def pair_round(
     tournament_id: TournamentId, body: PairRoundIn, request: Request
 ) -> JSONResponse:
-    """Pair the next round and create its games (operator); answers their tokens, once."""
+    """Pair the next round and create its games (operator); answers their tokens, once.
+
+    A broadcast's round is created empty instead (its boards come with the games pushed).
+    """
     _operator(request)
     service = _service(request)
-    paired = await service.pair_next(service.get(tournament_id), body.start_at)
+    live = service.get(tournament_id)
+    if live.state.setup.is_broadcast:
+        rounds: BroadcastRounds = request.app.state.rounds
+        created = await rounds.create(
+            live,
+            body.name,
+            start_at=body.start_at,
+            sync_url=body.sync_url,
+            delay_s=body.delay or 0,
+        )
+        return JSONResponse({**round_json(created), "tokens": {}}, status_code=201)
+    if body.name is not None or body.sync_url is not None or body.delay is not None:
+        raise InvalidInput("name, sync_url and delay are for broadcast rounds")
+    paired = await service.pair_next(live, body.start_at)
     rnd = round_json(paired.state.round(paired.round))
     return JSONResponse(
         {

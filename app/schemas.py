@@ -103,7 +103,7 @@ class CreateTournamentIn(Body):
     """``POST /api/tournaments``; ``rounds`` is for a Swiss only."""
 
     name: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(printable_name)]
-    format: Literal["round_robin", "double_round_robin", "swiss"]
+    format: Literal["round_robin", "double_round_robin", "swiss", "broadcast"]
     rounds: Annotated[int, Field(ge=1, le=30)] | None = None
     clock: ClockIn
     mode: Literal["server", "relay"] = "server"
@@ -130,9 +130,18 @@ class ByeIn(Body):
 
 
 class PairRoundIn(Body):
-    """``POST /api/tournaments/{id}/rounds``: ``start_at`` schedules the games' start."""
+    """``POST /api/tournaments/{id}/rounds``: ``start_at`` schedules the games' start.
+
+    A broadcast's round is created empty: ``name``, ``sync_url`` (a PGN source polled
+    while it is live) and ``delay`` are for those only.
+    """
 
     start_at: Annotated[str, Field(max_length=40)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=80), AfterValidator(printable_name)] | (
+        None
+    ) = None
+    sync_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
+    delay: Annotated[int, Field(ge=0, le=3600)] | None = None
 
     @field_validator("start_at")
     @classmethod

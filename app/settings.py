@@ -49,6 +49,10 @@ def _check_origin(origin: str) -> str:
     return origin
 
 
+# An account's name, as lichess spells usernames: 2 to 30 letters, digits, ``_`` or ``-``,
+# beginning and ending with a letter or digit. Its id is the name lowercased.
+ACCOUNT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,28}[A-Za-z0-9]$"
+
 Port = Annotated[int, Field(ge=0, le=65535)]
 # A bucket holding less than one token never lets anything through.
 Burst = Annotated[float, Field(ge=1)]
@@ -114,6 +118,9 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = None
     # Shown in PGN ``[Site]`` and used for links.
     site: str = "Grandmaster"
+    # The account the operator token acts as where an account is shown (``GET /api/account``)
+    # and which OAuth tokens approved with the operator token belong to.
+    operator_name: Annotated[str, Field(pattern=ACCOUNT_NAME)] = "operator"
     max_body_bytes: PositiveInt = 64 * 1024
     # A round's relayed PGN (500 boards of long games are a few MB).
     max_pgn_bytes: PositiveInt = 16 * 1024 * 1024

@@ -49,6 +49,8 @@ from workers.store import Store, StoredTournament, TournamentRecord
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# A command on a tournament: its events and the games they create (stored together).
+Change = Callable[[TournamentState], tuple[list[TournamentEvent], list[NewGame]]]
 
 
 class TournamentSink(Protocol):
@@ -192,15 +194,31 @@ class TournamentService:
 
     # --- commands ---
 
-    async def create(self, body: CreateTournamentIn) -> TournamentState:
-        """Create a tournament with its initial players (one transaction)."""
-        return await self._shielded(self._create(body))
+    async def create(
+        self,
+        body: CreateTournamentIn,
+        *,
+        owner: str | None = None,
+        description: str | None = None,
+        info: Mapping[str, str] | None = None,
+    ) -> TournamentState:
+        """Create a tournament with its initial players (one transaction); a broadcast
+        may name its ``owner`` account, a ``description`` and lichess's ``info``."""
+        return await self._shielded(self._create(body, owner, description, dict(info or {})))
 
-    async def _create(self, body: CreateTournamentIn) -> TournamentState:
+    async def _create(
+        self,
+        body: CreateTournamentIn,
+        owner: str | None,
+        description: str | None,
+        info: dict[str, str],
+    ) -> TournamentState:
         if body.format == "swiss" and body.rounds is None:
             raise InvalidInput("a Swiss needs its number of rounds")
         if body.format != "swiss" and body.rounds is not None:
-            raise InvalidInput("a round robin's rounds follow from its players")
+            raise InvalidInput("only a Swiss has a number of rounds")
+        if body.format == "broadcast" and body.mode != "relay":
+            raise InvalidInput("a broadcast is relayed: its mode is relay")
         tiebreaks = validate_tiebreaks(body.tiebreaks) if body.tiebreaks is not None else ()
         tournament_id = new_id()
         while tournament_id in self._tournaments:
@@ -224,6 +242,9 @@ class TournamentService:
             start_date=body.start_date,
             end_date=body.end_date,
             arbiter=body.arbiter,
+            owner=owner,
+            description=description,
+            info=info,
         )
         state = TournamentState(setup)
         events: list[TournamentEvent] = []
@@ -333,19 +354,29 @@ class TournamentService:
 
     # --- internals ---
 
+    async def run(self, live: LiveTournament, command: Change) -> TournamentState:
+        """Apply ``command`` under the tournament's lock: the events it returns, with the
+        games it prepared (``GameService.prepare``), are stored in one transaction, then
+        the games are served and the events published.
+
+        Raises what the command raises (nothing changes) and StoreUnavailable. Runs to
+        its end even if the caller is cancelled.
+        """
+        return await self._shielded(self._run_locked(live, command))
+
     async def _run(
         self, live: LiveTournament, command: Callable[[TournamentState], list[TournamentEvent]]
     ) -> TournamentState:
-        return await self._shielded(self._run_locked(live, command))
+        return await self.run(live, lambda state: (command(state), []))
 
-    async def _run_locked(
-        self, live: LiveTournament, command: Callable[[TournamentState], list[TournamentEvent]]
-    ) -> TournamentState:
+    async def _run_locked(self, live: LiveTournament, command: Change) -> TournamentState:
         async with live.lock:
-            events = command(live.state)
+            events, news = command(live.state)
             if events:
                 records = self._records(events)
-                await self._store.append_tournament(records)
+                await self._store.append_tournament(records, games=[new.row for new in news])
+                for new in news:
+                    self._games.adopt(new)
                 live.state = core.evolve_all(live.state, events)
                 self._publish(live.state, records)
             return live.state
@@ -395,7 +426,7 @@ class TournamentService:
     def _resume_round(self, live: LiveTournament) -> None:
         """Start the current round now, or arm a timer for its scheduled start."""
         rnd = live.state.current_round
-        if rnd is None or rnd.started:
+        if rnd is None or rnd.started or rnd.is_broadcast:
             return
         if live.timer is not None:
             live.timer.cancel()
@@ -417,7 +448,13 @@ class TournamentService:
             if live.state.setup.mode == "server":
                 # All at once, so that the starts share commits and the boards' clocks
                 # start together.
-                games = [self._games.get(p.game) for p in rnd.pairings if p.game is not None]
+                # A game to start is unfinished, so in memory; one decided before the
+                # start (a forfeit) may have left memory and needs nothing.
+                games = [
+                    self._games.get(p.game)
+                    for p in rnd.pairings
+                    if p.game is not None and p.game in self._games
+                ]
                 waiting = [g for g in games if g.state.status == "created"]
                 results = await asyncio.gather(
                     *(self._games.start(g) for g in waiting), return_exceptions=True
@@ -446,6 +483,8 @@ class TournamentService:
     def _pairing_system(self, format_: str) -> str:
         if format_ == "swiss":
             return self._pairing.name
+        if format_ == "broadcast":
+            return "none: boards come from the games relayed"
         return "FIDE Berger tables (C.05 Annex 1)"
 
     def _require_player(self, live: LiveTournament, player_id: str) -> None:

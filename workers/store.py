@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS games (
     status TEXT,
     summary TEXT,
     snapshot TEXT,
-    snapshot_seq INTEGER NOT NULL DEFAULT 0
+    snapshot_seq INTEGER NOT NULL DEFAULT 0,
+    last_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     game TEXT NOT NULL REFERENCES games(id),
@@ -63,6 +64,24 @@ CREATE TABLE IF NOT EXISTS tournament_events (
     at_ms INTEGER NOT NULL,
     PRIMARY KEY (tournament, seq)
 ) WITHOUT ROWID;
+
+-- Accounts and their bearer tokens (personal and OAuth); a token is kept as its SHA-256
+-- digest only. An account's id is its name lowercased; scopes are space-separated.
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    digest TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL REFERENCES accounts(id),
+    scopes TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
 """
 
 # Columns added after the first release, for logs written before them.
@@ -80,6 +99,7 @@ _MIGRATIONS = (
         "snapshot_seq",
         "ALTER TABLE games ADD COLUMN snapshot_seq INTEGER NOT NULL DEFAULT 0",
     ),
+    ("games", "last_ms", "ALTER TABLE games ADD COLUMN last_ms INTEGER NOT NULL DEFAULT 0"),
 )
 _BACKFILL = (
     "UPDATE games SET tournament = json_extract(setup, '$.tournament') WHERE tournament IS NULL"
@@ -159,25 +179,27 @@ class StoredGame:
 class GameRow:
     """What the store keeps about a game beside its events, written with them.
 
-    ``summary`` is the game's public JSON without its moves (what lists show of a game
-    that is not in memory); ``snapshot`` the state at ``snapshot_seq`` (JSON text).
+    ``render()`` makes (summary, snapshot) JSON texts, called by the writer thread so
+    that the serialisation never runs on the event loop: the summary is the game's public
+    JSON (what lists show of a game not in memory), the snapshot its state at
+    ``snapshot_seq``. ``last_ms`` is the commit time of the game's last event (Unix ms).
     """
 
     game: str
     status: str
-    summary: str
-    snapshot: str
+    render: Callable[[], tuple[str, str]]
     snapshot_seq: int
+    last_ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class GameListRow:
-    """One game of a list page: its position in the log, status and summary (if known)."""
+    """One game of a list page: its position in the log, status and summary JSON text."""
 
     position: int
     id: str
     status: str | None
-    summary: dict[str, Any] | None
+    summary: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +213,8 @@ class StoredTournament:
     bodies: list[str]
 
 
-Statement = tuple[str, tuple[object, ...]]
+# SQL and its parameters, or a function that makes them (called by the writer thread).
+Statement = tuple[str, tuple[object, ...] | Callable[[], tuple[object, ...]]]
 
 
 @dataclass(slots=True)
@@ -322,8 +345,8 @@ class Store:
             return [
                 game
                 for (game,) in conn.execute(
-                    "SELECT g.id FROM games g WHERE g.tournament = ? AND g.status = 'finished' "
-                    "AND (SELECT max(e.at_ms) FROM events e WHERE e.game = g.id) > ?",
+                    "SELECT id FROM games WHERE tournament = ? AND status = 'finished' "
+                    "AND last_ms > ?",
                     (tournament_id, cutoff_ms),
                 )
             ]
@@ -337,21 +360,31 @@ class Store:
         tournament: str | None,
         before: int | None,
         limit: int,
+        any_status_in: Collection[str] = (),
     ) -> list[GameListRow]:
-        """Up to ``limit`` games, newest first, older than position ``before`` (blocking)."""
+        """Up to ``limit`` games, newest first, older than position ``before`` (blocking).
+
+        Games of the tournaments ``any_status_in`` names pass the status filter whatever
+        their stored status (a broadcast delay shows another one: the caller filters).
+        """
         where = ["rowid < ?"]
         params: list[object] = [before if before is not None else 2**62]
         if status is not None:
-            # Games of unknown status are all in memory: the caller filters those.
-            where.append("(status = ? OR status IS NULL)")
-            params.append(status)
+            held = list(any_status_in)
+            if held:
+                marks = ",".join("?" * len(held))
+                where.append(f"(status = ? OR tournament IN ({marks}))")
+                params += [status, *held]
+            else:
+                where.append("status = ?")
+                params.append(status)
         if tournament is not None:
             where.append("tournament = ?")
             params.append(tournament)
         conn = self._connect()
         try:
             return [
-                GameListRow(position, game, row_status, None if text is None else json.loads(text))
+                GameListRow(position, game, row_status, text)
                 for position, game, row_status, text in conn.execute(
                     # Only constant conditions are joined; every value is a parameter.
                     f"SELECT rowid, id, status, summary FROM games WHERE {' AND '.join(where)} "  # noqa: S608
@@ -580,12 +613,55 @@ class Store:
             conn.execute("SAVEPOINT write")
             try:
                 for sql, params in write.statements:
-                    conn.execute(sql, params)
+                    conn.execute(sql, params() if callable(params) else params)
             except sqlite3.IntegrityError as exc:
                 conn.execute("ROLLBACK TO write")
                 write.error = StoreConflict(str(exc))
+            except (ValueError, TypeError, KeyError) as exc:
+                # A row that could not be serialised: that write fails, not the store.
+                log.exception("a write could not be prepared")
+                conn.execute("ROLLBACK TO write")
+                write.error = StoreUnavailable(f"the write could not be prepared: {exc}")
             conn.execute("RELEASE write")
         conn.execute("COMMIT")
+
+    # --- accounts and access tokens ---
+
+    def load_access_tokens(self) -> list[AccessTokenRow]:
+        """Every token not revoked (expired ones included), oldest first (blocking)."""
+        conn = self._connect()
+        try:
+            return [
+                AccessTokenRow(
+                    digest=row[0],
+                    id=row[1],
+                    account=row[2],
+                    name=row[3],
+                    scopes=tuple(row[4].split()),
+                    description=row[5],
+                    created_ms=row[6],
+                    expires_ms=row[7],
+                    account_ms=row[8],
+                )
+                for row in conn.execute(
+                    "SELECT t.digest, t.id, a.id, a.name, t.scopes, t.description, "
+                    "t.created_ms, t.expires_ms, a.created_ms FROM access_tokens t "
+                    "JOIN accounts a ON a.id = t.account WHERE t.revoked = 0 ORDER BY t.rowid"
+                )
+            ]
+        finally:
+            conn.close()
+
+    async def create_access_token(self, row: AccessTokenRow) -> None:
+        """Durably record a token, and its account unless it exists (one transaction).
+
+        Raises StoreUnavailable, or StoreConflict on a reused digest or id.
+        """
+        await self._submit(_access_token_rows(row))
+
+    async def revoke_access_token(self, token_id: str) -> None:
+        """Durably mark a token revoked (nothing if there is none). Raises StoreUnavailable."""
+        await self._submit([("UPDATE access_tokens SET revoked = 1 WHERE id = ?", (token_id,))])
 
 
 def _game_row(game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]) -> Statement:
@@ -597,9 +673,14 @@ def _game_row(game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]
 
 
 def _update_row(row: GameRow) -> Statement:
+    def params() -> tuple[object, ...]:
+        summary, snapshot = row.render()
+        return (row.status, summary, snapshot, row.snapshot_seq, row.last_ms, row.game)
+
     return (
-        "UPDATE games SET status = ?, summary = ?, snapshot = ?, snapshot_seq = ? WHERE id = ?",
-        (row.status, row.summary, row.snapshot, row.snapshot_seq, row.game),
+        "UPDATE games SET status = ?, summary = ?, snapshot = ?, snapshot_seq = ?, last_ms = ? "
+        "WHERE id = ?",
+        params,
     )
 
 
@@ -681,3 +762,45 @@ def _settle(writes: list[_Write]) -> None:
             write.future.set_result(None)
         else:
             write.future.set_exception(write.error)
+
+
+# --- accounts and access tokens ---
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenRow:
+    """An account's bearer token as stored: the token's SHA-256 ``digest`` (never the
+    token), its public ``id``, the account's id (its name lowercased) and name, scopes,
+    and times in Unix ms (``account_ms``: when the account was created)."""
+
+    digest: str
+    id: str
+    account: str
+    name: str
+    scopes: tuple[str, ...]
+    description: str
+    created_ms: int
+    expires_ms: int
+    account_ms: int
+
+
+def _access_token_rows(row: AccessTokenRow) -> list[Statement]:
+    return [
+        (
+            "INSERT OR IGNORE INTO accounts (id, name, created_ms) VALUES (?, ?, ?)",
+            (row.account, row.name, row.account_ms),
+        ),
+        (
+            "INSERT INTO access_tokens (digest, id, account, scopes, description, created_ms, "
+            "expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.digest,
+                row.id,
+                row.account,
+                " ".join(row.scopes),
+                row.description,
+                row.created_ms,
+                row.expires_ms,
+            ),
+        ),
+    ]

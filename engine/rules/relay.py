@@ -86,6 +86,8 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+# The last move of a DGT board game when its kings are put on the centre squares.
+_DGT_KING = re.compile(r"^K[a-h]?[1-8]?x?[de][45][+#]?$")
 _CLOCK = re.compile(r"\[%clk\s+(\d+):(\d{1,2}):(\d{1,2})(?:\.(\d*))?\s*\]")
 _RESULTS: dict[str, Result] = {
     "1-0": "1-0",
@@ -267,7 +269,32 @@ def read_moves(game: PushedGame) -> PushedMoves:
     tag = game.tags.get("Result", "").strip()
     result = _RESULTS.get(tag) or _RESULTS.get(marker or "*", "*")
     fen = game.tags.get("FEN")
+    _clocks_from_tags(game.tags, fen, clocks)
     return PushedMoves(tuple(sans), tuple(clocks), result, fen, error, error is None)
+
+
+def _clocks_from_tags(tags: dict[str, str], fen: str | None, clocks: list[int | None]) -> None:
+    """``WhiteClock`` / ``BlackClock`` tags (``h:mm:ss`` or seconds) give the last two
+    moves their movers' clocks where the movetext has none, as lichess reads them."""
+    white_first = fen is None or " b " not in fen
+    for back in (1, 2):
+        index = len(clocks) - back
+        if index < 0 or clocks[index] is not None:
+            continue
+        white_moved = (index % 2 == 0) == white_first
+        value = tags.get("WhiteClock" if white_moved else "BlackClock")
+        if value is not None:
+            clocks[index] = _tag_clock_ms(value)
+
+
+def _tag_clock_ms(text: str) -> int | None:
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds * 1000 if seconds < 100 * 3600 else None
 
 
 def relay_events(state: GameState, pushed: PushedMoves, now_ms: int) -> RelayOutcome:
@@ -304,6 +331,10 @@ def relay_events(state: GameState, pushed: PushedMoves, now_ms: int) -> RelayOut
         try:
             events = commands.play(run.state, san, now_ms, clock_ms=pushed.clocks_ms[i])
         except GameRefusal as exc:
+            if i == len(pushed.sans) - 1 and _DGT_KING.match(san):
+                # Electronic boards emit an illegal king move to the centre when the
+                # pieces are put back after a game (how the result is signalled): ignored.
+                break
             return run.outcome(f"illegal move {_move_name(state, i, san)}: {exc.message}")
         run.apply(events, moves=1)
     if pushed.error is not None:

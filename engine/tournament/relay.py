@@ -1,6 +1,7 @@
 """Which board of a round each game of a relay push is (the lichess broadcast model).
 
-A pushed game is matched, in this order, by its ``[Board]`` tag, by the board part of
+A pushed game is matched, in this order, by its ``[GameId]`` tag (the id of a board's
+game, as Grandmaster's own PGN writes it), by its ``[Board]`` tag, by the board part of
 ``[Round "r.b"]`` (only when ``r`` is this round: a game of another round must not land on
 a board of this one), and by its players' names. Names are compared as sets of words,
 with case, accents and punctuation dropped, so ``"Carlsen, Magnus"``, ``"Magnus Carlsen"``
@@ -24,7 +25,7 @@ from engine.rules.relay import PushedGame, RelayOutcome
 from engine.rules.wire import Result
 from engine.tournament.state import Entrant, Pairing, Round
 
-MatchedBy = Literal["board", "round", "names"]
+MatchedBy = Literal["game", "board", "round", "names"]
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -56,7 +57,9 @@ def match_boards(
     """Match each pushed game to a board of ``rnd``; one :class:`BoardMatch` per game, in order.
 
     ``players`` maps player ids to entrants (the names to match on). A game that fits no
-    board, or a board already taken by an earlier game of the push, gets ``error``.
+    board, or a board already taken by an earlier game of the push, gets ``error``. In a
+    broadcast round (whose boards were made from pushed games) a board number matches
+    only with the board's players (FIDE ids when both sides have them, else names).
     """
     by_board = {p.board: p for p in rnd.pairings}
     names = _NameIndex(rnd, players)
@@ -109,12 +112,23 @@ def _result(pairing: Pairing | None, outcome: RelayOutcome | None) -> Result:
 def _match(
     rnd: Round, by_board: Mapping[int, Pairing], names: _NameIndex, game: PushedGame
 ) -> BoardMatch:
+    game_id = game.tags.get("GameId")
+    if game_id:
+        for same in by_board.values():
+            if same.game == game_id:
+                return BoardMatch(game, same, "game")
     board = game.board
+    round_no, round_board = game.round_board
+    if rnd.is_broadcast:
+        number = board if board is not None else round_board if round_no == rnd.number else None
+        seated = by_board.get(number) if number is not None else None
+        if seated is not None and names.plays(seated, game):
+            return BoardMatch(game, seated, "board" if board is not None else "round")
+        return names.match(game)
     if board is not None:
         if board in by_board:
             return BoardMatch(game, by_board[board], "board")
         return BoardMatch(game, None, None, f"no board {board} in round {rnd.number}")
-    round_no, round_board = game.round_board
     if round_no == rnd.number and round_board is not None:
         if round_board in by_board:
             return BoardMatch(game, by_board[round_board], "round")
@@ -127,11 +141,29 @@ class _NameIndex:
 
     def __init__(self, rnd: Round, players: Mapping[str, Entrant]) -> None:
         self.keys: list[tuple[Pairing, tuple[str, ...], tuple[str, ...]]] = []
+        self.players = players
         for pairing in rnd.pairings:
             white = players.get(pairing.white)
             black = players.get(pairing.black)
             if white is not None and black is not None:
                 self.keys.append((pairing, name_key(white.name), name_key(black.name)))
+
+    def plays(self, pairing: Pairing, game: PushedGame) -> bool:
+        """Whether the game's players are the board's, colours included: by FIDE id where
+        both sides of a comparison have one, else by name."""
+        for player_id, colour in ((pairing.white, "White"), (pairing.black, "Black")):
+            entrant = self.players.get(player_id)
+            if entrant is None:
+                return False
+            fide = game.tags.get(f"{colour}FideId", "").strip()
+            if entrant.fide_id is not None and fide.isdigit():
+                if int(fide) != entrant.fide_id:
+                    return False
+                continue
+            pushed = name_key(game.tags.get(colour, ""))
+            if not pushed or not _fits(pushed, name_key(entrant.name), exact=False):
+                return False
+        return True
 
     def match(self, game: PushedGame) -> BoardMatch:
         white, black = name_key(game.white), name_key(game.black)

@@ -22,6 +22,7 @@ from engine.tournament.errors import (
     TournamentFinished,
 )
 from engine.tournament.wire import (
+    BoardsAddedEvent,
     ByeJSON,
     ByeKind,
     ByeRequestedEvent,
@@ -30,9 +31,12 @@ from engine.tournament.wire import (
     PairedBoardJSON,
     PairingResult,
     PlayerAddedEvent,
+    RoundCreatedEvent,
     RoundPairedEvent,
+    RoundResetEvent,
     RoundStartedEvent,
     RoundStatus,
+    RoundUpdatedEvent,
     TournamentEvent,
     TournamentStatus,
     WithdrawnEvent,
@@ -76,11 +80,21 @@ class TournamentSetup:
     start_date: str | None = None
     end_date: str | None = None
     arbiter: str | None = None
+    # Broadcasts: the account that created it, a description (Markdown) and lichess's
+    # ``info`` fields (format, tc, location, website, ...).
+    owner: str | None = None
+    description: str | None = None
+    info: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_round_robin(self) -> bool:
         """Whether rounds follow the Berger tables (single or double)."""
-        return self.format != "swiss"
+        return self.format in ("round_robin", "double_round_robin")
+
+    @property
+    def is_broadcast(self) -> bool:
+        """Whether rounds are created by the operator and boards by pushed games."""
+        return self.format == "broadcast"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +175,34 @@ class Round:
     byes: tuple[Bye, ...] = ()
     start_at: str | None = None
     started: bool = False
+    # Broadcast rounds: their own id and name, a polled source, a delay, and whether the
+    # operator closed them (an open broadcast round may still get boards).
+    id: str | None = None
+    name: str | None = None
+    sync_url: str | None = None
+    delay_s: int = 0
+    closed: bool = False
+    # Broadcast rounds: when the round was created (Unix ms).
+    created_ms: int = 0
+
+    @property
+    def is_broadcast(self) -> bool:
+        """Whether this is a broadcast round (created empty, boards from pushes)."""
+        return self.id is not None
 
     @property
     def is_finished(self) -> bool:
-        """Whether every board has a result (a round of byes only is finished at once)."""
-        return all(p.result != "*" for p in self.pairings)
+        """Whether every board has a result (a round of byes only is finished at once);
+        a broadcast round when it was closed, or has boards that all have results."""
+        decided = all(p.result != "*" for p in self.pairings)
+        if self.is_broadcast:
+            return self.closed or (bool(self.pairings) and decided)
+        return decided
 
     @property
     def status(self) -> RoundStatus:
-        """``paired`` (not started), ``running`` or ``finished``."""
+        """``paired`` (not started; a broadcast round without boards), ``running`` or
+        ``finished``."""
         if self.is_finished and (self.started or not self.pairings):
             return "finished"
         return "running" if self.started else "paired"
@@ -215,7 +248,10 @@ class TournamentState:
 
     @property
     def rounds_total(self) -> int:
-        """How many rounds the tournament has (round robins: from the number of players)."""
+        """How many rounds the tournament has (round robins: from the number of players;
+        a broadcast: those created so far)."""
+        if self.setup.format == "broadcast":
+            return len(self.rounds)
         if not self.setup.is_round_robin:
             return self.setup.swiss_rounds
         n = len(self.players)
@@ -391,9 +427,52 @@ def evolve(state: TournamentState, event: TournamentEvent) -> TournamentState:
         )
         byes = {k: v for k, v in state.requested_byes.items() if k[1] != event["round"]}
         return replace(state, rounds=(*state.rounds, rnd), requested_byes=byes, seq=seq)
-    rounds = tuple(
-        replace(r, started=True) if r.number == event["round"] else r for r in state.rounds
-    )
+    if event["type"] == "round_created":
+        rnd = Round(
+            number=event["round"],
+            pairings=(),
+            start_at=event["start_at"],
+            id=event["id"],
+            name=event["name"],
+            sync_url=event["sync_url"],
+            delay_s=event["delay_s"],
+            created_ms=event["created_ms"],
+        )
+        return replace(state, rounds=(*state.rounds, rnd), seq=seq)
+    number = event["round"]
+    if event["type"] == "round_updated":
+        update = event
+        return _with_round(
+            state,
+            number,
+            seq,
+            lambda r: replace(
+                r,
+                name=update["name"],
+                start_at=update["start_at"],
+                sync_url=update["sync_url"],
+                delay_s=update["delay_s"],
+                closed=update["finished"],
+            ),
+        )
+    if event["type"] == "boards_added":
+        added = tuple(
+            Pairing(p["board"], p["white"], p["black"], p["game"]) for p in event["pairings"]
+        )
+        return _with_round(
+            state, number, seq, lambda r: replace(r, pairings=r.pairings + added, started=True)
+        )
+    if event["type"] == "round_reset":
+        return _with_round(
+            state, number, seq, lambda r: replace(r, pairings=(), started=False, closed=False)
+        )
+    return _with_round(state, number, seq, lambda r: replace(r, started=True))
+
+
+def _with_round(
+    state: TournamentState, number: int, seq: int, change: Callable[[Round], Round]
+) -> TournamentState:
+    rounds = tuple(change(r) if r.number == number else r for r in state.rounds)
     return replace(state, rounds=rounds, seq=seq)
 
 
@@ -416,7 +495,7 @@ def add_player(state: TournamentState, entrant: EntrantJSON) -> list[TournamentE
     """
     if state.setup.is_round_robin and state.rounds:
         raise TournamentConflict("a round robin takes no entries once a round is paired")
-    if state.rounds and len(state.rounds) >= state.rounds_total:
+    if not state.setup.is_broadcast and state.rounds and len(state.rounds) >= state.rounds_total:
         raise TournamentFinished("every round has been paired")
     if any(p.id == entrant["id"] for p in state.players):
         raise TournamentConflict("this player id is taken")
@@ -569,6 +648,142 @@ def start_round(state: TournamentState, round_no: int) -> list[TournamentEvent]:
         "round": round_no,
     }
     return [event]
+
+
+# --- broadcast rounds ---
+
+# Games one push may carry, and rounds a broadcast may have (lichess's limits).
+MAX_PUSHED_GAMES = 100
+MAX_BROADCAST_ROUNDS = 64
+
+
+def create_round(
+    state: TournamentState,
+    round_id: str,
+    name: str,
+    *,
+    start_at: str | None = None,
+    sync_url: str | None = None,
+    delay_s: int = 0,
+    created_ms: int = 0,
+) -> list[TournamentEvent]:
+    """A new, empty round of a broadcast (``round_id`` chosen by the caller, unique;
+    ``created_ms`` the time of creation, Unix ms)."""
+    _require_broadcast(state)
+    if len(state.rounds) >= MAX_BROADCAST_ROUNDS:
+        raise TournamentConflict(f"a broadcast has at most {MAX_BROADCAST_ROUNDS} rounds")
+    event: RoundCreatedEvent = {
+        "type": "round_created",
+        "tournament": state.id,
+        "seq": state.seq + 1,
+        "round": len(state.rounds) + 1,
+        "id": round_id,
+        "name": name,
+        "start_at": start_at,
+        "sync_url": sync_url,
+        "delay_s": delay_s,
+        "created_ms": created_ms,
+    }
+    return [event]
+
+
+def update_round(
+    state: TournamentState,
+    round_no: int,
+    *,
+    name: str,
+    start_at: str | None,
+    sync_url: str | None,
+    delay_s: int,
+    finished: bool,
+) -> list[TournamentEvent]:
+    """Change a broadcast round's settings (nothing when they are unchanged)."""
+    _require_broadcast(state)
+    rnd = _round(state, round_no)
+    if (rnd.name, rnd.start_at, rnd.sync_url, rnd.delay_s, rnd.closed) == (
+        name,
+        start_at,
+        sync_url,
+        delay_s,
+        finished,
+    ):
+        return []
+    event: RoundUpdatedEvent = {
+        "type": "round_updated",
+        "tournament": state.id,
+        "seq": state.seq + 1,
+        "round": round_no,
+        "name": name,
+        "start_at": start_at,
+        "sync_url": sync_url,
+        "delay_s": delay_s,
+        "finished": finished,
+    }
+    return [event]
+
+
+def add_boards(
+    state: TournamentState, round_no: int, boards: Sequence[tuple[int | None, str, str, str]]
+) -> list[TournamentEvent]:
+    """Boards for a broadcast round: (board number or None, white, black, game id) each.
+
+    A number already taken (or None) becomes the next free one after the round's last
+    board. Raises TournamentConflict for a closed round or a player who already has a
+    board in it.
+    """
+    _require_broadcast(state)
+    rnd = _round(state, round_no)
+    if rnd.closed:
+        raise TournamentConflict(f"round {round_no} is finished")
+    seated = {p for pairing in rnd.pairings for p in (pairing.white, pairing.black)}
+    taken = {p.board for p in rnd.pairings}
+    pairings: list[PairedBoardJSON] = []
+    for wanted, white, black, game in boards:
+        if white == black or white in seated or black in seated:
+            raise TournamentConflict("a player already has a board in this round")
+        seated |= {white, black}
+        board = wanted if wanted is not None and wanted > 0 and wanted not in taken else None
+        if board is None:
+            board = max(taken, default=0) + 1
+        taken.add(board)
+        pairings.append({"board": board, "white": white, "black": black, "game": game})
+    if not pairings:
+        return []
+    event: BoardsAddedEvent = {
+        "type": "boards_added",
+        "tournament": state.id,
+        "seq": state.seq + 1,
+        "round": round_no,
+        "pairings": pairings,
+    }
+    return [event]
+
+
+def reset_round(state: TournamentState, round_no: int) -> list[TournamentEvent]:
+    """Empty a broadcast round (its games stay stored, detached from the round)."""
+    _require_broadcast(state)
+    rnd = _round(state, round_no)
+    if not rnd.pairings and not rnd.closed:
+        return []
+    event: RoundResetEvent = {
+        "type": "round_reset",
+        "tournament": state.id,
+        "seq": state.seq + 1,
+        "round": round_no,
+    }
+    return [event]
+
+
+def _require_broadcast(state: TournamentState) -> None:
+    if not state.setup.is_broadcast:
+        raise TournamentConflict("only a broadcast tournament has rounds made by hand")
+
+
+def _round(state: TournamentState, round_no: int) -> Round:
+    try:
+        return state.round(round_no)
+    except KeyError:
+        raise InvalidInput(f"no round {round_no}") from None
 
 
 def _entrant(state: TournamentState, player_id: str) -> Entrant:

@@ -34,6 +34,10 @@ def round_json(rnd: Round) -> RoundJSON:
     }
     if rnd.start_at is not None:
         data["start_at"] = rnd.start_at
+    if rnd.id is not None:
+        data["id"] = rnd.id
+        data["name"] = rnd.name or f"Round {rnd.number}"
+        data["delay"] = rnd.delay_s
     return data
 
 

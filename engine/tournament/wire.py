@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-Format = Literal["round_robin", "double_round_robin", "swiss"]
+# A ``broadcast`` is an open relay event (lichess's broadcast tournament): no fixed field
+# or pairing system; rounds are created by the operator and boards by the games pushed.
+Format = Literal["round_robin", "double_round_robin", "swiss", "broadcast"]
 PairingResult = Literal["1-0", "0-1", "1/2-1/2", "+/-", "-/+", "-/-", "*"]
 ByeKind = Literal["pairing", "half", "zero", "free"]
 RoundStatus = Literal["paired", "running", "finished"]
@@ -15,6 +17,7 @@ DEFAULT_TIEBREAKS: dict[Format, tuple[str, ...]] = {
     "round_robin": ("SB", "DE", "WIN"),
     "double_round_robin": ("SB", "DE", "WIN"),
     "swiss": ("BH-C1", "BH", "SB", "PS", "WIN"),
+    "broadcast": ("BH", "SB", "WIN"),
 }
 
 
@@ -62,6 +65,10 @@ class RoundJSON(TypedDict, total=False):
     start_at: str
     pairings: list[PairingJSON]
     byes: list[ByeJSON]
+    # Broadcast rounds only.
+    id: str
+    name: str
+    delay: int
 
 
 class StandingJSON(TypedDict):
@@ -137,6 +144,66 @@ class RoundStartedEvent(TypedDict):
     round: int
 
 
+class RoundCreatedEvent(TypedDict):
+    """A broadcast round was created, empty: its boards come with the games pushed.
+
+    ``id`` is the round's own id (lichess's broadcast round id); ``sync_url`` a source
+    polled while the round is live; ``delay_s`` its broadcast delay.
+    """
+
+    type: Literal["round_created"]
+    tournament: str
+    seq: int
+    round: int
+    id: str
+    name: str
+    start_at: str | None
+    sync_url: str | None
+    delay_s: int
+    created_ms: int
+
+
+class RoundUpdatedEvent(TypedDict):
+    """A broadcast round's settings changed; ``finished`` closes (or reopens) it."""
+
+    type: Literal["round_updated"]
+    tournament: str
+    seq: int
+    round: int
+    name: str
+    start_at: str | None
+    sync_url: str | None
+    delay_s: int
+    finished: bool
+
+
+class BoardsAddedEvent(TypedDict):
+    """Boards of a broadcast round, created with their games for pushed games."""
+
+    type: Literal["boards_added"]
+    tournament: str
+    seq: int
+    round: int
+    pairings: list[PairedBoardJSON]
+
+
+class RoundResetEvent(TypedDict):
+    """A broadcast round was emptied: its boards are gone (their games stay stored)."""
+
+    type: Literal["round_reset"]
+    tournament: str
+    seq: int
+    round: int
+
+
 TournamentEvent = (
-    PlayerAddedEvent | WithdrawnEvent | ByeRequestedEvent | RoundPairedEvent | RoundStartedEvent
+    PlayerAddedEvent
+    | WithdrawnEvent
+    | ByeRequestedEvent
+    | RoundPairedEvent
+    | RoundStartedEvent
+    | RoundCreatedEvent
+    | RoundUpdatedEvent
+    | BoardsAddedEvent
+    | RoundResetEvent
 )

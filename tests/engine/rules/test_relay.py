@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import chess
@@ -383,6 +384,26 @@ def test_an_illegal_move_keeps_the_moves_before_it_and_names_itself() -> None:
     assert outcome.moves_added == 5 and relay.sans() == OPERA[:5]
     assert outcome.error is not None and "3...Qh5" in outcome.error and "ply 6" in outcome.error
     assert relay.push(pgn(OPERA[:9])).moves_added == 4
+
+
+def test_a_final_king_move_to_the_centre_is_the_boards_result_signal() -> None:
+    """An illegal last king move to d4, d5, e4 or e5 (DGT boards' pieces put back) is dropped; elsewhere, or not last, it is an error."""
+    relay = Relay()
+    outcome = relay.push(pgn([*OPERA[:6], "Ke4"], "1-0"))
+    assert outcome.error is None and relay.sans() == OPERA[:6]
+    assert relay.state.result == "1-0"
+    for line in ([*OPERA[:6], "Ke3"], [*OPERA[:6], "Ke4", *OPERA[6:8]], [*OPERA[:6], "Qd4"]):
+        assert Relay().push(pgn(line)).error is not None
+
+
+def test_clock_tags_give_the_last_moves_their_clocks() -> None:
+    """WhiteClock and BlackClock set the clocks of the last two moves that have no [%clk]."""
+    text = pgn(OPERA[:5], extra='[WhiteClock "1:20:00"]\n[BlackClock "4700"]')
+    text = re.sub(r" \{\[%clk [^]]*\]\}", "", text)
+    read = read_one(text)
+    assert read.clocks_ms == (None, None, None, 4_700_000, 4_800_000)
+    kept = read_one(pgn(OPERA[:5], extra='[WhiteClock "0:00:01"]'))
+    assert kept.clocks_ms[-1] != 1000
 
 
 def test_a_garbled_move_where_a_stored_one_stands_takes_nothing_back() -> None:
