@@ -7,6 +7,7 @@ presented token is hashed and looked up, and the operator token is compared with
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -126,6 +127,24 @@ class Tokens:
             return None
         account, expires_ms = found
         return account if self._wall_ms() < expires_ms else None
+
+    async def identify_stored(
+        self, request: Request, seat_of: Callable[[str], tuple[str, bool] | None]
+    ) -> Identity | None:
+        """:meth:`identify`, for public reads: a token unknown in memory may be a player's
+        of a game that left memory, so it is looked up (``seat_of(digest)`` gives the
+        game and whether it is White's, blocking: run in a thread) before it is refused."""
+        try:
+            return self.identify(request)
+        except ApiError as exc:
+            header = request.headers.get("authorization", "")
+            token = header.partition(" ")[2].strip()
+            if exc.status != 401 or not token:
+                raise
+            found = await asyncio.to_thread(seat_of, token_digest(token))
+            if found is None:
+                raise
+            return Seat(found[0], chess.WHITE if found[1] else chess.BLACK)
 
     def identify(self, request: Request) -> Identity | None:
         """The identity of the request's bearer token; no header is None.

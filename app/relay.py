@@ -38,7 +38,13 @@ from engine.rules.relay import (
     split_games,
 )
 from engine.rules.wire import GameEvent
-from engine.tournament.relay import BoardMatch, RelayGameJSON, match_boards, report
+from engine.tournament.relay import (
+    BoardMatch,
+    RelayGameJSON,
+    match_boards,
+    match_by_position,
+    report,
+)
 from engine.tournament.state import MAX_PUSHED_GAMES, Entrant, Round
 
 log = logging.getLogger(__name__)
@@ -200,6 +206,7 @@ class RelayService:
         """A broadcast round: pushed games without a board get one (at most
         ``MAX_PUSHED_GAMES`` per push), then the push is matched again."""
         assert self.rounds is not None
+        matches = await self._by_position(live, round_no, matches)
         wanted = seats_of([m.game for m in matches])
         seats = [
             (match.game.index, seat)
@@ -210,10 +217,39 @@ class RelayService:
         if seats:
             rnd, refused = await self.rounds.seat(live, round_no, seats)
             players = {p.id: p for p in live.state.players}
-            matches = match_boards(rnd, players, [m.game for m in matches])
+            by_position = {m.game.index: m for m in matches if m.matched_by == "position"}
+            matches = [
+                by_position.get(m.game.index, m)
+                for m in match_boards(rnd, players, [m.game for m in matches])
+            ]
         return [
             _broadcast_error(m, seat, refused.get(m.game.index))
             for m, seat in zip(matches, wanted, strict=True)
+        ]
+
+    async def _by_position(
+        self, live: LiveTournament, round_no: int, matches: list[BoardMatch]
+    ) -> list[BoardMatch]:
+        """Games no tag matched, matched to the round's free boards by position."""
+        taken = {m.pairing.board for m in matches if m.pairing is not None}
+        free = [p for p in live.state.round(round_no).pairings if p.board not in taken and p.game]
+        loose = [m.game for m in matches if m.pairing is None and m.game.index < MAX_PUSHED_GAMES]
+        if not free or not loose:
+            return matches
+        loaded = {
+            g.id: g.state for g in await self._games.fetch_many(p.game for p in free if p.game)
+        }
+        boards = [
+            (p, loaded[p.game].setup.initial_fen, [m.uci for m in loaded[p.game].moves])
+            for p in free
+            if p.game in loaded
+        ]
+        found = await asyncio.to_thread(match_by_position, loose, boards)
+        return [
+            replace(m, pairing=found[m.game.index], matched_by="position", error=None)
+            if m.game.index in found
+            else m
+            for m in matches
         ]
 
     # --- polling ---

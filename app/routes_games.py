@@ -94,8 +94,9 @@ async def list_games(
     the bearer is the operator."""
     service = _service(request)
     broadcast: Broadcast = request.app.state.broadcast
-    operator = isinstance(_tokens(request).identify(request), Operator)
     store: Store = request.app.state.store
+    identity = await _tokens(request).identify_stored(request, store.seat_of)
+    operator = isinstance(identity, Operator)
     rows = await asyncio.to_thread(
         store.list_games,
         status=status,

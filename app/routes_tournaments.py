@@ -31,6 +31,7 @@ from engine.tournament.trf import tournament_trf
 from engine.tournament.view import round_json, tournament_json
 from engine.tournament.wire import StandingJSON
 from workers.archive import PgnArchive
+from workers.store import Store
 
 router = APIRouter(prefix="/api/tournaments", tags=["tournaments"])
 
@@ -60,9 +61,10 @@ def _operator(request: Request) -> None:
     tokens.require_operator(request)
 
 
-def _is_operator(request: Request) -> bool:
+async def _is_operator(request: Request) -> bool:
     tokens: Tokens = request.app.state.tokens
-    return isinstance(tokens.identify(request), Operator)
+    store: Store = request.app.state.store
+    return isinstance(await tokens.identify_stored(request, store.seat_of), Operator)
 
 
 def _full(request: Request, state: TournamentState) -> dict[str, Any]:
@@ -76,9 +78,9 @@ def _standings(request: Request, state: TournamentState) -> list[StandingJSON]:
     return cache.of(state)
 
 
-def _seen(request: Request, live: LiveTournament) -> TournamentState:
+async def _seen(request: Request, live: LiveTournament) -> TournamentState:
     """The tournament as the bearer may see it: live for the operator, else public."""
-    return _seen_state(request, live, _is_operator(request))
+    return _seen_state(request, live, await _is_operator(request))
 
 
 def _game_seen(request: Request, game_id: str, live_view: bool) -> GameState:
@@ -101,7 +103,7 @@ async def list_tournaments(
 ) -> JSONResponse:
     """Tournaments, newest first, without rounds and standings."""
     service = _service(request)
-    operator = _is_operator(request)
+    operator = await _is_operator(request)
     items = []
     for live in reversed(list(service.all())):
         state = _seen_state(request, live, operator)
@@ -121,8 +123,8 @@ def _seen_state(request: Request, live: LiveTournament, operator: bool) -> Tourn
 async def get_tournament(tournament_id: TournamentId, request: Request) -> JSONResponse:
     """The tournament with its rounds and standings (and, for the operator, its relay)."""
     live = _service(request).get(tournament_id)
-    data = _full(request, _seen(request, live))
-    if _is_operator(request):
+    data = _full(request, await _seen(request, live))
+    if await _is_operator(request):
         relay: RelayService = request.app.state.relay
         status = relay.status(live.id)
         if status is not None:
@@ -250,7 +252,7 @@ async def push_pgn(
 )
 async def get_standings(tournament_id: TournamentId, request: Request) -> JSONResponse:
     """The standings with tie-breaks."""
-    state = _seen(request, _service(request).get(tournament_id))
+    state = await _seen(request, _service(request).get(tournament_id))
     return JSONResponse({"tournament": state.id, "standings": _standings(request, state)})
 
 
@@ -261,7 +263,7 @@ async def get_standings(tournament_id: TournamentId, request: Request) -> JSONRe
 )
 async def get_trf(tournament_id: TournamentId, request: Request) -> PlainTextResponse:
     """The FIDE Tournament Report File (TRF16)."""
-    state = _seen(request, _service(request).get(tournament_id))
+    state = await _seen(request, _service(request).get(tournament_id))
     ranking = [row["player"] for row in _standings(request, state)]
     # Tens of milliseconds for a large open: off the loop.
     return PlainTextResponse(await asyncio.to_thread(tournament_trf, state, ranking))
@@ -274,8 +276,8 @@ async def get_trf(tournament_id: TournamentId, request: Request) -> PlainTextRes
 async def get_pgn(tournament_id: TournamentId, request: Request) -> StreamingResponse:
     """Every game in round and board order: finished games from their archive files."""
     live = _service(request).get(tournament_id)
-    operator = _is_operator(request)
-    state = _seen(request, live)
+    operator = await _is_operator(request)
+    state = await _seen(request, live)
     game_ids = state.game_ids()
     archive: PgnArchive = request.app.state.archive
     site: str = request.app.state.settings.site

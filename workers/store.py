@@ -112,6 +112,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_move_per_line_ply
     ON events (game, line, ply) WHERE type = 'move';
 CREATE INDEX IF NOT EXISTS games_by_tournament ON games (tournament);
 CREATE INDEX IF NOT EXISTS games_by_status ON games (status);
+CREATE INDEX IF NOT EXISTS games_by_white_token ON games (white_token);
+CREATE INDEX IF NOT EXISTS games_by_black_token ON games (black_token);
 """
 
 
@@ -319,6 +321,21 @@ class Store:
         conn = self._connect()
         try:
             return [_read_game(conn, row, (), window) for row in _game_rows(conn, game_ids)]
+        finally:
+            conn.close()
+
+    def seat_of(self, digest: str) -> tuple[str, bool] | None:
+        """The game a player token's digest belongs to and whether it is White's (blocking)."""
+        conn = self._connect()
+        try:
+            for column, white in (("white_token", True), ("black_token", False)):
+                row = conn.execute(
+                    f"SELECT id FROM games WHERE {column} = ? LIMIT 1",  # noqa: S608 (constant)
+                    (digest,),
+                ).fetchone()
+                if row is not None:
+                    return row[0], white
+            return None
         finally:
             conn.close()
 

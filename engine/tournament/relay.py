@@ -21,11 +21,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
-from engine.rules.relay import PushedGame, RelayOutcome
+import chess
+
+from engine.rules.relay import PushedGame, RelayOutcome, read_moves
 from engine.rules.wire import Result
 from engine.tournament.state import Entrant, Pairing, Round
 
-MatchedBy = Literal["game", "board", "round", "names"]
+MatchedBy = Literal["game", "board", "round", "names", "position"]
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -76,6 +78,44 @@ def match_boards(
                 taken[board] = game.index
         matches.append(match)
     return matches
+
+
+def match_by_position(
+    pushed: Sequence[PushedGame], boards: Sequence[tuple[Pairing, str, Sequence[str]]]
+) -> dict[int, Pairing]:
+    """Pushed games (of a broadcast round) that no tag matched, matched to free boards by
+    the position at their last shared move, as lichess does when a board's tags changed.
+
+    ``boards`` are (pairing, start FEN, stored moves in UCI). Returns the board of each
+    matched game by its push index; a board matches one game at most, games with no moves
+    match nothing. Pure, but it replays moves: call it off the event loop.
+    """
+    found: dict[int, Pairing] = {}
+    taken: set[int] = set()
+    for game in pushed:
+        sans = read_moves(game).sans
+        for pairing, fen, ucis in boards:
+            n = min(len(sans), len(ucis))
+            if n == 0 or pairing.board in taken:
+                continue
+            if _position(fen, sans[:n], san=True) == _position(fen, ucis[:n], san=False):
+                found[game.index] = pairing
+                taken.add(pairing.board)
+                break
+    return found
+
+
+def _position(fen: str, moves: Sequence[str], *, san: bool) -> str | None:
+    board = chess.Board(fen)
+    try:
+        for move in moves:
+            if san:
+                board.push_san(move)
+            else:
+                board.push_uci(move)
+    except ValueError:
+        return None
+    return board.epd()
 
 
 def report(match: BoardMatch, outcome: RelayOutcome | None) -> RelayGameJSON:

@@ -132,3 +132,19 @@ async def test_a_board_number_is_matched_with_its_players(live: LiveServer) -> N
     games = {b["board"]: b["game"] for b in tournament["rounds"][0]["pairings"]}
     moves = (await live.client.get(f"/api/games/{games[2]}")).json()["moves"]
     assert [m["san"] for m in moves] == line[:5]
+
+
+async def test_a_game_whose_tags_changed_is_found_by_its_position(live: LiveServer) -> None:
+    """A pushed game whose players were renamed on the board keeps its board: it matches the board whose game reaches the same position at their last shared move."""
+    tid, _ = await broadcast_round(live)
+    line = random_line(12, 31)
+    await push(live, tid, board_pgn("Anand, V", "Gukesh, D", 1, line[:6]))
+    renamed = board_pgn("Anand, Viswanathan", "Gukesh, Dommaraju", 1, line[:9])
+    reports = await push(live, tid, renamed)
+    assert [(r["board"], r["moves_added"], r["error"]) for r in reports] == [(1, 3, None)]
+    tournament = (await live.client.get(f"/api/tournaments/{tid}")).json()
+    assert len(tournament["rounds"][0]["pairings"]) == 1 and len(tournament["players"]) == 2
+    # A renamed game in another position is a board of its own.
+    other = board_pgn("Giri, Anish", "Ding, Liren", 1, random_line(4, 77))
+    reports = await push(live, tid, renamed + other)
+    assert [(r["board"], r["error"]) for r in reports] == [(1, None), (2, None)]

@@ -126,6 +126,15 @@ async def test_player_tokens_of_an_evicted_game_still_identify_its_players(
         assert (r.status_code, r.json()["error"]["code"]) == (409, "game_over")
         r = await live.client.post(f"/api/games/{game_id}/resign", headers=live.auth("not-a-token"))
         assert r.status_code == 401
+        # Public reads that look at the bearer find the player in the store, too.
+        fake_time.advance(RECENT_MS + 1)
+        games_of(live).evict()
+        assert game_id not in games_of(live)
+        for path in ("/api/games", "/api/tournaments"):
+            r = await live.client.get(path, headers=live.auth(tokens["white"]))
+            assert r.status_code == 200, (path, r.text)
+            r = await live.client.get(path, headers=live.auth("not-a-token"))
+            assert r.status_code == 401
 
 
 async def test_a_restart_loads_only_unfinished_games_from_their_snapshots(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ async def test_a_second_move_at_a_ply_is_refused_alone(store: Store) -> None:
 
 async def test_disk_full_refuses_this_and_every_later_write(tmp_path: Path) -> None:
     """When SQLite cannot grow the file, the write fails and the store stays refused."""
-    store = Store(tmp_path / "h.sqlite3", max_page_count=16)
+    store = Store(tmp_path / "h.sqlite3", max_page_count=32)
     store.open()
     try:
         await store.create_game("gameAAAA", {}, ("w", "b"))
