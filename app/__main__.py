@@ -119,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 server.should_exit = True
 
-        app = create_app(settings, on_fatal=stop_after_store_failure)
+        if settings.role == "edge":
+            from app.edge import create_edge_app
+
+            app = create_edge_app(settings)
+        else:
+            app = create_app(settings, on_fatal=stop_after_store_failure)
         # uvicorn's own logging config writes to stderr from the loop: use the queue.
         server = Server(
             uvicorn_config(app, settings, log_config=None), on_stop=lambda: end_streams(app)

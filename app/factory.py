@@ -158,6 +158,13 @@ def create_app(
             _collect_store_metrics(metrics, history, games)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
+            publisher = None
+            if settings.bus:
+                from app.bus import BusPublisher
+
+                publisher = BusPublisher(settings.bus)
+                await publisher.start()
+                hub.tap = publisher
             analysis = await _start_analysis(settings, games, hub, metrics)
             app.state.analysis = analysis
             checkpoints = loop.create_task(
@@ -186,6 +193,8 @@ def create_app(
                     await analysis.pool.close()
                 await relay.close()
                 await cancel_and_wait(housekeeping)
+                if publisher is not None:
+                    await publisher.close()
                 await cancel_and_wait(lag_probe)
                 await tournaments.close()
                 broadcast.close()

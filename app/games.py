@@ -638,7 +638,7 @@ def _stored_record(item: StoredGame, index: int) -> EventRecord:
 
 def _rebuilt(item: StoredGame, now: int) -> GameState:
     """The state of a stored game: its snapshot with the later events folded in."""
-    setup = _setup_from_record(item.setup)
+    setup = game_setup_from_record(item.setup)
     events: list[GameEvent] = item.events  # type: ignore[assignment]
     if item.snapshot is None:
         return GameState.rebuild(setup, events, now)
@@ -647,7 +647,7 @@ def _rebuilt(item: StoredGame, now: int) -> GameState:
     return evolve_all(state, (e for e in events if e["seq"] > state.seq), now)
 
 
-def _setup_from_record(data: dict[str, Any]) -> GameSetup:
+def game_setup_from_record(data: dict[str, Any]) -> GameSetup:
     """Inverse of ``asdict(setup)``, the form in which the store keeps a game's setup."""
     return GameSetup(
         **{

@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from app.metrics import Metrics
 from app.spectators import Message, QueuedSpectator, Spectator
@@ -27,6 +27,16 @@ SnapshotJSON = Callable[[str], Any]
 REPLAY_HISTORY = 64
 # The close code of spectators when the server stops (WebSocket "service restart").
 SERVER_STOPPING = 1012
+
+
+class Tap(Protocol):
+    """Receives what the hub publishes, as it publishes it (a bus publisher)."""
+
+    def game_events(self, game: str, records: list[EventRecord]) -> None:
+        """Events of ``game`` in ``seq`` order."""
+
+    def tournament_message(self, tournament: str, text: str) -> None:
+        """A tournament message."""
 
 
 @dataclass(eq=False, slots=True)
@@ -73,6 +83,8 @@ class Hub:
         self._sent_gone = 0
         self._skipped_gone = 0
         self._stopping = False
+        # Where a core also sends every public event: the bus to its edges.
+        self.tap: Tap | None = None
         self._sent_reported = 0
         self._skipped_reported = 0
         metrics.on_scrape(self.update_metrics)
@@ -81,6 +93,9 @@ class Hub:
 
     def publish_records(self, game: str, records: Iterable[EventRecord]) -> None:
         """Fan out events (in ``seq`` order) to the game's subscribers and remember them."""
+        if self.tap is not None:
+            records = list(records)
+            self.tap.game_events(game, records)
         channel = self._channel(game)
         for record in records:
             message = Message(record.body, game=game, seq=record.seq)
@@ -112,6 +127,26 @@ class Hub:
                 continue
             channel.history.append(Message(body, game=game, seq=seq))
             channel.seq = seq
+
+    def resync(self, game: str) -> None:
+        """The game's state was read again (a feed that lost events): its spectators get a
+        fresh snapshot, and ``since=`` resumes start over from it."""
+        channel = self._channel(game)
+        channel.history.clear()
+        channel.snapshot = None
+        channel.seq = -1
+        snapshot = self.snapshot(game)
+        for spectator in channel.spectators:
+            spectator.deliver(snapshot)
+
+    def notify(self, game: str, text: str) -> None:
+        """Send a message that is no game event (no ``seq``) to the game's spectators."""
+        channel = self._channels.get(game)
+        if channel is None:
+            return
+        message = Message(text, game=game, seq=None)
+        for spectator in channel.spectators:
+            spectator.deliver(message)
 
     def forget(self, game: str) -> None:
         """Drop a game's channel and replay window unless someone still follows it."""
@@ -168,6 +203,8 @@ class Hub:
 
     def publish_tournament(self, tournament: str, text: str) -> None:
         """Send a tournament message (round, standings; no game ``seq``) to its followers."""
+        if self.tap is not None:
+            self.tap.tournament_message(tournament, text)
         followers = self._tournaments.get(tournament)
         if not followers:
             return

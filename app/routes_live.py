@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
 from fastapi import APIRouter, Query, Request, WebSocket
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from app.broadcast import Broadcast
@@ -20,6 +21,7 @@ from app.spectators import DirectSpectator, Message, QueuedSpectator, Spectator
 from app.stream_connection import StreamConnection
 from app.tournaments import TournamentService
 from app.ws_protocol import DIRECT_EXTENSION
+from engine.rules.snapshot import snapshot_json
 
 router = APIRouter(tags=["live"])
 
@@ -340,3 +342,14 @@ def _parse_since(raw: str | None) -> int | None:
     if value < 0:
         raise ValueError(raw)
     return value
+
+
+@router.get("/internal/games/{game_id}/state", include_in_schema=False)
+async def game_state(game_id: str, request: Request) -> JSONResponse:
+    """A game as the public sees it, as its setup and snapshot: what an edge rebuilds it
+    from (``app/edge.py``). Public information only."""
+    service: GameService = request.app.state.games
+    broadcast: Broadcast = request.app.state.broadcast
+    await service.fetch(game_id)
+    state = broadcast.game(game_id)
+    return JSONResponse({"setup": asdict(state.setup), "snapshot": snapshot_json(state)})

@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     # Spectators: a cap on connections (WebSockets and streams; 0 refuses all), the largest
     # message a spectator may send (bigger closes with 1009), how many it may send (more
     # closes with 1008), keepalive pings, and browser origins allowed (empty: any).
+    # Scale-out: ``all`` is the single process; a ``core`` owns the games and publishes
+    # every public event on the bus (``redis://host:port/db``); an ``edge`` holds
+    # spectators for the core at ``core_url``, fed by the bus. No bus: nothing changes.
+    role: Literal["all", "core", "edge"] = "all"
+    bus: str = ""
+    core_url: str = "http://127.0.0.1:8000"
     max_spectators: NonNegativeInt = 20_000
     # Finished games kept in memory (least recently used first out); the others are read
     # from the store when asked for. Unfinished games are always in memory.
@@ -205,6 +211,18 @@ class Settings(BaseSettings):
                 f"{variable_name('analysis_min_time_s')} ({self.analysis_min_time_s}) must not "
                 f"exceed {variable_name('analysis_max_time_s')} ({self.analysis_max_time_s})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> Settings:
+        if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{variable_name('bus')} must be a redis:// (or unix://) URL")
+        if self.role != "all" and not self.bus:
+            raise ValueError(
+                f"{variable_name('role')}={self.role} needs a bus: set {variable_name('bus')}"
+            )
+        if not self.core_url.startswith(("http://", "https://")):
+            raise ValueError(f"{variable_name('core_url')} must be an http(s) URL")
         return self
 
     @property

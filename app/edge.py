@@ -1,0 +1,363 @@
+"""An edge process: spectators' sockets and streams, fed by the bus, next to a core.
+
+The core owns the games; an edge owns nothing that it cannot rebuild from the core. For each
+game its spectators watch, it subscribes to the game's bus channel (first), reads the
+game's public state from the core (``GET /internal/games/{id}/state``: setup and snapshot),
+fills the events between that state and the live ones from the game's Redis Stream, and
+from then on folds every event into its own copy of the state (the same pure ``evolve`` the
+core runs) and hands the stored text, unchanged, to its hub, which fans it out through the
+same one-encode, one-write path and slow-spectator rules as the single process. A gap in
+``seq`` (pub/sub is at most once) is filled from the stream, else from a fresh state. When
+the bus goes away, spectators are told; when it is back, each game is read again and its
+spectators get a fresh snapshot. Every other request is passed to the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from app.bus import BusFeed, game_channel
+from app.errors import ApiError, install_error_handlers, not_found
+from app.games import game_setup_from_record
+from app.hub import Hub
+from app.metrics import Metrics
+from app.routes_live import stream_game, watch_game
+from app.settings import Settings
+from engine.rules.game import GameState, evolve
+from engine.rules.snapshot import SnapshotJSON, from_snapshot
+from engine.rules.view import game_json
+from engine.rules.wire import GameEvent
+from workers.store import EventRecord
+
+log = logging.getLogger(__name__)
+
+# A game nobody on this edge watches any more is dropped after this long (seconds).
+IDLE_S = 30.0
+# Request headers not passed on to the core (hop-by-hop, or rewritten).
+_HOP = frozenset(
+    {"host", "connection", "keep-alive", "transfer-encoding", "upgrade", "content-length"}
+)
+
+
+@dataclass(eq=False, slots=True)
+class EdgeGame:
+    """One game on this edge: its public state, once read, and events waiting for it."""
+
+    id: str
+    state: GameState | None = None
+    waiting: list[tuple[int, str]] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    idle_since: float | None = None
+    repairing: bool = False
+
+
+class EdgeGames:
+    """The games this edge's spectators watch, kept current from the bus.
+
+    Offers what the spectator routes use of the core's game service (``fetch``,
+    ``fetch_many``, ``in``) and of its broadcast (``game``).
+    """
+
+    def __init__(
+        self, core: httpx.AsyncClient, feed: BusFeed, hub: Hub, now_ms: Callable[[], int]
+    ) -> None:
+        self._core = core
+        self._feed = feed
+        self.hub = hub
+        self._now_ms = now_ms
+        self._games: dict[str, EdgeGame] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.interrupted = False
+
+    def __contains__(self, game_id: object) -> bool:
+        entry = self._games.get(str(game_id))
+        return entry is not None and entry.state is not None
+
+    def game(self, game_id: str) -> GameState:
+        """The game's public state on this edge; ApiError 404 if it is not followed."""
+        entry = self._games.get(game_id)
+        if entry is None or entry.state is None:
+            raise not_found("game")
+        return entry.state
+
+    def state_of(self, game_id: str) -> GameState | None:
+        """The game's public state, if followed."""
+        entry = self._games.get(game_id)
+        return None if entry is None else entry.state
+
+    async def fetch(self, game_id: str) -> EdgeGame:
+        """Follow the game (subscribe, read its state); ApiError 404 if the core has none."""
+        found = await self.fetch_many([game_id])
+        if not found:
+            raise not_found("game")
+        return found[0]
+
+    async def fetch_many(self, game_ids: Iterable[str]) -> list[EdgeGame]:
+        """Follow the games named; those the core knows, in order."""
+        found = []
+        for game_id in dict.fromkeys(game_ids):
+            entry = self._games.get(game_id)
+            if entry is None:
+                entry = self._games[game_id] = EdgeGame(game_id)
+                self._spawn(self._load(entry))
+            await entry.ready.wait()
+            if entry.state is not None:
+                entry.idle_since = None
+                found.append(entry)
+            elif self._games.get(game_id) is entry:
+                del self._games[game_id]
+        return found
+
+    # --- reading a game from the core and the stream ---
+
+    async def _load(self, entry: EdgeGame) -> None:
+        try:
+            # Subscribed first: nothing published from now on is missed.
+            await self._feed.subscribe(game_channel(entry.id))
+            state = await self._read_state(entry.id)
+            if state is None:
+                await self._feed.unsubscribe(game_channel(entry.id))
+                return
+            entry.state = state
+            # The stream's older events serve since= here too (a spectator whose edge died
+            # resumes on this one).
+            window = await self._feed.read_stream(entry.id, 0)
+            older = [(seq, body) for seq, body in window if seq <= state.seq]
+            self.hub.restore(entry.id, [b for _, b in older], [s for s, _ in older])
+            entry.waiting += [(seq, body) for seq, body in window if seq > state.seq]
+            await self._catch_up(entry)
+        except Exception:
+            log.exception("could not follow game %s", entry.id)
+        finally:
+            entry.ready.set()
+
+    async def _read_state(self, game_id: str) -> GameState | None:
+        r = await self._core.get(f"/internal/games/{game_id}/state")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        data = r.json()
+        snapshot: SnapshotJSON = data["snapshot"]
+        return from_snapshot(game_setup_from_record(data["setup"]), snapshot, self._now_ms())
+
+    async def _catch_up(self, entry: EdgeGame) -> None:
+        """Apply the stream's events after the state, then what arrived meanwhile."""
+        assert entry.state is not None
+        events = await self._feed.read_stream(entry.id, entry.state.seq)
+        events += entry.waiting
+        entry.waiting = []
+        for seq, body in sorted(set(events)):
+            self._apply(entry, seq, body)
+
+    # --- the bus ---
+
+    def on_message(self, channel: str, text: str) -> None:
+        """A bus message: an event of a followed game."""
+        if not channel.startswith("gm:game:"):
+            return
+        entry = self._games.get(channel.removeprefix("gm:game:"))
+        if entry is None:
+            return
+        seq = int(json.loads(text)["seq"])
+        if entry.state is None or entry.repairing:
+            entry.waiting.append((seq, text))
+            return
+        if seq <= entry.state.seq:
+            return
+        if seq == entry.state.seq + 1:
+            self._apply(entry, seq, text)
+            return
+        # A gap: pub/sub lost something. The stream has it, else the core does.
+        entry.waiting.append((seq, text))
+        entry.repairing = True
+        self._spawn(self._repair(entry))
+
+    async def _repair(self, entry: EdgeGame) -> None:
+        try:
+            await self._catch_up(entry)
+            assert entry.state is not None
+            expected = max((s for s, _ in entry.waiting), default=entry.state.seq)
+            if entry.state.seq < expected:
+                await self._resync(entry)
+        except Exception:
+            log.exception("could not repair game %s", entry.id)
+        finally:
+            entry.repairing = False
+            if entry.waiting and entry.state is not None:
+                waiting, entry.waiting = entry.waiting, []
+                for seq, body in sorted(waiting):
+                    self._apply(entry, seq, body)
+
+    async def _resync(self, entry: EdgeGame) -> None:
+        """Read the game again from the core; its spectators get a fresh snapshot."""
+        state = await self._read_state(entry.id)
+        if state is None:
+            return
+        entry.state = state
+        entry.waiting = [(s, b) for s, b in entry.waiting if s > state.seq]
+        self.hub.resync(entry.id)
+
+    def _apply(self, entry: EdgeGame, seq: int, body: str) -> None:
+        assert entry.state is not None
+        if seq != entry.state.seq + 1:
+            return
+        event: GameEvent = json.loads(body)
+        entry.state = evolve(entry.state, event, self._now_ms())
+        self.hub.publish_records(entry.id, [EventRecord(entry.id, seq, event["type"], None, body)])
+
+    def on_down(self) -> None:
+        """The bus is gone: spectators are told their feed is interrupted."""
+        self.interrupted = True
+        for game_id in list(self._games):
+            self.hub.notify(game_id, '{"type":"interrupted","reason":"the live feed is down"}')
+
+    def on_up(self) -> None:
+        """The bus is back: read every game again and resync its spectators."""
+        self.interrupted = False
+        for entry in list(self._games.values()):
+            if entry.state is not None:
+                self._spawn(self._resync(entry))
+
+    # --- housekeeping ---
+
+    async def run(self, interval_s: float = 5.0) -> None:
+        """Forever: drop games no spectator here has watched for ``IDLE_S``."""
+        while True:
+            await asyncio.sleep(interval_s)
+            now = time.monotonic()
+            for game_id, entry in list(self._games.items()):
+                if self.hub.spectators(game_id) > 0 or entry.state is None:
+                    entry.idle_since = None
+                    continue
+                if entry.idle_since is None:
+                    entry.idle_since = now
+                elif now - entry.idle_since >= IDLE_S:
+                    del self._games[game_id]
+                    self.hub.forget(game_id)
+                    await self._feed.unsubscribe(game_channel(game_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel what is under way."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class _EdgeBroadcast:
+    """What the spectator routes ask of the broadcast, answered from the edge's games."""
+
+    def __init__(self, games: EdgeGames) -> None:
+        self._games = games
+
+    def game(self, game_id: str) -> GameState:
+        return self._games.game(game_id)
+
+    def tournament(self, tournament_id: str) -> None:
+        return None
+
+
+def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = None) -> FastAPI:
+    """An edge for the core at ``settings.core_url`` over the bus ``settings.bus``."""
+    clock = now_ms or (lambda: time.monotonic_ns() // 1_000_000)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics = Metrics()
+        core = httpx.AsyncClient(base_url=settings.core_url, timeout=10.0, trust_env=False)
+        games: EdgeGames | None = None
+
+        def snapshot(game_id: str) -> Any:
+            assert games is not None
+            state = games.game(game_id)
+            return game_json(state, clock(), spectators=hub.spectators(game_id))
+
+        hub = Hub(snapshot, metrics, now_ms=clock, max_spectators=settings.max_spectators)
+        feed = BusFeed(
+            settings.bus,
+            lambda channel, text: games.on_message(channel, text) if games else None,
+            on_down=lambda: games.on_down() if games else None,
+            on_up=lambda: games.on_up() if games else None,
+        )
+        games = EdgeGames(core, feed, hub, clock)
+        await feed.start()
+        housekeeping = asyncio.get_running_loop().create_task(hub.run(), name="gm-edge-hub")
+        idle = asyncio.get_running_loop().create_task(games.run(), name="gm-edge-games")
+        app.state.settings = settings
+        app.state.hub = hub
+        app.state.games = games
+        app.state.broadcast = _EdgeBroadcast(games)
+        app.state.metrics = metrics
+        app.state.core = core
+        try:
+            yield
+        finally:
+            for task in (housekeeping, idle):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await games.close()
+            await feed.close()
+            await core.aclose()
+
+    app = FastAPI(title="Grandmaster edge", lifespan=lifespan)
+    install_error_handlers(app)
+    router = APIRouter()
+    router.add_api_websocket_route("/ws/games/{game_id}", watch_game)
+    router.add_api_route("/api/stream/games/{game_id}", stream_game, methods=["GET"])
+    app.include_router(router)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> JSONResponse:
+        """200 while this edge follows the bus, else 503."""
+        games: EdgeGames = request.app.state.games
+        if games.interrupted:
+            return JSONResponse({"error": {"code": "unavailable", "message": "bus down"}}, 503)
+        return JSONResponse({"status": "ok", "role": "edge"})
+
+    @app.api_route(
+        "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    )
+    async def to_core(path: str, request: Request) -> Response:
+        """Anything else is the core's: passed on as it came, answered as the core answers."""
+        core: httpx.AsyncClient = request.app.state.core
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        forwarded = core.build_request(
+            request.method,
+            "/" + path,
+            params=request.url.query,
+            headers=headers,
+            content=await request.body(),
+        )
+        try:
+            answer = await core.send(forwarded, stream=True)
+        except httpx.HTTPError as exc:
+            raise ApiError(503, "unavailable", f"the core cannot be reached: {exc}") from None
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in answer.aiter_raw():
+                    yield chunk
+            finally:
+                await answer.aclose()
+
+        return StreamingResponse(body(), status_code=answer.status_code, headers=kept)
+
+    return app

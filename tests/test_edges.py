@@ -1,0 +1,272 @@
+"""Scale-out: a core and edge processes over a real ``redis-server``, as separate processes.
+
+Spectators on edges get every event of the core's games, in order and without gaps; an edge
+killed with SIGKILL loses nothing for spectators who reconnect to another edge with
+``since=``; Redis stopped and started again during play loses no move, and edges resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.conftest import ServerProcess, free_port
+
+AUTH = {"Authorization": "Bearer operator-secret-token"}
+MOVES = ["e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6", "O-O", "Be7", "Re1", "b5"]
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free port, without persistence."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ping = subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
+            )
+            if ping.stdout.strip() == b"PONG":
+                return
+            time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running ``redis-server`` (installed by ``make system-deps``)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is missing: make system-deps installs it")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[ServerProcess]]:
+    """A core and two edges on the bus: ``[core, edge1, edge2]``, started."""
+    core = ServerProcess(
+        tmp_path / "core" / "data", env={"GM_ROLE": "core", "GM_BUS": redis_server.url}
+    )
+    core.start()
+    edges = [
+        ServerProcess(
+            tmp_path / f"edge{i}" / "data",
+            env={"GM_ROLE": "edge", "GM_BUS": redis_server.url, "GM_CORE_URL": core.url},
+        )
+        for i in (1, 2)
+    ]
+    try:
+        for edge in edges:
+            edge.start()
+        yield [core, *edges]
+    finally:
+        for proc in (*edges, core):
+            proc.stop()
+
+
+def ws_url(server: ServerProcess, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def start_game(core: ServerProcess) -> tuple[str, dict[str, str]]:
+    r = httpx.post(
+        core.url + "/api/games",
+        json={
+            "white": {"name": "W"},
+            "black": {"name": "B"},
+            "clock": {"initial": 600, "increment": 0},
+        },
+        headers=AUTH,
+    )
+    assert r.status_code == 201, r.text
+    game_id = r.json()["game"]["id"]
+    assert httpx.post(f"{core.url}/api/games/{game_id}/start", headers=AUTH).status_code == 200
+    return game_id, r.json()["tokens"]
+
+
+def game_seq(core: ServerProcess, game_id: str) -> int:
+    """The game's ``seq`` on the core now."""
+    seq: int = httpx.get(f"{core.url}/api/games/{game_id}").json()["seq"]
+    return seq
+
+
+def play(server: ServerProcess, game_id: str, moves: list[str], first_ply: int) -> None:
+    for ply, move in enumerate(moves, start=first_ply):
+        r = httpx.post(
+            f"{server.url}/api/games/{game_id}/moves", json={"move": move, "ply": ply}, headers=AUTH
+        )
+        assert r.status_code == 200, r.text
+
+
+class Watcher:
+    """A spectator socket recording messages by type and events by ``seq``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.messages: list[dict[str, Any]] = []
+        self.events: dict[int, dict[str, Any]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        async with websockets.connect(self.url) as ws:
+            async for raw in ws:
+                message = json.loads(raw)
+                self.messages.append(message)
+                if message["type"] == "snapshot":
+                    self.ready.set()
+                    seq = message["game"]["seq"]
+                    self.events = {s: e for s, e in self.events.items() if s <= seq}
+                    self.events.setdefault(seq, {"type": "snapshot"})
+                elif "seq" in message:
+                    self.events[message["seq"]] = message
+
+    def start(self) -> Watcher:
+        self.task = asyncio.get_running_loop().create_task(self.run())
+        return self
+
+    async def until(self, predicate: Any, timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate(self):
+            if self.task is not None and self.task.done():
+                self.task.result()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; last messages: {self.messages[-3:]}")
+            await asyncio.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def moves(self) -> list[str]:
+        return [e["san"] for s, e in sorted(self.events.items()) if e.get("type") == "move"]
+
+    def gap_free(self) -> bool:
+        seqs = sorted(self.events)
+        return seqs == list(range(seqs[0], seqs[-1] + 1))
+
+
+def test_spectators_on_every_edge_get_every_event_in_order(cluster: list[ServerProcess]) -> None:
+    """Spectators of one game on two edges get the core's events, in order and without a gap; moves sent through an edge reach the core."""
+    core, edge1, edge2 = cluster
+    game_id, _ = start_game(core)
+
+    async def scenario() -> None:
+        watchers = [Watcher(ws_url(e, f"/ws/games/{game_id}")).start() for e in (edge1, edge2)]
+        for w in watchers:
+            await asyncio.wait_for(w.ready.wait(), 10)
+        await asyncio.to_thread(play, core, game_id, MOVES[:6], 0)
+        # A write sent to an edge is the core's: passed on.
+        await asyncio.to_thread(play, edge2, game_id, MOVES[6:], 6)
+        final = await asyncio.to_thread(game_seq, core, game_id)
+        for w in watchers:
+            await w.until(lambda w: max(w.events) >= final)
+            assert w.moves() == MOVES and w.gap_free()
+            w.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_edge_killed_mid_game_loses_nothing_for_spectators_who_move(
+    cluster: list[ServerProcess],
+) -> None:
+    """After SIGKILL of an edge, its spectators reconnect to another edge with since= and get exactly the events they missed."""
+    core, edge1, edge2 = cluster
+    game_id, _ = start_game(core)
+
+    async def scenario() -> None:
+        first = Watcher(ws_url(edge1, f"/ws/games/{game_id}")).start()
+        await asyncio.wait_for(first.ready.wait(), 10)
+        await asyncio.to_thread(play, core, game_id, MOVES[:4], 0)
+        seq_after_four = await asyncio.to_thread(game_seq, core, game_id)
+        await first.until(lambda w: max(w.events) >= seq_after_four)
+        edge1.kill()
+        first.stop()
+        await asyncio.to_thread(play, core, game_id, MOVES[4:8], 4)
+        last = max(first.events)
+        resumed = Watcher(ws_url(edge2, f"/ws/games/{game_id}?since={last}")).start()
+        final = await asyncio.to_thread(game_seq, core, game_id)
+        await resumed.until(lambda w: w.events and max(w.events) >= final)
+        assert not any(m["type"] == "snapshot" for m in resumed.messages)
+        assert sorted(resumed.events) == list(range(last + 1, final + 1))
+        assert [
+            e["san"] for _, e in sorted(resumed.events.items()) if e["type"] == "move"
+        ] == MOVES[4:8]
+        resumed.stop()
+
+    asyncio.run(scenario())
+
+
+def test_redis_down_during_play_loses_no_move_and_edges_resync(
+    cluster: list[ServerProcess], redis_server: RedisServer
+) -> None:
+    """With Redis stopped, moves are still accepted and stored; spectators are told the feed is interrupted, and once Redis is back they get a fresh snapshot and every later event."""
+    core, edge1, _ = cluster
+    game_id, _ = start_game(core)
+
+    async def scenario() -> None:
+        watcher = Watcher(ws_url(edge1, f"/ws/games/{game_id}")).start()
+        await asyncio.wait_for(watcher.ready.wait(), 10)
+        await asyncio.to_thread(play, core, game_id, MOVES[:2], 0)
+        redis_server.stop()
+        await watcher.until(lambda w: any(m["type"] == "interrupted" for m in w.messages))
+        await asyncio.to_thread(play, core, game_id, MOVES[2:6], 2)
+        redis_server.start()
+        await watcher.until(
+            lambda w: any(m["type"] == "snapshot" and m["game"]["ply"] >= 6 for m in w.messages[1:])
+        )
+        await asyncio.to_thread(play, core, game_id, MOVES[6:8], 6)
+        final = await asyncio.to_thread(game_seq, core, game_id)
+        await watcher.until(lambda w: max(w.events) >= final)
+        snapshots = [m for m in watcher.messages if m["type"] == "snapshot"]
+        assert [m["san"] for m in snapshots[-1]["game"]["moves"]] + [
+            e["san"] for s, e in sorted(watcher.events.items()) if e.get("type") == "move"
+        ][-2:] == MOVES[:8]
+        watcher.stop()
+
+    asyncio.run(scenario())
