@@ -11,6 +11,7 @@ import argparse
 import logging
 import resource
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from app.accounts import DAY_MS, DEFAULT_SCOPES, TOKEN_DAYS, create_token_offline, iso_time
+from app.cluster import EdgeSupervisor, EmbeddedRedis, edge_environment, listening_socket
 from app.factory import create_app, end_streams
 from app.logs import install_queue_logging, stop_listener
 from app.server import Server, uvicorn_config
@@ -95,6 +97,27 @@ def token_command(argv: list[str]) -> int:
     return 0
 
 
+def _cluster(
+    settings: Settings,
+) -> tuple[Settings, list[socket.socket], EdgeSupervisor, EmbeddedRedis | None]:
+    """This process as the core of ``settings.edges`` edges on its port (app/cluster.py):
+    the core's settings, its sockets (the shared port and a private one for its edges),
+    the edges (not started) and the embedded Redis (started) when no bus is configured."""
+    redis = None
+    bus = settings.bus
+    if not bus:
+        redis = EmbeddedRedis(settings.data_dir / "bus")
+        redis.start()
+        bus = redis.url
+    public = listening_socket(settings.host, settings.port, reuse_port=True)
+    private = listening_socket("127.0.0.1", 0, reuse_port=False)
+    core_url = f"http://127.0.0.1:{private.getsockname()[1]}"
+    port = public.getsockname()[1]
+    edges = EdgeSupervisor(settings.edges, edge_environment(settings.host, port, bus, core_url))
+    core = settings.model_copy(update={"bus": bus, "role": "core"})
+    return core, [public, private], edges, redis
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse settings, then serve until interrupted. Returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
@@ -119,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 server.should_exit = True
 
+        sockets = None
+        edges: EdgeSupervisor | None = None
+        redis: EmbeddedRedis | None = None
+        if settings.edges:
+            settings, sockets, edges, redis = _cluster(settings)
+        elif settings.reuse_port:
+            sockets = [listening_socket(settings.host, settings.port, reuse_port=True)]
         if settings.role == "edge":
             from app.edge import create_edge_app
 
@@ -133,7 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         # signal to the handler it found: make that one return, so a clean stop exits 0.
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, _stopped)
-        server.run()
+        if edges is not None:
+            edges.start()
+        try:
+            server.run(sockets=sockets)
+        finally:
+            if edges is not None:
+                edges.stop()
+            if redis is not None:
+                redis.stop()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, signal.SIG_DFL)
         return EXIT_STORE_FAILED if failed else 0

@@ -17,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 STREAM_LENGTH = 64
 # Events waiting for Redis; beyond it the oldest wait is dropped (edges repair gaps).
 MAX_BACKLOG = 100_000
+# A process's spectator count not renewed for this long (seconds) no longer counts.
+STALE_S = 10
 
 
 def game_channel(game: str) -> str:
@@ -67,6 +72,12 @@ class BusPublisher:
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.dropped = 0
+
+    @property
+    def redis(self) -> Redis:
+        """The client (after :meth:`start`)."""
+        assert self._redis is not None
+        return self._redis
 
     async def start(self) -> None:
         """Connect (lazily: a bus that is down at start is retried) and start writing."""
@@ -253,3 +264,78 @@ class BusFeed:
                     if self._pubsub is not None:
                         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
                 await asyncio.sleep(min(2.0, 0.1 * failures))
+
+
+def process_id() -> str:
+    """This process, among all those of a bus."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def audience_key(game: str) -> str:
+    """The hash of a game's spectators on each process (field: process id)."""
+    return f"gm:audience:{game}"
+
+
+class Audience:
+    """Spectator counts summed over every process of a bus, once a second.
+
+    Each process writes its own count of each game it has spectators for (a field of the
+    game's hash, expiring unless renewed) and reads the totals of the games it shows into
+    ``hub.audience``. A core (``every_game``) reads every game's total, for REST.
+    """
+
+    def __init__(self, redis: Redis, hub: Any, process_id: str, *, every_game: bool) -> None:
+        self._redis = redis
+        self._hub = hub
+        self._id = process_id
+        self._every_game = every_game
+        self._counted: set[str] = set()
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Forever: write this process's counts, read the totals."""
+        while True:
+            try:
+                await self.exchange()
+            except Exception as exc:
+                log.debug("audience exchange failed: %s", exc)
+            await asyncio.sleep(interval_s)
+
+    async def exchange(self) -> None:
+        """One round: write, then read."""
+        counts = {g: n for g, n in self._hub.local_counts().items() if n or g in self._counted}
+        now_s = int(time.time())
+        pipe = self._redis.pipeline(transaction=False)
+        for game, count in counts.items():
+            key = audience_key(game)
+            if count:
+                # "count time": a process that died stops renewing its count, which is
+                # ignored after STALE_S (Redis 7.0 cannot expire one field of a hash).
+                pipe.hset(key, self._id, f"{count} {now_s}")
+                pipe.expire(key, 60)
+            else:
+                pipe.hdel(key, self._id)
+        self._counted = {g for g, n in counts.items() if n}
+        await pipe.execute()
+        games = set(counts)
+        if self._every_game:
+            async for key in self._redis.scan_iter(match="gm:audience:*", count=1000):
+                name = key.decode() if isinstance(key, bytes) else str(key)
+                games.add(name.removeprefix("gm:audience:"))
+        games.update(self._hub.audience)
+        ordered = sorted(games)
+        read = self._redis.pipeline(transaction=False)
+        for game in ordered:
+            read.hvals(audience_key(game))
+        totals = await read.execute()
+        fresh = now_s - STALE_S
+        audience = {}
+        for game, values in zip(ordered, totals, strict=True):
+            total = 0
+            for value in values:
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                count, _, at_s = text.partition(" ")
+                if at_s.isdigit() and int(at_s) >= fresh and count.isdigit():
+                    total += int(count)
+            if values:
+                audience[game] = total
+        self._hub.audience = audience

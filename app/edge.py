@@ -28,7 +28,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from app.bus import BusFeed, game_channel
+from app.bus import Audience, BusFeed, game_channel, process_id
 from app.errors import ApiError, install_error_handlers, not_found
 from app.games import game_setup_from_record
 from app.hub import Hub
@@ -297,8 +297,11 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
         )
         games = EdgeGames(core, feed, hub, clock)
         await feed.start()
-        housekeeping = asyncio.get_running_loop().create_task(hub.run(), name="gm-edge-hub")
-        idle = asyncio.get_running_loop().create_task(games.run(), name="gm-edge-games")
+        loop = asyncio.get_running_loop()
+        housekeeping = loop.create_task(hub.run(), name="gm-edge-hub")
+        idle = loop.create_task(games.run(), name="gm-edge-games")
+        audience = Audience(feed.redis, hub, process_id(), every_game=False)
+        counting = loop.create_task(audience.run(), name="gm-edge-audience")
         app.state.settings = settings
         app.state.hub = hub
         app.state.games = games
@@ -308,7 +311,7 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
         try:
             yield
         finally:
-            for task in (housekeeping, idle):
+            for task in (housekeeping, idle, counting):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

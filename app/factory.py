@@ -159,12 +159,15 @@ def create_app(
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
             publisher = None
+            audience_task = None
             if settings.bus:
-                from app.bus import BusPublisher
+                from app.bus import Audience, BusPublisher, process_id
 
                 publisher = BusPublisher(settings.bus)
                 await publisher.start()
                 hub.tap = publisher
+                audience = Audience(publisher.redis, hub, process_id(), every_game=True)
+                audience_task = loop.create_task(audience.run(), name="gm-audience")
             analysis = await _start_analysis(settings, games, hub, metrics)
             app.state.analysis = analysis
             checkpoints = loop.create_task(
@@ -193,6 +196,8 @@ def create_app(
                     await analysis.pool.close()
                 await relay.close()
                 await cancel_and_wait(housekeeping)
+                if audience_task is not None:
+                    await cancel_and_wait(audience_task)
                 if publisher is not None:
                     await publisher.close()
                 await cancel_and_wait(lag_probe)

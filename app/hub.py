@@ -85,6 +85,8 @@ class Hub:
         self._stopping = False
         # Where a core also sends every public event: the bus to its edges.
         self.tap: Tap | None = None
+        # Spectators of a game on every process of a bus, by game (kept by app.bus.Audience).
+        self.audience: dict[str, int] = {}
         self._sent_reported = 0
         self._skipped_reported = 0
         metrics.on_scrape(self.update_metrics)
@@ -239,9 +241,14 @@ class Hub:
                 del self._tournaments[tournament]
 
     def spectators(self, game: str) -> int:
-        """How many spectators follow ``game``."""
+        """How many spectators follow ``game``: here, or on every process of a bus."""
         channel = self._channels.get(game)
-        return 0 if channel is None else len(channel.spectators)
+        local = 0 if channel is None else len(channel.spectators)
+        return self.audience.get(game, local)
+
+    def local_counts(self) -> dict[str, int]:
+        """Spectators of each game on this process (games that have a channel)."""
+        return {game: len(channel.spectators) for game, channel in self._channels.items()}
 
     @property
     def connected(self) -> int:
@@ -280,7 +287,7 @@ class Hub:
             elif spectator.is_behind and not spectator.catch_up(now_s):
                 spectator.close(1013, "too slow: reconnect with since=")
         for channel in self._channels.values():
-            count = len(channel.spectators)
+            count = self.audience.get(channel.game, len(channel.spectators))
             if count == channel.counted:
                 continue
             channel.counted = count

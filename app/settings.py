@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     role: Literal["all", "core", "edge"] = "all"
     bus: str = ""
     core_url: str = "http://127.0.0.1:8000"
+    # ``edges`` > 0: this process is the core of N edge processes on the same port (one
+    # machine, every core; app/cluster.py); ``reuse_port`` binds with SO_REUSEPORT.
+    edges: Annotated[int, Field(ge=0, le=256)] = 0
+    reuse_port: bool = False
     max_spectators: NonNegativeInt = 20_000
     # Finished games kept in memory (least recently used first out); the others are read
     # from the store when asked for. Unfinished games are always in memory.
@@ -217,7 +221,9 @@ class Settings(BaseSettings):
     def _check_roles(self) -> Settings:
         if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"{variable_name('bus')} must be a redis:// (or unix://) URL")
-        if self.role != "all" and not self.bus:
+        if self.edges and self.role == "edge":
+            raise ValueError(f"an edge runs no edges: unset {variable_name('edges')}")
+        if self.role != "all" and not self.bus and not self.edges:
             raise ValueError(
                 f"{variable_name('role')}={self.role} needs a bus: set {variable_name('bus')}"
             )
@@ -265,6 +271,14 @@ class Settings(BaseSettings):
         parser.add_argument("--port", type=int, help=f"TCP port (GM_PORT, {self.port})")
         parser.add_argument(
             "--data-dir", type=Path, help=f"history and tokens (GM_DATA_DIR, {self.data_dir})"
+        )
+        parser.add_argument(
+            "--edges", type=int, help=f"edge processes on the same port (GM_EDGES, {self.edges})"
+        )
+        parser.add_argument(
+            "--role",
+            choices=("all", "core", "edge"),
+            help=f"all, core or edge (GM_ROLE, {self.role})",
         )
         args = parser.parse_args(argv)
         changes = {k: v for k, v in vars(args).items() if v is not None}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -192,7 +194,7 @@ class Watcher:
 
 
 def test_spectators_on_every_edge_get_every_event_in_order(cluster: list[ServerProcess]) -> None:
-    """Spectators of one game on two edges get the core's events, in order and without a gap; moves sent through an edge reach the core."""
+    """Spectators of one game on two edges get the core's events, in order and without a gap; moves sent through an edge reach the core; the audience is summed over the edges."""
     core, edge1, edge2 = cluster
     game_id, _ = start_game(core)
 
@@ -207,6 +209,24 @@ def test_spectators_on_every_edge_get_every_event_in_order(cluster: list[ServerP
         for w in watchers:
             await w.until(lambda w: max(w.events) >= final)
             assert w.moves() == MOVES and w.gap_free()
+        # The audience is summed over the edges: each edge's spectator sees two, and so
+        # does the core's REST.
+        for w in watchers:
+            await w.until(
+                lambda w: any(m["type"] == "spectators" and m["count"] == 2 for m in w.messages)
+            )
+
+        def audience() -> int:
+            count: int = httpx.get(f"{core.url}/api/games/{game_id}").json()["spectators"]
+            return count
+
+        for _ in range(100):
+            if await asyncio.to_thread(audience) == 2:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the core never counted the edges' spectators")
+        for w in watchers:
             w.stop()
 
     asyncio.run(scenario())
@@ -270,3 +290,103 @@ def test_redis_down_during_play_loses_no_move_and_edges_resync(
         watcher.stop()
 
     asyncio.run(scenario())
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """The child processes of ``pid``: (pid, command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def test_edges_on_one_port_serve_spectators_and_come_back(tmp_path: Path) -> None:
+    """``--edges 2`` runs a core, two edges sharing its port and its own redis-server; spectators on that port get every move; an edge killed is started again; stopping the core stops them all."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is missing: make system-deps installs it")
+    server = ServerProcess(tmp_path / "data", env={"GM_EDGES": "2"})
+    server.start()
+    assert server.proc is not None
+    try:
+
+        def edge_pids() -> list[int]:
+            assert server.proc is not None
+            return [pid for pid, cmd in children(server.proc.pid) if "-m app" in cmd]
+
+        assert len(edge_pids()) == 2
+        assert any("redis-server" in cmd for _, cmd in children(server.proc.pid))
+        roles = {httpx.get(server.url + "/healthz").json().get("role") for _ in range(40)}
+        # The kernel spreads connections over the processes on the port.
+        assert "edge" in roles
+        game_id, _ = start_game(server)
+
+        async def scenario() -> None:
+            watchers = [Watcher(ws_url(server, f"/ws/games/{game_id}")).start() for _ in range(8)]
+            for w in watchers:
+                await asyncio.wait_for(w.ready.wait(), 10)
+            await asyncio.to_thread(play, server, game_id, MOVES[:6], 0)
+            final = await asyncio.to_thread(game_seq, server, game_id)
+            for w in watchers:
+                await w.until(lambda w: max(w.events) >= final)
+                assert w.moves() == MOVES[:6] and w.gap_free()
+                w.stop()
+
+        asyncio.run(scenario())
+        victim = edge_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            pids = edge_pids()
+            if len(pids) == 2 and victim not in pids:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the killed edge was not started again: {edge_pids()}")
+    finally:
+        left = [pid for pid, _ in children(server.proc.pid)]
+        server.stop()
+    # Every child (edges, redis-server) is gone with the core, not left behind.
+    time.sleep(0.5)
+    alive = []
+    for pid in left:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" not in state:
+            alive.append(pid)
+    assert alive == []
+
+
+def test_a_core_killed_takes_its_edges_and_redis_with_it(tmp_path: Path) -> None:
+    """After SIGKILL of a core started with ``--edges``, no edge or redis-server of it is left running."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is missing: make system-deps installs it")
+    server = ServerProcess(tmp_path / "data", env={"GM_EDGES": "2"})
+    server.start()
+    assert server.proc is not None
+    left = [pid for pid, _ in children(server.proc.pid)]
+    assert len(left) == 3
+    server.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in left:
+            try:
+                state = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            if "State:\tZ" not in state:
+                alive.append(pid)
+        if not alive:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"still running after the core died: {alive}")
