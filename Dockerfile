@@ -6,9 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Debian's Stockfish analyses positions for spectators (one engine process per core).
+# Debian's Stockfish analyses positions for spectators (one engine process per core);
+# redis-server is the bus of GM_EDGES when no GM_BUS is given.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends stockfish \
+    && apt-get install -y --no-install-recommends stockfish redis-server \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/grandmaster

@@ -101,21 +101,22 @@ def _cluster(
     settings: Settings,
 ) -> tuple[Settings, list[socket.socket], EdgeSupervisor, EmbeddedRedis | None]:
     """This process as the core of ``settings.edges`` edges on its port (app/cluster.py):
-    the core's settings, its sockets (the shared port and a private one for its edges),
-    the edges (not started) and the embedded Redis (started) when no bus is configured."""
+    the core's settings, its socket (a private one for its edges), the edges (not started)
+    and the embedded Redis (started) when no bus is configured."""
     redis = None
     bus = settings.bus
     if not bus:
         redis = EmbeddedRedis(settings.data_dir / "bus")
         redis.start()
         bus = redis.url
-    public = listening_socket(settings.host, settings.port, reuse_port=True)
+    # The edges hold the public port (each binds it with SO_REUSEPORT); the core listens on
+    # a private loopback port only, where the edges pass it what is not theirs.
     private = listening_socket("127.0.0.1", 0, reuse_port=False)
     core_url = f"http://127.0.0.1:{private.getsockname()[1]}"
-    port = public.getsockname()[1]
-    edges = EdgeSupervisor(settings.edges, edge_environment(settings.host, port, bus, core_url))
+    env = edge_environment(settings.host, settings.port, bus, core_url)
+    edges = EdgeSupervisor(settings.edges, env)
     core = settings.model_copy(update={"bus": bus, "role": "core"})
-    return core, [public, private], edges, redis
+    return core, [private], edges, redis
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,14 +170,15 @@ class EdgeGames:
         entry = self._games.get(channel.removeprefix("gm:game:"))
         if entry is None:
             return
-        seq = int(json.loads(text)["seq"])
+        event: GameEvent = json.loads(text)
+        seq = event["seq"]
         if entry.state is None or entry.repairing:
             entry.waiting.append((seq, text))
             return
         if seq <= entry.state.seq:
             return
         if seq == entry.state.seq + 1:
-            self._apply(entry, seq, text)
+            self._apply(entry, seq, text, event)
             return
         # A gap: pub/sub lost something. The stream has it, else the core does.
         entry.waiting.append((seq, text))
@@ -209,11 +210,12 @@ class EdgeGames:
         entry.waiting = [(s, b) for s, b in entry.waiting if s > state.seq]
         self.hub.resync(entry.id)
 
-    def _apply(self, entry: EdgeGame, seq: int, body: str) -> None:
+    def _apply(self, entry: EdgeGame, seq: int, body: str, event: GameEvent | None = None) -> None:
         assert entry.state is not None
         if seq != entry.state.seq + 1:
             return
-        event: GameEvent = json.loads(body)
+        if event is None:
+            event = json.loads(body)
         entry.state = evolve(entry.state, event, self._now_ms())
         self.hub.publish_records(entry.id, [EventRecord(entry.id, seq, event["type"], None, body)])
 
@@ -328,10 +330,18 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
-        """200 while this edge follows the bus, else 503."""
+        """200 while this edge follows the bus and its core is healthy, else 503."""
         games: EdgeGames = request.app.state.games
-        if games.interrupted:
-            return JSONResponse({"error": {"code": "unavailable", "message": "bus down"}}, 503)
+        core: httpx.AsyncClient = request.app.state.core
+        problem = "the bus is down" if games.interrupted else None
+        if problem is None:
+            try:
+                if (await core.get("/healthz", timeout=2.0)).status_code != 200:
+                    problem = "the core is not healthy"
+            except httpx.HTTPError:
+                problem = "the core cannot be reached"
+        if problem is not None:
+            return JSONResponse({"error": {"code": "unavailable", "message": problem}}, 503)
         return JSONResponse({"status": "ok", "role": "edge"})
 
     @app.api_route(

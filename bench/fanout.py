@@ -3,7 +3,12 @@
 Run from the repository's virtualenv:
 ``python bench/fanout.py [--sizes 1000,5000,10000] [--moves 30] [--stuck 0,0.1]
 [--clients-procs 4] [--only grandmaster|reference] [--server-env GM_NAME=VALUE]
-[--json out.json]``.
+[--edges 0,1,2] [--json out.json]``.
+
+``--edges`` runs Grandmaster once per value: 0 is the single process, N a core with N edge
+processes on its port (``GM_EDGES``, an embedded redis-server as the bus), the spectators
+spread over the edges by the kernel; "server CPU" is then the core's own, "children" that
+of the edges and Redis (or of the analysis pool: pass ``--server-env GM_ANALYSIS=0``).
 
 For each size N and each never-reading fraction, the script runs two servers in turn, each in
 its own fresh process on 127.0.0.1: Grandmaster (``python -m app`` with its default settings, a
@@ -666,6 +671,7 @@ class RunResult:
     server: str
     spectators: int
     never_reading: int
+    edges: int = 0
     connected_reading: int = 0
     connected_stuck: int = 0
     connect_failures: dict[str, int] = field(default_factory=dict)
@@ -742,20 +748,27 @@ def run_one(
     line: list[tuple[str, str, str]],
     args: argparse.Namespace,
     work_dir: Path,
+    edges: int = 0,
 ) -> RunResult:
     """One run: a fresh server, N spectators, the moves, the figures.
 
+    With ``edges``, Grandmaster is a core with that many edge processes on its port
+    (``GM_EDGES``): the spectators are theirs, and the core's own CPU is the server's.
     Failures (server refusing, clients not reporting) end the run with ``error`` set.
     """
     stuck = round(n * fraction)
-    result = RunResult(server_cls.name, n, stuck)
+    name = server_cls.name if not edges else f"{server_cls.name}+{edges} edges"
+    result = RunResult(name, n, stuck)
+    result.edges = edges
     connect_timeout_s = 30.0 + n / 200
     lifetime_s = connect_timeout_s + len(line) * args.spacing + 90.0
     shares = zip(
         split(n - stuck, args.clients_procs), split(stuck, args.clients_procs), strict=True
     )
     try:
-        extra_env = args.server_env if server_cls is GrandmasterServer else {}
+        extra_env = dict(args.server_env) if server_cls is GrandmasterServer else {}
+        if edges:
+            extra_env["GM_EDGES"] = str(edges)
         with server_cls(n, work_dir, extra_env) as server:
             base_seq = server.prepare()
             print(f"    {server.name} pid {server.pid}, port {server.port}", flush=True)
@@ -913,7 +926,22 @@ _COLUMNS = (
     "missed",
     "RSS KiB/spectator",
     "server CPU ms/move",
+    "children CPU ms/move",
+    "CPU us/spectator-message",
 )
+
+
+def _plain_ratio(ours: float, base: float) -> str:
+    if math.isnan(ours) or math.isnan(base) or base <= 0:
+        return "-"
+    return f"{ours / base:.2f}x"
+
+
+def _per_message_us(r: RunResult) -> float:
+    """CPU of the whole server (core, edges, Redis) per move and spectator, in us."""
+    if not r.connected_reading:
+        return math.nan
+    return (r.server_cpu_ms_per_move + r.workers_cpu_ms_per_move) * 1000 / r.connected_reading
 
 
 def table(results: list[RunResult]) -> str:
@@ -935,6 +963,8 @@ def table(results: list[RunResult]) -> str:
             str(r.missed),
             _fmt(r.rss_kib_per_spectator),
             _fmt(r.server_cpu_ms_per_move),
+            _fmt(r.workers_cpu_ms_per_move),
+            _fmt(_per_message_us(r), 2),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     lines = ["\n".join(rows), ""]
@@ -950,6 +980,16 @@ def table(results: list[RunResult]) -> str:
             f"from trigger median {_ratio(r.from_trigger_median_ms, ref.from_trigger_median_ms)}, "
             f"p99 {_ratio(r.from_trigger_p99_ms, ref.from_trigger_p99_ms)}; "
             f"first-to-last median {_ratio(r.spread_median_ms, ref.spread_median_ms)}"
+        )
+    single = {(r.spectators, r.never_reading): r for r in results if r.server == "grandmaster"}
+    for r in results:
+        base = single.get((r.spectators, r.never_reading))
+        if not r.edges or base is None:
+            continue
+        lines.append(
+            f"{r.server}/single process at N={r.spectators}: core CPU per move "
+            f"{_fmt(r.server_cpu_ms_per_move)} vs {_fmt(base.server_cpu_ms_per_move)} ms; "
+            f"CPU per spectator-message {_plain_ratio(_per_message_us(r), _per_message_us(base))}"
         )
     lines.append("")
     for r in results:
@@ -997,8 +1037,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="GM_NAME=VALUE",
         help="extra setting for Grandmaster (repeatable), e.g. GM_ANALYSIS=0",
     )
+    parser.add_argument(
+        "--edges",
+        default="0",
+        help="Grandmaster's edge processes per run (0: the single process), e.g. 0,1,2",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
+    args.edges = [int(e) for e in args.edges.split(",") if e]
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.stuck = [float(s) for s in args.stuck.split(",") if s]
     pairs = [item.partition("=") for item in args.server_env]
@@ -1010,14 +1056,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def runs(args: argparse.Namespace) -> Iterator[tuple[type[Contender], int, float]]:
-    """Every (server, N, fraction) in order: the two servers back to back per setting."""
+def runs(args: argparse.Namespace) -> Iterator[tuple[type[Contender], int, float, int]]:
+    """Every (server, N, fraction, edges) in order: the servers back to back per setting,
+    Grandmaster once per ``--edges`` value."""
     classes: list[type[Contender]] = [ReferenceServer, GrandmasterServer]
     for n in args.sizes:
         for fraction in args.stuck:
             for cls in classes:
-                if args.only in (None, cls.name):
-                    yield cls, n, fraction
+                if args.only not in (None, cls.name):
+                    continue
+                for edges in args.edges if cls is GrandmasterServer else [0]:
+                    yield cls, n, fraction, edges
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1031,13 +1080,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[RunResult] = []
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gm-fanout-") as tmp:
-        for i, (cls, n, fraction) in enumerate(runs(args)):
+        for i, (cls, n, fraction, edges) in enumerate(runs(args)):
             work_dir = Path(tmp) / f"run{i}"
             work_dir.mkdir()
             print(
-                f"[{time.monotonic() - began:6.0f} s] {cls.name} N={n} stuck={fraction}", flush=True
+                f"[{time.monotonic() - began:6.0f} s] {cls.name} N={n} stuck={fraction}"
+                + (f" edges={edges}" if edges else ""),
+                flush=True,
             )
-            result = run_one(cls, n, fraction, line, args, work_dir)
+            result = run_one(cls, n, fraction, line, args, work_dir, edges)
             results.append(result)
             print(
                 f"    all-reached median {_fmt(result.all_reached_median_ms)} ms, "
