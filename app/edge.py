@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from app.bus import Audience, BusFeed, game_channel, process_id
+from app.bus import Audience, BusFeed, game_channel, process_id, tournament_channel
 from app.errors import ApiError, install_error_handlers, not_found
 from app.games import game_setup_from_record
 from app.hub import Hub
 from app.metrics import Metrics
-from app.routes_live import stream_game, watch_game
+from app.routes_live import deny, spectate, stream_game, watch_game
 from app.settings import Settings
 from engine.rules.game import GameState, evolve
 from engine.rules.snapshot import SnapshotJSON, from_snapshot
@@ -79,6 +79,8 @@ class EdgeGames:
         self._now_ms = now_ms
         self._games: dict[str, EdgeGame] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The latest first message of each followed tournament (as the core gave it).
+        self._messages: dict[str, str] = {}
         self.interrupted = False
 
     def __contains__(self, game_id: object) -> bool:
@@ -163,8 +165,51 @@ class EdgeGames:
 
     # --- the bus ---
 
+    # --- tournaments ---
+
+    async def follow_tournament(self, tournament_id: str) -> list[str] | None:
+        """Follow a tournament (its bus channel first, then its message and games from
+        the core); its games, or None when the core has no such tournament."""
+        await self._feed.subscribe(tournament_channel(tournament_id))
+        r = await self._core.get(f"/internal/tournaments/{tournament_id}/follow")
+        if r.status_code == 404:
+            if tournament_id not in self._messages:
+                await self._feed.unsubscribe(tournament_channel(tournament_id))
+            return None
+        r.raise_for_status()
+        data = r.json()
+        self._messages[tournament_id] = data["message"]
+        games: list[str] = data["games"]
+        return games
+
+    def tournament_message(self, tournament_id: str) -> str:
+        """The tournament's first message for a new follower (ApiError 404 if unknown)."""
+        message = self._messages.get(tournament_id)
+        if message is None:
+            raise not_found("tournament")
+        return message
+
+    def _on_tournament(self, tournament_id: str, text: str) -> None:
+        data = json.loads(text)
+        kind = data.get("type")
+        if kind == "game_added":
+            game = str(data["game"])
+            if self.hub.has_followers(tournament_id):
+                self._spawn(self._add_game(game, tournament_id))
+            return
+        if kind == "tournament":
+            self._messages[tournament_id] = text
+        self.hub.publish_tournament(tournament_id, text)
+
+    async def _add_game(self, game: str, tournament_id: str) -> None:
+        if await self.fetch_many([game]):
+            self.hub.game_added(game, tournament_id)
+
     def on_message(self, channel: str, text: str) -> None:
-        """A bus message: an event of a followed game."""
+        """A bus message: an event of a followed game, or a tournament's message."""
+        if channel.startswith("gm:tour:"):
+            self._on_tournament(channel.removeprefix("gm:tour:"), text)
+            return
         if not channel.startswith("gm:game:"):
             return
         entry = self._games.get(channel.removeprefix("gm:game:"))
@@ -274,6 +319,23 @@ class _EdgeBroadcast:
     def tournament(self, tournament_id: str) -> None:
         return None
 
+    def tournament_message(self, tournament_id: str) -> str:
+        return self._games.tournament_message(tournament_id)
+
+
+async def _watch_tournament(websocket: WebSocket, tournament_id: str) -> None:
+    """A tournament's socket on an edge: as on the core (see app/routes_live.py)."""
+    games: EdgeGames = websocket.app.state.games
+    try:
+        ids = await games.follow_tournament(tournament_id)
+    except httpx.HTTPError:
+        await deny(websocket, ApiError(503, "unavailable", "the core cannot be reached"))
+        return
+    if ids is None:
+        await deny(websocket, ApiError(404, "not_found", "no such tournament"))
+        return
+    await spectate(websocket, ids, tournament=tournament_id)
+
 
 def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = None) -> FastAPI:
     """An edge for the core at ``settings.core_url`` over the bus ``settings.bus``."""
@@ -325,6 +387,7 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
     install_error_handlers(app)
     router = APIRouter()
     router.add_api_websocket_route("/ws/games/{game_id}", watch_game)
+    router.add_api_websocket_route("/ws/tournaments/{tournament_id}", _watch_tournament)
     router.add_api_route("/api/stream/games/{game_id}", stream_game, methods=["GET"])
     app.include_router(router)
 

@@ -110,6 +110,10 @@ class Hub:
         """A new game exists: tournament subscribers start following it with a snapshot."""
         if tournament is None:
             return
+        if self.tap is not None:
+            # Edges' tournament followers follow it too (a message for edges only).
+            text = json.dumps({"type": "game_added", "tournament": tournament, "game": game})
+            self.tap.tournament_message(tournament, text)
         followers = self._tournaments.get(tournament)
         if not followers:
             return
@@ -200,8 +204,9 @@ class Hub:
         self.subscribe(spectator, games, since)
 
     def has_followers(self, tournament: str) -> bool:
-        """Whether anyone follows the tournament (messages are built only for them)."""
-        return bool(self._tournaments.get(tournament))
+        """Whether anyone follows the tournament (messages are built only for them): here,
+        or possibly on an edge when there is a bus."""
+        return self.tap is not None or bool(self._tournaments.get(tournament))
 
     def publish_tournament(self, tournament: str, text: str) -> None:
         """Send a tournament message (round, standings; no game ``seq``) to its followers."""

@@ -353,3 +353,22 @@ async def game_state(game_id: str, request: Request) -> JSONResponse:
     await service.fetch(game_id)
     state = broadcast.game(game_id)
     return JSONResponse({"setup": asdict(state.setup), "snapshot": snapshot_json(state)})
+
+
+@router.get("/internal/tournaments/{tournament_id}/follow", include_in_schema=False)
+async def tournament_follow(tournament_id: str, request: Request) -> JSONResponse:
+    """What an edge needs to follow a tournament: its first message (as the public sees
+    it) and every game of it (``app/edge.py``). Public information only."""
+    tournaments: TournamentService = request.app.state.tournaments
+    broadcast: Broadcast = request.app.state.broadcast
+    live = tournaments.state_of(tournament_id)
+    if live is None:
+        raise ApiError(404, "not_found", "no such tournament")
+    return JSONResponse(
+        {"message": broadcast.tournament_message(tournament_id), "games": live.game_ids()}
+    )
+
+
+# What an edge's routes share with these (app/edge.py).
+deny = _deny
+spectate = _spectate

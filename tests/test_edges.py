@@ -390,3 +390,46 @@ def test_a_core_killed_takes_its_edges_and_redis_with_it(tmp_path: Path) -> None
             return
         time.sleep(0.1)
     raise AssertionError(f"still running after the core died: {alive}")
+
+
+def test_a_tournament_socket_on_an_edge(cluster: list[ServerProcess]) -> None:
+    """A tournament's socket on an edge gets the tournament, every game, their moves, standings after results, and the games of a round paired later."""
+    core, edge1, _ = cluster
+    body = {
+        "name": "Edge Open",
+        "format": "round_robin",
+        "clock": {"initial": 600, "increment": 0},
+        "players": [{"name": n} for n in "ABCD"],
+    }
+    tid = httpx.post(core.url + "/api/tournaments", json=body, headers=AUTH).json()["id"]
+    paired = httpx.post(f"{core.url}/api/tournaments/{tid}/rounds", json={}, headers=AUTH).json()
+    first = [p["game"] for p in paired["pairings"]]
+
+    async def scenario() -> None:
+        watcher = Watcher(ws_url(edge1, f"/ws/tournaments/{tid}")).start()
+        await watcher.until(lambda w: sum(m["type"] == "snapshot" for m in w.messages) == 2)
+        assert watcher.messages[0]["type"] == "tournament"
+        assert {m["game"]["id"] for m in watcher.messages if m["type"] == "snapshot"} == set(first)
+        await asyncio.to_thread(play, core, first[0], ["d4"], 0)
+        await watcher.until(
+            lambda w: any(m["type"] == "move" and m["game"] == first[0] for m in w.messages)
+        )
+        for board in (1, 2):
+            r = await asyncio.to_thread(
+                httpx.post,
+                f"{core.url}/api/tournaments/{tid}/rounds/1/results",
+                json={"board": board, "result": "1-0"},
+                headers=AUTH,
+            )
+            assert r.status_code == 200, r.text
+        await watcher.until(lambda w: any(m["type"] == "standings" for m in w.messages))
+        r = await asyncio.to_thread(
+            httpx.post, f"{core.url}/api/tournaments/{tid}/rounds", json={}, headers=AUTH
+        )
+        second = {p["game"] for p in r.json()["pairings"]}
+        await watcher.until(
+            lambda w: second <= {m["game"]["id"] for m in w.messages if m["type"] == "snapshot"}
+        )
+        watcher.stop()
+
+    asyncio.run(scenario())
