@@ -433,3 +433,24 @@ def test_a_tournament_socket_on_an_edge(cluster: list[ServerProcess]) -> None:
         watcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_core_restart_keeps_edge_spectators_connected(cluster: list[ServerProcess]) -> None:
+    """When the core is killed and started again, spectators on an edge stay connected and get the moves played after the restart, with no gap."""
+    core, edge1, _ = cluster
+    game_id, _ = start_game(core)
+
+    async def scenario() -> None:
+        watcher = Watcher(ws_url(edge1, f"/ws/games/{game_id}")).start()
+        await asyncio.wait_for(watcher.ready.wait(), 10)
+        await asyncio.to_thread(play, core, game_id, MOVES[:4], 0)
+        await asyncio.to_thread(core.kill)
+        await asyncio.to_thread(core.start)
+        await asyncio.to_thread(play, core, game_id, MOVES[4:8], 4)
+        final = await asyncio.to_thread(game_seq, core, game_id)
+        await watcher.until(lambda w: max(w.events) >= final)
+        assert watcher.moves() == MOVES[:8] and watcher.gap_free()
+        assert sum(m["type"] == "snapshot" for m in watcher.messages) == 1
+        watcher.stop()
+
+    asyncio.run(scenario())
