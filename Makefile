@@ -24,8 +24,9 @@ lint: install
 	$(BIN)/ruff format --check $(CODE) tests bench
 	$(BIN)/mypy --strict $(CODE)
 
-# The tests drive a real UCI engine and a real browser: install Debian's stockfish,
-# chromium and chromium-driver when missing (as root, as on CI); otherwise say what to install.
+# The tests drive a real UCI engine, a real browser and a real Redis: install Debian's
+# stockfish, chromium, chromium-driver and redis-server when missing (as root, as on CI);
+# otherwise say what to install.
 system-deps:
 	@if ! command -v stockfish >/dev/null 2>&1 && [ ! -x /usr/games/stockfish ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -39,6 +40,13 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	  else \
 	    echo "the browser tests need chromium: sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
+	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else \
+	    echo "the bus tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; \
 	  fi; \
 	fi
 

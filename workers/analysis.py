@@ -307,3 +307,12 @@ class AnalysisPool:
                         "analysis worker %s hung on %s; replacing it", worker.process.pid, job.fen
                     )
                     self._replace(worker)
+
+
+if __name__ == "__main__":
+    # ``python -m workers.analysis --bus redis://...``: remote workers (see that module). The
+    # worker code lives there so that this module stays the local pool; imported lazily, so
+    # the embedded server never imports redis.
+    from workers.analysis_remote import main
+
+    raise SystemExit(main())
