@@ -41,7 +41,7 @@ from app.stream_connection import ExposeConnection
 from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
 from engine.rules.wire import GameJSON, Result, Termination
-from workers.analysis import AnalysisPool
+from workers.analysis import AnalysisPool, Pool
 from workers.archive import PgnArchive
 from workers.pairing import engine_from_setting
 from workers.store import Store, StoredGame, StoredTournament
@@ -241,8 +241,14 @@ async def _start_analysis(
     """The analysis pool and its scheduler, or None when analysis is off."""
     if not settings.analysis:
         return None
-    processes = settings.analysis_processes or os.cpu_count() or 1
-    pool = AnalysisPool(settings.engine, processes)
+    pool: Pool
+    if settings.bus:
+        # Imported only here: without a bus, nothing imports redis.
+        from workers.analysis_bus import BusAnalysisPool
+
+        pool = BusAnalysisPool(settings.bus)
+    else:
+        pool = AnalysisPool(settings.engine, settings.analysis_processes or os.cpu_count() or 1)
     service = AnalysisService(
         pool,
         games,
@@ -256,7 +262,10 @@ async def _start_analysis(
     await pool.start()
     games.observers.append(service.on_commit)
     await service.start()
-    log.info("analysis: %d %s processes", processes, pool.engine_name)
+    if settings.bus:
+        log.info("analysis: remote workers over the bus (%d slots now)", pool.size)
+    else:
+        log.info("analysis: %d %s processes", pool.size, pool.engine_name)
     return service
 
 

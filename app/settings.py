@@ -41,6 +41,13 @@ def _check_engine(spec: str) -> str:
     return spec
 
 
+def _check_bus(url: str) -> str:
+    # redis-py reads these schemes; anything else would fail only when the bus is first used.
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("use redis://host:port/db (or rediss://, unix://), or leave it empty")
+    return url
+
+
 def _check_origin(origin: str) -> str:
     # A browser's Origin header is compared as a string: a path or a missing scheme never matches.
     scheme, sep, rest = origin.partition("://")
@@ -137,6 +144,10 @@ class Settings(BaseSettings):
     # process per worker); processes 0 means one per core. Each position is searched for
     # at most max_time_s, and may be cut after min_time_s when other positions wait.
     analysis: bool = True
+    # The Redis bus between processes (``redis://host:port/db``); empty: one process, nothing
+    # else needed. With a bus, analysis jobs go to ``python -m workers.analysis`` workers
+    # anywhere instead of local processes (engine and processes are then theirs to choose).
+    bus: Annotated[str, AfterValidator(_check_bus)] = ""
     engine: Annotated[str, AfterValidator(_check_engine)] = "builtin"
     analysis_processes: NonNegativeInt = 0
     analysis_max_time_s: PositiveFloat = 5.0

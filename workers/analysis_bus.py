@@ -115,10 +115,11 @@ class BusAnalysisPool:
         return Job(self._next_id, fen, max_time_s, max_depth)
 
     async def start(self, timeout_s: float = 60.0) -> None:
-        """Start the bus tasks; waits up to ``timeout_s`` for a first look at the workers.
+        """Start the bus tasks; waits up to ``timeout_s`` (2 s at most) for a first look at
+        the workers, who may well come later.
 
         Never raises for an unreachable Redis: it is logged, capacity stays 0 and the tasks
-        keep trying (analysis resumes when the bus does).
+        keep trying (analysis resumes when the bus does), so a server starts without it.
         """
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -126,7 +127,7 @@ class BusAnalysisPool:
             loop.create_task(self._read(), name="gm-analysis-bus-results"),
         ]
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(min(timeout_s, 2.0)):
                 await self._refresh()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("analysis bus unreachable, will keep trying: %s", exc)
