@@ -45,6 +45,7 @@ from workers.analysis_wire import (
     Report,
     WorkerAd,
     core_key,
+    end_tasks,
     results_key,
     stop_key,
     stream_entries,
@@ -173,12 +174,12 @@ class BusAnalysisPool:
             pipe.delete(core_key(self.core), self._results)
 
         self._writer.put(goodbye)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
-            async with asyncio.timeout(2):
-                await self._writer.flush()
+        self._writer.close()
+        writer, *others = self._tasks
+        await end_tasks(others)
+        # The writer sends the stops and the goodbye, then returns (bounded: Redis may be away).
+        await asyncio.wait([writer], timeout=3)
+        await end_tasks([writer])
         await self._redis.aclose()
 
     # --- internals ---
@@ -221,7 +222,7 @@ class BusAnalysisPool:
     async def _read(self) -> None:
         """Follow this core's results stream (from its start: nothing is missed)."""
         last_id = "0-0"
-        while True:
+        while not self._closed:
             try:
                 response = await self._redis.xread({self._results: last_id}, count=512, block=1000)
             except (RedisError, OSError) as exc:
@@ -238,7 +239,7 @@ class BusAnalysisPool:
                     log.exception("analysis report handling failed")
 
     async def _keep_alive(self) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(self._refresh_s)
             try:
                 await self._refresh()

@@ -53,6 +53,7 @@ from workers.analysis_wire import (
     Report,
     WorkerAd,
     core_key,
+    end_tasks,
     results_key,
     stop_key,
     stream_entries,
@@ -101,6 +102,7 @@ class RemoteWorkers:
         self._keys: dict[int, str] = {}
         self._slot_freed = asyncio.Event()
         self._poll_s = min(1.0, max(0.05, reclaim_s / 4))
+        self._closing = False
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Serve jobs until ``stopping`` is set; then stop what runs and leave cleanly.
@@ -126,9 +128,12 @@ class RemoteWorkers:
             await self._take_jobs(stopping)
         finally:
             await self._drain()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            self._closing = True
+            self._writer.close()
+            writer, *others = background
+            await end_tasks(others)
+            await asyncio.wait([writer], timeout=3)
+            await end_tasks([writer])
             await self._leave()
             await self._pool.close()
             await self._redis.aclose()
@@ -283,12 +288,13 @@ class RemoteWorkers:
 
     async def _listen_stops(self) -> None:
         """Stop running jobs as soon as their stop is published."""
-        while True:
+        while not self._closing:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(STOPS)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
+                while not self._closing:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and message["type"] == "message":
                         self._stop(message["data"])
             except (RedisError, OSError) as exc:
                 log.debug("stop channel lost: %s", exc)
@@ -300,7 +306,7 @@ class RemoteWorkers:
     async def _advertise(self) -> None:
         ad = WorkerAd(self._pool.size, self._pool.engine_name, self.reclaim_s).encode()
         ttl_ms = int(self._heartbeat_s * 3000)
-        while True:
+        while not self._closing:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     pipe.set(worker_key(self.consumer), ad, px=ttl_ms)
@@ -312,7 +318,7 @@ class RemoteWorkers:
 
     async def _touch(self) -> None:
         """Keep running jobs' entries fresh; stop those lost or stopped while we missed it."""
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.reclaim_s / 3)
             running = [t for t in self._tasks.values() if t.job is not None and not t.lost]
             if not running:

@@ -180,10 +180,10 @@ class BusWriter:
     """Writes to Redis in the order they were put, batched into one pipeline per wake-up.
 
     The pool and the workers call :meth:`put` from synchronous callbacks (``submit``,
-    ``on_info``); :meth:`run` (a task the owner keeps) sends. A batch that fails (Redis
-    down) is dropped after calling each write's ``failed`` callback: nothing queues without
-    bound while the bus is away, and the callers' timeouts and the consumer group's pending
-    entries recover what was lost.
+    ``on_info``); :meth:`run` (a task the owner keeps) sends, until :meth:`close`. A batch
+    that fails (Redis down) is dropped after calling each write's ``failed`` callback:
+    nothing queues without bound while the bus is away, and the callers' timeouts and the
+    consumer group's pending entries recover what was lost.
     """
 
     def __init__(self, redis: Redis) -> None:
@@ -191,6 +191,7 @@ class BusWriter:
         self._writes: list[tuple[Callable[[Pipeline], object], Callable[[], None] | None]] = []
         self._wake = asyncio.Event()
         self._last_warning_s = 0.0
+        self._closed = False
 
     def put(
         self, write: Callable[[Pipeline], object], failed: Callable[[], None] | None = None
@@ -205,11 +206,16 @@ class BusWriter:
         return len(self._writes)
 
     async def run(self) -> None:
-        """Send queued writes until cancelled."""
-        while True:
+        """Send queued writes until :meth:`close`, then what is still queued."""
+        while not self._closed:
             await self._wake.wait()
             self._wake.clear()
             await self.flush()
+
+    def close(self) -> None:
+        """Make :meth:`run` return once it has sent what is queued."""
+        self._closed = True
+        self._wake.set()
 
     async def flush(self) -> None:
         """Send what is queued now (logs, never raises a Redis error)."""
@@ -228,3 +234,16 @@ class BusWriter:
                 for _, failed in batch:
                     if failed is not None:
                         failed()
+
+
+async def end_tasks(tasks: list[asyncio.Task[None]], timeout_s: float = 3.0) -> None:
+    """Cancel ``tasks`` and wait for them, at most ``timeout_s``.
+
+    The loops of the bus also end on their owner's closing flag: on Python 3.11 a
+    cancellation that meets redis-py's own read timeout can come out as a TimeoutError (a
+    RedisError the loops survive), so cancelling alone could leave one running.
+    """
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout_s)

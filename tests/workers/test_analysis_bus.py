@@ -16,7 +16,18 @@ from redis.asyncio import Redis
 from tests.conftest import ROOT, RedisServer
 from tests.workers.test_analysis_pool import MATE_IN_ONE, Recorder, chess_start
 from workers.analysis_bus import BusAnalysisPool
-from workers.analysis_wire import GROUP, JOBS, JobOrder, Report, WorkerAd, core_key, stop_key
+from workers.analysis_wire import (
+    GROUP,
+    JOBS,
+    WORKERS,
+    JobOrder,
+    Report,
+    WorkerAd,
+    core_key,
+    stop_key,
+    worker_key,
+)
+from workers.analysis_worker import DepthInfo
 
 # A middlegame: every depth of the built-in engine takes a while, so jobs are mid-search
 # when a test acts on them.
@@ -104,8 +115,6 @@ def test_messages_survive_the_wire() -> None:
     order = JobOrder("core1", 7, MATE_IN_ONE, 2.5, 12)
     assert JobOrder.from_fields(order.fields()) == order
     assert order.key == "core1:7"
-    from workers.analysis_worker import DepthInfo
-
     info = Report("info", 7, "host:1", DepthInfo(3, None, 1, "a1a8", ("a1a8",), 99), "eng")
     assert Report.from_fields(info.fields()) == info
     done = Report("done", 7, "host:1")
@@ -156,7 +165,9 @@ async def test_stop_reaches_a_running_job(
 ) -> None:
     """A stopped (superseded) job mid-search ends long before its time limit."""
     pool, recorder = bus_pool
-    spawn_worker("--processes", "1")
+    # A long reclaim time: the periodic check of stop keys (a third of it) cannot be what
+    # ends the job within the wait below; the published stop must.
+    spawn_worker("--processes", "1", "--reclaim-after-s", "60")
     await wait_for_slots(pool, recorder, 1)
     job = pool.new_job(MIDDLEGAME, max_time_s=600, max_depth=64)
     assert pool.submit(job)
@@ -248,6 +259,86 @@ async def test_workers_drop_stopped_jobs_and_jobs_of_gone_cores(
         assert not await redis.exists("gm:analysis:results:gone")
         # The acknowledgement follows the last report in the same write.
         assert (await redis.xpending(JOBS, GROUP))["pending"] == 0
+
+
+async def test_a_running_job_is_not_claimed_from_a_live_worker(
+    bus_pool: tuple[BusAnalysisPool, Recorder], spawn_worker: Callable[..., WorkerProcess]
+) -> None:
+    """A job that runs longer than the reclaim time stays with its (live) worker, though
+    another worker is idle: running entries are kept fresh."""
+    pool, recorder = bus_pool
+    workers = [spawn_worker("--processes", "1", "--reclaim-after-s", "0.3") for _ in range(2)]
+    await wait_for_slots(pool, recorder, 2)
+    job = pool.new_job(MIDDLEGAME, max_time_s=2.0, max_depth=64)
+    assert pool.submit(job)
+    await recorder.wait_for(lambda: pool.runner(job) is not None)
+    runner = pool.runner(job)
+    runners = set()
+    while job.id not in recorder.done:
+        runners.add(pool.runner(job))
+        await recorder.wait_for(lambda: True)
+        await asyncio.sleep(0.05)
+    assert recorder.done[job.id] is True
+    assert runners - {None} == {runner}
+    assert not any("claimed job entry" in worker.log() for worker in workers)
+
+
+async def test_a_job_no_worker_answers_is_given_up(
+    redis_server: RedisServer,
+) -> None:
+    """A worker that advertised slots and vanished with the job: after the job's time, the
+    reclaim time and the grace, the job is reported failed and stopped on the bus."""
+    pool = BusAnalysisPool(redis_server.url, refresh_s=0.05, hang_grace_s=0.2)
+    recorder = Recorder()
+    pool.listener = recorder
+    async with Redis.from_url(redis_server.url, decode_responses=True) as redis:
+        await redis.set(worker_key("ghost:1"), WorkerAd(1, "ghost", 0.1).encode(), px=60_000)
+        await redis.sadd(WORKERS, "ghost:1")
+        await pool.start()
+        try:
+            await recorder.wait_for(lambda: pool.idle() == 1, timeout_s=5)
+            job = pool.new_job(MATE_IN_ONE, max_time_s=0.2, max_depth=4)
+            assert pool.submit(job)
+            await recorder.wait_for(lambda: job.id in recorder.done, timeout_s=5)
+            assert recorder.done[job.id] is False
+            assert pool.idle() == 1
+            await recorder.wait_for(lambda: True)
+            async with asyncio.timeout(5):
+                while not await redis.exists(stop_key(f"{pool.core}:{job.id}")):
+                    await recorder.wait_for(lambda: True)
+        finally:
+            await pool.close()
+
+
+async def test_reports_of_a_runner_that_lost_the_job_are_ignored(
+    redis_server: RedisServer,
+) -> None:
+    """After another worker's start, the first runner's reports are ignored, and depths the
+    new runner repeats are not passed on."""
+    pool = BusAnalysisPool(redis_server.url)
+    recorder = Recorder()
+    pool.listener = recorder
+    pool._workers = {"a:1": WorkerAd(1, "e", 5.0)}
+    job = pool.new_job(MATE_IN_ONE, 5, 4)
+    assert pool.submit(job)
+    info = DepthInfo(1, 10, None, "a1a8", ("a1a8",), 5)
+    deeper = DepthInfo(2, 20, None, "a1a8", ("a1a8",), 50)
+    for report in [
+        Report("start", job.id, "a:1"),
+        Report("info", job.id, "a:1", info, "e"),
+        Report("start", job.id, "b:2"),
+        Report("info", job.id, "a:1", deeper, "e"),  # the old runner: ignored
+        Report("done", job.id, "a:1"),  # ignored
+        Report("info", job.id, "b:2", info, "e"),  # a depth already passed on
+        Report("info", job.id, "b:2", deeper, "e"),
+    ]:
+        pool._on_report(report)
+    assert [(i.depth, i.cp) for _, i, _ in recorder.infos] == [(1, 10), (2, 20)]
+    assert pool.runner(job) == "b:2"
+    assert job.id not in recorder.done
+    pool._on_report(Report("done", job.id, "b:2"))
+    assert recorder.done == {job.id: True}
+    await pool._redis.aclose()
 
 
 def test_worker_command_needs_a_bus() -> None:
