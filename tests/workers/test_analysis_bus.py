@@ -249,10 +249,12 @@ async def test_workers_drop_stopped_jobs_and_jobs_of_gone_cores(
         spawn_worker("--processes", "1")
         results = "gm:analysis:results:alive"
         reports: list[Report] = []
+        last_id = "0-0"
         async with asyncio.timeout(30):
             while not any(r.job == 2 and r.kind == "done" for r in reports):
-                for _, entries in await redis.xread({results: "0-0"}, block=200) or ():
-                    reports = [Report.from_fields(fields) for _, fields in entries]
+                for _, entries in await redis.xread({results: last_id}, block=200) or ():
+                    reports += [Report.from_fields(fields) for _, fields in entries]
+                    last_id = entries[-1][0]
         # Taken over and ended at once: no depth of it was searched.
         assert [(r.job, r.kind) for r in reports if r.job == 1] == [(1, "start"), (1, "done")]
         assert any(r.job == 2 and r.kind == "info" for r in reports)
@@ -274,10 +276,10 @@ async def test_a_running_job_is_not_claimed_from_a_live_worker(
     await recorder.wait_for(lambda: pool.runner(job) is not None)
     runner = pool.runner(job)
     runners = set()
-    while job.id not in recorder.done:
-        runners.add(pool.runner(job))
-        await recorder.wait_for(lambda: True)
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(20):
+        while job.id not in recorder.done:
+            runners.add(pool.runner(job))
+            await asyncio.sleep(0.05)
     assert recorder.done[job.id] is True
     assert runners - {None} == {runner}
     assert not any("claimed job entry" in worker.log() for worker in workers)
