@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -91,7 +92,9 @@ class RemoteWorkers:
     ) -> None:
         """``reclaim_s``: how long a job pending on a silent worker waits before this one
         claims it; ``heartbeat_s``: how often the advertisement is renewed (it lives 3x)."""
-        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+        # Host and pid say where it runs; the suffix keeps two containers with the same
+        # hostname and pid (pid 1 of a fixed ``hostname:``) from sharing a consumer.
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.reclaim_s = reclaim_s
         self._heartbeat_s = heartbeat_s
         self._redis: Redis = Redis.from_url(url, decode_responses=True)

@@ -35,7 +35,7 @@ async def test_spectators_get_evals_computed_by_a_remote_worker(
                 watcher = Watcher(ws)
                 await watcher.wait_for(lambda w: any(e["ply"] == 0 for e in w.events("eval")))
                 [consumer] = pool.workers()
-                assert consumer.endswith(f":{worker.proc.pid}")
+                assert worker.is_consumer(consumer)
                 for ply, text in enumerate(["e4", "e5"], start=1):
                     await move(live, game_id, text)
                     await watcher.wait_for(
