@@ -175,19 +175,22 @@ class BusAnalysisPool:
 
         self._writer.put(goodbye)
         self._writer.close()
-        writer, *others = self._tasks
-        await end_tasks(others)
-        # The writer sends the stops and the goodbye, then returns (bounded: Redis may be away).
-        await asyncio.wait([writer], timeout=3)
-        await end_tasks([writer])
+        if self._tasks:
+            writer, *others = self._tasks
+            await end_tasks(others)
+            # The writer sends the stops and the goodbye, then returns (bounded: Redis may be
+            # away).
+            await asyncio.wait([writer], timeout=3)
+            await end_tasks([writer])
         await self._redis.aclose()
 
     # --- internals ---
 
     def _send_stop(self, job: Job) -> None:
         key = f"{self.core}:{job.id}"
-        # Long enough to outlive any pickup or reclaim of the job.
-        ttl_ms = int((job.max_time_s + 60) * 1000)
+        # Long enough to outlive any pickup or reclaim of the job, even after every worker
+        # was away for a while (a stopped job run anyway costs one search, ignored here).
+        ttl_ms = int((job.max_time_s + 600) * 1000)
 
         def write(pipe: Pipeline) -> None:
             pipe.set(stop_key(key), 1, px=ttl_ms)
