@@ -146,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         sockets = None
         edges: EdgeSupervisor | None = None
         redis: EmbeddedRedis | None = None
+        remote_analysis = None
         if settings.edges:
             settings, sockets, edges, redis = _cluster(settings)
+            if redis is not None:
+                # A bus of our own, for our edges: analysis stays in local processes.
+                remote_analysis = False
         elif settings.reuse_port:
             sockets = [listening_socket(settings.host, settings.port, reuse_port=True)]
         if settings.role == "edge":
@@ -155,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
 
             app = create_edge_app(settings)
         else:
-            app = create_app(settings, on_fatal=stop_after_store_failure)
+            app = create_app(
+                settings, on_fatal=stop_after_store_failure, remote_analysis=remote_analysis
+            )
         # uvicorn's own logging config writes to stderr from the loop: use the queue.
         server = Server(
             uvicorn_config(app, settings, log_config=None), on_stop=lambda: end_streams(app)

@@ -1,6 +1,7 @@
 """Which positions get analysed, for how long, and how results reach spectators.
 
-Policy on top of :class:`workers.analysis.AnalysisPool`:
+Policy on top of a :class:`workers.analysis.Pool` (local processes or remote workers over
+Redis; the policy is the same):
 - per game only the newest position matters: a move supersedes the game's job;
 - an evaluation cache keyed by position (shared by all games, bounded LRU) answers a
   repeated position at once;
@@ -26,7 +27,7 @@ from app.hub import Hub
 from app.metrics import Metrics
 from engine.rules.game import GameState
 from engine.rules.wire import EvalJSON, GameEvent, score_json
-from workers.analysis import AnalysisPool, Job
+from workers.analysis import Job, Pool
 from workers.analysis_worker import DepthInfo
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class AnalysisService:
 
     def __init__(
         self,
-        pool: AnalysisPool,
+        pool: Pool,
         games: GameService,
         hub: Hub,
         metrics: Metrics,

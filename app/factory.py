@@ -41,7 +41,7 @@ from app.stream_connection import ExposeConnection
 from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
 from engine.rules.wire import GameJSON, Result, Termination
-from workers.analysis import AnalysisPool
+from workers.analysis import AnalysisPool, Pool
 from workers.archive import PgnArchive
 from workers.pairing import engine_from_setting
 from workers.store import Store, StoredGame, StoredTournament
@@ -66,11 +66,14 @@ def create_app(
     wall_ms: Callable[[], int] = unix_ms,
     store: Store | None = None,
     on_fatal: Callable[[], None] | None = None,
+    remote_analysis: bool | None = None,
 ) -> FastAPI:
     """A fresh app for ``settings``; ``now_ms`` and ``store`` may be injected by tests.
 
     ``on_fatal`` is called on the loop when the history can no longer be written: the
     process should stop (non-zero) so that its supervisor restarts it from disk.
+    ``remote_analysis`` False keeps analysis in local processes even with a bus (the bus
+    ``--edges`` starts for itself); None: remote whenever there is a bus.
     """
 
     @asynccontextmanager
@@ -168,7 +171,8 @@ def create_app(
                 hub.tap = publisher
                 audience = Audience(publisher.redis, hub, process_id(), every_game=True)
                 audience_task = loop.create_task(audience.run(), name="gm-audience")
-            analysis = await _start_analysis(settings, games, hub, metrics)
+            remote = bool(settings.bus) if remote_analysis is None else remote_analysis
+            analysis = await _start_analysis(settings, games, hub, metrics, remote=remote)
             app.state.analysis = analysis
             checkpoints = loop.create_task(
                 games.run_checkpoints(settings.clock_checkpoint_s), name="gm-clock-checkpoints"
@@ -250,13 +254,20 @@ def create_app(
 
 
 async def _start_analysis(
-    settings: Settings, games: GameService, hub: Hub, metrics: Metrics
+    settings: Settings, games: GameService, hub: Hub, metrics: Metrics, *, remote: bool
 ) -> AnalysisService | None:
-    """The analysis pool and its scheduler, or None when analysis is off."""
+    """The analysis pool (remote workers over the bus when ``remote``) and its scheduler,
+    or None when analysis is off."""
     if not settings.analysis:
         return None
-    processes = settings.analysis_processes or os.cpu_count() or 1
-    pool = AnalysisPool(settings.engine, processes)
+    pool: Pool
+    if remote:
+        # Imported only here: without a bus, nothing imports redis.
+        from workers.analysis_bus import BusAnalysisPool
+
+        pool = BusAnalysisPool(settings.bus)
+    else:
+        pool = AnalysisPool(settings.engine, settings.analysis_processes or os.cpu_count() or 1)
     service = AnalysisService(
         pool,
         games,
@@ -270,7 +281,10 @@ async def _start_analysis(
     await pool.start()
     games.observers.append(service.on_commit)
     await service.start()
-    log.info("analysis: %d %s processes", processes, pool.engine_name)
+    if remote:
+        log.info("analysis: remote workers over the bus (%d slots now)", pool.size)
+    else:
+        log.info("analysis: %d %s processes", pool.size, pool.engine_name)
     return service
 
 

@@ -41,6 +41,13 @@ def _check_engine(spec: str) -> str:
     return spec
 
 
+def _check_bus(url: str) -> str:
+    # redis-py reads these schemes; anything else would fail only when the bus is first used.
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("use redis://host:port/db (or rediss://, unix://), or leave it empty")
+    return url
+
+
 def _check_origin(origin: str) -> str:
     # A browser's Origin header is compared as a string: a path or a missing scheme never matches.
     scheme, sep, rest = origin.partition("://")
@@ -137,6 +144,10 @@ class Settings(BaseSettings):
     # process per worker); processes 0 means one per core. Each position is searched for
     # at most max_time_s, and may be cut after min_time_s when other positions wait.
     analysis: bool = True
+    # The Redis bus between processes (``redis://host:port/db``); empty: one process, nothing
+    # else needed. With a bus, analysis jobs go to ``python -m workers.analysis`` workers
+    # anywhere instead of local processes (engine and processes are then theirs to choose).
+    bus: Annotated[str, AfterValidator(_check_bus)] = ""
     engine: Annotated[str, AfterValidator(_check_engine)] = "builtin"
     analysis_processes: NonNegativeInt = 0
     analysis_max_time_s: PositiveFloat = 5.0
@@ -161,7 +172,6 @@ class Settings(BaseSettings):
     # every public event on the bus (``redis://host:port/db``); an ``edge`` holds
     # spectators for the core at ``core_url``, fed by the bus. No bus: nothing changes.
     role: Literal["all", "core", "edge"] = "all"
-    bus: str = ""
     core_url: str = "http://127.0.0.1:8000"
     # ``edges`` > 0: this process is the core of N edge processes on the same port (one
     # machine, every core; app/cluster.py); ``reuse_port`` binds with SO_REUSEPORT.
@@ -219,8 +229,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_roles(self) -> Settings:
-        if self.bus and not self.bus.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"{variable_name('bus')} must be a redis:// (or unix://) URL")
         if self.edges and self.role == "edge":
             raise ValueError(f"an edge runs no edges: unset {variable_name('edges')}")
         if self.role != "all" and not self.bus and not self.edges:

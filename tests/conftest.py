@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -240,3 +241,93 @@ def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+# Where Debian puts it (``make system-deps`` installs it).
+DEBIAN_REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def redis_server_or_skip() -> str:
+    """The redis-server binary: skip the test when it is missing, fail instead on CI."""
+    path = shutil.which("redis-server") or shutil.which(DEBIAN_REDIS_SERVER)
+    if path is not None:
+        return path
+    reason = "redis-server is not installed: apt-get install redis-server (make system-deps)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI must install it)")
+    pytest.skip(reason)
+
+
+@dataclass
+class RedisServer:
+    """A throwaway ``redis-server`` without persistence; ``stop()`` then ``start()`` restarts
+    it empty on the same port (``kill()`` is a SIGKILL)."""
+
+    binary: str
+    directory: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start and wait until it answers PING."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # ``--save ''`` and no AOF: nothing is written; a restart starts empty.
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1) as sock,
+            ):
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.02)
+        raise TimeoutError("redis-server did not answer")
+
+    def stop(self) -> None:
+        """SIGTERM and wait."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running redis-server on a free port, stopped after the test."""
+    server = RedisServer(redis_server_or_skip(), tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

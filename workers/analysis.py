@@ -61,6 +61,45 @@ class PoolListener(Protocol):
         """``job`` ended; ``ok`` is False when its worker died or hung."""
 
 
+class Pool(Protocol):
+    """What the scheduler (:class:`app.analysis.AnalysisService`) needs of a pool.
+
+    Two implementations: :class:`AnalysisPool` (local processes, the embedded default) and
+    :class:`workers.analysis_bus.BusAnalysisPool` (remote workers over Redis).
+    """
+
+    listener: PoolListener
+
+    @property
+    def size(self) -> int:
+        """How many jobs can run at once."""
+
+    @property
+    def engine_name(self) -> str:
+        """The engine's name, "" until known."""
+
+    def new_job(self, fen: str, max_time_s: float, max_depth: int) -> Job:
+        """A job with a fresh id (not yet submitted)."""
+
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Get ready to take jobs."""
+
+    def idle(self) -> int:
+        """How many more jobs :meth:`submit` would take now."""
+
+    def running(self) -> list[Job]:
+        """Submitted jobs that have not ended."""
+
+    def submit(self, job: Job) -> bool:
+        """Start ``job``; False when no capacity is free."""
+
+    def stop(self, job: Job) -> None:
+        """Ask for ``job`` to end soon (``on_done`` follows)."""
+
+    async def close(self) -> None:
+        """Stop everything."""
+
+
 class _NoListener:
     def on_info(self, job: Job, info: DepthInfo, engine: str) -> None:
         pass
@@ -268,3 +307,12 @@ class AnalysisPool:
                         "analysis worker %s hung on %s; replacing it", worker.process.pid, job.fen
                     )
                     self._replace(worker)
+
+
+if __name__ == "__main__":
+    # ``python -m workers.analysis --bus redis://...``: remote workers (see that module). The
+    # worker code lives there so that this module stays the local pool; imported lazily, so
+    # the embedded server never imports redis.
+    from workers.analysis_remote import main
+
+    raise SystemExit(main())
