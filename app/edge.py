@@ -407,6 +407,20 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
             return JSONResponse({"error": {"code": "unavailable", "message": problem}}, 503)
         return JSONResponse({"status": "ok", "role": "edge"})
 
+    @app.get("/api/games/{game_id}")
+    async def get_game(game_id: str, request: Request) -> Response:
+        """A game this edge follows, from its own state (public view); else the core's."""
+        games: EdgeGames = request.app.state.games
+        hub: Hub = request.app.state.hub
+        state = games.state_of(game_id)
+        if state is None or "authorization" in request.headers:
+            # Not followed here, or a bearer who may see it live: the core answers.
+            return await to_core(f"api/games/{game_id}", request)
+        return JSONResponse(
+            game_json(state, clock(), spectators=hub.spectators(game_id)),
+            headers={"X-Served-By": "edge"},
+        )
+
     @app.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     )

@@ -209,6 +209,14 @@ def test_spectators_on_every_edge_get_every_event_in_order(cluster: list[ServerP
         for w in watchers:
             await w.until(lambda w: max(w.events) >= final)
             assert w.moves() == MOVES and w.gap_free()
+        # A public read of a game an edge follows is answered from the edge's own state,
+        # the same as the core's.
+        from_edge = await asyncio.to_thread(httpx.get, f"{edge1.url}/api/games/{game_id}")
+        from_core = await asyncio.to_thread(httpx.get, f"{core.url}/api/games/{game_id}")
+        assert from_edge.headers.get("x-served-by") == "edge"
+        assert {k: v for k, v in from_edge.json().items() if k not in ("clock", "spectators")} == {
+            k: v for k, v in from_core.json().items() if k not in ("clock", "spectators")
+        }
         # The audience is summed over the edges: each edge's spectator sees two, and so
         # does the core's REST.
         for w in watchers:
