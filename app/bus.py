@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # Events of a game kept on its stream: the replay window of ``since=`` (as the hub's).
 STREAM_LENGTH = 64
-# Events waiting for Redis; beyond it the oldest wait is dropped (edges repair gaps).
+# Events waiting for Redis; beyond it new ones are dropped (edges repair gaps from the core).
 MAX_BACKLOG = 100_000
 # A process's spectator count not renewed for this long (seconds) no longer counts.
 STALE_S = 10

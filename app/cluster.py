@@ -147,14 +147,37 @@ class EdgeSupervisor:
         )
 
     def _watch(self) -> None:
+        # Per edge: quick failures in a row, and when it may be started again (monotonic s).
+        failures = [0] * len(self._procs)
+        started = [time.monotonic()] * len(self._procs)
+        due: list[float | None] = [None] * len(self._procs)
         while not self._stopping.wait(0.5):
+            now = time.monotonic()
             for i, proc in enumerate(self._procs):
-                if proc.poll() is not None and not self._stopping.is_set():
-                    log.warning(
-                        "edge %d exited with %s: starting it again", proc.pid, proc.returncode
-                    )
-                    self.restarts += 1
-                    self._procs[i] = self._spawn()
+                if self._stopping.is_set():
+                    return
+                if due[i] is not None:
+                    if now >= due[i]:  # type: ignore[operator]
+                        due[i] = None
+                        started[i] = now
+                        self._procs[i] = self._spawn()
+                    continue
+                if proc.poll() is None:
+                    if now - started[i] > 30:
+                        failures[i] = 0
+                    continue
+                # An edge that keeps dying at start (a bad setting) is retried less and
+                # less often, not in a loop: 0.5 s, 1 s, 2 s ... up to a minute.
+                failures[i] += 1
+                wait_s = min(60.0, 0.5 * 2 ** (failures[i] - 1))
+                log.warning(
+                    "edge %d exited with %s: starting it again in %.1f s",
+                    proc.pid,
+                    proc.returncode,
+                    wait_s,
+                )
+                self.restarts += 1
+                due[i] = now + wait_s
 
 
 def edge_environment(

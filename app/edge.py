@@ -45,10 +45,28 @@ log = logging.getLogger(__name__)
 
 # A game nobody on this edge watches any more is dropped after this long (seconds).
 IDLE_S = 30.0
-# Request headers not passed on to the core (hop-by-hop, or rewritten).
+# Headers not passed on either way: hop-by-hop ones (RFC 9110 7.6.1), the length (the body is
+# passed whole), and what the edge sets itself (forwarding, and its own Date and Server).
 _HOP = frozenset(
-    {"host", "connection", "keep-alive", "transfer-encoding", "upgrade", "content-length"}
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "content-length",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-real-ip",
+    }
 )
+_ANSWER_SET_BY_EDGE = frozenset({"date", "server"})
 
 
 @dataclass(eq=False, slots=True)
@@ -61,6 +79,8 @@ class EdgeGame:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     idle_since: float | None = None
     repairing: bool = False
+    # Why the state could not be read (the core unreachable), if it could not.
+    failure: str | None = None
 
 
 class EdgeGames:
@@ -118,8 +138,14 @@ class EdgeGames:
             if entry.state is not None:
                 entry.idle_since = None
                 found.append(entry)
-            elif self._games.get(game_id) is entry:
+                continue
+            if self._games.get(game_id) is entry:
                 del self._games[game_id]
+            if entry.failure is not None:
+                # Not "no such game": the core could not say.
+                raise ApiError(
+                    503, "unavailable", "the core cannot be reached", {"Retry-After": "5"}
+                )
         return found
 
     # --- reading a game from the core and the stream ---
@@ -130,19 +156,23 @@ class EdgeGames:
             await self._feed.subscribe(game_channel(entry.id))
             state = await self._read_state(entry.id)
             if state is None:
-                await self._feed.unsubscribe(game_channel(entry.id))
                 return
             entry.state = state
             # The stream's older events serve since= here too (a spectator whose edge died
             # resumes on this one).
             window = await self._feed.read_stream(entry.id, 0)
-            older = [(seq, body) for seq, body in window if seq <= state.seq]
+            older = _run_ending_at(
+                [(seq, body) for seq, body in window if seq <= state.seq], state.seq
+            )
             self.hub.restore(entry.id, [b for _, b in older], [s for s, _ in older])
             entry.waiting += [(seq, body) for seq, body in window if seq > state.seq]
             await self._catch_up(entry)
-        except Exception:
-            log.exception("could not follow game %s", entry.id)
+        except Exception as exc:
+            entry.failure = f"{type(exc).__name__}: {exc}"
+            log.warning("could not follow game %s: %s", entry.id, entry.failure)
         finally:
+            if entry.state is None:
+                await self._feed.unsubscribe(game_channel(entry.id))
             entry.ready.set()
 
     async def _read_state(self, game_id: str) -> GameState | None:
@@ -247,13 +277,28 @@ class EdgeGames:
                     self._apply(entry, seq, body)
 
     async def _resync(self, entry: EdgeGame) -> None:
-        """Read the game again from the core; its spectators get a fresh snapshot."""
+        """Read the game again from the core; its spectators get a fresh snapshot (never
+        an older state than the one they have)."""
         state = await self._read_state(entry.id)
-        if state is None:
+        if state is None or entry.state is None or state.seq <= entry.state.seq:
             return
         entry.state = state
         entry.waiting = [(s, b) for s, b in entry.waiting if s > state.seq]
         self.hub.resync(entry.id)
+
+    async def _resync_held(self, entry: EdgeGame) -> None:
+        """:meth:`_resync` while bus events wait (they are applied after it, in order)."""
+        entry.repairing = True
+        try:
+            await self._resync(entry)
+        except Exception:
+            log.exception("could not resync game %s", entry.id)
+        finally:
+            entry.repairing = False
+            if entry.waiting and entry.state is not None:
+                waiting, entry.waiting = entry.waiting, []
+                for seq, body in sorted(set(waiting)):
+                    self._apply(entry, seq, body)
 
     def _apply(self, entry: EdgeGame, seq: int, body: str, event: GameEvent | None = None) -> None:
         assert entry.state is not None
@@ -274,8 +319,8 @@ class EdgeGames:
         """The bus is back: read every game again and resync its spectators."""
         self.interrupted = False
         for entry in list(self._games.values()):
-            if entry.state is not None:
-                self._spawn(self._resync(entry))
+            if entry.state is not None and not entry.repairing:
+                self._spawn(self._resync_held(entry))
 
     # --- housekeeping ---
 
@@ -284,6 +329,10 @@ class EdgeGames:
         while True:
             await asyncio.sleep(interval_s)
             now = time.monotonic()
+            for tournament_id in list(self._messages):
+                if not self.hub.has_followers(tournament_id):
+                    del self._messages[tournament_id]
+                    await self._feed.unsubscribe(tournament_channel(tournament_id))
             for game_id, entry in list(self._games.items()):
                 if self.hub.spectators(game_id) > 0 or entry.state is None:
                     entry.idle_since = None
@@ -305,6 +354,19 @@ class EdgeGames:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _run_ending_at(events: list[tuple[int, str]], last: int) -> list[tuple[int, str]]:
+    """The consecutive events ending at ``last`` (a stream with a hole serves ``since=``
+    only after the hole)."""
+    run: list[tuple[int, str]] = []
+    expected = last
+    for seq, body in sorted(events, reverse=True):
+        if seq != expected:
+            break
+        run.append((seq, body))
+        expected -= 1
+    return run[::-1]
 
 
 class _EdgeBroadcast:
@@ -427,19 +489,34 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
     async def to_core(path: str, request: Request) -> Response:
         """Anything else is the core's: passed on as it came, answered as the core answers."""
         core: httpx.AsyncClient = request.app.state.core
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        named = {
+            token.strip().lower()
+            for token in request.headers.get("connection", "").split(",")
+            if token.strip()
+        }
+        # Host passes unchanged (the core builds absolute URLs from it); the client's own
+        # forwarding headers do not: the edge says who the client is.
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP | named}
+        if request.client is not None:
+            headers["x-forwarded-for"] = request.client.host
+        headers["x-forwarded-proto"] = request.url.scheme
         forwarded = core.build_request(
             request.method,
             "/" + path,
             params=request.url.query,
             headers=headers,
             content=await request.body(),
+            # A stream passed through (the lichess round stream) is idle for a minute at
+            # a time: no read timeout.
+            timeout=httpx.Timeout(10.0, read=None),
         )
         try:
             answer = await core.send(forwarded, stream=True)
         except httpx.HTTPError as exc:
             raise ApiError(503, "unavailable", f"the core cannot be reached: {exc}") from None
-        kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
+        kept = {
+            k: v for k, v in answer.headers.items() if k.lower() not in _HOP | _ANSWER_SET_BY_EDGE
+        }
 
         async def body() -> AsyncIterator[bytes]:
             try:

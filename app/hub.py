@@ -328,7 +328,10 @@ class Hub:
             if since == channel.seq:
                 return []
             if history and history[0].seq is not None and history[0].seq <= since + 1:
-                return [m for m in history if m.seq is not None and m.seq > since]
+                missed = [m for m in history if m.seq is not None and m.seq > since]
+                # Only a gap-free run from ``since`` replays; else a snapshot says it all.
+                if all(m.seq == since + 1 + i for i, m in enumerate(missed)):
+                    return missed
         return [self.snapshot(channel.game)]
 
     def update_metrics(self) -> None:

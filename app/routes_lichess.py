@@ -12,6 +12,7 @@ these clients read that; a push always answers 200 with its per-game errors insi
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
@@ -233,6 +234,26 @@ def _sync_url(fields: dict[str, str]) -> str | None:
     return url
 
 
+async def _public_source(request: Request, url: str | None) -> None:
+    """An account (not the operator) may only name sources on public addresses: the server
+    fetches them, and must not be made to fetch its own network (lila refuses loopback
+    hosts too). Raises a form error otherwise."""
+    if url is None:
+        return
+    tokens: Tokens = request.app.state.tokens
+    if isinstance(tokens.identify(request), Operator):
+        return
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        raise _form_error("syncUrl", "Unknown host") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise _form_error("syncUrl", "The source must be on a public address")
+
+
 def _status(fields: dict[str, str]) -> bool:
     """Whether the round is marked finished (``status``, or berserk's old ``finished``)."""
     status = fields.get("status")
@@ -271,12 +292,14 @@ async def create_round(tour_id: str, request: Request) -> JSONResponse:
     live = _tour(request, tour_id)
     _require_owner(request, live)
     fields = await _fields(request)
+    sync_url = _sync_url(fields)
+    await _public_source(request, sync_url)
     rounds: BroadcastRounds = request.app.state.rounds
     rnd = await rounds.create(
         live,
         _name(fields),
         start_at=_starts_at(fields),
-        sync_url=_sync_url(fields),
+        sync_url=sync_url,
         delay_s=_delay(fields),
     )
     if _status(fields):
@@ -301,6 +324,7 @@ async def edit_round(
     live, rnd = _round(request, round_id)
     _require_owner(request, live)
     fields = await _fields(request)
+    await _public_source(request, _sync_url(fields))
     partial = patch in ("1", "true")
     rounds: BroadcastRounds = request.app.state.rounds
     await rounds.update(
@@ -511,6 +535,8 @@ async def push(round_id: str, request: Request) -> JSONResponse:
     relay: RelayService = request.app.state.relay
     games: GameService = request.app.state.games
     pushed = await relay.push_games(live, rnd.number, body)
+    # A finished game may have left memory: read back, its half-moves are known.
+    await games.fetch_many(line["game"] for _, line in pushed if line["game"] is not None)
     lines: list[dict[str, Any]] = []
     for game, line in pushed:
         tags = {k: v for k, v in game.tags.items() if k != "Date"}

@@ -38,7 +38,12 @@ _CLOSE_WAIT_S = 2.0
 async def watch_game(websocket: WebSocket, game_id: str) -> None:
     """Spectate one game: a snapshot (or the missed events after ``since``), then events."""
     service: GameService = websocket.app.state.games
-    if not await service.fetch_many([game_id]):
+    try:
+        found = await service.fetch_many([game_id])
+    except ApiError as exc:
+        await _deny(websocket, exc)
+        return
+    if not found:
         await _deny(websocket, ApiError(404, "not_found", "no such game"))
         return
     await _spectate(websocket, [game_id], tournament=None)
@@ -153,7 +158,11 @@ async def _spectate(websocket: WebSocket, games: list[str], tournament: str | No
     await websocket.accept()
     # In memory again (and touched, so not evicted before the subscription below).
     service: GameService = websocket.app.state.games
-    games = [live.id for live in await service.fetch_many(games)]
+    try:
+        games = [live.id for live in await service.fetch_many(games)]
+    except ApiError as exc:
+        await websocket.close(1013, exc.message[:120])
+        return
     direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     rules = InputRules(settings, asyncio.get_running_loop().time())
     if direct is not None:

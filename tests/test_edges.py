@@ -462,3 +462,29 @@ def test_a_core_restart_keeps_edge_spectators_connected(cluster: list[ServerProc
         watcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_an_edge_passes_the_host_on_so_links_are_its_own(cluster: list[ServerProcess]) -> None:
+    """A lichess route answered through an edge builds its links on the address the client used, not the core's."""
+    _, edge1, _ = cluster
+    r = httpx.post(edge1.url + "/broadcast/new", json={"name": "Linked Open"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json()["tour"]["url"].startswith(edge1.url + "/broadcast/")
+    assert r.headers.get_list("date") == [r.headers["date"]]
+
+
+def test_a_hole_in_the_replay_window_means_a_snapshot() -> None:
+    """Events kept for since= serve a resume only as a gap-free run: after a hole, only the run after it, and a resume from before it gets a snapshot."""
+    from app.edge import _run_ending_at
+    from app.hub import Hub
+    from app.metrics import Metrics
+    from app.spectators import QueuedSpectator
+
+    events = [(1, "a"), (2, "b"), (4, "d"), (5, "e")]
+    assert _run_ending_at(events, 5) == [(4, "d"), (5, "e")]
+    hub = Hub(lambda game: {"id": game}, Metrics(), now_ms=lambda: 0)
+    hub.restore("g", ['{"seq":1}', '{"seq":2}', '{"seq":4}'], [1, 2, 4])
+    spectator = QueuedSpectator()
+    hub.subscribe(spectator, ["g"], 1)
+    first = spectator.queue.get_nowait()
+    assert first is not None and first.text.startswith('{"type":"snapshot"')

@@ -19,8 +19,9 @@ import chess
 import chess.pgn
 import httpx
 
+from app.games import RECENT_MS
 from tests.app.test_relay_api import PgnSource, board_pgn, pgn_source, random_line, until
-from tests.conftest import LiveServer, serve
+from tests.conftest import FakeTime, LiveServer, serve
 
 __all__ = ["pgn_source"]  # a fixture, used by name
 
@@ -337,3 +338,40 @@ async def test_a_round_with_a_sync_url_is_polled(
 async def _has_games(live: LiveServer, round_id: str, count: int) -> bool:
     shown = (await live.client.get(f"/api/broadcast/-/-/{round_id}")).json()
     return len(shown["games"]) == count
+
+
+async def test_an_account_may_not_point_a_round_at_a_private_address(live: LiveServer) -> None:
+    """An account's syncUrl on a loopback or private address is refused (the server would fetch it); the operator's is taken."""
+    alice = await personal_token(live, "Alice")
+    tour = await asyncio.to_thread(client_for(live, alice).broadcasts.create, "Mine", "", False)
+    url = f"/broadcast/{tour['tour']['id']}/new"
+    for address in ("http://127.0.0.1:9/round.pgn", "http://10.1.2.3/x.pgn", "http://[::1]/a"):
+        r = await live.client.post(
+            url,
+            json={"name": "Round 1", "syncUrl": address},
+            headers={"Authorization": f"Bearer {alice}"},
+        )
+        assert r.status_code == 400, (address, r.text)
+    r = await live.client.post(
+        url,
+        json={"name": "Round 1", "syncUrl": "http://127.0.0.1:9/round.pgn"},
+        headers=live.auth(),
+    )
+    assert r.status_code == 200
+
+
+async def test_a_push_reports_the_moves_of_games_no_longer_in_memory(
+    tmp_path: Path, fake_time: FakeTime
+) -> None:
+    """A finished game that left memory is still reported with its half-moves by the next push (the Broadcaster counts moves > 0 as a success)."""
+    async with serve(tmp_path / "data", now_ms=fake_time, game_cache=0) as live:
+        bb = client_for(live).broadcasts
+        tour = (await asyncio.to_thread(bb.create, "Evicted Open", "", False))["tour"]
+        round_id = (await asyncio.to_thread(bb.create_round, tour["id"], "Round 1"))["round"]["id"]
+        pgn = board_pgn("Anand, V", "Gukesh, D", 1, random_line(7, 4), "1-0")
+        push = f"/api/broadcast/round/{round_id}/push"
+        first = (await live.client.post(push, content=pgn, headers=live.auth())).json()
+        fake_time.advance(RECENT_MS + 1)
+        live.app.state.games.evict()  # type: ignore[attr-defined]
+        again = (await live.client.post(push, content=pgn, headers=live.auth())).json()
+        assert first["games"][0]["moves"] == again["games"][0]["moves"] == 7
