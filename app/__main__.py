@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    listener = install_queue_logging(settings.log_level)
+    listener = install_queue_logging(settings.log_level, settings.log_format)
     try:
         raise_file_limit()
         failed = False

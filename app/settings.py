@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     player_requests_per_s: PositiveFloat = 20.0
     player_requests_burst: Burst = 60.0
     log_level: LogLevel = "info"
+    # One JSON object per line (for log collectors), or plain text lines.
+    log_format: Literal["json", "text"] = "json"
     # One log line per HTTP request; off by default (a busy event logs thousands a second).
     access_log: bool = False
     # How often running clocks are written down: a crash gives back at most this much
