@@ -33,7 +33,7 @@ from app.errors import ApiError, install_error_handlers, not_found
 from app.games import game_setup_from_record
 from app.hub import Hub
 from app.metrics import Metrics
-from app.routes_live import deny, spectate, stream_game, watch_game
+from app.routes_live import deny, spectate, stream_game, unknown_socket, watch_game
 from app.settings import Settings
 from engine.rules.game import GameState, evolve
 from engine.rules.snapshot import SnapshotJSON, from_snapshot
@@ -450,6 +450,7 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
     router = APIRouter()
     router.add_api_websocket_route("/ws/games/{game_id}", watch_game)
     router.add_api_websocket_route("/ws/tournaments/{tournament_id}", _watch_tournament)
+    router.add_api_websocket_route("/{path:path}", unknown_socket)
     router.add_api_route("/api/stream/games/{game_id}", stream_game, methods=["GET"])
     app.include_router(router)
 

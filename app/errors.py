@@ -50,6 +50,13 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def with_challenge(exc: ApiError) -> dict[str, str] | None:
+    """The error's headers, with ``WWW-Authenticate: Bearer`` on a 401 (RFC 6750)."""
+    if exc.status != 401:
+        return exc.headers
+    return {"WWW-Authenticate": 'Bearer realm="grandmaster"', **(exc.headers or {})}
+
+
 def not_found(what: str) -> ApiError:
     """404 for an unknown id."""
     return ApiError(404, "not_found", f"no such {what}")
@@ -60,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, with_challenge(exc))
 
     async def on_refusal(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, GameRefusal)
@@ -77,6 +84,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
+        if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+            return error_response(400, "bad_request", "the body is empty: send a JSON object")
         if any(_is_not_json(e) for e in errors):
             return error_response(
                 400, "bad_request", "the body must be JSON (Content-Type: application/json)"

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from app.auth import Account, Operator, Tokens
 from app.broadcast import Broadcast
 from app.broadcast_rounds import BroadcastRounds
-from app.errors import ApiError
+from app.errors import ApiError, with_challenge
 from app.games import GameService
 from app.hub import Hub
 from app.lichess_view import game_preview, my_round_json, round_json, slug, tour_json
@@ -67,7 +67,7 @@ class LichessRoute(APIRoute):
             try:
                 return await handler(request)
             except ApiError as exc:
-                return _error(exc.status, exc.message, exc.headers)
+                return _error(exc.status, exc.message, with_challenge(exc))
             except GameRefusal as exc:
                 return _error(400, exc.message)
             except StoreUnavailable as exc:

@@ -378,6 +378,12 @@ async def tournament_follow(tournament_id: str, request: Request) -> JSONRespons
     )
 
 
+@router.websocket("/{path:path}")
+async def unknown_socket(websocket: WebSocket, path: str) -> None:
+    """Any other WebSocket path: 404 in the contract's format, as for HTTP."""
+    await _deny(websocket, ApiError(404, "not_found", "no such WebSocket route"))
+
+
 # What an edge's routes share with these (app/edge.py).
 deny = _deny
 spectate = _spectate

@@ -103,7 +103,7 @@ async def test_a_repeated_random_id_is_drawn_again(
     ("body", "status", "code"),
     [
         (b"{not json", 400, "bad_request"),
-        (b"", 422, "invalid"),
+        (b"", 400, "bad_request"),
         (json.dumps({"move": "e4", "extra": 1}).encode(), 422, "invalid"),
         (json.dumps({"move": 42}).encode(), 422, "invalid"),
         (json.dumps({"move": "hello"}).encode(), 422, "invalid"),
