@@ -26,7 +26,7 @@ from app.broadcast_rounds import BroadcastRounds
 from app.errors import error_response, install_error_handlers
 from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
-from app.limits import BodyLimit
+from app.limits import AnonymousRateLimit, BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
 from app.ratelimit import RateLimiter
 from app.relay import RelayService
@@ -226,6 +226,9 @@ def create_app(
         large_paths=re.compile(
             r"/api/tournaments/[^/]+/rounds/\d+/pgn|/(api/)?broadcast/round/[^/]+/push"
         ),
+    )
+    app.add_middleware(
+        AnonymousRateLimit, rate=settings.anon_requests_per_s, burst=settings.anon_requests_burst
     )
     # Outermost, so that it sees the server's own ``receive`` (see app/stream_connection.py).
     app.add_middleware(ExposeConnection)

@@ -1,11 +1,17 @@
-"""Request body limit: larger bodies are refused with 413 before they are buffered."""
+"""Request limits: larger bodies are refused with 413 before they are buffered, and
+anonymous requests are rate-limited per client address."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import error_response
+from app.ratelimit import RateLimiter
 
 
 class BodyLimit:
@@ -77,3 +83,55 @@ async def _refuse(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class AnonymousRateLimit:
+    """ASGI middleware: requests without a bearer token, per client address, at most
+    ``rate`` a second (bursts of ``burst``); more get 429 ``rate_limited`` with
+    ``Retry-After``, on the API and lichess routes only. ``rate`` 0 switches it off.
+    WebSocket handshakes are not counted (spectator connections have their own cap).
+
+    The address is the one uvicorn gives (behind a proxy it trusts, the forwarded one).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        rate: float,
+        burst: float,
+        *,
+        now_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self._limiter = RateLimiter(rate, burst) if rate > 0 else None
+        self._now_s = now_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Let the request through, or answer 429 at once."""
+        limiter = self._limiter
+        if (
+            limiter is None
+            or scope["type"] != "http"
+            or not scope["path"].startswith(_LIMITED)
+            or any(name == b"authorization" for name, _ in scope["headers"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else ""
+        if limiter.allow(address, self._now_s()):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(
+            429,
+            "rate_limited",
+            "too many requests from this address without a token",
+            {"Retry-After": str(limiter.retry_after_s)},
+        )
+        await response(scope, receive, send)
+
+
+# The reads whose cost grows with the data: the API and the lichess routes. The site's
+# pages and files (a venue's spectators may share one address), health checks, metrics and
+# the edges' state reads (/internal) are not counted.
+_LIMITED = ("/api/", "/broadcast/")

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     # Requests per player token (moves, draws, resignations): more get 429.
     player_requests_per_s: PositiveFloat = 20.0
     player_requests_burst: Burst = 60.0
+    # Requests without a token, per client address (0: no limit; load benchmarks that run
+    # thousands of clients from one address set it so). More get 429 with Retry-After.
+    anon_requests_per_s: NonNegativeFloat = 20.0
+    anon_requests_burst: Burst = 60.0
     log_level: LogLevel = "info"
     # One JSON object per line (for log collectors), or plain text lines.
     log_format: Literal["json", "text"] = "json"

@@ -171,7 +171,13 @@ class AppServer(ServerProcess):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         """``python -m app`` on this port and data directory, with the operator token."""
-        env = {**os.environ, "GM_OPERATOR_TOKEN": self.operator_token, **self.env}
+        # Load benchmarks run thousands of clients from one address: no per-address limit.
+        env = {
+            **os.environ,
+            "GM_OPERATOR_TOKEN": self.operator_token,
+            "GM_ANON_REQUESTS_PER_S": "0",
+            **self.env,
+        }
         command = [sys.executable, "-m", "app", "--host", HOST, "--port", str(self.port)]
         return [*command, "--data-dir", str(self.data_dir)], env
 

@@ -104,6 +104,8 @@ async def serve(
 ) -> AsyncIterator[LiveServer]:
     """Run the real app under uvicorn on a kernel-chosen port until the block exits."""
     settings_overrides.setdefault("analysis", False)
+    # Tests poll the server far faster than any person; the limit has its own test.
+    settings_overrides.setdefault("anon_requests_per_s", 0)
     settings = Settings(
         data_dir=data_dir, operator_token="operator-secret-token", **settings_overrides
     )
@@ -183,6 +185,7 @@ class ServerProcess:
             **os.environ,
             "GM_OPERATOR_TOKEN": "operator-secret-token",
             "GM_ANALYSIS": "0",
+            "GM_ANON_REQUESTS_PER_S": "0",
             **self.env,
         }
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, serve
 
 
 async def test_an_empty_body_is_400(live: LiveServer) -> None:
@@ -39,3 +40,17 @@ async def test_an_unknown_websocket_path_is_404_in_the_contracts_format(live: Li
     response = refused.value.response
     assert response.status_code == 404
     assert json.loads(response.body)["error"]["code"] == "not_found"
+
+
+async def test_anonymous_requests_are_rate_limited_per_address(tmp_path: Path) -> None:
+    """Past the burst, requests without a token get 429 with Retry-After; a token, health checks, and a limit of 0 are not limited."""
+    async with serve(tmp_path / "data", anon_requests_per_s=1, anon_requests_burst=5) as live:
+        statuses = [(await live.client.get("/api/games")).status_code for _ in range(8)]
+        assert statuses[:5] == [200] * 5 and statuses[-1] == 429
+        r = await live.client.get("/api/games")
+        assert r.json()["error"]["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
+        assert (await live.client.get("/api/games", headers=live.auth())).status_code == 200
+        assert (await live.client.get("/healthz")).status_code == 200
+    async with serve(tmp_path / "data2", anon_requests_per_s=0) as live:
+        statuses = [(await live.client.get("/api/games")).status_code for _ in range(100)]
+        assert set(statuses) == {200}
