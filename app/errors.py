@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.rules.errors import GameRefusal, InvalidInput
+from workers.archive import RenderBusy
 from workers.store import StoreConflict, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
         return error_response(503, "unavailable", str(exc), {"Retry-After": "5"})
 
+    async def on_busy(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "unavailable", str(exc), {"Retry-After": "1"})
+
     async def on_conflict(_: Request, exc: Exception) -> JSONResponse:
         log.error("store conflict: %s", exc)
         return error_response(409, "conflict", "the change collides with stored history")
@@ -106,6 +110,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GameRefusal, on_refusal)
     app.add_exception_handler(StoreUnavailable, on_unavailable)
     app.add_exception_handler(StoreConflict, on_conflict)
+    app.add_exception_handler(RenderBusy, on_busy)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)

@@ -41,6 +41,7 @@ from app.tournaments import LiveTournament, TournamentService
 from engine.rules.errors import GameRefusal
 from engine.rules.game import GameState
 from engine.tournament.state import Round, TournamentState
+from workers.archive import RenderBusy
 from workers.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class LichessRoute(APIRoute):
                 return _error(400, exc.message)
             except StoreUnavailable as exc:
                 return _error(503, str(exc), {"Retry-After": "5"})
+            except RenderBusy as exc:
+                return _error(503, str(exc), {"Retry-After": "1"})
             except ValidationError as exc:
                 problems = "; ".join(str(e.get("msg", "invalid")) for e in exc.errors()[:5])
                 return _error(400, problems or "invalid")

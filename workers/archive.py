@@ -18,16 +18,36 @@ from pathlib import Path
 _SAFE_ID = re.compile(r"[A-Za-z0-9]{8,64}")
 
 
-class PgnArchive:
-    """Writes ``<dir>/<game id>.pgn``; ``close()`` waits for the writes under way."""
+class RenderBusy(Exception):
+    """Too many PGN renders are waiting: the request is refused (the caller answers 503)."""
 
-    def __init__(self, directory: Path, *, threads: int = 2) -> None:
+
+class PgnArchive:
+    """Writes ``<dir>/<game id>.pgn``; ``close()`` waits for the writes under way.
+
+    At most ``max_renders`` renders asked for by readers wait or run at once; beyond that
+    :meth:`render` refuses at once, so a flood of PGN reads queues neither without bound
+    nor in front of the archive writes.
+    """
+
+    def __init__(self, directory: Path, *, threads: int = 2, max_renders: int = 64) -> None:
         self.directory = directory
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gm-pgn")
+        self._max_renders = max_renders
+        self._renders = 0
 
     async def render(self, render: Callable[[], str]) -> str:
-        """Run ``render`` (a PGN export of immutable game state) on the pool."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, render)
+        """Run ``render`` (a PGN export of immutable game state) on the pool.
+
+        Raises RenderBusy when ``max_renders`` are already waiting or running.
+        """
+        if self._renders >= self._max_renders:
+            raise RenderBusy(f"{self._renders} PGN renders are under way; try again shortly")
+        self._renders += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, render)
+        finally:
+            self._renders -= 1
 
     def path_of(self, game_id: str) -> Path:
         """Where a finished game's file is (or will be). Raises ValueError for a bad id."""
