@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,70 +20,10 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import RedisServer, ServerProcess, redis_server_or_skip
 
 AUTH = {"Authorization": "Bearer operator-secret-token"}
 MOVES = ["e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6", "O-O", "Be7", "Re1", "b5"]
-
-
-class RedisServer:
-    """A real ``redis-server`` on a free port, without persistence."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            ping = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-            )
-            if ping.stdout.strip() == b"PONG":
-                return
-            time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A running ``redis-server`` (installed by ``make system-deps``)."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: make system-deps installs it")
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -316,10 +254,22 @@ def children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+def running(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that still run (a zombie waiting to be reaped does not)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" not in state:
+            alive.append(pid)
+    return alive
+
+
 def test_edges_on_one_port_serve_spectators_and_come_back(tmp_path: Path) -> None:
     """``--edges 2`` runs a core, two edges sharing its port and its own redis-server; spectators on that port get every move; an edge killed is started again; stopping the core stops them all."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: make system-deps installs it")
+    redis_server_or_skip()
     server = ServerProcess(tmp_path / "data", env={"GM_EDGES": "2"})
     server.start()
     assert server.proc is not None
@@ -363,21 +313,12 @@ def test_edges_on_one_port_serve_spectators_and_come_back(tmp_path: Path) -> Non
         server.stop()
     # Every child (edges, redis-server) is gone with the core, not left behind.
     time.sleep(0.5)
-    alive = []
-    for pid in left:
-        try:
-            state = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        if "State:\tZ" not in state:
-            alive.append(pid)
-    assert alive == []
+    assert running(left) == []
 
 
 def test_a_core_killed_takes_its_edges_and_redis_with_it(tmp_path: Path) -> None:
     """After SIGKILL of a core started with ``--edges``, no edge or redis-server of it is left running."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing: make system-deps installs it")
+    redis_server_or_skip()
     server = ServerProcess(tmp_path / "data", env={"GM_EDGES": "2"})
     server.start()
     assert server.proc is not None
@@ -385,19 +326,9 @@ def test_a_core_killed_takes_its_edges_and_redis_with_it(tmp_path: Path) -> None
     assert len(left) == 3
     server.kill()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        alive = []
-        for pid in left:
-            try:
-                state = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            if "State:\tZ" not in state:
-                alive.append(pid)
-        if not alive:
-            return
+    while running(left) and time.monotonic() < deadline:
         time.sleep(0.1)
-    raise AssertionError(f"still running after the core died: {alive}")
+    assert running(left) == [], "still running after the core died"
 
 
 def test_a_tournament_socket_on_an_edge(cluster: list[ServerProcess]) -> None:
