@@ -237,3 +237,25 @@ def load_operator_token(configured: str | None, path: Path) -> str:
         f.write(token + "\n")
     log.info("operator token: created in %s", path.resolve())
     return token
+
+
+async def authenticated(request: Request) -> None:
+    """FastAPI dependency of the routes that need a token: 401 without one, or for an
+    unknown one, before the request's body is validated (so that a request without
+    credentials learns nothing of the schema). What the bearer may do is the route's to
+    decide; this counts against no rate limit.
+
+    A player's token of a game no longer in memory is looked up in the store.
+    """
+    tokens: Tokens = request.app.state.tokens
+    header = request.headers.get("authorization")
+    if header is None:
+        raise ApiError(401, "unauthorized", "this route needs a token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "expected 'Authorization: Bearer <token>'")
+    if tokens.resolve(token.strip()) is not None:
+        return
+    seat_of: Callable[[str], tuple[str, bool] | None] = request.app.state.store.seat_of
+    if await asyncio.to_thread(seat_of, token_digest(token.strip())) is None:
+        raise ApiError(401, "unauthorized", "unknown token")

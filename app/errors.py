@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -49,6 +52,20 @@ def error_response(
     """The contract's error body."""
     body = {"error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+# The lichess-compatible routes (app/routes_lichess.py), which answer as lichess does.
+_LICHESS_PATHS = re.compile(r"/(?:api/(?:stream/)?)?broadcast/")
+
+
+def error_response_at(
+    path: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The error body a request to ``path`` gets where no route answered it yet (request
+    limits): lichess's ``{"error": message}`` on its routes, else the contract's."""
+    if _LICHESS_PATHS.match(path):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return error_response(status, code, message, headers)
 
 
 def with_challenge(exc: ApiError) -> dict[str, str] | None:
@@ -96,10 +113,14 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return error_response(422, "invalid", _describe(errors))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route whose path matched; a path
+            # served by several routes (GET and DELETE apart) allows all of theirs.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request))}
         return error_response(exc.status_code, code, str(exc.detail), headers)
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
@@ -114,6 +135,22 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods of every HTTP route whose path matches the request's, sorted."""
+    routes: Iterable[Any] = app.routes
+    # FastAPI 0.13x+ nests included routers; older releases list every route flat.
+    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
+    if flatten is not None:
+        routes = flatten(app.routes)
+    path = request.url.path
+    methods: set[str] = set()
+    for route in routes:
+        pattern = getattr(route, "path_regex", None)
+        if route.methods and pattern is not None and pattern.match(path):
+            methods.update(route.methods)
+    return sorted(methods)
 
 
 def _is_not_json(error: Any) -> bool:

@@ -28,8 +28,10 @@ from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
 from app.limits import AnonymousRateLimit, BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
+from app.openapi import body, errors, install_openapi, text
 from app.ratelimit import RateLimiter
 from app.relay import RelayService
+from app.responses import Health
 from app.routes_accounts import router as accounts_router
 from app.routes_games import router as games_router
 from app.routes_lichess import router as lichess_router
@@ -219,6 +221,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
@@ -239,7 +242,11 @@ def create_app(
     app.include_router(site_router)
     app.include_router(accounts_router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        responses={200: body(Health), **errors(503, notes={503: "the history cannot be written"})},
+    )
     async def healthz(request: Request) -> JSONResponse:
         """200 ``{"status": "ok"}`` while the history is writable; else 503."""
         history: Store = request.app.state.store
@@ -247,7 +254,12 @@ def create_app(
             return error_response(503, "unavailable", "the history log cannot be written")
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: text("text/plain", "Prometheus text exposition (version 0.0.4)")},
+    )
     async def metrics(request: Request) -> Response:
         """Prometheus text exposition."""
         instruments: Metrics = request.app.state.metrics

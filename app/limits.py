@@ -10,7 +10,7 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
+from app.errors import error_response_at
 from app.ratelimit import RateLimiter
 
 
@@ -53,7 +53,14 @@ class BodyLimit:
                 except ValueError:
                     declared = 0
                 if declared > limit:
-                    await _refuse(send, limit)
+                    refusal = error_response_at(
+                        scope["path"],
+                        413,
+                        "too_large",
+                        f"the body is over {limit} bytes",
+                        {"Connection": "close"},
+                    )
+                    await refusal(scope, receive, send)
                     return
         received = 0
 
@@ -67,22 +74,6 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-async def _refuse(send: Send, max_bytes: int) -> None:
-    body = b'{"error":{"code":"too_large","message":"the body is over %d bytes"}}' % max_bytes
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class AnonymousRateLimit:
@@ -122,7 +113,8 @@ class AnonymousRateLimit:
         if limiter.allow(address, self._now_s()):
             await self.app(scope, receive, send)
             return
-        response = error_response(
+        response = error_response_at(
+            scope["path"],
             429,
             "rate_limited",
             "too many requests from this address without a token",

@@ -14,7 +14,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import unquote_plus, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import AfterValidator, Field
 
@@ -32,19 +32,16 @@ from app.accounts import (
     parse_authorization_request,
     parse_form,
 )
-from app.auth import Account, Operator, Seat, Tokens
+from app.auth import Account, Operator, Seat, Tokens, authenticated
 from app.errors import ApiError, not_found
-from app.schemas import Body
+from app.openapi import BEARER, body, errors
+from app.responses import AccountOut, OAuthToken, TokenCreated, TokenList
+from app.responses import OAuthError as OAuthRefusal
+from app.schemas import TEXT_FORMAT, Body, Integer
 from app.settings import ACCOUNT_NAME
 
 router = APIRouter(tags=["accounts"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no or unknown token"},
-    403: {"description": "a token that may not do this"},
-    422: {"description": "the body breaks the schema"},
-    503: {"description": "the store cannot write; nothing was done"},
-}
 
 # No script, no external resource, no framing; the form posts to this server.
 _PAGE_POLICY = (
@@ -78,11 +75,15 @@ class CreateTokenIn(Body):
     """``POST /api/tokens``: a personal token of ``account`` (created with its first token)."""
 
     account: Annotated[str, Field(pattern=ACCOUNT_NAME)]
-    description: Annotated[str, Field(max_length=MAX_DESCRIPTION), AfterValidator(_printable)] = ""
+    description: Annotated[
+        str,
+        Field(max_length=MAX_DESCRIPTION, json_schema_extra={"format": TEXT_FORMAT}),
+        AfterValidator(_printable),
+    ] = ""
     scopes: Annotated[
         list[Annotated[str, AfterValidator(_known_scope)]], Field(max_length=len(SCOPES))
     ] = list(DEFAULT_SCOPES)  # noqa: RUF012 (pydantic copies defaults)
-    expires_days: Annotated[int, Field(ge=1, le=36_500)] = TOKEN_DAYS
+    expires_days: Annotated[Integer, Field(ge=1, le=36_500)] = TOKEN_DAYS
 
 
 def _service(request: Request) -> AccountService:
@@ -98,7 +99,13 @@ def _tokens(request: Request) -> Tokens:
 # --- personal tokens (operator) ---
 
 
-@router.post("/api/tokens", status_code=201, responses=_ERRORS)
+@router.post(
+    "/api/tokens",
+    status_code=201,
+    responses={201: body(TokenCreated), **errors(400, 401, 403, 413, 422, 429, 503)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def create_token(body: CreateTokenIn, request: Request) -> JSONResponse:
     """Create a personal token (operator). Answers the secret ``token`` once; only its
     digest is kept."""
@@ -121,7 +128,12 @@ async def create_token(body: CreateTokenIn, request: Request) -> JSONResponse:
     )
 
 
-@router.get("/api/tokens", responses=_ERRORS)
+@router.get(
+    "/api/tokens",
+    responses={200: body(TokenList), **errors(401, 403, 429)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def list_tokens(request: Request) -> JSONResponse:
     """Every token not revoked, oldest first, without secrets (operator)."""
     _tokens(request).require_operator(request)
@@ -133,7 +145,12 @@ async def list_tokens(request: Request) -> JSONResponse:
 @router.delete(
     "/api/tokens/{token_id}",
     status_code=204,
-    responses={**_ERRORS, 404: {"description": "no such token"}},
+    responses={
+        204: {"description": "revoked"},
+        **errors(401, 403, 404, 429, 503, notes={404: "no such token"}),
+    },
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
 )
 async def revoke_token(token_id: str, request: Request) -> Response:
     """Revoke a token (operator): it is refused (401) from now on."""
@@ -146,7 +163,12 @@ async def revoke_token(token_id: str, request: Request) -> Response:
 # --- the bearer's account, as lichess's ``/api/account`` ---
 
 
-@router.get("/api/account", responses=_ERRORS)
+@router.get(
+    "/api/account",
+    responses={200: body(AccountOut), **errors(401, 403, 429)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def get_account(request: Request) -> JSONResponse:
     """The bearer's account as lichess shows it (``id``, ``username``, ...); the operator
     token is the account named by ``GM_OPERATOR_NAME``."""
@@ -171,7 +193,29 @@ async def get_account(request: Request) -> JSONResponse:
 
 @router.post(
     "/api/token",
-    responses={400: {"description": 'an OAuth refusal: {"error", "error_description"}'}},
+    responses={
+        200: body(OAuthToken),
+        **errors(400, shape=OAuthRefusal, notes={400: "an OAuth refusal (RFC 6749, 5.2)"}),
+        **errors(413, 429),
+    },
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["authorization_code"]},
+                            "code": {"type": "string"},
+                            "code_verifier": {"type": "string"},
+                            "redirect_uri": {"type": "string"},
+                            "client_id": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
 async def token_exchange(request: Request) -> JSONResponse:
     """Exchange an authorization code and its PKCE verifier for a token (form-encoded:
@@ -203,7 +247,13 @@ async def token_exchange(request: Request) -> JSONResponse:
     )
 
 
-@router.delete("/api/token", status_code=204, responses=_ERRORS)
+@router.delete(
+    "/api/token",
+    status_code=204,
+    responses={204: {"description": "revoked"}, **errors(401, 403, 429, 503)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def revoke_own_token(request: Request) -> Response:
     """Revoke the token this request presents (an account's): 204, then it is refused."""
     identity = _tokens(request).identify(request)

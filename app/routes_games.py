@@ -6,12 +6,14 @@ import asyncio
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.auth import Operator, Seat, Tokens
+from app.auth import Operator, Seat, Tokens, authenticated
 from app.broadcast import Broadcast
 from app.games import GameService
+from app.openapi import BEARER, OPTIONAL_BEARER, body, errors, text
+from app.responses import Game, GameCreated, GameList
 from app.schemas import CreateGameIn, DrawIn, MoveIn, ResultIn
 from engine.rules.clock import TimeControl
 from engine.rules.game import GameState, Player
@@ -21,18 +23,16 @@ from workers.store import Store
 
 router = APIRouter(prefix="/api/games", tags=["games"])
 
+_NO_GAME = {404: "no such game"}
+_REFUSED = {
+    409: "refused by the game's state: illegal_move, not_your_turn, stale_ply, game_over, ..."
+}
+# Every answer of a route that changes a game: who may, which game, what the state allows.
+_CHANGE = errors(400, 401, 403, 404, 409, 413, 422, 429, 503, notes={**_NO_GAME, **_REFUSED})
+
 # Games per page of ``GET /api/games``: by default, and at most.
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no or unknown token"},
-    403: {"description": "a token that may not do this"},
-    404: {"description": "no such game"},
-    409: {"description": "refused by the game's state (illegal_move, not_your_turn, ...)"},
-    422: {"description": "the body breaks the schema"},
-    503: {"description": "the history cannot be written; nothing was acknowledged"},
-}
 
 
 def _service(request: Request) -> GameService:
@@ -53,7 +53,13 @@ def _player(data: Any) -> Player:
     return Player(data.name, data.rating, data.title, data.fide_id)
 
 
-@router.post("", status_code=201, responses=_ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    responses={201: body(GameCreated), **errors(400, 401, 403, 413, 422, 429, 503)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def create_game(body: CreateGameIn, request: Request) -> JSONResponse:
     """Create a game (operator). Answers the game and both player tokens, once."""
     _tokens(request).require_operator(request)
@@ -81,7 +87,11 @@ async def _seen(request: Request, game_id: str) -> GameState:
     return broadcast.game(game_id)
 
 
-@router.get("", responses=_ERRORS)
+@router.get(
+    "",
+    responses={200: body(GameList), **errors(401, 422, 429)},
+    openapi_extra=OPTIONAL_BEARER,
+)
 async def list_games(
     request: Request,
     status: Annotated[Literal["created", "started", "finished"] | None, Query()] = None,
@@ -127,7 +137,11 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-@router.get("/{game_id}", responses=_ERRORS)
+@router.get(
+    "/{game_id}",
+    responses={200: body(Game), **errors(401, 404, 429, notes=_NO_GAME)},
+    openapi_extra=OPTIONAL_BEARER,
+)
 async def get_game(game_id: str, request: Request) -> JSONResponse:
     """The game's full state."""
     service = _service(request)
@@ -136,7 +150,12 @@ async def get_game(game_id: str, request: Request) -> JSONResponse:
 
 @router.get(
     "/{game_id}/pgn",
-    responses={200: {"content": {"application/x-chess-pgn": {}}}, 404: _ERRORS[404]},
+    response_class=Response,
+    responses={
+        200: text("application/x-chess-pgn", "the game's PGN with [%clk] after every move"),
+        **errors(401, 404, 429, 503, notes=_NO_GAME),
+    },
+    openapi_extra=OPTIONAL_BEARER,
 )
 async def get_pgn(game_id: str, request: Request) -> Response:
     """The game as PGN with ``[%clk]`` after every move."""
@@ -145,7 +164,12 @@ async def get_pgn(game_id: str, request: Request) -> Response:
     return Response(pgn, media_type="application/x-chess-pgn")
 
 
-@router.post("/{game_id}/start", responses=_ERRORS)
+@router.post(
+    "/{game_id}/start",
+    responses={200: body(Game), **errors(401, 403, 404, 409, 429, 503, notes=_NO_GAME)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def start_game(game_id: str, request: Request) -> JSONResponse:
     """Start a created game (operator): the side to move's clock starts."""
     _tokens(request).require_operator(request)
@@ -153,7 +177,12 @@ async def start_game(game_id: str, request: Request) -> JSONResponse:
     return JSONResponse(_view(service, await service.start(await service.fetch(game_id))))
 
 
-@router.post("/{game_id}/moves", responses=_ERRORS)
+@router.post(
+    "/{game_id}/moves",
+    responses={200: body(Game), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def post_move(game_id: str, body: MoveIn, request: Request) -> JSONResponse:
     """Play a move (the player to move, or the operator). 200 once durably written."""
     service = _service(request)
@@ -164,7 +193,12 @@ async def post_move(game_id: str, body: MoveIn, request: Request) -> JSONRespons
     return JSONResponse(_view(service, state))
 
 
-@router.post("/{game_id}/resign", responses=_ERRORS)
+@router.post(
+    "/{game_id}/resign",
+    responses={200: body(Game), **errors(401, 403, 404, 409, 429, 503, notes=_NO_GAME)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def resign(game_id: str, request: Request) -> JSONResponse:
     """The bearer's side resigns (players only)."""
     service = _service(request)
@@ -173,7 +207,12 @@ async def resign(game_id: str, request: Request) -> JSONResponse:
     return JSONResponse(_view(service, await service.resign(live, seat.color)))
 
 
-@router.post("/{game_id}/draw", responses=_ERRORS)
+@router.post(
+    "/{game_id}/draw",
+    responses={200: body(Game), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def draw(game_id: str, body: DrawIn, request: Request) -> JSONResponse:
     """Offer, accept or decline a draw, or claim one by rule (players only)."""
     service = _service(request)
@@ -182,7 +221,12 @@ async def draw(game_id: str, body: DrawIn, request: Request) -> JSONResponse:
     return JSONResponse(_view(service, await service.draw(live, seat.color, body.action)))
 
 
-@router.post("/{game_id}/result", responses=_ERRORS)
+@router.post(
+    "/{game_id}/result",
+    responses={200: body(Game), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def set_result(game_id: str, body: ResultIn, request: Request) -> JSONResponse:
     """Set the result as arbiter (operator)."""
     _tokens(request).require_operator(request)

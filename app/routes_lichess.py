@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from app.auth import Account, Operator, Tokens
 from app.broadcast import Broadcast
@@ -33,8 +35,18 @@ from app.errors import ApiError, with_challenge
 from app.games import GameService
 from app.hub import Hub
 from app.lichess_view import game_preview, my_round_json, round_json, slug, tour_json
+from app.openapi import BEARER, OPTIONAL_BEARER, Responses, body, errors, text
 from app.relay import RelayService
-from app.schemas import ClockIn, CreateTournamentIn
+from app.responses import (
+    LichessError,
+    MyRound,
+    Ok,
+    PushResult,
+    RoundWithGames,
+    ToursPage,
+    TourWithRounds,
+)
+from app.schemas import NAME_FORMAT, ClockIn, CreateTournamentIn
 from app.settings import Settings
 from app.spectators import QueuedSpectator
 from app.tournaments import LiveTournament, TournamentService
@@ -75,14 +87,92 @@ class LichessRoute(APIRoute):
                 return _error(503, str(exc), {"Retry-After": "5"})
             except RenderBusy as exc:
                 return _error(503, str(exc), {"Retry-After": "1"})
-            except ValidationError as exc:
+            except (ValidationError, RequestValidationError) as exc:
+                # A parameter lichess would refuse (``page=x``) too: lichess answers 400.
                 problems = "; ".join(str(e.get("msg", "invalid")) for e in exc.errors()[:5])
                 return _error(400, problems or "invalid")
+            except HTTPException as exc:
+                # The body limit, crossed while the body was read (app/limits.py).
+                return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
         return translated
 
 
 router = APIRouter(tags=["lichess broadcasts"], route_class=LichessRoute)
+
+_NOTES = {
+    400: "a field or parameter lichess would refuse, or a body that is not JSON or a form",
+    403: "a token without the scope study:write, or another account's broadcast",
+    404: "no such broadcast or round",
+}
+
+
+def _errors(*statuses: int) -> Responses:
+    """The lichess-shaped error answers of these statuses."""
+    return errors(*statuses, shape=LichessError, notes=_NOTES)
+
+
+_WRITE = _errors(400, 401, 403, 404, 413, 429, 503)
+_PGN_BODY = {
+    "requestBody": {
+        "description": "the round's games as PGN, as the boards show them now",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "application/x-chess-pgn": {"schema": {"type": "string"}},
+        },
+        "required": True,
+    }
+}
+_NAME_FIELD = {
+    "type": "string",
+    "minLength": 3,
+    "maxLength": 80,
+    "format": NAME_FORMAT,
+    "description": "3 to 80 characters once trimmed",
+}
+
+
+def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A lichess request body: form-encoded (lichess) or JSON (berserk), as these name."""
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": schema},
+                "application/json": {"schema": schema},
+            },
+        }
+    }
+
+
+_TOUR_BODY = _form(
+    {
+        "name": _NAME_FIELD,
+        "description": {"type": "string", "maxLength": 20000},
+        "markdown": {"type": "string", "maxLength": 20000},
+    },
+    ["name"],
+)
+_ROUND_BODY = _form(
+    {
+        "name": _NAME_FIELD,
+        "startsAt": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 32_503_680_000_000,
+            "description": "Unix ms (or a local yyyy-MM-ddTHH:mm, taken as UTC)",
+        },
+        "syncUrl": {"type": "string", "maxLength": 2000, "pattern": "^https?://"},
+        "delay": {"type": "integer", "minimum": 0, "maximum": 3600},
+        "status": {"type": "string", "enum": ["new", "started", "finished"]},
+    },
+    ["name"],
+)
+_PAGE_OR_JSON = {
+    "description": "a redirect to the tournament's page (browsers; no JSON asked for)",
+    "headers": {"Location": {"required": True, "schema": {"type": "string"}}},
+}
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -216,7 +306,7 @@ def _starts_at(fields: dict[str, str]) -> str | None:
             when = datetime.fromtimestamp(int(value) / 1000, UTC)
         else:
             when = datetime.fromisoformat(value).replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, OSError):
         raise _form_error("startsAt", "Invalid date") from None
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -268,7 +358,11 @@ def _status(fields: dict[str, str]) -> bool:
 # --- tours and rounds ---
 
 
-@router.post("/broadcast/new")
+@router.post(
+    "/broadcast/new",
+    responses={200: body(TourWithRounds), **_errors(400, 401, 403, 413, 429, 503)},
+    openapi_extra={**BEARER, **_TOUR_BODY},
+)
 async def create_tour(request: Request) -> JSONResponse:
     """Create a broadcast: ``{"tour", "rounds": []}``."""
     owner = _writer(request)
@@ -289,7 +383,11 @@ async def create_tour(request: Request) -> JSONResponse:
     return JSONResponse({"tour": tour_json(_base(request), state), "rounds": []})
 
 
-@router.post("/broadcast/{tour_id}/new")
+@router.post(
+    "/broadcast/{tour_id}/new",
+    responses={200: body(MyRound), **_WRITE},
+    openapi_extra={**BEARER, **_ROUND_BODY},
+)
 async def create_round(tour_id: str, request: Request) -> JSONResponse:
     """Create a round of a broadcast: ``{"round", "tour", "study"}``."""
     live = _tour(request, tour_id)
@@ -318,7 +416,11 @@ async def create_round(tour_id: str, request: Request) -> JSONResponse:
     return JSONResponse(my_round_json(_base(request), live.state, rnd, writeable=True))
 
 
-@router.post("/broadcast/round/{round_id}/edit")
+@router.post(
+    "/broadcast/round/{round_id}/edit",
+    responses={200: body(RoundWithGames), **_WRITE},
+    openapi_extra={**BEARER, **_ROUND_BODY},
+)
 async def edit_round(
     round_id: str, request: Request, patch: Annotated[str | None, Query()] = None
 ) -> JSONResponse:
@@ -342,7 +444,15 @@ async def edit_round(
     return JSONResponse(await _round_show(request, round_id))
 
 
-@router.get("/api/broadcast/my-rounds")
+@router.get(
+    "/api/broadcast/my-rounds",
+    response_class=Response,
+    responses={
+        200: text("application/x-ndjson", "one round (MyRound) per line"),
+        **_errors(400, 401, 403, 429),
+    },
+    openapi_extra=BEARER,
+)
 async def my_rounds(
     request: Request, nb: Annotated[int | None, Query(ge=1)] = None
 ) -> StreamingResponse:
@@ -368,7 +478,7 @@ def _owns(request: Request, identity: Operator | Account, state: TournamentState
     return isinstance(identity, Operator) or state.setup.owner == identity.name
 
 
-@router.get("/api/broadcast/by/{user}")
+@router.get("/api/broadcast/by/{user}", responses={200: body(ToursPage), **_errors(400, 429)})
 async def tours_by(
     user: str, request: Request, page: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 1
 ) -> JSONResponse:
@@ -406,7 +516,14 @@ async def tours_by(
 # --- PGN (before the routes whose last segment is any id) ---
 
 
-@router.get("/api/broadcast/round/{round_id}.pgn")
+@router.get(
+    "/api/broadcast/round/{round_id}.pgn",
+    response_class=Response,
+    responses={
+        200: text("application/x-chess-pgn", "every game of the round"),
+        **_errors(404, 429, 503),
+    },
+)
 async def round_pgn(round_id: str, request: Request) -> Response:
     """Every game of the round as PGN, in board order."""
     live, _ = _round(request, round_id)
@@ -416,7 +533,14 @@ async def round_pgn(round_id: str, request: Request) -> Response:
     return Response(text, media_type="application/x-chess-pgn")
 
 
-@router.get("/api/broadcast/{tour_id}.pgn")
+@router.get(
+    "/api/broadcast/{tour_id}.pgn",
+    response_class=Response,
+    responses={
+        200: text("application/x-chess-pgn", "every game of the broadcast"),
+        **_errors(404, 429, 503),
+    },
+)
 async def tour_pgn(tour_id: str, request: Request) -> Response:
     """Every game of every round, in round and board order, as a download."""
     live = _tour(request, tour_id)
@@ -460,7 +584,7 @@ async def _public_games(request: Request, rnd: Round) -> list[GameState]:
 # --- reading tours and rounds ---
 
 
-@router.get("/api/broadcast/{tour_id}")
+@router.get("/api/broadcast/{tour_id}", responses={200: body(TourWithRounds), **_errors(404, 429)})
 async def get_tour(tour_id: str, request: Request) -> JSONResponse:
     """A broadcast with its rounds."""
     return JSONResponse(_tour_show(request, _tour(request, tour_id)))
@@ -479,13 +603,21 @@ def _tour_show(request: Request, live: LiveTournament) -> dict[str, Any]:
     return data
 
 
-@router.get("/api/broadcast/{tour_slug}/{round_slug}/{round_id}")
+@router.get(
+    "/api/broadcast/{tour_slug}/{round_slug}/{round_id}",
+    responses={200: body(RoundWithGames), **_errors(404, 429)},
+    openapi_extra=OPTIONAL_BEARER,
+)
 async def get_round(tour_slug: str, round_slug: str, round_id: str, request: Request) -> Any:
     """A round with its games (the slugs are not checked; clients send ``-``)."""
     return JSONResponse(await _round_show(request, round_id))
 
 
-@router.get("/broadcast/{tour_slug}/{round_slug}/{round_id}")
+@router.get(
+    "/broadcast/{tour_slug}/{round_slug}/{round_id}",
+    responses={200: body(RoundWithGames), 303: _PAGE_OR_JSON, **_errors(404, 429)},
+    openapi_extra=OPTIONAL_BEARER,
+)
 async def show_round(tour_slug: str, round_slug: str, round_id: str, request: Request) -> Any:
     """The round as JSON for API clients (``Accept: application/json`` or a token), else
     the tournament's web page."""
@@ -495,7 +627,11 @@ async def show_round(tour_slug: str, round_slug: str, round_id: str, request: Re
     return RedirectResponse(f"/tournaments/{live.id}#round-{rnd.number}", status_code=303)
 
 
-@router.get("/broadcast/{tour_slug}/{tour_id}")
+@router.get(
+    "/broadcast/{tour_slug}/{tour_id}",
+    responses={200: body(TourWithRounds), 303: _PAGE_OR_JSON, **_errors(404, 429)},
+    openapi_extra=OPTIONAL_BEARER,
+)
 async def show_tour(tour_slug: str, tour_id: str, request: Request) -> Any:
     """The broadcast as JSON for API clients, else its web page."""
     live = _tour(request, tour_id)
@@ -524,8 +660,16 @@ async def _round_show(request: Request, round_id: str) -> dict[str, Any]:
 # --- pushing ---
 
 
-@router.post("/api/broadcast/round/{round_id}/push")
-@router.post("/broadcast/round/{round_id}/push")
+@router.post(
+    "/api/broadcast/round/{round_id}/push",
+    responses={200: body(PushResult), **_WRITE},
+    openapi_extra={**BEARER, **_PGN_BODY},
+)
+@router.post(
+    "/broadcast/round/{round_id}/push",
+    responses={200: body(PushResult), **_WRITE},
+    openapi_extra={**BEARER, **_PGN_BODY},
+)
 async def push(round_id: str, request: Request) -> JSONResponse:
     """A round's PGN, as the boards show it now: always 200, each game's outcome inside
     (``moves``: the game's half-moves now, or ``error``), in the pushed order."""
@@ -535,6 +679,8 @@ async def push(round_id: str, request: Request) -> JSONResponse:
     if rnd.sync_url is not None:
         return JSONResponse({"games": [{"tags": {}, "error": _UPSTREAM}]})
     body = await request.body()
+    if not body.strip():
+        raise ApiError(400, "bad_request", "No PGN: the body is empty")
     relay: RelayService = request.app.state.relay
     games: GameService = request.app.state.games
     pushed = await relay.push_games(live, rnd.number, body)
@@ -555,8 +701,16 @@ async def push(round_id: str, request: Request) -> JSONResponse:
     return JSONResponse({"games": lines}, headers={"Server-Timing": f"push;dur={spent_ms:.2f}"})
 
 
-@router.post("/api/broadcast/round/{round_id}/reset")
-@router.post("/broadcast/round/{round_id}/reset")
+@router.post(
+    "/api/broadcast/round/{round_id}/reset",
+    responses={200: body(Ok), **_errors(401, 403, 404, 429, 503)},
+    openapi_extra=BEARER,
+)
+@router.post(
+    "/broadcast/round/{round_id}/reset",
+    responses={200: body(Ok), **_errors(401, 403, 404, 429, 503)},
+    openapi_extra=BEARER,
+)
 async def reset(round_id: str, request: Request) -> JSONResponse:
     """Empty the round (its games stay stored): ``{"ok": true}``."""
     live, rnd = _round(request, round_id)
@@ -569,7 +723,17 @@ async def reset(round_id: str, request: Request) -> JSONResponse:
 # --- the live round stream ---
 
 
-@router.get("/api/stream/broadcast/round/{round_id}.pgn")
+@router.get(
+    "/api/stream/broadcast/round/{round_id}.pgn",
+    response_class=Response,
+    responses={
+        200: text(
+            "application/x-chess-pgn",
+            "every game, then each game again when it changes (a space when idle)",
+        ),
+        **_errors(404, 429, 503),
+    },
+)
 async def stream_round(round_id: str, request: Request) -> StreamingResponse:
     """Every game of the round as PGN, then each game again, in full, when it changes; a
     space when idle for a minute. Counts against the spectator cap, like every stream."""

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 
 from fastapi import APIRouter, Query, Request, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from app.broadcast import Broadcast
 from app.errors import ApiError, error_response
 from app.games import GameService
 from app.hub import SERVER_STOPPING, Hub
+from app.openapi import errors, text
 from app.ratelimit import TokenBucket
 from app.settings import Settings
 from app.spectators import DirectSpectator, Message, QueuedSpectator, Spectator
@@ -73,7 +74,14 @@ async def watch_tournament(websocket: WebSocket, tournament_id: str) -> None:
 
 @router.get(
     "/api/stream/games/{game_id}",
-    responses={200: {"content": {"application/x-ndjson": {}}}, 404: {}, 503: {}},
+    response_class=Response,
+    responses={
+        200: text(
+            "application/x-ndjson",
+            "the snapshot, then one JSON event per line (an empty line when idle)",
+        ),
+        **errors(404, 422, 429, 503, notes={404: "no such game"}),
+    },
 )
 async def stream_game(
     game_id: str,

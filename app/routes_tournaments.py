@@ -12,20 +12,28 @@ from functools import partial
 from typing import Annotated, Any, Literal
 
 import aiofiles
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from app.auth import Operator, Tokens
+from app.auth import Operator, Tokens, authenticated
 from app.broadcast import Broadcast
 from app.broadcast_rounds import BroadcastRounds
 from app.errors import ApiError
 from app.games import GameService
+from app.openapi import BEARER, OPTIONAL_BEARER, body, errors, text
 from app.relay import RelayService
+from app.responses import (
+    PairedRound,
+    RelayReport,
+    Standings,
+    Tournament,
+    TournamentList,
+)
 from app.schemas import BoardResultIn, ByeIn, CreateTournamentIn, EntrantIn, PairRoundIn
 from app.tournaments import LiveTournament, StandingsCache, TournamentService
-from engine.rules.errors import InvalidInput
 from engine.rules.game import GameState
 from engine.rules.pgn import export_pgn
+from engine.tournament.errors import TournamentConflict
 from engine.tournament.state import TournamentState
 from engine.tournament.trf import tournament_trf
 from engine.tournament.view import round_json, tournament_json
@@ -35,14 +43,15 @@ from workers.store import Store
 
 router = APIRouter(prefix="/api/tournaments", tags=["tournaments"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no or unknown token"},
-    403: {"description": "a token that may not do this"},
-    404: {"description": "no such tournament, player, round or board"},
-    409: {"description": "refused by the tournament's state (round_unfinished, ...)"},
-    422: {"description": "the body breaks the schema"},
-    503: {"description": "the history cannot be written; nothing was acknowledged"},
+_NOTES = {
+    404: "no such tournament, player, round or board",
+    409: "refused by the tournament's state: round_unfinished, tournament_finished, "
+    "no_pairing, ...",
 }
+# Every answer of an operator's change to a tournament.
+_CHANGE = errors(400, 401, 403, 404, 409, 413, 422, 429, 503, notes=_NOTES)
+# Every answer of a read (a token only changes what is shown: the operator sees it live).
+_READ = errors(401, 404, 422, 429, notes=_NOTES)
 TournamentId = Annotated[str, Path(max_length=64)]
 
 
@@ -88,7 +97,13 @@ def _game_seen(request: Request, game_id: str, live_view: bool) -> GameState:
     return games.get(game_id).state if live_view else _broadcast(request).game(game_id)
 
 
-@router.post("", status_code=201, responses=_ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    responses={201: body(Tournament), **errors(400, 401, 403, 413, 422, 429, 503)},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def create_tournament(body: CreateTournamentIn, request: Request) -> JSONResponse:
     """Create a tournament with its players (operator)."""
     _operator(request)
@@ -96,7 +111,11 @@ async def create_tournament(body: CreateTournamentIn, request: Request) -> JSONR
     return JSONResponse(_full(request, state), status_code=201)
 
 
-@router.get("", responses=_ERRORS)
+@router.get(
+    "",
+    responses={200: body(TournamentList), **errors(401, 422, 429)},
+    openapi_extra=OPTIONAL_BEARER,
+)
 async def list_tournaments(
     request: Request,
     status: Annotated[Literal["created", "running", "finished"] | None, Query()] = None,
@@ -119,7 +138,11 @@ def _seen_state(request: Request, live: LiveTournament, operator: bool) -> Tourn
     return live.state if public is None else public
 
 
-@router.get("/{tournament_id}", responses=_ERRORS)
+@router.get(
+    "/{tournament_id}",
+    responses={200: body(Tournament), **_READ},
+    openapi_extra=OPTIONAL_BEARER,
+)
 async def get_tournament(tournament_id: TournamentId, request: Request) -> JSONResponse:
     """The tournament with its rounds and standings (and, for the operator, its relay)."""
     live = _service(request).get(tournament_id)
@@ -132,7 +155,13 @@ async def get_tournament(tournament_id: TournamentId, request: Request) -> JSONR
     return JSONResponse(data)
 
 
-@router.post("/{tournament_id}/players", status_code=201, responses=_ERRORS)
+@router.post(
+    "/{tournament_id}/players",
+    status_code=201,
+    responses={201: body(Tournament), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def add_player(
     tournament_id: TournamentId, body: EntrantIn, request: Request
 ) -> JSONResponse:
@@ -143,7 +172,12 @@ async def add_player(
     return JSONResponse(_full(request, state), status_code=201)
 
 
-@router.post("/{tournament_id}/players/{player_id}/withdraw", responses=_ERRORS)
+@router.post(
+    "/{tournament_id}/players/{player_id}/withdraw",
+    responses={200: body(Tournament), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def withdraw(
     tournament_id: TournamentId, player_id: Annotated[str, Path(max_length=64)], request: Request
 ) -> JSONResponse:
@@ -154,7 +188,12 @@ async def withdraw(
     return JSONResponse(_full(request, state))
 
 
-@router.post("/{tournament_id}/players/{player_id}/bye", responses=_ERRORS)
+@router.post(
+    "/{tournament_id}/players/{player_id}/bye",
+    responses={200: body(Tournament), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def request_bye(
     tournament_id: TournamentId,
     player_id: Annotated[str, Path(max_length=64)],
@@ -169,7 +208,13 @@ async def request_bye(
     return JSONResponse(_full(request, state))
 
 
-@router.post("/{tournament_id}/rounds", status_code=201, responses=_ERRORS)
+@router.post(
+    "/{tournament_id}/rounds",
+    status_code=201,
+    responses={201: body(PairedRound), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def pair_round(
     tournament_id: TournamentId, body: PairRoundIn, request: Request
 ) -> JSONResponse:
@@ -191,7 +236,8 @@ async def pair_round(
         )
         return JSONResponse({**round_json(created), "tokens": {}}, status_code=201)
     if body.name is not None or body.sync_url is not None or body.delay is not None:
-        raise InvalidInput("name, sync_url and delay are for broadcast rounds")
+        # Well-formed, but refused by what this tournament is (its format): 409.
+        raise TournamentConflict("name, sync_url and delay are for broadcast rounds")
     paired = await service.pair_next(live, body.start_at)
     rnd = round_json(paired.state.round(paired.round))
     return JSONResponse(
@@ -205,7 +251,12 @@ async def pair_round(
     )
 
 
-@router.post("/{tournament_id}/rounds/{round_no}/results", responses=_ERRORS)
+@router.post(
+    "/{tournament_id}/rounds/{round_no}/results",
+    responses={200: body(Tournament), **_CHANGE},
+    openapi_extra=BEARER,
+    dependencies=[Depends(authenticated)],
+)
 async def set_result(
     tournament_id: TournamentId,
     round_no: Annotated[int, Path(ge=1, le=100)],
@@ -221,12 +272,17 @@ async def set_result(
 
 @router.post(
     "/{tournament_id}/rounds/{round_no}/pgn",
-    responses=_ERRORS,
+    responses={200: body(RelayReport), **_CHANGE},
+    dependencies=[Depends(authenticated)],
     openapi_extra={
+        **BEARER,
         "requestBody": {
-            "content": {"application/x-chess-pgn": {}, "text/plain": {}},
+            "content": {
+                "application/x-chess-pgn": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
             "required": True,
-        }
+        },
     },
 )
 async def push_pgn(
@@ -243,12 +299,16 @@ async def push_pgn(
     if content_type not in ("text/plain", "application/x-chess-pgn", "application/octet-stream"):
         raise ApiError(400, "bad_request", "send the PGN as text/plain or application/x-chess-pgn")
     relay: RelayService = request.app.state.relay
-    return JSONResponse({"games": await relay.push(live, round_no, await request.body())})
+    pgn = await request.body()
+    if not pgn.strip():
+        raise ApiError(400, "bad_request", "the body is empty: send the round's PGN")
+    return JSONResponse({"games": await relay.push(live, round_no, pgn)})
 
 
 @router.get(
     "/{tournament_id}/standings",
-    responses={404: _ERRORS[404]},
+    responses={200: body(Standings), **_READ},
+    openapi_extra=OPTIONAL_BEARER,
 )
 async def get_standings(tournament_id: TournamentId, request: Request) -> JSONResponse:
     """The standings with tie-breaks."""
@@ -258,8 +318,9 @@ async def get_standings(tournament_id: TournamentId, request: Request) -> JSONRe
 
 @router.get(
     "/{tournament_id}/trf",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}}, 404: _ERRORS[404]},
+    response_class=Response,
+    responses={200: text("text/plain", "the TRF16 report"), **_READ},
+    openapi_extra=OPTIONAL_BEARER,
 )
 async def get_trf(tournament_id: TournamentId, request: Request) -> PlainTextResponse:
     """The FIDE Tournament Report File (TRF16)."""
@@ -271,7 +332,13 @@ async def get_trf(tournament_id: TournamentId, request: Request) -> PlainTextRes
 
 @router.get(
     "/{tournament_id}/pgn",
-    responses={200: {"content": {"application/x-chess-pgn": {}}}, 404: _ERRORS[404]},
+    response_class=Response,
+    responses={
+        200: text("application/x-chess-pgn", "every game, in round and board order"),
+        **_READ,
+        **errors(503),
+    },
+    openapi_extra=OPTIONAL_BEARER,
 )
 async def get_pgn(tournament_id: TournamentId, request: Request) -> StreamingResponse:
     """Every game in round and board order: finished games from their archive files."""

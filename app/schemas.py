@@ -5,13 +5,39 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from engine.rules.errors import InvalidInput
 from engine.rules.game import parse_start_fen
 from engine.rules.moves import MAX_MOVE_TEXT, is_move_text
 
 Title = Literal["GM", "IM", "FM", "CM", "WGM", "WIM", "WFM", "WCM", "NM", "LM", "BOT"]
+
+
+def _integral(value: object) -> object:
+    """An integral JSON number written with a fraction (``942.0``) as the integer it is:
+    JSON has one number type, and JSON Schema's ``integer`` admits it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A JSON integer; strings, booleans and fractions stay refused (422).
+Integer = Annotated[int, BeforeValidator(_integral)]
+# Strings the OpenAPI names by a format of its own (JSON Schema cannot say them).
+NAME_FORMAT = "printable-name"
+TEXT_FORMAT = "printable-text"
+FEN_FORMAT = "chess-fen"
+ZONED_TIME_FORMAT = "zoned-date-time"
+# What ``engine.rules.moves.is_move_text`` accepts: UCI, SAN or a null move's spelling.
+MOVE_PATTERN = (
+    r"^(?:[a-h][1-8][a-h][1-8][qrbn]?"
+    r"|(?:[NBRQK]?[a-h]?[1-8]?x?[a-h][1-8](?:=?[QRBNqrbn])?|[O0]-[O0](?:-[O0])?)[+#]?[!?]{0,2}"
+    r"|0000|--|Z0|@@@@|null)$"
+)
+
+
+_NAME = {"format": NAME_FORMAT, "description": "printable, without double quotes, not blank"}
 
 
 class Body(BaseModel):
@@ -32,17 +58,21 @@ def printable_name(name: str) -> str:
 class PlayerIn(Body):
     """A player of a game."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(printable_name)]
-    rating: Annotated[int, Field(ge=0, le=4000)] | None = None
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=100, json_schema_extra=_NAME),
+        AfterValidator(printable_name),
+    ]
+    rating: Annotated[Integer, Field(ge=0, le=4000)] | None = None
     title: Title | None = None
-    fide_id: Annotated[int, Field(ge=1, le=10**10)] | None = None
+    fide_id: Annotated[Integer, Field(ge=1, le=10**10)] | None = None
 
 
 class ClockIn(Body):
     """Time control in seconds: initial time and Fischer increment per move."""
 
-    initial: Annotated[int, Field(ge=1, le=86_400)]
-    increment: Annotated[int, Field(ge=0, le=600)] = 0
+    initial: Annotated[Integer, Field(ge=1, le=86_400)]
+    increment: Annotated[Integer, Field(ge=0, le=600)] = 0
 
 
 class CreateGameIn(Body):
@@ -51,7 +81,16 @@ class CreateGameIn(Body):
     white: PlayerIn
     black: PlayerIn
     clock: ClockIn
-    fen: Annotated[str, Field(max_length=100)] | None = None
+    fen: (
+        Annotated[
+            str,
+            Field(
+                max_length=100,
+                json_schema_extra={"format": FEN_FORMAT, "description": "a legal start FEN"},
+            ),
+        ]
+        | None
+    ) = None
     mode: Literal["server", "relay"] = "server"
 
     @field_validator("fen")
@@ -68,9 +107,12 @@ class CreateGameIn(Body):
 class MoveIn(Body):
     """``POST /api/games/{id}/moves``: ``ply`` makes retries safe, ``clock_ms`` is for relays."""
 
-    move: Annotated[str, Field(min_length=1, max_length=MAX_MOVE_TEXT)]
-    ply: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    clock_ms: Annotated[int, Field(ge=0, le=86_400_000 * 2)] | None = None
+    move: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_MOVE_TEXT, json_schema_extra={"pattern": MOVE_PATTERN}),
+    ]
+    ply: Annotated[Integer, Field(ge=0, le=100_000)] | None = None
+    clock_ms: Annotated[Integer, Field(ge=0, le=86_400_000 * 2)] | None = None
 
     @field_validator("move")
     @classmethod
@@ -102,9 +144,13 @@ class EntrantIn(PlayerIn):
 class CreateTournamentIn(Body):
     """``POST /api/tournaments``; ``rounds`` is for a Swiss only."""
 
-    name: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(printable_name)]
+    name: Annotated[
+        str,
+        Field(min_length=1, max_length=120, json_schema_extra=_NAME),
+        AfterValidator(printable_name),
+    ]
     format: Literal["round_robin", "double_round_robin", "swiss", "broadcast"]
-    rounds: Annotated[int, Field(ge=1, le=30)] | None = None
+    rounds: Annotated[Integer, Field(ge=1, le=30)] | None = None
     clock: ClockIn
     mode: Literal["server", "relay"] = "server"
     players: Annotated[list[EntrantIn], Field(max_length=5000)] = []
@@ -112,7 +158,7 @@ class CreateTournamentIn(Body):
         Annotated[list[Annotated[str, Field(max_length=12)]], Field(max_length=10)] | None
     ) = None
     bye_points: Annotated[float, Field(ge=0, le=1, multiple_of=0.5)] = 1.0
-    delay: Annotated[int, Field(ge=0, le=3600)] = 0
+    delay: Annotated[Integer, Field(ge=0, le=3600)] = 0
     relay_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
     site: Annotated[str, Field(max_length=120)] | None = None
     city: Annotated[str, Field(max_length=120)] | None = None
@@ -125,7 +171,7 @@ class CreateTournamentIn(Body):
 class ByeIn(Body):
     """``POST /api/tournaments/{id}/players/{pid}/bye``: a requested bye."""
 
-    round: Annotated[int, Field(ge=1, le=30)]
+    round: Annotated[Integer, Field(ge=1, le=30)]
     points: Annotated[float, Field(ge=0, le=0.5, multiple_of=0.5)]
 
 
@@ -136,12 +182,29 @@ class PairRoundIn(Body):
     while it is live) and ``delay`` are for those only.
     """
 
-    start_at: Annotated[str, Field(max_length=40)] | None = None
-    name: Annotated[str, Field(min_length=1, max_length=80), AfterValidator(printable_name)] | (
-        None
+    start_at: (
+        Annotated[
+            str,
+            Field(
+                max_length=40,
+                json_schema_extra={
+                    "format": ZONED_TIME_FORMAT,
+                    "description": "ISO-8601 with a time zone, years 2000 to 2999",
+                },
+            ),
+        ]
+        | None
+    ) = None
+    name: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=80, json_schema_extra=_NAME),
+            AfterValidator(printable_name),
+        ]
+        | None
     ) = None
     sync_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
-    delay: Annotated[int, Field(ge=0, le=3600)] | None = None
+    delay: Annotated[Integer, Field(ge=0, le=3600)] | None = None
 
     @field_validator("start_at")
     @classmethod
@@ -162,5 +225,5 @@ class PairRoundIn(Body):
 class BoardResultIn(Body):
     """``POST /api/tournaments/{id}/rounds/{n}/results``: set or correct a board's result."""
 
-    board: Annotated[int, Field(ge=1, le=10_000)]
+    board: Annotated[Integer, Field(ge=1, le=10_000)]
     result: Literal["1-0", "0-1", "1/2-1/2", "+/-", "-/+", "-/-"]

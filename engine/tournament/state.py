@@ -556,7 +556,8 @@ def request_bye(
     if round_no <= len(state.rounds):
         raise TournamentConflict(f"round {round_no} is already paired")
     if round_no > state.rounds_total:
-        raise InvalidInput(f"the tournament has {state.rounds_total} rounds")
+        # A well-formed round number that this tournament's length refuses.
+        raise TournamentConflict(f"the tournament has {state.rounds_total} rounds")
     if not entrant.plays_in(round_no):
         raise TournamentConflict("the player has withdrawn")
     event: ByeRequestedEvent = {

@@ -1,0 +1,115 @@
+"""How ``/openapi.json`` documents the routes: error bodies per status, bearer auth.
+
+Routes declare their answers with :func:`errors` (the statuses they can give, each with
+its body: the contract's :class:`~app.responses.Error`, or lichess's shape on the
+lichess-compatible routes) and their auth with :data:`BEARER` (a token is required) or
+:data:`OPTIONAL_BEARER` (a token changes what is shown: the operator sees a delayed
+tournament live). :func:`install_openapi` adds the HTTP bearer scheme they name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from app.responses import Error
+
+SCHEME: Final = "bearer"
+# ``openapi_extra`` of a route that needs a token, and of one where a token is optional.
+BEARER: Final[dict[str, Any]] = {"security": [{SCHEME: []}]}
+OPTIONAL_BEARER: Final[dict[str, Any]] = {"security": [{}, {SCHEME: []}]}
+
+Responses = dict[int | str, dict[str, Any]]
+_DEFAULT_422: Final = "#/components/schemas/HTTPValidationError"
+
+_MEANING: Final = {
+    400: "the body is not JSON (or is empty), or is of another media type",
+    401: "no token, a malformed Authorization header, or an unknown, expired or revoked token",
+    403: "a valid token that may never do this",
+    404: "no such object",
+    409: "well-formed, but refused by the current state",
+    413: "the body is over the server's limit",
+    422: "the request breaks the schema",
+    429: "too many requests (anonymous per address, or per player); see Retry-After",
+    503: "the server cannot do it now (the history cannot be written: nothing was "
+    "acknowledged; or too many spectators); see Retry-After",
+}
+_RETRY_AFTER: Final = {
+    "description": "seconds to wait before retrying",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+_HEADERS: Final[dict[int, dict[str, Any]]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'how to authenticate: Bearer realm="grandmaster"',
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    429: {"Retry-After": {**_RETRY_AFTER, "required": True}},
+    503: {"Retry-After": _RETRY_AFTER},
+}
+
+
+def errors(
+    *statuses: int, shape: type[BaseModel] = Error, notes: dict[int, str] | None = None
+) -> Responses:
+    """The ``responses`` entries of these error statuses, each with the body ``shape`` and
+    the contract's meaning of the status (or the route's own note for it)."""
+    documented: Responses = {}
+    for status in statuses:
+        entry: dict[str, Any] = {
+            "model": shape,
+            "description": (notes or {}).get(status, _MEANING[status]),
+        }
+        if status in _HEADERS:
+            entry["headers"] = _HEADERS[status]
+        documented[status] = entry
+    return documented
+
+
+def body(model: type[BaseModel], description: str = "") -> dict[str, Any]:
+    """A 2xx ``responses`` entry with a JSON body of ``model``."""
+    return {"model": model, "description": description or model.__doc__ or ""}
+
+
+def text(media_type: str, description: str) -> dict[str, Any]:
+    """A 2xx ``responses`` entry whose body is text of ``media_type`` (PGN, NDJSON...)."""
+    return {
+        "description": description,
+        "content": {media_type: {"schema": {"type": "string"}}},
+    }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` name the HTTP bearer scheme that routes' security refers to,
+    and leave out FastAPI's default 422 answer (``HTTPValidationError``).
+
+    FastAPI adds that answer to every route with a parameter or a body unless the route
+    declares its own 422; this app never sends it (``app/errors.py`` answers every
+    validation error in the contract's format), so where a route declares no 422 it
+    cannot give one: its parameters are plain strings.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                answer = operation.get("responses", {}).get("422", {})
+                if _DEFAULT_422 in str(answer.get("content", "")):
+                    del operation["responses"]["422"]
+        components = schema.setdefault("components", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.get("schemas", {}).pop(name, None)
+        components.setdefault("securitySchemes", {})[SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The operator token (GM_OPERATOR_TOKEN), a player's token (from "
+            "game creation or round pairing), or an account's personal or OAuth token.",
+        }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
