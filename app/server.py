@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from app import ws_protocol
+from app.http_protocol import ContractHttpToolsProtocol
 from app.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "lifespan": "on",
+        # Malformed requests are answered in the contract's format (app/http_protocol.py).
+        "http": ContractHttpToolsProtocol,
         "ws": ws,
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_interval_s,
