@@ -130,7 +130,7 @@ def run_schemathesis(url: str, operator: str, ids: dict[str, Any], tmp: Path) ->
         str(tmp),
     ]
     done = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+        command, cwd=tmp, env=env, capture_output=True, text=True, timeout=600, check=False
     )
     return done.returncode, done.stdout + done.stderr
 
