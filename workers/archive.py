@@ -35,6 +35,10 @@ class PgnArchive:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gm-pgn")
         self._max_renders = max_renders
         self._renders = 0
+        # Writes of one game in the order they were asked for (two threads would race on
+        # its temporary file, and an older version could land last): a lock per game
+        # being written, and how many writes hold or wait for it.
+        self._writing: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def render(self, render: Callable[[], str]) -> str:
         """Run ``render`` (a PGN export of immutable game state) on the pool.
@@ -57,12 +61,23 @@ class PgnArchive:
 
     async def write(self, game_id: str, render: Callable[[], str]) -> Path:
         """Render and write (or replace) the game's file off the loop; return its path.
+        Writes of one game happen one at a time, in the order they were asked for.
 
         Raises ValueError for an id that is not a server-made id, OSError on I/O failure.
         """
         path = self.path_of(game_id)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, _render_and_write, path, render)
+        lock, users = self._writing.get(game_id, (asyncio.Lock(), 0))
+        self._writing[game_id] = (lock, users + 1)
+        try:
+            async with lock:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._pool, _render_and_write, path, render)
+        finally:
+            lock, users = self._writing[game_id]
+            if users == 1:
+                del self._writing[game_id]
+            else:
+                self._writing[game_id] = (lock, users - 1)
         return path
 
     def close(self) -> None:

@@ -34,3 +34,15 @@ async def test_renders_beyond_the_bound_are_refused_at_once(tmp_path: Path) -> N
     finally:
         gate.set()
         archive.close()
+
+
+async def test_writes_of_one_game_land_in_order_without_colliding(tmp_path: Path) -> None:
+    """Many writes of one game at once all succeed, and the file holds the last one asked for."""
+    archive = PgnArchive(tmp_path, threads=4)
+    try:
+        writes = [archive.write("AbCd1234", lambda i=i: f"version {i}\n" * 2000) for i in range(40)]
+        await asyncio.gather(*writes)
+        files = await asyncio.to_thread(lambda: {p.name: p.read_text() for p in tmp_path.iterdir()})
+        assert files == {"AbCd1234.pgn": "version 39\n" * 2000}
+    finally:
+        archive.close()
