@@ -83,6 +83,10 @@ def text(media_type: str, description: str) -> dict[str, Any]:
     }
 
 
+# A PGN request body: text with at least one game in it (an empty body is 400).
+PGN_TEXT: Final[dict[str, Any]] = {"type": "string", "minLength": 1, "pattern": "\\S"}
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make ``app.openapi()`` name the HTTP bearer scheme that routes' security refers to,
     and leave out FastAPI's default 422 answer (``HTTPValidationError``).
@@ -104,11 +108,27 @@ def install_openapi(app: FastAPI) -> None:
         components = schema.setdefault("components", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.get("schemas", {}).pop(name, None)
-        components.setdefault("securitySchemes", {})[SCHEME] = {
+        schemes = components.setdefault("securitySchemes", {})
+        schemes[SCHEME] = {
             "type": "http",
             "scheme": "bearer",
             "description": "The operator token (GM_OPERATOR_TOKEN), a player's token (from "
             "game creation or round pairing), or an account's personal or OAuth token.",
+        }
+        # How an app gets an account's token (lichess's flow, with PKCE); the token is then
+        # sent as a bearer token like any other.
+        schemes["oauth"] = {
+            "type": "oauth2",
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": "/oauth",
+                    "tokenUrl": "/api/token",
+                    "scopes": {
+                        "study:read": "read broadcasts, including private ones",
+                        "study:write": "create and update broadcasts and push their games",
+                    },
+                }
+            },
         }
         return schema
 

@@ -37,7 +37,7 @@ from app.errors import ApiError, not_found
 from app.openapi import BEARER, body, errors
 from app.responses import AccountOut, OAuthToken, TokenCreated, TokenList
 from app.responses import OAuthError as OAuthRefusal
-from app.schemas import TEXT_FORMAT, Body, Integer
+from app.schemas import INTEGRAL, TEXT_FORMAT, Body
 from app.settings import ACCOUNT_NAME
 
 router = APIRouter(tags=["accounts"])
@@ -81,9 +81,16 @@ class CreateTokenIn(Body):
         AfterValidator(_printable),
     ] = ""
     scopes: Annotated[
-        list[Annotated[str, AfterValidator(_known_scope)]], Field(max_length=len(SCOPES))
+        list[
+            Annotated[
+                str,
+                Field(json_schema_extra={"enum": sorted(SCOPES)}),
+                AfterValidator(_known_scope),
+            ]
+        ],
+        Field(max_length=len(SCOPES)),
     ] = list(DEFAULT_SCOPES)  # noqa: RUF012 (pydantic copies defaults)
-    expires_days: Annotated[Integer, Field(ge=1, le=36_500)] = TOKEN_DAYS
+    expires_days: Annotated[int, Field(ge=1, le=36_500), INTEGRAL] = TOKEN_DAYS
 
 
 def _service(request: Request) -> AccountService:

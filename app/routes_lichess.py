@@ -35,7 +35,7 @@ from app.errors import ApiError, with_challenge
 from app.games import GameService
 from app.hub import Hub
 from app.lichess_view import game_preview, my_round_json, round_json, slug, tour_json
-from app.openapi import BEARER, OPTIONAL_BEARER, Responses, body, errors, text
+from app.openapi import BEARER, OPTIONAL_BEARER, PGN_TEXT, Responses, body, errors, text
 from app.relay import RelayService
 from app.responses import (
     LichessError,
@@ -67,6 +67,8 @@ _MAX_PAGE = 20
 # The live round stream sends a space when idle this long (seconds).
 _KEEPALIVE_S = 60.0
 _UPSTREAM = "The relay has an upstream URL, and cannot be pushed to."
+# The latest ``startsAt`` taken (Unix ms): the year 3000.
+_MAX_STARTS_MS = 32_503_680_000_000
 
 
 class LichessRoute(APIRoute):
@@ -117,8 +119,8 @@ _PGN_BODY = {
     "requestBody": {
         "description": "the round's games as PGN, as the boards show them now",
         "content": {
-            "text/plain": {"schema": {"type": "string"}},
-            "application/x-chess-pgn": {"schema": {"type": "string"}},
+            "text/plain": {"schema": PGN_TEXT},
+            "application/x-chess-pgn": {"schema": PGN_TEXT},
         },
         "required": True,
     }
@@ -133,14 +135,22 @@ _NAME_FIELD = {
 
 
 def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    """A lichess request body: form-encoded (lichess) or JSON (berserk), as these name."""
-    schema = {"type": "object", "properties": properties, "required": required}
+    """A lichess request body: form-encoded (lichess) or JSON (berserk), as these name.
+
+    In JSON, an optional field may also be null: left out, as a form leaves it out.
+    """
+    form = {"type": "object", "properties": properties, "required": required}
+    nullable = {
+        name: schema if name in required else {"anyOf": [schema, {"type": "null"}]}
+        for name, schema in properties.items()
+    }
+    json_body = {"type": "object", "properties": nullable, "required": required}
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/x-www-form-urlencoded": {"schema": schema},
-                "application/json": {"schema": schema},
+                "application/x-www-form-urlencoded": {"schema": form},
+                "application/json": {"schema": json_body},
             },
         }
     }
@@ -149,8 +159,8 @@ def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 _TOUR_BODY = _form(
     {
         "name": _NAME_FIELD,
-        "description": {"type": "string", "maxLength": 20000},
-        "markdown": {"type": "string", "maxLength": 20000},
+        "description": {"type": "string", "description": "kept up to 20000 characters"},
+        "markdown": {"type": "string", "description": "the same as description"},
     },
     ["name"],
 )
@@ -160,7 +170,7 @@ _ROUND_BODY = _form(
         "startsAt": {
             "type": "integer",
             "minimum": 0,
-            "maximum": 32_503_680_000_000,
+            "maximum": _MAX_STARTS_MS,
             "description": "Unix ms (or a local yyyy-MM-ddTHH:mm, taken as UTC)",
         },
         "syncUrl": {"type": "string", "maxLength": 2000, "pattern": "^https?://"},
@@ -263,11 +273,27 @@ async def _fields(request: Request) -> dict[str, str]:
             raise ApiError(400, "bad_request", "the body is not JSON") from None
         if not isinstance(data, dict):
             raise ApiError(400, "bad_request", "the body must be a JSON object")
+        for field, kinds in _JSON_FIELDS.items():
+            value = data.get(field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                raise _form_error(field, "Invalid value")
         flat: dict[str, str] = {}
         _flatten(data, "", flat)
         return flat
     text = raw.decode("utf-8", errors="replace")
     return {k: v for k, v in urllib.parse.parse_qsl(text, keep_blank_values=False) if v.strip()}
+
+
+# The documented fields of a JSON body and the JSON types each may have (a form sends text).
+_JSON_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "description": str,
+    "markdown": str,
+    "syncUrl": str,
+    "status": str,
+    "startsAt": (int, float),
+    "delay": (int, float),
+}
 
 
 def _flatten(value: Any, key: str, out: dict[str, str]) -> None:
@@ -281,6 +307,9 @@ def _flatten(value: Any, key: str, out: dict[str, str]) -> None:
             _flatten(item, f"{key}[{i}]", out)
     elif isinstance(value, bool):
         out[key] = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        # JSON's 81.0 is the integer 81, as a form would send it.
+        out[key] = str(int(value))
     else:
         out[key] = str(value)
 
@@ -303,6 +332,8 @@ def _starts_at(fields: dict[str, str]) -> str | None:
         return None
     try:
         if value.isdigit():
+            if int(value) > _MAX_STARTS_MS:
+                raise ValueError(value)
             when = datetime.fromtimestamp(int(value) / 1000, UTC)
         else:
             when = datetime.fromisoformat(value).replace(tzinfo=UTC)

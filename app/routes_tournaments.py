@@ -20,7 +20,7 @@ from app.broadcast import Broadcast
 from app.broadcast_rounds import BroadcastRounds
 from app.errors import ApiError
 from app.games import GameService
-from app.openapi import BEARER, OPTIONAL_BEARER, body, errors, text
+from app.openapi import BEARER, OPTIONAL_BEARER, PGN_TEXT, body, errors, text
 from app.relay import RelayService
 from app.responses import (
     PairedRound,
@@ -278,8 +278,8 @@ async def set_result(
         **BEARER,
         "requestBody": {
             "content": {
-                "application/x-chess-pgn": {"schema": {"type": "string"}},
-                "text/plain": {"schema": {"type": "string"}},
+                "application/x-chess-pgn": {"schema": PGN_TEXT},
+                "text/plain": {"schema": PGN_TEXT},
             },
             "required": True,
         },

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from engine.rules.errors import InvalidInput
 from engine.rules.game import parse_start_fen
 from engine.rules.moves import MAX_MOVE_TEXT, is_move_text
+from engine.tournament.standings import TIEBREAKS
 
 Title = Literal["GM", "IM", "FM", "CM", "WGM", "WIM", "WFM", "WCM", "NM", "LM", "BOT"]
 
@@ -22,8 +23,9 @@ def _integral(value: object) -> object:
     return value
 
 
-# A JSON integer; strings, booleans and fractions stay refused (422).
-Integer = Annotated[int, BeforeValidator(_integral)]
+# After an int's constraints (so that they stay JSON Schema's minimum and maximum): a JSON
+# integer; strings, booleans and fractions stay refused (422).
+INTEGRAL = BeforeValidator(_integral)
 # Strings the OpenAPI names by a format of its own (JSON Schema cannot say them).
 NAME_FORMAT = "printable-name"
 TEXT_FORMAT = "printable-text"
@@ -38,6 +40,14 @@ MOVE_PATTERN = (
 
 
 _NAME = {"format": NAME_FORMAT, "description": "printable, without double quotes, not blank"}
+
+
+# A C.07 acronym the standings compute, as documented; the server also takes it in any
+# case with spaces around (and refuses one listed twice in any spelling).
+_TIEBREAK = {
+    "pattern": "^(?:" + "|".join(sorted(TIEBREAKS)) + ")$",
+    "description": "a C.07 acronym (case and spaces around are forgiven)",
+}
 
 
 class Body(BaseModel):
@@ -63,16 +73,16 @@ class PlayerIn(Body):
         Field(min_length=1, max_length=100, json_schema_extra=_NAME),
         AfterValidator(printable_name),
     ]
-    rating: Annotated[Integer, Field(ge=0, le=4000)] | None = None
+    rating: Annotated[int, Field(ge=0, le=4000), INTEGRAL] | None = None
     title: Title | None = None
-    fide_id: Annotated[Integer, Field(ge=1, le=10**10)] | None = None
+    fide_id: Annotated[int, Field(ge=1, le=10**10), INTEGRAL] | None = None
 
 
 class ClockIn(Body):
     """Time control in seconds: initial time and Fischer increment per move."""
 
-    initial: Annotated[Integer, Field(ge=1, le=86_400)]
-    increment: Annotated[Integer, Field(ge=0, le=600)] = 0
+    initial: Annotated[int, Field(ge=1, le=86_400), INTEGRAL]
+    increment: Annotated[int, Field(ge=0, le=600), INTEGRAL] = 0
 
 
 class CreateGameIn(Body):
@@ -111,8 +121,8 @@ class MoveIn(Body):
         str,
         Field(min_length=1, max_length=MAX_MOVE_TEXT, json_schema_extra={"pattern": MOVE_PATTERN}),
     ]
-    ply: Annotated[Integer, Field(ge=0, le=100_000)] | None = None
-    clock_ms: Annotated[Integer, Field(ge=0, le=86_400_000 * 2)] | None = None
+    ply: Annotated[int, Field(ge=0, le=100_000), INTEGRAL] | None = None
+    clock_ms: Annotated[int, Field(ge=0, le=86_400_000 * 2), INTEGRAL] | None = None
 
     @field_validator("move")
     @classmethod
@@ -142,7 +152,33 @@ class EntrantIn(PlayerIn):
 
 
 class CreateTournamentIn(Body):
-    """``POST /api/tournaments``; ``rounds`` is for a Swiss only."""
+    """``POST /api/tournaments``; ``rounds`` is for a Swiss only, and a broadcast is relayed."""
+
+    # What app/tournaments.py checks across fields, stated for the OpenAPI.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {"format": {"const": "swiss"}, "rounds": {"type": "integer"}},
+                    "required": ["rounds"],
+                },
+                {
+                    "properties": {
+                        "format": {"enum": ["round_robin", "double_round_robin"]},
+                        "rounds": {"type": "null"},
+                    }
+                },
+                {
+                    "properties": {
+                        "format": {"const": "broadcast"},
+                        "mode": {"const": "relay"},
+                        "rounds": {"type": "null"},
+                    },
+                    "required": ["mode"],
+                },
+            ]
+        }
+    )
 
     name: Annotated[
         str,
@@ -150,15 +186,19 @@ class CreateTournamentIn(Body):
         AfterValidator(printable_name),
     ]
     format: Literal["round_robin", "double_round_robin", "swiss", "broadcast"]
-    rounds: Annotated[Integer, Field(ge=1, le=30)] | None = None
+    rounds: Annotated[int, Field(ge=1, le=30), INTEGRAL] | None = None
     clock: ClockIn
     mode: Literal["server", "relay"] = "server"
     players: Annotated[list[EntrantIn], Field(max_length=5000)] = []
     tiebreaks: (
-        Annotated[list[Annotated[str, Field(max_length=12)]], Field(max_length=10)] | None
+        Annotated[
+            list[Annotated[str, Field(max_length=12, json_schema_extra=_TIEBREAK)]],
+            Field(max_length=10, json_schema_extra={"uniqueItems": True}),
+        ]
+        | None
     ) = None
     bye_points: Annotated[float, Field(ge=0, le=1, multiple_of=0.5)] = 1.0
-    delay: Annotated[Integer, Field(ge=0, le=3600)] = 0
+    delay: Annotated[int, Field(ge=0, le=3600), INTEGRAL] = 0
     relay_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
     site: Annotated[str, Field(max_length=120)] | None = None
     city: Annotated[str, Field(max_length=120)] | None = None
@@ -171,7 +211,7 @@ class CreateTournamentIn(Body):
 class ByeIn(Body):
     """``POST /api/tournaments/{id}/players/{pid}/bye``: a requested bye."""
 
-    round: Annotated[Integer, Field(ge=1, le=30)]
+    round: Annotated[int, Field(ge=1, le=30), INTEGRAL]
     points: Annotated[float, Field(ge=0, le=0.5, multiple_of=0.5)]
 
 
@@ -204,7 +244,7 @@ class PairRoundIn(Body):
         | None
     ) = None
     sync_url: Annotated[str, Field(max_length=2000, pattern=r"^https?://")] | None = None
-    delay: Annotated[Integer, Field(ge=0, le=3600)] | None = None
+    delay: Annotated[int, Field(ge=0, le=3600), INTEGRAL] | None = None
 
     @field_validator("start_at")
     @classmethod
@@ -225,5 +265,5 @@ class PairRoundIn(Body):
 class BoardResultIn(Body):
     """``POST /api/tournaments/{id}/rounds/{n}/results``: set or correct a board's result."""
 
-    board: Annotated[Integer, Field(ge=1, le=10_000)]
+    board: Annotated[int, Field(ge=1, le=10_000), INTEGRAL]
     result: Literal["1-0", "0-1", "1/2-1/2", "+/-", "-/+", "-/-"]

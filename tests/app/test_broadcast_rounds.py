@@ -100,13 +100,14 @@ async def test_games_without_players_and_past_the_limit_are_refused(live: LiveSe
 
 
 async def test_a_round_robin_refuses_broadcast_round_fields(live: LiveServer) -> None:
-    """Naming a round or giving it a source is for broadcasts: a paired tournament answers 422."""
+    """Naming a round or giving it a source is for broadcasts: a paired tournament refuses it
+    (409: well-formed, refused by what the tournament is); a broadcast not relayed is 422."""
     body = {**BROADCAST, "format": "round_robin", "players": [{"name": "A"}, {"name": "B"}]}
     tid = (await live.client.post("/api/tournaments", json=body, headers=live.auth())).json()["id"]
     r = await live.client.post(
         f"/api/tournaments/{tid}/rounds", json={"name": "R1"}, headers=live.auth()
     )
-    assert r.status_code == 422
+    assert r.status_code == 409
     r = await live.client.post(
         "/api/tournaments", json={**BROADCAST, "mode": "server"}, headers=live.auth()
     )
