@@ -138,19 +138,30 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """The methods of every HTTP route whose path matches the request's, sorted."""
+    """The methods of the routes that serve the request's path, sorted.
+
+    Of the route templates whose pattern matches the path, the most specific (the most
+    literal characters) name it: ``/broadcast/round/{round_id}/push`` rather than
+    ``/broadcast/{tour_slug}/{round_slug}/{round_id}``, whose id could never be ``push``
+    (ids are 8 characters or more). Templates alike (``GET`` and ``DELETE /api/token``)
+    add up.
+    """
     routes: Iterable[Any] = app.routes
     # FastAPI 0.13x+ nests included routers; older releases list every route flat.
     flatten = getattr(fastapi.routing, "iter_route_contexts", None)
     if flatten is not None:
         routes = flatten(app.routes)
     path = request.url.path
-    methods: set[str] = set()
+    by_literal: dict[int, set[str]] = {}
     for route in routes:
         pattern = getattr(route, "path_regex", None)
         if route.methods and pattern is not None and pattern.match(path):
-            methods.update(route.methods)
-    return sorted(methods)
+            literal = len(_PARAMETER.sub("", route.path))
+            by_literal.setdefault(literal, set()).update(route.methods)
+    return sorted(by_literal[max(by_literal)]) if by_literal else []
+
+
+_PARAMETER = re.compile(r"\{[^}]*\}")
 
 
 def _is_not_json(error: Any) -> bool:

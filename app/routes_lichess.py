@@ -137,11 +137,24 @@ _NAME_FIELD = {
 def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     """A lichess request body: form-encoded (lichess) or JSON (berserk), as these name.
 
-    In JSON, an optional field may also be null: left out, as a form leaves it out.
+    An optional text field may be empty, and in JSON any optional field null: either is
+    the field left out.
     """
-    form = {"type": "object", "properties": properties, "required": required}
+
+    def optional(schema: dict[str, Any], *absent: dict[str, Any]) -> dict[str, Any]:
+        empty = [{"const": ""}] if schema.get("type") == "string" else []
+        return {"anyOf": [schema, *empty, *absent]}
+
+    form = {
+        "type": "object",
+        "properties": {
+            name: schema if name in required else optional(schema)
+            for name, schema in properties.items()
+        },
+        "required": required,
+    }
     nullable = {
-        name: schema if name in required else {"anyOf": [schema, {"type": "null"}]}
+        name: schema if name in required else optional(schema, {"type": "null"})
         for name, schema in properties.items()
     }
     json_body = {"type": "object", "properties": nullable, "required": required}
