@@ -10,14 +10,16 @@ a route added without one fails ``test_every_route_has_a_row``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import fastapi.routing
 import pytest
+import pytest_asyncio
 
 from app import Settings, create_app
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, serve
 
 BEARERS = ("none", "mover", "other_side", "other_game", "operator", "account", "reader")
 
@@ -189,11 +191,21 @@ CASES = [
 ]
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    """One server for the module: each case makes its own games, tournament and broadcast,
+    so none sees another's (and 308 server starts would dominate the run)."""
+    async with serve(tmp_path_factory.mktemp("matrix") / "data") as live:
+        yield live
+
+
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize(("method", "path", "body", "bearer", "expected"), CASES)
 async def test_authorization_matrix(
-    live: LiveServer, method: str, path: str, body: Any, bearer: str, expected: int
+    server: LiveServer, method: str, path: str, body: Any, bearer: str, expected: int
 ) -> None:
     """Each route answers each bearer as the contract says; a refusal changes nothing."""
+    live = server
     s = await setting(live, path)
     before = await snapshot(live, s)
     sent: dict[str, Any] = {"json": body}
