@@ -14,7 +14,7 @@ from app.broadcast import Broadcast
 from app.games import GameService
 from app.openapi import BEARER, OPTIONAL_BEARER, body, errors, text
 from app.responses import Game, GameCreated, GameList
-from app.schemas import CreateGameIn, DrawIn, MoveIn, ResultIn
+from app.schemas import DIGITS, CreateGameIn, DrawIn, MoveIn, ResultIn
 from engine.rules.clock import TimeControl
 from engine.rules.game import GameState, Player
 from engine.rules.view import game_json
@@ -96,7 +96,7 @@ async def list_games(
     request: Request,
     status: Annotated[Literal["created", "started", "finished"] | None, Query()] = None,
     tournament: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> Response:
     """Games newest first, ``limit`` per page; ``next`` is the ``cursor`` of the following

@@ -46,11 +46,11 @@ from app.responses import (
     ToursPage,
     TourWithRounds,
 )
-from app.schemas import NAME_FORMAT, ClockIn, CreateTournamentIn
+from app.schemas import DIGITS, NAME_FORMAT, ClockIn, CreateTournamentIn
 from app.settings import Settings
 from app.spectators import QueuedSpectator
 from app.tournaments import LiveTournament, TournamentService
-from engine.rules.errors import GameRefusal
+from engine.rules.errors import GameRefusal, RuleError
 from engine.rules.game import GameState
 from engine.tournament.state import Round, TournamentState
 from workers.archive import RenderBusy
@@ -84,7 +84,9 @@ class LichessRoute(APIRoute):
             except ApiError as exc:
                 return _error(exc.status, exc.message, with_challenge(exc))
             except GameRefusal as exc:
-                return _error(400, exc.message)
+                # Well-formed but refused by the state (a 65th round...): 409, as the
+                # contract's routes; malformed: 400, as lichess.
+                return _error(409 if isinstance(exc, RuleError) else 400, exc.message)
             except StoreUnavailable as exc:
                 return _error(503, str(exc), {"Retry-After": "5"})
             except RenderBusy as exc:
@@ -106,6 +108,7 @@ _NOTES = {
     400: "a field or parameter lichess would refuse, or a body that is not JSON or a form",
     403: "a token without the scope study:write, or another account's broadcast",
     404: "no such broadcast or round",
+    409: "refused by the broadcast's state (a round too many, a finished round...)",
 }
 
 
@@ -114,7 +117,7 @@ def _errors(*statuses: int) -> Responses:
     return errors(*statuses, shape=LichessError, notes=_NOTES)
 
 
-_WRITE = _errors(400, 401, 403, 404, 413, 429, 503)
+_WRITE = _errors(400, 401, 403, 404, 409, 413, 429, 503)
 _PGN_BODY = {
     "requestBody": {
         "description": "the round's games as PGN, as the boards show them now",
@@ -137,24 +140,26 @@ _NAME_FIELD = {
 def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     """A lichess request body: form-encoded (lichess) or JSON (berserk), as these name.
 
-    An optional text field may be empty, and in JSON any optional field null: either is
-    the field left out.
+    A blank optional form field, and in JSON a null (or an empty text) is the field left
+    out.
     """
 
     def optional(schema: dict[str, Any], *absent: dict[str, Any]) -> dict[str, Any]:
-        empty = [{"const": ""}] if schema.get("type") == "string" else []
-        return {"anyOf": [schema, *empty, *absent]}
+        return {"anyOf": [schema, *absent]}
 
+    blank = {"const": ""}
     form = {
         "type": "object",
         "properties": {
-            name: schema if name in required else optional(schema)
+            name: schema if name in required else optional(schema, blank)
             for name, schema in properties.items()
         },
         "required": required,
     }
     nullable = {
-        name: schema if name in required else optional(schema, {"type": "null"})
+        name: schema
+        if name in required
+        else optional(schema, {"type": "null"}, *([blank] if schema["type"] == "string" else []))
         for name, schema in properties.items()
     }
     json_body = {"type": "object", "properties": nullable, "required": required}
@@ -498,7 +503,7 @@ async def edit_round(
     openapi_extra=BEARER,
 )
 async def my_rounds(
-    request: Request, nb: Annotated[int | None, Query(ge=1)] = None
+    request: Request, nb: Annotated[int | None, Query(ge=1), DIGITS] = None
 ) -> StreamingResponse:
     """NDJSON: every round of the bearer's broadcasts, newest broadcast first."""
     tokens: Tokens = request.app.state.tokens
@@ -524,7 +529,7 @@ def _owns(request: Request, identity: Operator | Account, state: TournamentState
 
 @router.get("/api/broadcast/by/{user}", responses={200: body(ToursPage), **_errors(400, 429)})
 async def tours_by(
-    user: str, request: Request, page: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 1
+    user: str, request: Request, page: Annotated[int, Query(ge=1, le=_MAX_PAGE), DIGITS] = 1
 ) -> JSONResponse:
     """The broadcasts an account created, newest first, 24 a page (lichess's paginator)."""
     service: TournamentService = request.app.state.tournaments
@@ -747,12 +752,12 @@ async def push(round_id: str, request: Request) -> JSONResponse:
 
 @router.post(
     "/api/broadcast/round/{round_id}/reset",
-    responses={200: body(Ok), **_errors(401, 403, 404, 429, 503)},
+    responses={200: body(Ok), **_errors(401, 403, 404, 409, 429, 503)},
     openapi_extra=BEARER,
 )
 @router.post(
     "/broadcast/round/{round_id}/reset",
-    responses={200: body(Ok), **_errors(401, 403, 404, 429, 503)},
+    responses={200: body(Ok), **_errors(401, 403, 404, 409, 429, 503)},
     openapi_extra=BEARER,
 )
 async def reset(round_id: str, request: Request) -> JSONResponse:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -17,6 +18,7 @@ from app.games import GameService
 from app.hub import SERVER_STOPPING, Hub
 from app.openapi import errors, text
 from app.ratelimit import TokenBucket
+from app.schemas import DIGITS
 from app.settings import Settings
 from app.spectators import DirectSpectator, Message, QueuedSpectator, Spectator
 from app.stream_connection import StreamConnection
@@ -86,7 +88,7 @@ async def watch_tournament(websocket: WebSocket, tournament_id: str) -> None:
 async def stream_game(
     game_id: str,
     request: Request,
-    since: int | None = Query(None, ge=0),
+    since: Annotated[int | None, Query(ge=0), DIGITS] = None,
 ) -> StreamingResponse:
     """NDJSON: the snapshot (or the events after ``since``), then one line per event.
 

@@ -29,7 +29,7 @@ from app.responses import (
     Tournament,
     TournamentList,
 )
-from app.schemas import BoardResultIn, ByeIn, CreateTournamentIn, EntrantIn, PairRoundIn
+from app.schemas import DIGITS, BoardResultIn, ByeIn, CreateTournamentIn, EntrantIn, PairRoundIn
 from app.tournaments import LiveTournament, StandingsCache, TournamentService
 from engine.rules.game import GameState
 from engine.rules.pgn import export_pgn
@@ -259,7 +259,7 @@ async def pair_round(
 )
 async def set_result(
     tournament_id: TournamentId,
-    round_no: Annotated[int, Path(ge=1, le=100)],
+    round_no: Annotated[int, Path(ge=1, le=100), DIGITS],
     body: BoardResultIn,
     request: Request,
 ) -> JSONResponse:
@@ -286,7 +286,9 @@ async def set_result(
     },
 )
 async def push_pgn(
-    tournament_id: TournamentId, round_no: Annotated[int, Path(ge=1, le=100)], request: Request
+    tournament_id: TournamentId,
+    round_no: Annotated[int, Path(ge=1, le=100), DIGITS],
+    request: Request,
 ) -> JSONResponse:
     """Relay the round's games as PGN (operator): only new moves are appended.
 

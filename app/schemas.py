@@ -26,6 +26,18 @@ def _integral(value: object) -> object:
 # After an int's constraints (so that they stay JSON Schema's minimum and maximum): a JSON
 # integer; strings, booleans and fractions stay refused (422).
 INTEGRAL = BeforeValidator(_integral)
+
+
+def _plain_digits(value: object) -> object:
+    """A query or path parameter's integer as plain ASCII digits: ``int()`` would also
+    take `` 5``, ``\\f5`` or Arabic-Indic digits, which no schema's ``integer`` describes."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("expected an integer written in digits")
+    return value
+
+
+# After a parameter's constraints: only plain digits (every such parameter is >= 0).
+DIGITS = BeforeValidator(_plain_digits)
 # Strings the OpenAPI names by a format of its own (JSON Schema cannot say them).
 NAME_FORMAT = "printable-name"
 TEXT_FORMAT = "printable-text"

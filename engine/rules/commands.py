@@ -21,6 +21,7 @@ from engine.rules.errors import (
     NoDrawOffer,
     NotStarted,
     NotYourTurn,
+    RuleError,
     StalePly,
 )
 from engine.rules.game import GameState, successor_board
@@ -101,7 +102,8 @@ def play(
     if by is not None and by != state.turn:
         raise NotYourTurn(f"it is {color_name(state.turn)}'s turn")
     if clock_ms is not None and state.setup.mode != "relay":
-        raise InvalidInput("clock_ms is only accepted in relay games")
+        # Well-formed, but this game's mode refuses it: 409, like a move out of turn.
+        raise RuleError("clock_ms is only accepted in relay games")
     if state.setup.mode == "server" and state.clock.is_flagged(now_ms):
         raise GameOver("the flag has fallen")
     move = parse_move(state.board, text)

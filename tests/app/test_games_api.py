@@ -109,7 +109,7 @@ async def test_a_repeated_random_id_is_drawn_again(
         (json.dumps({"move": "hello"}).encode(), 422, "invalid"),
         (json.dumps({"move": "e4", "ply": "0"}).encode(), 422, "invalid"),
         (json.dumps({"move": "e4", "ply": -1}).encode(), 422, "invalid"),
-        (json.dumps({"move": "e4", "clock_ms": 1000}).encode(), 422, "invalid"),
+        (json.dumps({"move": "e4", "clock_ms": 1000}).encode(), 409, "conflict"),
         (json.dumps({"move": "e5"}).encode(), 409, "illegal_move"),
         (json.dumps({"move": "0000"}).encode(), 409, "illegal_move"),
         (json.dumps({"move": "e2e5"}).encode(), 409, "illegal_move"),

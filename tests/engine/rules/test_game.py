@@ -23,6 +23,7 @@ from engine.rules.errors import (
     NoDrawOffer,
     NotStarted,
     NotYourTurn,
+    RuleError,
     StalePly,
 )
 from engine.rules.game import GameSetup, GameState, Player, evolve_all, parse_start_fen
@@ -421,7 +422,8 @@ def test_relay_clock_takes_reported_time_and_never_flags() -> None:
     state = apply(state, core.play(state, "e4", 5_000, clock_ms=57_000), 5_000)
     assert state.moves[0].clock_ms == 57_000
     assert core.expire(state, 10_000_000) == []
-    with pytest.raises(InvalidInput):
+    # A server-clock game refuses a reported time: well-formed, refused by its mode.
+    with pytest.raises(RuleError):
         core.play(started(), "e4", 0, clock_ms=1_000)
 
 
