@@ -18,8 +18,9 @@ overwrite"), bit rot, and the loss of a synced file's directory entry.
 Real syncs are skipped: the crash images come from the recording, not from what the
 test machine's disk happens to hold, and skipping them keeps thousands of commits fast.
 
-``fail_writes`` makes every later write fail with SQLITE_FULL, as a full disk does, until
-it is cleared.
+``fill_after(n)`` lets ``n`` more writes through, then fails every write with
+SQLITE_FULL, as a full disk does (``fail_syncs`` fails syncs instead, as ENOSPC can
+surface at fsync); ``free()`` gives the space back.
 """
 
 from __future__ import annotations
@@ -80,11 +81,22 @@ class RecordingDisk(apsw.VFS):
         self.name = f"recording-disk-{next(_names)}"
         super().__init__(self.name, "")
         self.ops: list[Op] = []
-        self.is_full = False
+        # Writes still allowed before the disk is full (None: never full).
+        self.writes_left: int | None = None
+        self.syncs_fail = False
 
-    def fail_writes(self, is_full: bool = True) -> None:
-        """From now on every write fails with SQLITE_FULL (until called with False)."""
-        self.is_full = is_full
+    def fill_after(self, writes: int) -> None:
+        """Let ``writes`` more writes through, then fail each with SQLITE_FULL."""
+        self.writes_left = writes
+
+    def fail_syncs(self) -> None:
+        """Fail every later sync with an I/O error (what SQLite gets of ENOSPC at fsync)."""
+        self.syncs_fail = True
+
+    def free(self) -> None:
+        """Give the space back: writes and syncs succeed again."""
+        self.writes_left = None
+        self.syncs_fail = False
 
     @property
     def count(self) -> int:
@@ -146,8 +158,10 @@ class _RecordingFile(apsw.VFSFile):
         super().__init__("", name, flags)  # type: ignore[arg-type]
 
     def xWrite(self, data: Any, offset: int) -> None:
-        if self._disk.is_full:
-            raise apsw.FullError("the simulated disk is full")
+        if self._disk.writes_left is not None:
+            if self._disk.writes_left <= 0:
+                raise apsw.FullError("the simulated disk is full")
+            self._disk.writes_left -= 1
         if self._path is not None:
             self._disk.ops.append(Write(self._path, offset, bytes(data)))
         super().xWrite(data, offset)
@@ -158,6 +172,8 @@ class _RecordingFile(apsw.VFSFile):
         super().xTruncate(newsize)
 
     def xSync(self, flags: int) -> None:
+        if self._disk.syncs_fail:
+            raise apsw.IOError("the simulated disk could not sync")
         # Recorded, not done: crash images are rebuilt from the recording (see the module).
         if self._path is not None:
             self._disk.ops.append(Sync(self._path))
@@ -278,8 +294,14 @@ class ApswConnection:
         self._run(sql, None)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
+        """Close the connection, as stdlib ``sqlite3`` does: SQLite ignores a checkpoint
+        that fails on close (the WAL stays for the next open), but apsw would raise the
+        disk's exception from it (after closing), so it is not raised here."""
+        try:
+            self._conn.close()
+        except apsw.Error:
+            # Closed all the same; a second close would raise if it were still open.
+            self._conn.close()
 
     def _run(self, sql: str, parameters: Sequence[Any] | None) -> list[tuple[Any, ...]]:
         try:
