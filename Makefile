@@ -1,12 +1,13 @@
 # Two entry points: `make run` (install, then serve on 127.0.0.1:8000 with data in ./data)
-# and `make test` (install, then lint, type-check and run the whole test suite).
+# and `make test` (install, then lint, type-check and run the whole test suite);
+# `make test-full` runs the suite with GM_TEST_FULL=1 (far more seeded trials, slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CODE := app engine workers
 ARGS ?=
 
-.PHONY: install run test lint system-deps screenshots bench-moves bench-pageload clean
+.PHONY: install run test test-full lint system-deps screenshots bench-moves bench-pageload clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,9 @@ screenshots: install system-deps
 
 test: lint system-deps
 	$(BIN)/python -m pytest
+
+test-full: lint system-deps
+	GM_TEST_FULL=1 $(BIN)/python -m pytest
 
 bench-moves: install
 	$(BIN)/python bench/moves.py
