@@ -94,7 +94,7 @@ def test_a_full_disk_stops_the_server_and_a_restart_keeps_what_was_acknowledged(
 async def test_a_move_on_a_full_disk_is_refused_and_a_restart_keeps_the_acknowledged_ones(
     tmp_path: Path,
 ) -> None:
-    """A move whose commit hits SQLITE_FULL answers 503 unavailable, so do later ones; restarted with space back, the game has every acknowledged move and play goes on."""
+    """A move whose commit hits SQLITE_FULL answers 503 unavailable, so do later ones and /healthz; restarted with space back, the game has every acknowledged move and play goes on."""
     data = tmp_path / "data"
     disk = RecordingDisk()
     try:
@@ -116,6 +116,7 @@ async def test_a_move_on_a_full_disk_is_refused_and_a_restart_keeps_the_acknowle
                 assert r.status_code == 503, r.text
                 assert r.json()["error"]["code"] == "unavailable"
             assert not store.is_healthy
+            assert (await live.client.get("/healthz")).status_code == 503
     finally:
         disk.unregister()
     async with serve(data) as live:
