@@ -26,7 +26,7 @@ from engine.rules import commands as core
 from engine.rules.clock import TimeControl
 from engine.rules.game import GameSetup, GameState, Player, evolve_all
 from engine.rules.wire import EvalJSON, GameEvent
-from tests.conftest import LiveServer, serve
+from tests.conftest import LiveServer, ServerProcess, serve
 from tests.workers.test_analysis_pool import stockfish_or_skip
 from workers.analysis import Job
 from workers.analysis_worker import DepthInfo
@@ -331,9 +331,15 @@ async def test_evaluations_reach_the_pgn_and_survive_a_restart(tmp_path: Path) -
     assert [n.move.uci() for n in game.mainline()] == ["e2e4", "e7e5", "d1h5"]
 
 
-async def test_stockfish_drives_analysis_when_configured(tmp_path: Path) -> None:
-    """With GM_ENGINE=uci:<stockfish>, spectators get Stockfish's evaluations as eval events."""
-    settings = {**ANALYSIS, "engine": f"uci:{stockfish_or_skip()}"}
+@pytest.mark.parametrize("driver", ["loop", "processes"])
+async def test_stockfish_drives_analysis_when_configured(tmp_path: Path, driver: str) -> None:
+    """With GM_ENGINE=uci:<stockfish>, spectators get Stockfish's evaluations as eval events,
+    whether the loop drives it or worker processes do."""
+    settings = {
+        **ANALYSIS,
+        "engine": f"uci:{stockfish_or_skip()}",
+        "analysis_uci_driver": driver,
+    }
     async with serve(tmp_path / "data", **settings) as live:
         game_id, _ = await live.started_game(fen="6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1")
         async with websockets.connect(ws_url(live, f"/ws/games/{game_id}")) as ws:
@@ -613,3 +619,21 @@ async def test_background_work_never_cuts_live_work_and_can_be_cancelled() -> No
     assert finished == []
     assert service.background_depth == 0
     await service.close()
+
+
+@pytest.mark.parametrize("driver", ["loop", "processes"])
+def test_a_missing_engine_stops_the_server_at_once_naming_it(
+    server_process: ServerProcess, tmp_path: Path, driver: str
+) -> None:
+    """A ``uci:`` path that does not exist ends the start with the engine's error."""
+    missing = tmp_path / "no-such-engine"
+    server_process.env.update(
+        GM_ANALYSIS="1",
+        GM_ENGINE=f"uci:{missing}",
+        GM_ANALYSIS_PROCESSES="1",
+        GM_ANALYSIS_UCI_DRIVER=driver,
+    )
+    with pytest.raises(RuntimeError, match="server exited") as failed:
+        server_process.start(timeout_s=40)
+    assert f"analysis engine 'uci:{missing}' did not start" in str(failed.value)
+    assert "No such file or directory" in str(failed.value)
