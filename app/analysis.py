@@ -11,8 +11,9 @@ Redis; the policy is the same):
   needs; any waiting live position cuts a background job at once;
 - waiting live positions are ranked: one with no evaluation yet first, then the game with
   the most spectators, then the oldest. When one waits and no worker is idle or already
-  stopping, the lowest-ranked job it outranks is cut once it ran ``min_time_s`` and
-  reported a depth; a cut position is queued again (with the time it has left) and resumes
+  stopping, the lowest-ranked job it outranks is cut once its position shows an evaluation
+  and it ran ``min_time_s`` (at once if it has not gone deeper than what is shown yet: a
+  resumed job); a cut position is queued again (with the time it has left) and resumes
   when a worker frees, so nothing is dropped and two positions never cut each other in turn;
 - a job whose worker died or hung is retried once;
 - evaluations are coalesced per game: at most one ``eval`` event every
@@ -145,8 +146,9 @@ class AnalysisService:
 
     @property
     def queue_depth(self) -> int:
-        """Live positions waiting for a worker."""
-        return len(self._pending)
+        """Live positions waiting for their first evaluation (cut ones waiting to resume,
+        with an evaluation shown already, are not a backlog: they are not counted)."""
+        return sum(1 for wanted in self._pending.values() if wanted.depth == 0)
 
     # --- the background lane ---
 
@@ -347,7 +349,7 @@ class AnalysisService:
                 self._queue(wanted)
                 break
             self._running[job.id] = (job, wanted)
-        self._metrics.analysis_queue.set(len(self._pending))
+        self._metrics.analysis_queue.set(self.queue_depth)
 
     def _rank(self, wanted: Wanted) -> tuple[int, bool, int, float]:
         """Higher goes first: the lane, no evaluation shown yet, spectators, age."""
@@ -364,12 +366,17 @@ class AnalysisService:
         return self._rank(waiting)[:3] > self._rank(running)[:3]
 
     def _can_cut(self, job: Job, wanted: Wanted, now_s: float) -> bool:
-        """A live job must have shown a depth and run its minimum time; background, never."""
+        """Whether ``job`` may be cut: background jobs always; a live one once its position
+        shows an evaluation and the job either ran its minimum time or has not yet gone
+        deeper than what is shown (a resumed job, or one behind a cached evaluation, adds
+        nothing visible yet)."""
         if job.stop_sent_s is not None:
             return False
         if wanted.lane is Lane.BACKGROUND:
             return True
-        return job.depth >= 1 and now_s - job.started_s >= self._min_time_s
+        if wanted.depth < 1:
+            return False
+        return job.depth < wanted.depth or now_s - job.started_s >= self._min_time_s
 
     def _is_current(self, wanted: Wanted) -> bool:
         if wanted.lane is Lane.BACKGROUND:

@@ -42,7 +42,6 @@ from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
 from engine.rules.wire import GameJSON, Result, Termination
 from workers.analysis import AnalysisPool, Pool
-from workers.analysis_uci import UciEnginePool
 from workers.archive import PgnArchive
 from workers.pairing import engine_from_setting
 from workers.store import Store, StoredGame, StoredTournament
@@ -270,9 +269,6 @@ async def _start_analysis(
         from workers.analysis_bus import BusAnalysisPool
 
         pool = BusAnalysisPool(settings.bus)
-    elif settings.engine.startswith("uci:") and settings.analysis_uci_driver == "loop":
-        processes = settings.analysis_processes or os.cpu_count() or 1
-        pool = UciEnginePool(settings.engine.removeprefix("uci:"), processes)
     else:
         pool = AnalysisPool(settings.engine, settings.analysis_processes or os.cpu_count() or 1)
     service = AnalysisService(

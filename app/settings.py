@@ -156,9 +156,6 @@ class Settings(BaseSettings):
     bus: Annotated[str, AfterValidator(_check_bus)] = ""
     engine: Annotated[str, AfterValidator(_check_engine)] = "builtin"
     analysis_processes: NonNegativeInt = 0
-    # How a "uci:" engine is driven: "loop", its processes straight from the event loop;
-    # "processes", each through a worker process (the built-in engine always is).
-    analysis_uci_driver: Literal["loop", "processes"] = "loop"
     analysis_max_time_s: PositiveFloat = 5.0
     analysis_min_time_s: NonNegativeFloat = 0.1
     analysis_max_depth: PositiveInt = 24

@@ -331,15 +331,9 @@ async def test_evaluations_reach_the_pgn_and_survive_a_restart(tmp_path: Path) -
     assert [n.move.uci() for n in game.mainline()] == ["e2e4", "e7e5", "d1h5"]
 
 
-@pytest.mark.parametrize("driver", ["loop", "processes"])
-async def test_stockfish_drives_analysis_when_configured(tmp_path: Path, driver: str) -> None:
-    """With GM_ENGINE=uci:<stockfish>, spectators get Stockfish's evaluations as eval events,
-    whether the loop drives it or worker processes do."""
-    settings = {
-        **ANALYSIS,
-        "engine": f"uci:{stockfish_or_skip()}",
-        "analysis_uci_driver": driver,
-    }
+async def test_stockfish_drives_analysis_when_configured(tmp_path: Path) -> None:
+    """With GM_ENGINE=uci:<stockfish>, spectators get Stockfish's evaluations as eval events."""
+    settings = {**ANALYSIS, "engine": f"uci:{stockfish_or_skip()}"}
     async with serve(tmp_path / "data", **settings) as live:
         game_id, _ = await live.started_game(fen="6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1")
         async with websockets.connect(ws_url(live, f"/ws/games/{game_id}")) as ws:
@@ -497,7 +491,8 @@ async def test_a_preempted_position_is_analysed_again_when_a_worker_frees() -> N
     pool.finish(job_a)
     job_b = pool.submitted[-1]
     assert job_b.fen == games.states[b].board.fen()
-    assert service.queue_depth == 1
+    # a's position waits to resume; with an evaluation shown already, it is no backlog.
+    assert service.queue_depth == 0
     report(service, job_b, 1)
     await time.advance(1.0)
     # Game a already has an evaluation: it waits for a free worker, it does not cut b.
@@ -621,9 +616,8 @@ async def test_background_work_never_cuts_live_work_and_can_be_cancelled() -> No
     await service.close()
 
 
-@pytest.mark.parametrize("driver", ["loop", "processes"])
 def test_a_missing_engine_stops_the_server_at_once_naming_it(
-    server_process: ServerProcess, tmp_path: Path, driver: str
+    server_process: ServerProcess, tmp_path: Path
 ) -> None:
     """A ``uci:`` path that does not exist ends the start with the engine's error."""
     missing = tmp_path / "no-such-engine"
@@ -631,9 +625,36 @@ def test_a_missing_engine_stops_the_server_at_once_naming_it(
         GM_ANALYSIS="1",
         GM_ENGINE=f"uci:{missing}",
         GM_ANALYSIS_PROCESSES="1",
-        GM_ANALYSIS_UCI_DRIVER=driver,
     )
     with pytest.raises(RuntimeError, match="server exited") as failed:
         server_process.start(timeout_s=40)
     assert f"analysis engine 'uci:{missing}' did not start" in str(failed.value)
     assert "No such file or directory" in str(failed.value)
+
+
+async def test_a_resumed_position_gives_way_at_once_to_a_new_one() -> None:
+    """A cut position resumed on a free worker is cut again at once for a new position,
+    before the minimum time and before it reports a depth: its game shows one already."""
+    time = VirtualTime()
+    games = RecordingGames(time, count=3)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    a, b, c = games.ids()
+    service.on_commit(games.states[a], [{"type": "start"}])  # type: ignore[list-item]
+    [job_a] = pool.submitted
+    report(service, job_a, 2)
+    await time.advance(1.0)
+    events = games.play("d4", b)
+    service.on_commit(games.states[b], events)
+    pool.finish(job_a)
+    job_b = pool.submitted[-1]
+    report(service, job_b, 1)
+    pool.finish(job_b)
+    resumed = pool.submitted[-1]
+    assert resumed.fen == games.states[a].board.fen()
+    events = games.play("c4", c)
+    service.on_commit(games.states[c], events)
+    assert pool.stopped == [job_a, resumed]
+    pool.finish(resumed)
+    assert pool.submitted[-1].fen == games.states[c].board.fen()
+    await service.close()
