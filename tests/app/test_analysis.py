@@ -27,8 +27,8 @@ from engine.rules.clock import TimeControl
 from engine.rules.game import GameSetup, GameState, Player, evolve_all
 from engine.rules.wire import EvalJSON, GameEvent
 from tests.conftest import LiveServer, ServerProcess, serve
-from tests.workers.test_analysis_pool import stockfish_or_skip
-from workers.analysis import Job
+from tests.workers.test_analysis_pool import stockfish_or_skip, wait_until
+from workers.analysis import AnalysisPool, Job
 from workers.analysis_worker import DepthInfo
 
 ANALYSIS = {"analysis": True, "analysis_processes": 1, "analysis_max_time_s": 2.0}
@@ -658,3 +658,43 @@ async def test_a_resumed_position_gives_way_at_once_to_a_new_one() -> None:
     pool.finish(resumed)
     assert pool.submitted[-1].fen == games.states[c].board.fen()
     await service.close()
+
+
+async def test_live_analysis_cuts_background_work_on_a_real_worker() -> None:
+    """On one real worker busy with a background position, a game's new position is analysed
+    first; the background request then resumes and finishes with its deepest evaluation."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = AnalysisPool("builtin", 1, hang_grace_s=10.0)
+    await pool.start()
+    hub = SimpleNamespace(spectators=lambda game: 0)
+    service = AnalysisService(
+        pool,
+        games,  # type: ignore[arg-type]
+        hub,  # type: ignore[arg-type]
+        Metrics(),
+        max_time_s=30.0,
+        max_depth=3,
+    )
+    finished: asyncio.Future[EvalJSON | None] = asyncio.get_running_loop().create_future()
+    middlegame = "r1bqkb1r/pppp1ppp/2n2n2/4p3/2B1P3/5N2/PPPP1PPP/RNBQK2R w KQkq - 4 4"
+    try:
+        assert service.request_background(
+            "review:x:7", middlegame, 7, finished.set_result, max_time_s=2.0, max_depth=64
+        )
+        [background] = pool.running()
+        await wait_until(lambda: background.depth >= 1)
+        start_all(service, games)
+        await wait_until(lambda: bool(games.recorded))
+        # The background position was cut for the game's, and waits to resume.
+        assert background.stop_sent_s is not None
+        assert not finished.done()
+        async with asyncio.timeout(30):
+            evaluation = await finished
+        assert evaluation is not None
+        assert (evaluation["ply"], evaluation["engine"]) == (7, "grandmaster-pvs")
+        assert evaluation["depth"] >= 1
+        assert all(e["ply"] == 0 for _, e in games.recorded)
+    finally:
+        await service.close()
+        await pool.close()
