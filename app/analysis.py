@@ -174,7 +174,8 @@ class AnalysisService:
         default); a live position that waits cuts it at once, and it resumes later with the
         time it has left. ``on_done`` is called once, on the event loop, with the deepest
         evaluation reached (its ``ply`` is ``ply``), or None when none was (the engine
-        failed twice, or the position is over); never after :meth:`cancel_background`.
+        failed twice, or the position is over); never after :meth:`cancel_background` or
+        :meth:`close`.
         Depths are cached like live ones but never published or recorded to a game.
 
         Returns False, queuing nothing, while ``max_background`` requests are open: the
