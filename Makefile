@@ -25,9 +25,9 @@ lint: install
 	$(BIN)/ruff format --check $(CODE) tests bench
 	$(BIN)/mypy --strict $(CODE)
 
-# The tests drive a real UCI engine, a real browser and a real Redis: install Debian's
-# stockfish, chromium, chromium-driver and redis-server when missing (as root, as on CI);
-# otherwise say what to install.
+# The tests drive a real UCI engine, a real browser and a real Redis, and run the image's
+# init: install Debian's stockfish, chromium, chromium-driver, redis-server and tini when
+# missing (as root, as on CI); otherwise say what to install.
 system-deps:
 	@if ! command -v stockfish >/dev/null 2>&1 && [ ! -x /usr/games/stockfish ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -48,6 +48,13 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  else \
 	    echo "the bus and scale-out tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; \
+	  fi; \
+	fi
+	@if [ ! -x /usr/bin/tini ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini; \
+	  else \
+	    echo "the container test needs tini (the image's init): sudo apt-get install tini" >&2; exit 1; \
 	  fi; \
 	fi
 

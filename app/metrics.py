@@ -53,7 +53,9 @@ class Metrics:
             registry=r,
         )
         self.analysis_queue = Gauge(
-            "gm_analysis_queue_depth", "Positions waiting for analysis.", registry=r
+            "gm_analysis_queue_depth",
+            "Live positions waiting for their first evaluation.",
+            registry=r,
         )
         self.positions_analysed = Counter(
             "gm_positions_analysed", "Positions whose analysis completed.", registry=r
