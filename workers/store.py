@@ -82,6 +82,13 @@ CREATE TABLE IF NOT EXISTS access_tokens (
     expires_ms INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0
 );
+
+-- Finished games whose review is asked for and not stored yet (app/review.py): a row
+-- leaves once the game's review event is stored, so a restart resumes the others.
+CREATE TABLE IF NOT EXISTS review_queue (
+    game TEXT PRIMARY KEY REFERENCES games(id),
+    requested_ms INTEGER NOT NULL
+);
 """
 
 # Columns added after the first release, for logs written before them.
@@ -720,6 +727,51 @@ class Store:
     async def revoke_access_token(self, token_id: str) -> None:
         """Durably mark a token revoked (nothing if there is none). Raises StoreUnavailable."""
         await self._submit([("UPDATE access_tokens SET revoked = 1 WHERE id = ?", (token_id,))])
+
+    # --- the review queue ---
+
+    def load_review_queue(self) -> list[tuple[str, int]]:
+        """(game, requested_ms) of every review asked for and not stored, oldest first
+        (blocking)."""
+        conn = self._connect()
+        try:
+            return [
+                (game, requested_ms)
+                for game, requested_ms in conn.execute(
+                    "SELECT game, requested_ms FROM review_queue ORDER BY requested_ms, rowid"
+                )
+            ]
+        finally:
+            conn.close()
+
+    async def queue_review(self, game: str, requested_ms: int) -> None:
+        """Durably ask for the review of ``game`` (a newer request replaces an older one).
+
+        Raises StoreUnavailable, or StoreConflict for a game that is not stored.
+        """
+        await self._submit(
+            [
+                (
+                    "INSERT INTO review_queue (game, requested_ms) VALUES (?, ?) "
+                    "ON CONFLICT (game) DO UPDATE SET requested_ms = excluded.requested_ms",
+                    (game, requested_ms),
+                )
+            ]
+        )
+
+    async def dequeue_review(self, game: str, requested_ms: int) -> None:
+        """Durably drop the request of ``requested_ms`` for ``game`` (a newer one stays).
+
+        Raises StoreUnavailable.
+        """
+        await self._submit(
+            [
+                (
+                    "DELETE FROM review_queue WHERE game = ? AND requested_ms = ?",
+                    (game, requested_ms),
+                )
+            ]
+        )
 
 
 def _game_row(game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]) -> Statement:
