@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.accounts import AccountService
-from app.analysis import AnalysisService
+from app.analysis import AnalysisService, position_key
 from app.auth import Tokens, load_operator_token
 from app.broadcast import Broadcast
 from app.broadcast_rounds import BroadcastRounds
@@ -30,6 +30,7 @@ from app.limits import AnonymousRateLimit, BodyLimit
 from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
 from app.ratelimit import RateLimiter
 from app.relay import RelayService
+from app.review import ReviewService
 from app.routes_accounts import router as accounts_router
 from app.routes_games import router as games_router
 from app.routes_lichess import router as lichess_router
@@ -40,7 +41,7 @@ from app.settings import Settings
 from app.stream_connection import ExposeConnection
 from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
-from engine.rules.wire import GameJSON, Result, Termination
+from engine.rules.wire import BudgetJSON, GameJSON, Result, Termination
 from workers.analysis import AnalysisPool, Pool
 from workers.archive import PgnArchive
 from workers.pairing import engine_from_setting
@@ -174,6 +175,8 @@ def create_app(
             remote = bool(settings.bus) if remote_analysis is None else remote_analysis
             analysis = await _start_analysis(settings, games, hub, metrics, remote=remote)
             app.state.analysis = analysis
+            reviews = await _start_reviews(settings, games, history, analysis, wall_ms)
+            app.state.reviews = reviews
             checkpoints = loop.create_task(
                 games.run_checkpoints(settings.clock_checkpoint_s), name="gm-clock-checkpoints"
             )
@@ -195,6 +198,8 @@ def create_app(
                 yield
             finally:
                 await cancel_and_wait(checkpoints)
+                if reviews is not None:
+                    await reviews.close()
                 if analysis is not None:
                     await analysis.close()
                     await analysis.pool.close()
@@ -289,6 +294,39 @@ async def _start_analysis(
     else:
         log.info("analysis: %d %s processes", pool.size, pool.engine_name)
     return service
+
+
+async def _start_reviews(
+    settings: Settings,
+    games: GameService,
+    store: Store,
+    analysis: AnalysisService | None,
+    wall_ms: Callable[[], int],
+) -> ReviewService | None:
+    """The review of finished games on the analysis pool's spare workers, or None when
+    analysis or reviews are off."""
+    if analysis is None or not settings.review:
+        return None
+    budget: BudgetJSON = (
+        {"nodes": settings.review_nodes}
+        if settings.review_nodes > 0
+        else {"depth": settings.review_depth}
+    )
+    cache = analysis.cache
+    reviews = ReviewService(
+        games,
+        store,
+        analysis.pool,
+        budget=budget,
+        max_time_s=settings.review_max_time_s,
+        live_waiting=lambda: analysis.queue_depth,
+        lookup=lambda fen: cache.get(position_key(fen)),
+        wall_ms=wall_ms,
+    )
+    analysis.background = reviews
+    games.observers.append(reviews.on_commit)
+    await reviews.start()
+    return reviews
 
 
 def end_streams(app: FastAPI) -> None:

@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     analysis_max_depth: PositiveInt = 24
     # 0 keeps no evaluations.
     analysis_cache_size: NonNegativeInt = 50_000
+    # Game review (app/review.py): every position of a finished game searched to
+    # review_depth, or, when review_nodes is above 0, until a completed depth has spent that
+    # many nodes; a search still short of it after review_max_time_s counts as it stands.
+    # Needs analysis on; review jobs use only the analysis workers no live game wants.
+    review: bool = True
+    review_depth: PositiveInt = 6
+    review_nodes: NonNegativeInt = 0
+    review_max_time_s: PositiveFloat = 30.0
     # Swiss pairings: "" is the built-in py4swiss (FIDE Dutch); a path is a bbpPairings
     # executable, run as ``<path> --dutch in.trf -p out.txt``.
     pairing_engine: str = ""
