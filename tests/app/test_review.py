@@ -273,3 +273,49 @@ def test_reviews_resume_and_survive_restarts(tmp_path: Path) -> None:
             assert replayed["type"] == "review" and replayed["seq"] == game["seq"]
     finally:
         server.stop()
+
+
+async def test_a_broadcast_delay_holds_the_review_back_from_the_public(tmp_path: Path) -> None:
+    """In a tournament with a broadcast delay the operator sees the review when it is done;
+    the public sees nothing of it (not even that one runs) until the game's end is public,
+    then the same review."""
+    async with serve(tmp_path / "data", **REVIEWING, review_depth=2) as live:
+        body = {
+            "name": "Delayed review",
+            "format": "round_robin",
+            "clock": {"initial": 600, "increment": 0},
+            "delay": 20,
+            "players": [{"name": "A"}, {"name": "B"}],
+        }
+        r = await live.client.post("/api/tournaments", json=body, headers=live.auth())
+        tid = r.json()["id"]
+        r = await live.client.post(f"/api/tournaments/{tid}/rounds", json={}, headers=live.auth())
+        game_id = r.json()["pairings"][0]["game"]
+        for text in HUNG_QUEEN:
+            await move(live, game_id, text)
+        r = await live.client.post(
+            f"/api/games/{game_id}/result",
+            json={"result": "1-0", "reason": "resignation"},
+            headers=live.auth(),
+        )
+        assert r.status_code == 200, r.text
+        url = f"/api/games/{game_id}/review"
+        async with asyncio.timeout(60):
+            while True:
+                seen = (await live.client.get(url, headers=live.auth())).json()
+                assert (await live.client.get(url)).json() == {"status": "none"}
+                if seen["status"] == "done":
+                    break
+                await asyncio.sleep(0.05)
+        public_game = (await live.client.get(f"/api/games/{game_id}")).json()
+        assert public_game["status"] != "finished"
+        assert (await live.client.get(url)).json() == {"status": "none"}
+        async with asyncio.timeout(60):
+            while True:
+                public = (await live.client.get(url)).json()
+                if public["status"] == "done":
+                    break
+                assert public["status"] in ("none", "running")
+                await asyncio.sleep(0.1)
+        assert public == seen
+        assert (await live.client.get(f"/api/games/{game_id}")).json()["status"] == "finished"
