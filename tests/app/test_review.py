@@ -278,7 +278,7 @@ def test_reviews_resume_and_survive_restarts(tmp_path: Path) -> None:
 async def test_a_broadcast_delay_holds_the_review_back_from_the_public(tmp_path: Path) -> None:
     """In a tournament with a broadcast delay the operator sees the review when it is done;
     the public sees nothing of it (not even that one runs) until the game's end is public,
-    then the same review."""
+    then the same review, also in the tournament's PGN."""
     async with serve(tmp_path / "data", **REVIEWING, review_depth=2) as live:
         body = {
             "name": "Delayed review",
@@ -319,3 +319,7 @@ async def test_a_broadcast_delay_holds_the_review_back_from_the_public(tmp_path:
                 await asyncio.sleep(0.1)
         assert public == seen
         assert (await live.client.get(f"/api/games/{game_id}")).json()["status"] == "finished"
+        exported = await live.client.get(f"/api/tournaments/{tid}/pgn")
+        nodes = list(read_pgn(exported.text).mainline())
+        assert nodes[5].nags == {4} and len(nodes[4].variations) == 2
+        assert all(node.eval() is not None for node in nodes)
