@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from app.review import ReviewService
 from tests.app.test_analysis import Watcher, move, ws_url
+from tests.app.test_relay_api import board_pgn, names, push, relay_tournament
 from tests.conftest import LiveServer, ServerProcess, serve
 from tests.workers.test_analysis_pool import stockfish_or_skip
 
@@ -323,3 +324,30 @@ async def test_a_broadcast_delay_holds_the_review_back_from_the_public(tmp_path:
         nodes = list(read_pgn(exported.text).mainline())
         assert nodes[5].nags == {4} and len(nodes[4].variations) == 2
         assert all(node.eval() is not None for node in nodes)
+
+
+async def test_a_relay_correction_drops_the_review_and_the_new_end_brings_a_new_one(
+    tmp_path: Path,
+) -> None:
+    """A relayed game that ended is reviewed; when the board takes back the blunder and
+    withdraws the result, the review is gone (REST, PGN); when the corrected game ends, its
+    own review comes, without the blunder."""
+    async with serve(tmp_path / "data", **REVIEWING, review_depth=3) as live:
+        tid, pairings = await relay_tournament(live)
+        t = (await live.client.get(f"/api/tournaments/{tid}", headers=live.auth())).json()
+        who = {p["id"]: p["name"] for p in t["players"]}
+        (white, black), _ = names(pairings, who)
+        game_id = pairings[0]["game"]
+        await push(live, tid, board_pgn(white, black, 1, HUNG_QUEEN, "1-0"))
+        first = await review_of(live.client, game_id)
+        assert first["moves"][5]["judgment"]["name"] == "Blunder"
+        corrected = [*HUNG_QUEEN[:5], "Nf6"]
+        [report] = await push(live, tid, board_pgn(white, black, 1, corrected))
+        assert report["corrected"] is True
+        assert (await live.client.get(f"/api/games/{game_id}/review")).json() == {"status": "none"}
+        pgn = (await live.client.get(f"/api/games/{game_id}/pgn")).text
+        assert all(not node.nags for node in read_pgn(pgn).mainline())
+        await push(live, tid, board_pgn(white, black, 1, [*corrected, "d3"], "1/2-1/2"))
+        second = await review_of(live.client, game_id)
+        assert [m["san"] for m in second["moves"]] == [*corrected, "d3"]
+        assert second["black"]["blunder"] == 0
