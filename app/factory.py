@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import Gauge
 
 from app.accounts import AccountService
 from app.analysis import AnalysisService, position_key
@@ -177,6 +178,13 @@ def create_app(
             app.state.analysis = analysis
             reviews = await _start_reviews(settings, games, history, analysis, wall_ms)
             app.state.reviews = reviews
+            if reviews is not None:
+                backlog = Gauge(
+                    "gm_reviews_queued",
+                    "Game reviews asked for and not done (running ones included).",
+                    registry=metrics.registry,
+                )
+                metrics.on_scrape(lambda: backlog.set(reviews.backlog))
             checkpoints = loop.create_task(
                 games.run_checkpoints(settings.clock_checkpoint_s), name="gm-clock-checkpoints"
             )

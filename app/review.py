@@ -200,6 +200,11 @@ class ReviewService:
             return {"status": "queued", "ahead": sum(1 for g in waiting if g not in self._runs)}
         return {"status": "none"}
 
+    @property
+    def backlog(self) -> int:
+        """Reviews asked for and not stored yet (running ones included)."""
+        return len(self._queue)
+
     def _enqueue(self, game: str) -> int:
         """Queue ``game`` (in memory) and return the request's time, later than any before."""
         requested_ms = max(self._wall_ms(), self._queue.get(game, 0) + 1)

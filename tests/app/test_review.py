@@ -214,6 +214,8 @@ async def test_live_analysis_does_not_wait_for_reviews(tmp_path: Path) -> None:
         status = await live.client.get(f"/api/games/{finished}/review")
         assert status.json()["status"] == "running"
         assert status.json()["progress"]["done"] < status.json()["progress"]["total"]
+        metrics = (await live.client.get("/metrics")).text
+        assert "gm_reviews_queued 1.0" in metrics.splitlines()
 
 
 def test_reviews_resume_and_survive_restarts(tmp_path: Path) -> None:
