@@ -73,6 +73,9 @@ class Wanted:
     spent_s: float = 0.0
     cut: bool = False
     on_done: Callable[[EvalJSON | None], None] | None = None
+    # Background only: the search ends at the first completed depth that spent this many
+    # nodes (a nodes budget, as game reviews may have).
+    max_nodes: int | None = None
 
 
 class AnalysisService:
@@ -166,16 +169,17 @@ class AnalysisService:
         *,
         max_time_s: float | None = None,
         max_depth: int | None = None,
+        max_nodes: int | None = None,
     ) -> bool:
         """Analyse ``fen`` on a worker that no live position needs; False when full.
 
         ``key`` names the request (reusing an open key replaces that request). The search
         stops at ``max_depth`` or after ``max_time_s`` of search (the service's limits by
-        default); a live position that waits cuts it at once, and it resumes later with the
-        time it has left. ``on_done`` is called once, on the event loop, with the deepest
-        evaluation reached (its ``ply`` is ``ply``), or None when none was (the engine
-        failed twice, or the position is over); never after :meth:`cancel_background` or
-        :meth:`close`.
+        default), or at the first completed depth of a job that spent ``max_nodes``; a live
+        position that waits cuts it at once, and it resumes later with the time it has left.
+        ``on_done`` is called once, on the event loop, with the deepest evaluation reached
+        (its ``ply`` is ``ply``), or None when none was (the engine failed twice, or the
+        position is over); never after :meth:`cancel_background` or :meth:`close`.
         Depths are cached like live ones but never published or recorded to a game.
 
         Returns False, queuing nothing, while ``max_background`` requests are open: the
@@ -193,6 +197,7 @@ class AnalysisService:
             self._max_time_s if max_time_s is None else max_time_s,
             self._max_depth if max_depth is None else max_depth,
             on_done=on_done,
+            max_nodes=max_nodes,
         )
         self._requests[key] = wanted
         cached = self.cache.get(position_key(fen))
@@ -237,6 +242,8 @@ class AnalysisService:
         if not self._is_current(wanted):
             self.pool.stop(job)
             return
+        if wanted.max_nodes is not None and info.nodes >= wanted.max_nodes:
+            self.pool.stop(job)
         # A cached evaluation, or a cut job's, may be deeper than this job has reached yet.
         if info.depth <= wanted.depth:
             return

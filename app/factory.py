@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import Gauge
 
 from app.accounts import AccountService
-from app.analysis import AnalysisService, position_key
+from app.analysis import AnalysisService
 from app.auth import Tokens, load_operator_token
 from app.broadcast import Broadcast
 from app.broadcast_rounds import BroadcastRounds
@@ -311,8 +311,8 @@ async def _start_reviews(
     analysis: AnalysisService | None,
     wall_ms: Callable[[], int],
 ) -> ReviewService | None:
-    """The review of finished games on the analysis pool's spare workers, or None when
-    analysis or reviews are off."""
+    """The review of finished games on the analysis service's background lane, or None
+    when analysis or reviews are off."""
     if analysis is None or not settings.review:
         return None
     budget: BudgetJSON = (
@@ -320,18 +320,14 @@ async def _start_reviews(
         if settings.review_nodes > 0
         else {"depth": settings.review_depth}
     )
-    cache = analysis.cache
     reviews = ReviewService(
         games,
         store,
-        analysis.pool,
+        analysis,
         budget=budget,
         max_time_s=settings.review_max_time_s,
-        live_waiting=lambda: analysis.queue_depth,
-        lookup=lambda fen: cache.get(position_key(fen)),
         wall_ms=wall_ms,
     )
-    analysis.background = reviews
     games.observers.append(reviews.on_commit)
     await reviews.start()
     return reviews

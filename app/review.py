@@ -4,18 +4,16 @@ lowest priority, then recorded as the game's ``review`` event.
 - A game's review is asked for when it ends (and by an operator, for any finished game).
   The request is stored (the store's review queue) before anything else, so a restart
   resumes it; it leaves the queue once the review event is stored.
-- Games are reviewed in the order asked; a game's positions are independent jobs spread
-  over every spare worker, and the next game starts as soon as the last positions of the
-  previous one are under way.
-- The pool is shared with live analysis through :class:`app.analysis.AnalysisService`'s
-  background hook: review jobs take only workers no live position wants, and a live
-  position stops a review job at once (that position is analysed again later).
+- Games are reviewed in the order asked; a game's positions are requests on
+  :class:`app.analysis.AnalysisService`'s background lane, which runs them only on workers
+  no live position wants: a live position cuts a review job at once, and the position
+  resumes later with the time it has left.
 - The budget is a depth, or a number of nodes (the search stops at the first completed
   depth that spent them); a search still short of it after ``max_time_s`` counts with what
   it reached. An evaluation already known at the budget (the live analysis cache, the
   game's recorded evaluations) is reused; a position decided on the board needs no search.
-- A position whose worker fails is tried again twice; a review that still fails is
-  dropped (logged), and may be asked for again.
+- A position the lane could not evaluate (its engine failed twice) is asked for again
+  twice; a review that still fails is dropped (logged), and may be asked for again.
 """
 
 from __future__ import annotations
@@ -26,10 +24,13 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal, NotRequired, TypedDict
 
 import chess
 
+from app.analysis import AnalysisService
+from app.analysis_cache import position_key
 from app.games import GameService
 from engine.review.review import PositionEval, build_review, meets_budget, terminal_score
 from engine.rules.game import GameState
@@ -39,18 +40,16 @@ from engine.rules.wire import (
     GameEvent,
     ReviewJSON,
     ScoreJSON,
-    score_json,
 )
-from workers.analysis import Job, Pool
-from workers.analysis_worker import DepthInfo
 from workers.store import Store
 
 log = logging.getLogger(__name__)
 
-# A position's job may fail this often (worker died or hung) before the review is dropped.
+# A position the lane could not evaluate is asked for this many times more before the
+# review is dropped.
 MAX_FAILURES = 2
-# Games whose positions are being analysed at once (the next one starts only when the
-# previous one has no position left to hand out).
+# Games whose positions are requested at once (the next one opens only when every
+# position of the previous one is requested).
 MAX_RUNNING = 2
 # Deepest search of a position under a nodes budget (the nodes end it long before).
 NODES_MAX_DEPTH = 64
@@ -83,6 +82,8 @@ class Run:
     fens: list[str]
     evals: list[PositionEval | None]
     todo: deque[int]
+    # Positions requested from the lane and not answered yet.
+    asked: set[int] = field(default_factory=set)
     failures: dict[int, int] = field(default_factory=dict)
     engine: str = ""
     finishing: bool = False
@@ -98,52 +99,32 @@ class Run:
         return all(e is not None for e in self.evals)
 
 
-@dataclass(eq=False, slots=True)
-class _Task:
-    """A review job on the pool."""
-
-    run: Run
-    index: int
-    job: Job
-    last: DepthInfo | None = None
-    engine: str = ""
-    # Stopped for a live position (not for having spent the budget).
-    preempted: bool = False
-
-
 class ReviewService:
-    """Reviews finished games on ``pool`` (see the module docstring).
+    """Reviews finished games on ``analysis``'s background lane (see the module docstring).
 
-    ``live_waiting()`` is how many live positions wait for a worker (none may wait when a
-    review job starts); ``lookup(fen)`` an evaluation already known of a position, or None;
-    ``wall_ms`` the clock of request times and ``completed_at``.
+    ``wall_ms`` is the clock of request times and ``completed_at``.
     """
 
     def __init__(
         self,
         games: GameService,
         store: Store,
-        pool: Pool,
+        analysis: AnalysisService,
         *,
         budget: BudgetJSON,
         max_time_s: float,
-        live_waiting: Callable[[], int],
-        lookup: Callable[[str], EvalJSON | None],
         wall_ms: Callable[[], int],
     ) -> None:
         self._games = games
         self._store = store
-        self._pool = pool
+        self._analysis = analysis
         self.budget = budget
         self._max_time_s = max_time_s
         self._max_depth = NODES_MAX_DEPTH if "nodes" in budget else budget.get("depth", 1)
-        self._live_waiting = live_waiting
-        self._lookup = lookup
         self._wall_ms = wall_ms
         # Asked for and not stored yet, oldest first: game -> request time (Unix ms).
         self._queue: dict[str, int] = {}
         self._runs: dict[str, Run] = {}
-        self._jobs: dict[int, _Task] = {}
         self._opening: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -161,6 +142,8 @@ class ReviewService:
     async def close(self) -> None:
         """Stop starting reviews; wait for those being recorded."""
         self._closed = True
+        for run in self._runs.values():
+            self._withdraw(run)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -222,95 +205,66 @@ class ReviewService:
         requested_ms = self._queue.pop(game, None)
         run = self._runs.pop(game, None)
         if run is not None:
-            for task in self._jobs.values():
-                if task.run is run:
-                    self._pool.stop(task.job)
+            self._withdraw(run)
         if requested_ms is not None:
             self._spawn(self._dequeue(game, requested_ms))
         self._pump()
 
-    # --- the pool (BackgroundWork, called by the analysis service) ---
+    # --- the background lane ---
 
-    def fill(self) -> None:
-        """Give the pool's idle workers positions to analyse, unless live positions wait."""
-        if self._closed or self._live_waiting() > 0:
-            return
-        while self._pool.idle() > 0:
-            picked = self._next_position()
-            if picked is None:
-                break
-            run, index = picked
-            job = self._pool.new_job(run.fens[index], self._max_time_s, self._max_depth)
-            if not self._pool.submit(job):
-                run.todo.appendleft(index)
-                break
-            self._jobs[job.id] = _Task(run, index, job)
+    def _feed(self) -> None:
+        """Request every unrequested position of the open runs, oldest run first, as long
+        as the lane takes them."""
+        for run in list(self._runs.values()):
+            while run.todo:
+                index = run.todo[0]
+                taken = self._analysis.request_background(
+                    _key(run, index),
+                    run.fens[index],
+                    index,
+                    partial(self._answered, run, index),
+                    max_time_s=self._max_time_s,
+                    max_depth=self._max_depth,
+                    max_nodes=self.budget.get("nodes"),
+                )
+                if not taken:
+                    return
+                run.todo.popleft()
+                run.asked.add(index)
         self._pump()
 
-    def make_room(self, wanted: int) -> int:
-        """Stop review jobs, the most recently started first, until ``wanted`` are ending."""
-        ending = sum(1 for t in self._jobs.values() if t.job.stop_sent_s is not None)
-        running = [t for t in self._jobs.values() if t.job.stop_sent_s is None]
-        running.sort(key=lambda t: t.job.started_s, reverse=True)
-        for task in running:
-            if ending >= wanted:
-                break
-            task.preempted = True
-            self._pool.stop(task.job)
-            ending += 1
-        return min(ending, wanted)
-
-    def on_info(self, job: Job, info: DepthInfo, engine: str) -> None:
-        """A completed depth of a review job: kept; a nodes budget spent ends the job."""
-        task = self._jobs.get(job.id)
-        if task is None:
+    def _answered(self, run: Run, index: int, evaluation: EvalJSON | None) -> None:
+        """The lane's answer for position ``index`` of ``run``."""
+        run.asked.discard(index)
+        if self._runs.get(run.game) is not run:
             return
-        task.last = info
-        task.engine = engine
-        if (
-            "nodes" in self.budget
-            and job.stop_sent_s is None
-            and meets_budget(self.budget, info.depth, info.nodes)
-        ):
-            self._pool.stop(job)
-
-    def on_done(self, job: Job, ok: bool) -> None:
-        """A review job ended: its position is evaluated, or handed out again."""
-        task = self._jobs.pop(job.id, None)
-        if task is None or self._runs.get(task.run.game) is not task.run:
-            return
-        run, info = task.run, task.last
-        spent = info is not None and meets_budget(self.budget, info.depth, info.nodes)
-        if ok and info is not None and (spent or not task.preempted):
-            run.evals[task.index] = PositionEval(
-                score_json(info.cp, info.mate), info.depth, info.best, info.pv
-            )
-            run.engine = run.engine or task.engine
-        elif ok and task.preempted:
-            run.todo.appendleft(task.index)
-        else:
-            failures = run.failures[task.index] = run.failures.get(task.index, 0) + 1
+        if evaluation is None or evaluation["best"] is None:
+            failures = run.failures[index] = run.failures.get(index, 0) + 1
             if failures > MAX_FAILURES:
-                log.error(
-                    "review of game %s dropped: position %d failed %d times",
-                    run.game,
-                    task.index,
-                    failures,
-                )
+                log.error("review of game %s dropped: position %d not evaluated", run.game, index)
                 self._drop(run)
                 return
-            run.todo.appendleft(task.index)
+            run.todo.appendleft(index)
+        else:
+            run.evals[index] = PositionEval(
+                evaluation["score"],
+                evaluation["depth"],
+                evaluation["best"],
+                tuple(evaluation["pv"]),
+            )
+            run.engine = run.engine or evaluation["engine"]
         if run.is_complete and not run.finishing:
             run.finishing = True
             self._spawn(self._finish(run))
+        self._feed()
+
+    def _withdraw(self, run: Run) -> None:
+        """Cancel ``run``'s requests still open on the lane."""
+        for index in list(run.asked):
+            self._analysis.cancel_background(_key(run, index))
+        run.asked.clear()
 
     # --- internals ---
-
-    def _next_position(self) -> tuple[Run, int] | None:
-        for run in self._runs.values():
-            if run.todo:
-                return run, run.todo.popleft()
-        return None
 
     def _pump(self) -> None:
         """Open the next game's review when no running one has positions left to hand out."""
@@ -338,7 +292,7 @@ class ReviewService:
             if run.is_complete:
                 run.finishing = True
                 self._spawn(self._finish(run))
-            self.fill()
+            self._feed()
         self._pump()
 
     async def _prepare(self, game: str, requested_ms: int) -> Run | None:
@@ -355,7 +309,7 @@ class ReviewService:
         moves = [record.uci for record in state.moves]
         initial_fen = state.setup.initial_fen
         fens, terminal = await asyncio.to_thread(_positions, initial_fen, moves)
-        engine = self._pool.engine_name
+        engine = self._analysis.pool.engine_name
         evals: list[PositionEval | None] = []
         for index, fen in enumerate(fens):
             score = terminal[index]
@@ -368,7 +322,7 @@ class ReviewService:
 
     def _known(self, fen: str, recorded: EvalJSON | None, engine: str) -> PositionEval | None:
         """An evaluation of ``fen`` already at the budget (by this pool's engine), if any."""
-        for known in (self._lookup(fen), recorded):
+        for known in (self._analysis.cache.get(position_key(fen)), recorded):
             if (
                 known is not None
                 and known["best"] is not None
@@ -392,7 +346,7 @@ class ReviewService:
                 run.initial_fen,
                 run.moves,
                 evals,
-                engine=run.engine or self._pool.engine_name,
+                engine=run.engine or self._analysis.pool.engine_name,
                 budget=self.budget,
                 completed_at=completed_at,
             )
@@ -410,9 +364,7 @@ class ReviewService:
     def _drop(self, run: Run) -> None:
         """Give up ``run`` (its request leaves the queue)."""
         self._runs.pop(run.game, None)
-        for task in list(self._jobs.values()):
-            if task.run is run:
-                self._pool.stop(task.job)
+        self._withdraw(run)
         if self._queue.get(run.game) == run.requested_ms:
             del self._queue[run.game]
         self._spawn(self._dequeue(run.game, run.requested_ms))
@@ -444,3 +396,8 @@ def _positions(initial_fen: str, moves: Sequence[str]) -> tuple[list[str], list[
         fens.append(board.fen())
         terminal.append(terminal_score(board))
     return fens, terminal
+
+
+def _key(run: Run, index: int) -> str:
+    """The background lane's key of position ``index`` of ``run``."""
+    return f"review:{run.game}:{run.requested_ms}:{index}"

@@ -1,70 +1,44 @@
-"""The review service's use of the pool, driven by hand: a real server's games and store,
-a pool that only records what it is asked."""
+"""The review service on the analysis service's background lane, driven by hand: a real
+server's games and store, the real scheduler, a pool that only records what it is asked."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
+from app.analysis import AnalysisService
+from app.analysis_cache import position_key
 from app.review import ReviewService
 from engine.rules.wire import BudgetJSON, EvalJSON
-from tests.app.test_analysis import move
+from tests.app.test_analysis import FakePool, move
 from tests.conftest import LiveServer
 from workers.analysis import Job
 from workers.analysis_worker import DepthInfo
 
 
-class RecordingPool:
-    """``free`` idle workers; records submissions and stops."""
+class NamedPool(FakePool):
+    """:class:`FakePool` whose engine has a name and whose jobs start on the scheduler's
+    clock."""
 
     engine_name = "fake"
 
     def __init__(self, free: int) -> None:
-        self.free = free
-        self.submitted: list[Job] = []
-        self.stopped: list[Job] = []
-        self.next_id = 0
-
-    def idle(self) -> int:
-        return self.free
-
-    def new_job(self, fen: str, max_time_s: float, max_depth: int) -> Job:
-        self.next_id += 1
-        return Job(self.next_id, fen, max_time_s, max_depth)
-
-    def submit(self, job: Job) -> bool:
-        if self.free == 0:
-            return False
-        self.free -= 1
-        self.submitted.append(job)
-        return True
-
-    def stop(self, job: Job) -> None:
-        job.stop_sent_s = 0.0
-        self.stopped.append(job)
+        super().__init__(free, clock=time.monotonic)  # type: ignore[arg-type]
 
 
-def service(
-    live: LiveServer,
-    pool: RecordingPool,
-    budget: BudgetJSON,
-    *,
-    live_waiting: Callable[[], int] = lambda: 0,
-    lookup: Callable[[str], EvalJSON | None] = lambda fen: None,
-) -> ReviewService:
-    """A review service on the server's games and store and ``pool``."""
+def services(
+    live: LiveServer, pool: NamedPool, budget: BudgetJSON
+) -> tuple[AnalysisService, ReviewService]:
+    """A scheduler on ``pool`` and a review service on its background lane, both on the
+    server's games and store."""
     state: Any = live.app.state  # type: ignore[attr-defined]
-    return ReviewService(
-        state.games,
-        state.store,
-        pool,  # type: ignore[arg-type]
-        budget=budget,
-        max_time_s=30.0,
-        live_waiting=live_waiting,
-        lookup=lookup,
-        wall_ms=lambda: 1_000,
+    analysis = AnalysisService(pool, state.games, state.hub, state.metrics)  # type: ignore[arg-type]
+    reviews = ReviewService(
+        state.games, state.store, analysis, budget=budget, max_time_s=30.0, wall_ms=lambda: 1_000
     )
+    return analysis, reviews
 
 
 async def finished(live: LiveServer, moves: list[str]) -> str:
@@ -90,9 +64,10 @@ async def until(predicate: Callable[[], object]) -> None:
             await asyncio.sleep(0.01)
 
 
-def info(depth: int, nodes: int) -> DepthInfo:
-    """A completed depth of some search."""
-    return DepthInfo(depth, 20, None, "g1f3", ("g1f3", "g8f6"), nodes)
+def report(analysis: AnalysisService, job: Job, depth: int, nodes: int) -> None:
+    """``job``'s worker completed ``depth`` after ``nodes`` nodes."""
+    job.depth = depth
+    analysis.on_info(job, DepthInfo(depth, 20, None, "g1f3", ("g1f3", "g8f6"), nodes), "fake")
 
 
 def review_of(live: LiveServer, game_id: str) -> Any:
@@ -100,93 +75,100 @@ def review_of(live: LiveServer, game_id: str) -> Any:
     return live.app.state.games.get(game_id).state.review  # type: ignore[attr-defined]
 
 
-async def test_a_nodes_budget_ends_a_job_at_the_first_depth_that_spent_it(live: LiveServer) -> None:
-    """Each position gets a job; a depth short of the nodes keeps it running, the first one
-    past them stops it and is the position's evaluation; the review is then recorded."""
+async def test_a_nodes_budget_ends_a_job_at_the_first_depth_that_spent_it(
+    live: LiveServer,
+) -> None:
+    """Each position is a background request; a depth short of the nodes keeps its job
+    running, the first one past them stops it and is the position's evaluation; the review
+    is then recorded and leaves the queue."""
     game_id = await finished(live, ["e4", "e5"])
-    pool = RecordingPool(free=3)
-    reviews = service(live, pool, {"nodes": 5000})
+    pool = NamedPool(free=3)
+    analysis, reviews = services(live, pool, {"nodes": 5000})
     await reviews.request(game_id)
-    await until(lambda: reviews.status(game_id)["status"] == "running")
-    reviews.fill()
-    assert len(pool.submitted) == 3 and all(j.max_depth > 30 for j in pool.submitted)
-    for job in pool.submitted:
-        reviews.on_info(job, info(3, 4000), "fake")
-        assert job.stop_sent_s is None
-        reviews.on_info(job, info(4, 6000), "fake")
-        assert job.stop_sent_s is not None
-        reviews.on_done(job, True)
+    await until(lambda: len(pool.submitted) == 3)
+    assert all(job.max_depth > 30 for job in pool.submitted)
+    for job in list(pool.submitted):
+        report(analysis, job, 3, 4000)
+        assert job not in pool.stopped
+        report(analysis, job, 4, 6000)
+        assert job in pool.stopped
+        pool.finish(job)
     await until(lambda: review_of(live, game_id) is not None)
     review = review_of(live, game_id)
     assert review["budget"] == {"nodes": 5000} and review["initial"]["depth"] == 4
     assert [m["depth"] for m in review["moves"]] == [4, 4]
-    assert await asyncio.to_thread(live.app.state.store.load_review_queue) == []  # type: ignore[attr-defined]
+    store = live.app.state.store  # type: ignore[attr-defined]
+    await until(lambda: store.load_review_queue() == [])
     await reviews.close()
+    await analysis.close()
 
 
-async def test_a_job_stopped_for_a_live_position_gives_its_position_back(
+async def test_a_live_position_cuts_a_review_job_and_the_review_still_completes(
     live: LiveServer,
 ) -> None:
-    """``make_room`` stops the newest review jobs (counting those already stopping); a
-    stopped job short of the budget is not an evaluation: its position is searched again."""
+    """With the only worker on a review position, a live game's position takes it at once;
+    the review position then resumes, and the review completes at its budget."""
     game_id = await finished(live, ["d4"])
-    pool = RecordingPool(free=2)
-    reviews = service(live, pool, {"depth": 6})
+    pool = NamedPool(free=1)
+    analysis, reviews = services(live, pool, {"depth": 6})
     await reviews.request(game_id)
-    await until(lambda: reviews.status(game_id)["status"] == "running")
-    reviews.fill()
-    first, second = pool.submitted
-    second.started_s = first.started_s + 1
-    assert reviews.make_room(1) == 1 and pool.stopped == [second]
-    assert reviews.make_room(1) == 1 and pool.stopped == [second]
-    assert reviews.make_room(3) == 2 and pool.stopped == [second, first]
-    reviews.on_info(second, info(3, 900), "fake")
-    reviews.on_done(second, True)
-    pool.free = 1
-    reviews.fill()
-    assert pool.submitted[-1].fen == second.fen and len(pool.submitted) == 3
-    assert reviews.status(game_id) == {"status": "running", "progress": {"done": 0, "total": 2}}
+    await until(lambda: len(pool.submitted) == 1)
+    [review_job] = pool.submitted
+    report(analysis, review_job, 2, 500)
+    playing, _ = await live.started_game()
+    state = live.app.state.games.get(playing).state  # type: ignore[attr-defined]
+    analysis.on_commit(state, [{"type": "start"}])  # type: ignore[list-item]
+    assert pool.stopped == [review_job]
+    pool.finish(review_job)
+    live_job = pool.submitted[-1]
+    assert live_job.fen == state.board.fen()
+    report(analysis, live_job, 6, 9000)
+    pool.finish(live_job)
+    while review_of(live, game_id) is None:
+        job = pool.submitted[-1]
+        assert job.stop_sent_s is None and job is not live_job
+        report(analysis, job, 6, 9000)
+        pool.finish(job)
+        await asyncio.sleep(0.01)
+    review = review_of(live, game_id)
+    assert [review["initial"]["depth"], review["moves"][0]["depth"]] == [6, 6]
     await reviews.close()
+    await analysis.close()
 
 
-async def test_live_positions_waiting_keep_reviews_off_the_pool(live: LiveServer) -> None:
-    """No review job starts while a live position waits for a worker."""
-    game_id = await finished(live, ["c4"])
-    waiting = [1]
-    pool = RecordingPool(free=2)
-    reviews = service(live, pool, {"depth": 6}, live_waiting=lambda: waiting[0])
-    await reviews.request(game_id)
-    await until(lambda: reviews.status(game_id)["status"] == "running")
-    reviews.fill()
-    assert pool.submitted == []
-    waiting[0] = 0
-    reviews.fill()
-    assert len(pool.submitted) == 2
-    await reviews.close()
-
-
-async def test_a_position_whose_worker_keeps_failing_drops_the_review(live: LiveServer) -> None:
-    """A position is tried three times; then the review is given up and leaves the queue."""
+async def test_a_position_that_keeps_failing_drops_the_review(live: LiveServer) -> None:
+    """A position whose engine keeps failing is asked for three times (the lane tries each
+    twice); then the review is given up and leaves the queue."""
     game_id = await finished(live, ["e4"])
-    pool = RecordingPool(free=1)
-    reviews = service(live, pool, {"depth": 6})
+    pool = NamedPool(free=1)
+    analysis, reviews = services(live, pool, {"depth": 6})
     await reviews.request(game_id)
-    await until(lambda: reviews.status(game_id)["status"] == "running")
-    for _ in range(3):
-        reviews.fill()
-        reviews.on_done(pool.submitted[-1], False)
-        pool.free = 1
+    await until(lambda: pool.submitted)
+    failed = 0
+    async with asyncio.timeout(10):
+        while reviews.status(game_id)["status"] == "running":
+            job = pool.submitted[-1]
+            if job.id > failed:
+                failed = job.id
+                pool.finish(job, ok=False)
+            await asyncio.sleep(0.01)
+    # Positions 0 and 1 take turns, two jobs a request: 0, 0, 1, 1, 0, 0, 1, 1, 0, 0.
+    assert failed == 10
     assert reviews.status(game_id) == {"status": "none"}
     store = live.app.state.store  # type: ignore[attr-defined]
     await until(lambda: store.load_review_queue() == [])
     assert review_of(live, game_id) is None
     await reviews.close()
+    await analysis.close()
 
 
 async def test_evaluations_known_at_the_budget_are_reused(live: LiveServer) -> None:
-    """Positions already evaluated deep enough by the same engine need no job; shallower or
-    other engines' evaluations do."""
+    """A position already evaluated deep enough needs no job; a shallower one does."""
     game_id = await finished(live, ["e4", "c5"])
+    pool = NamedPool(free=3)
+    analysis, reviews = services(live, pool, {"depth": 6})
+    state = live.app.state.games.get(game_id).state  # type: ignore[attr-defined]
+    fens = [state.board_at(ply).fen() for ply in range(3)]
     deep: EvalJSON = {
         "ply": 0,
         "depth": 8,
@@ -196,23 +178,15 @@ async def test_evaluations_known_at_the_budget_are_reused(live: LiveServer) -> N
         "nodes": 90_000,
         "engine": "fake",
     }
-    known = {0: deep, 1: {**deep, "depth": 5}, 2: {**deep, "engine": "other"}}
-    fens: list[str] = []
-
-    def lookup(fen: str) -> EvalJSON | None:
-        if fen not in fens:
-            fens.append(fen)
-        return known.get(fens.index(fen))  # type: ignore[return-value]
-
-    pool = RecordingPool(free=3)
-    reviews = service(live, pool, {"depth": 6}, lookup=lookup)
+    analysis.cache.put(position_key(fens[0]), deep)
+    analysis.cache.put(position_key(fens[1]), {**deep, "depth": 5, "best": "c7c5"})
     await reviews.request(game_id)
-    await until(lambda: reviews.status(game_id)["status"] == "running")
-    reviews.fill()
-    assert [j.fen for j in pool.submitted] == fens[1:]
-    for job in pool.submitted:
-        reviews.on_info(job, info(6, 1000), "fake")
-        reviews.on_done(job, True)
+    await until(lambda: len(pool.submitted) == 2)
+    assert [job.fen for job in pool.submitted] == fens[1:]
+    for job in list(pool.submitted):
+        report(analysis, job, 6, 1000)
+        pool.finish(job)
     await until(lambda: review_of(live, game_id) is not None)
     assert review_of(live, game_id)["initial"] == {"score": {"cp": 25}, "depth": 8, "best": "e2e4"}
     await reviews.close()
+    await analysis.close()
