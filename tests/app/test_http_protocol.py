@@ -92,6 +92,24 @@ def is_closed(sock: socket.socket) -> bool:
         return True
 
 
+def metric(server: ServerProcess, name: str) -> float:
+    """One sample of the server's /metrics (asked from 127.0.0.9, outside any test's caps)."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.9")) as client:
+        text = client.get(server.url + "/metrics").text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def metric_or_none(server: ServerProcess, name: str) -> float | None:
+    """The sample, or None while the server refuses the scrape itself (a cap is full)."""
+    try:
+        return metric(server, name)
+    except (AssertionError, httpx.TransportError):
+        return None
+
+
 def started_game(server: ServerProcess) -> str:
     r = httpx.post(
         server.url + "/api/games",
@@ -127,6 +145,7 @@ def test_a_connection_that_sends_nothing_is_closed(
     server = start(make_server, tmp_path, GM_HEADER_TIMEOUT_S="0.5")
     sock = connect(server)
     assert read_to_end(sock) == b""
+    assert metric(server, 'gm_connections_timed_out_total{phase="idle"}') >= 1
 
 
 def test_a_header_that_trickles_in_gets_408_and_the_connection_closes(
@@ -167,6 +186,7 @@ def test_a_body_that_never_completes_gets_408_and_the_connection_closes(
     )
     answer = read_to_end(sock)
     assert error_code(answer)[:2] == (408, "request_timeout")
+    assert metric(server, 'gm_connections_timed_out_total{phase="body"}') == 1
     # Nothing was created.
     assert httpx.get(server.url + "/api/games", headers=AUTH).json()["games"] == []
 
@@ -248,6 +268,8 @@ def test_connections_over_the_per_address_cap_are_answered_at_once(
     assert int(headers["retry-after"]) >= 1
     assert headers["connection"] == "close"
     assert request(connect(server, "127.0.0.2")).startswith(b"HTTP/1.1 200")
+    assert metric(server, 'gm_connections_refused_total{cap="address"}') == 1
+    assert metric(server, "gm_connections") >= 3
     held.pop().close()
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -277,6 +299,12 @@ def test_connections_over_the_total_cap_get_503(
     _, headers, _ = parse(answer)
     assert error_code(answer)[:2] == (503, "unavailable")
     assert int(headers["retry-after"]) >= 1
+    held.pop().close()
+    deadline = time.monotonic() + WAIT_S
+    while (refused := metric_or_none(server, 'gm_connections_refused_total{cap="total"}')) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert refused >= 1
 
 
 def test_caps_set_to_0_are_off(make_server: list[ServerProcess], tmp_path: Path) -> None:
