@@ -26,14 +26,14 @@ trickles in), and its ``limit_concurrency`` answers only after a whole header, i
 So this module subclasses uvicorn's private ``HttpToolsProtocol``: it overrides
 ``connection_made``, ``connection_lost``, ``data_received``, ``on_message_begin``,
 ``on_headers_complete``, ``on_message_complete``, ``on_response_complete`` and
-``handle_websocket_upgrade``, reads the attributes in ``_NEEDS_ATTRIBUTES`` and the request
-cycle's ``response_started``, ``response_complete``, ``disconnected``, ``keep_alive`` and
-``message_event``,
-and uses ``uvicorn.middleware.proxy_headers._TrustedHosts``. Tested against uvicorn 0.52.1
-to 0.54.0 (pyproject.toml's range). On import the installed uvicorn is checked;
-:data:`UNSUPPORTED_REASON` says what is missing, and ``app.server.uvicorn_config`` then
-serves with uvicorn's stock protocol, without these limits, after one warning
-(tests/app/test_http_protocol.py fails, naming what is gone).
+``handle_websocket_upgrade``, calls ``_should_upgrade``, reads the attributes in
+``_NEEDS_ATTRIBUTES`` and the request cycle's ``response_started``, ``response_complete``,
+``disconnected``, ``keep_alive`` and ``message_event``, and uses
+``uvicorn.middleware.proxy_headers._TrustedHosts``. Tested with uvicorn 0.54.0; what it
+uses is unchanged since 0.52.1, the bottom of pyproject.toml's range. On import the
+installed uvicorn is checked; :data:`UNSUPPORTED_REASON` says what is missing, and
+``app.server.uvicorn_config`` then serves with uvicorn's stock protocol, without these
+limits, after one warning (tests/app/test_http_protocol.py fails, naming what is gone).
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ _NEEDS_METHODS: dict[str, tuple[tuple[str, ...], bool]] = {
     "on_message_begin": (("self",), False),
     "on_message_complete": (("self",), False),
     "on_response_complete": (("self",), False),
+    "_should_upgrade": (("self",), False),
 }
 # uvicorn's methods that must still call (or use) what is overridden or swapped.
 _NEEDS_REFERENCES: dict[str, tuple[str, ...]] = {
@@ -257,7 +258,7 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             super().on_headers_complete()
             return
         admission.refused_address += 1
-        if self.parser.should_upgrade():
+        if self.parser.should_upgrade() and self._should_upgrade():
             self._refuse_upgrade = True
             super().on_headers_complete()
             return
@@ -357,6 +358,8 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         self._lingering = True
         self._cancel_deadline()
         transport = self.transport
+        if transport.is_closing():
+            return
         if answer:
             transport.write(answer)
         if not transport.can_write_eof():

@@ -135,6 +135,27 @@ def open_stream(server: ServerProcess, game: str, source: str, extra: str = "") 
     return sock
 
 
+def upgrade(
+    server: ServerProcess, game: str, source: str, extra: str = ""
+) -> tuple[socket.socket, bytes]:
+    """A WebSocket handshake for ``game`` from ``source``: the socket and the answer's head."""
+    sock = connect(server, source)
+    sock.sendall(
+        (
+            f"GET /ws/games/{game} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+        ).encode()
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return sock, answer
+
+
 # --- deadlines ---
 
 
@@ -358,6 +379,17 @@ def test_a_forwarded_address_counts_only_from_the_configured_proxy(
     assert (status, code) == (429, "rate_limited")
     assert "without a token" in message
     assert request(connect(server, "127.0.0.2"), "/api/games", bob).startswith(b"HTTP/1.1 200")
+    # A WebSocket through the proxy holds its client's place until it closes; over the
+    # cap, the upgrade itself is refused.
+    carol = "X-Forwarded-For: 203.0.113.9\r\n"
+    sockets = [upgrade(server, game, "127.0.0.2", carol) for _ in range(3)]
+    assert [answer.split(b"\r\n", 1)[0] for _, answer in sockets] == [
+        b"HTTP/1.1 101 Switching Protocols",
+        b"HTTP/1.1 101 Switching Protocols",
+        b"HTTP/1.1 429 Too Many Requests",
+    ]
+    status, code, _ = error_code(request(connect(server, "127.0.0.2"), "/api/games", carol))
+    assert (status, code) == (429, "rate_limited")
     # Without configured proxies nobody's forwarding is believed.
     plain = start(make_server, tmp_path, GM_MAX_CONNECTIONS_PER_IP="2")
     held = [connect(plain, "127.0.0.2") for _ in range(2)]
