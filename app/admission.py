@@ -12,15 +12,20 @@ the client address the proxy names instead, for as long as the request (or the W
 it opens) lasts. :func:`address_key` is what "the same client" means here and for the
 anonymous-read rate limiter (app/limits.py), so that both agree.
 
-Plain counting on the event loop: no I/O, no clock; app/http_protocol.py calls it.
+Plain counting on the event loop (and :class:`Deadlines`, one loop timer for many
+connections' deadlines); app/http_protocol.py calls it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
-from typing import Protocol
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, Protocol, TypeVar
 
+T = TypeVar("T", bound=Hashable)
 # Seconds a refused client is told to wait: a slot frees when another of its connections
 # closes, which the server cannot foresee; a few seconds keep a retrying client to a trickle.
 RETRY_AFTER_S = 5
@@ -55,6 +60,57 @@ def error_answer(status: int, reason: str, code: str, message: str, *, retry_aft
     if retry_after:
         head.append(f"retry-after: {RETRY_AFTER_S}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+class Deadlines(Generic[T]):
+    """Items due ``timeout_s`` after they are armed, with one timer for all of them.
+
+    Every item gets the same timeout, so they fall due in the order they were armed: an
+    insertion-ordered map, and a single loop timer for its head, re-armed as the head
+    changes. Arming and disarming cost a map insert and delete, not a timer each (a timer
+    per connection costs several microseconds, and 10,000 spectators connect at once).
+    ``on_late(item)`` runs on the loop for each item not disarmed in time; it may arm items
+    again (in this queue or another).
+    """
+
+    __slots__ = ("_due", "_loop", "_on_late", "_timer", "timeout_s")
+
+    def __init__(self, timeout_s: float, on_late: Callable[[T], None]) -> None:
+        self.timeout_s = timeout_s
+        self._on_late = on_late
+        self._due: OrderedDict[T, float] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def arm(self, item: T, loop: asyncio.AbstractEventLoop) -> None:
+        """``item`` is due ``timeout_s`` from now (re-arming moves it to the back)."""
+        at = loop.time() + self.timeout_s
+        self._due.pop(item, None)
+        self._due[item] = at
+        if self._timer is None:
+            self._loop = loop
+            self._timer = loop.call_at(at, self._fire)
+
+    def disarm(self, item: T) -> None:
+        """``item`` is no longer due (nothing if it was not armed)."""
+        self._due.pop(item, None)
+
+    def _fire(self) -> None:
+        self._timer = None
+        loop = self._loop
+        assert loop is not None
+        due = self._due
+        now = loop.time()
+        while due:
+            item, at = next(iter(due.items()))
+            if at > now:
+                self._timer = loop.call_at(at, self._fire)
+                return
+            del due[item]
+            self._on_late(item)
 
 
 class TrustedProxies(Protocol):

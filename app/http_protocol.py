@@ -44,7 +44,7 @@ import inspect
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from app.admission import RETRY_AFTER_S, Admission, TrustedProxies
+from app.admission import RETRY_AFTER_S, Admission, Deadlines, TrustedProxies
 from app.errors import error_response
 from app.ws_protocol import FanoutWebSocketProtocol, missing_internals
 
@@ -159,32 +159,51 @@ def trusted_proxies(addresses: tuple[str, ...]) -> TrustedProxies | None:
 
 
 def protocol_class(admission: Admission) -> type[AdmittedHttpToolsProtocol]:
-    """The protocol class one server passes to uvicorn (``http=``): counts into ``admission``."""
-    return type("AdmittedHttpToolsProtocol", (AdmittedHttpToolsProtocol,), {"admission": admission})
+    """The protocol class one server passes to uvicorn (``http=``): counts into ``admission``,
+    with the server's two deadline queues."""
+    base = AdmittedHttpToolsProtocol
+    return type(
+        "AdmittedHttpToolsProtocol",
+        (base,),
+        {
+            "admission": admission,
+            "header_deadlines": Deadlines(admission.header_timeout_s, base.header_late),
+            "body_deadlines": Deadlines(admission.body_timeout_s, base.body_late),
+        },
+    )
 
 
 class AdmittedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol, counted and timed (see the module docstring).
 
-    The per-connection state is a handful of attributes whose class-level defaults cost
-    nothing until set: 10,000 spectators pay one timer each for their handshake's header.
+    Deadlines are entries in the server's two queues (one loop timer each), not a timer
+    per connection.
     """
 
     admission: ClassVar[Admission]
-    _deadline: asyncio.TimerHandle | None = None
-    _expecting = _HEADER
-    # Whether bytes of the awaited request have come (a silent connection gets no answer).
-    _started = False
-    _admitted = False
-    # What the connection counts under per address (None: not counted per address).
-    _key: str | None = None
-    # A trusted proxy's connection: its requests count against their forwarded clients.
-    _proxied = False
-    # Per request from a proxy, in order: the forwarded key it holds (None: none).
-    _forwarded: deque[str | None] | None = None
-    _refuse_upgrade = False
-    _lingering = False
-    _upgraded = False
+    header_deadlines: ClassVar[Deadlines[AdmittedHttpToolsProtocol]]
+    body_deadlines: ClassVar[Deadlines[AdmittedHttpToolsProtocol]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # All set here, in __init__, so that every connection's instance dict keeps sharing
+        # one key table (CPython's key-sharing dictionaries).
+        # The queue this connection is armed in, if any.
+        self._armed: Deadlines[AdmittedHttpToolsProtocol] | None = None
+        self._linger: asyncio.TimerHandle | None = None
+        self._expecting = _HEADER
+        # Whether bytes of the awaited request have come (a silent one gets no answer).
+        self._started = False
+        self._admitted = False
+        # What the connection counts under per address (None: not counted per address).
+        self._key: str | None = None
+        # A trusted proxy's connection: its requests count against forwarded clients.
+        self._proxied = False
+        # Per request from a proxy, in order: the forwarded key it holds (None: none).
+        self._forwarded: deque[str | None] | None = None
+        self._refuse_upgrade = False
+        self._lingering = False
+        self._upgraded = False
 
     def connection_made(self, transport: Any) -> None:
         """As uvicorn's; then admit the connection, or answer it at once and close."""
@@ -200,11 +219,14 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         self._key = key
         if key is None and admission.max_per_address and admission.is_proxy(host):
             self._proxied = True
-        self._deadline = self.loop.call_later(admission.header_timeout_s, self._header_late)
+        self._arm(self.header_deadlines)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Give the connection's places back, then as uvicorn's."""
         self._cancel_deadline()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         self._give_back()
         super().connection_lost(exc)
 
@@ -213,10 +235,10 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         if self._lingering:
             return
         super().data_received(data)
-        if self._deadline is not None or self._upgraded or self._lingering:
+        if self._armed is not None or self._upgraded or self._lingering:
             return
         if self._expecting == _BODY:
-            self._deadline = self.loop.call_later(self.admission.body_timeout_s, self._body_late)
+            self._arm(self.body_deadlines)
         elif (
             self._expecting == _NOTHING
             and self.timeout_keep_alive_task is None
@@ -226,19 +248,15 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             # Bytes between requests that begin none (blank lines) stopped uvicorn's
             # keep-alive timer: the next request's header is due from now.
             self._expecting = _HEADER
-            self._deadline = self.loop.call_later(
-                self.admission.header_timeout_s, self._header_late
-            )
+            self._arm(self.header_deadlines)
 
     def on_message_begin(self) -> None:
         """A request begins: its header is due within the header timeout."""
         super().on_message_begin()
         self._started = True
         self._expecting = _HEADER
-        if self._deadline is None:
-            self._deadline = self.loop.call_later(
-                self.admission.header_timeout_s, self._header_late
-            )
+        if self._armed is None:
+            self._arm(self.header_deadlines)
 
     def on_headers_complete(self) -> None:
         """The header is in: stop its deadline, count a proxy's request against its client."""
@@ -319,13 +337,18 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             if key is not None:
                 self.admission.give_back(key)
 
-    def _cancel_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _arm(self, deadlines: Deadlines[AdmittedHttpToolsProtocol]) -> None:
+        deadlines.arm(self, self.loop)
+        self._armed = deadlines
 
-    def _header_late(self) -> None:
-        self._deadline = None
+    def _cancel_deadline(self) -> None:
+        if self._armed is not None:
+            self._armed.disarm(self)
+            self._armed = None
+
+    def header_late(self) -> None:
+        """Called by the header queue: the request's header did not come in time."""
+        self._armed = None
         cycle: RequestResponseCycle | None = self.cycle
         if cycle is not None and not cycle.response_complete:
             # A pipelined request trickles in behind a response still being sent (an NDJSON
@@ -340,8 +363,9 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             self.admission.closed_idle += 1
             self.transport.close()
 
-    def _body_late(self) -> None:
-        self._deadline = None
+    def body_late(self) -> None:
+        """Called by the body queue: the request's body did not come in time."""
+        self._armed = None
         self.admission.timed_out_body += 1
         cycle: RequestResponseCycle | None = self.cycle
         answer = None
@@ -367,7 +391,7 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             return
         transport.write_eof()
         self.flow.resume_reading()
-        self._deadline = self.loop.call_later(LINGER_S, transport.abort)
+        self._linger = self.loop.call_later(LINGER_S, transport.abort)
 
 
 async def _refuse_forwarded(scope: Any, receive: Any, send: Any) -> None:

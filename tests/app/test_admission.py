@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from app.admission import Admission, address_key, error_answer
+from app.admission import Admission, Deadlines, address_key, error_answer
 from app.http_protocol import trusted_proxies
 
 
@@ -67,3 +68,48 @@ def test_error_answers_are_whole_http_responses_in_the_contract_format() -> None
     assert b"connection: close" in head and b"retry-after: " in head
     assert f"content-length: {len(body)}".encode() in head
     assert json.loads(body) == {"error": {"code": "rate_limited", "message": "slow down"}}
+
+
+class FakeLoop:
+    """Just the loop methods Deadlines uses, with time moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.timers: list[tuple[float, Any]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, at: float, callback: Any) -> object:
+        self.timers.append((at, callback))
+        return object()  # a handle: Deadlines never cancels it
+
+    def run_due(self) -> None:
+        due = [t for t in self.timers if t[0] <= self.now]
+        self.timers = [t for t in self.timers if t[0] > self.now]
+        for _, callback in due:
+            callback()
+
+
+def test_deadlines_fire_in_order_for_what_is_still_armed_with_one_timer() -> None:
+    """Items not disarmed in time are late, in arming order; one timer at a time is pending."""
+    late: list[str] = []
+    deadlines: Deadlines[str] = Deadlines(10.0, late.append)
+    loop: Any = FakeLoop()
+    deadlines.arm("a", loop)
+    loop.now += 1
+    deadlines.arm("b", loop)
+    deadlines.arm("c", loop)
+    assert len(loop.timers) == 1
+    deadlines.disarm("a")
+    deadlines.disarm("nothing")
+    loop.now = 110.5  # a's deadline: a is gone, b and c are not due yet
+    loop.run_due()
+    assert late == []
+    assert [at for at, _ in loop.timers] == [111.0]
+    loop.now = 111.0
+    loop.run_due()
+    assert late == ["b", "c"]
+    assert len(deadlines) == 0 and loop.timers == []
+    deadlines.arm("d", loop)  # an empty queue arms its timer again
+    assert [at for at, _ in loop.timers] == [121.0]
