@@ -21,7 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 from app import Settings, http_protocol
 from app.server import uvicorn_config
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, redis_server_or_skip
 
 AUTH = {"Authorization": "Bearer operator-secret-token"}
 # Generous bounds for a loaded CI machine: correctness, not speed.
@@ -396,6 +396,29 @@ def test_a_forwarded_address_counts_only_from_the_configured_proxy(
     status, code, _ = error_code(request(connect(plain, "127.0.0.2"), "/healthz", bob))
     assert (status, code) == (429, "rate_limited")
     assert held
+
+
+def test_behind_its_own_edges_the_core_limits_each_client_not_the_edges(
+    make_server: list[ServerProcess], tmp_path: Path
+) -> None:
+    """With --edges the core trusts what its edges forward: its anonymous rate limit counts
+    each client's address, not the edge's loopback one."""
+    redis_server_or_skip()
+    server = start(
+        make_server,
+        tmp_path,
+        GM_EDGES="1",
+        GM_ANON_REQUESTS_PER_S="0.001",
+        GM_ANON_REQUESTS_BURST="2",
+    )
+
+    def games_from(source: str) -> int:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(transport=transport, timeout=WAIT_S) as client:
+            return client.get(server.url + "/api/games").status_code
+
+    assert [games_from("127.0.0.2") for _ in range(3)] == [200, 200, 429]
+    assert games_from("127.0.0.3") == 200
 
 
 def test_a_bad_proxy_setting_stops_the_server_with_its_name(tmp_path: Path) -> None:
