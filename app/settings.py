@@ -98,7 +98,8 @@ class EnvironSource(PydanticBaseSettingsSource):
 
     pydantic-settings' own ``EnvSettingsSource`` reads only ``os.environ`` and decodes tuple
     fields as JSON; this one takes any mapping (so tests pass a dict instead of patching the
-    process environment) and leaves ``GM_ORIGINS`` comma-separated for the field's validator.
+    process environment) and leaves ``GM_ORIGINS`` and ``GM_FORWARDED_ALLOW_IPS``
+    comma-separated for the fields' validator.
     Validation and conversion are pydantic's, as for any other source.
     """
 
@@ -251,7 +252,7 @@ class Settings(BaseSettings):
 
     @field_validator("origins", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
