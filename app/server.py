@@ -57,7 +57,7 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
             uvicorn.__version__,
             http_protocol.UNSUPPORTED_REASON,
         )
-        http = "httptools"
+        http = "auto"
     # /metrics reads the counts (app/factory.py).
     state = getattr(app, "state", None)
     if state is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from websockets.sync.client import connect as ws_connect
 
 from app import Settings, http_protocol
 from app.server import uvicorn_config
-from tests.conftest import ServerProcess, redis_server_or_skip
+from tests.conftest import ROOT, ServerProcess, redis_server_or_skip
 
 AUTH = {"Authorization": "Bearer operator-secret-token"}
 # Generous bounds for a loaded CI machine: correctness, not speed.
@@ -474,10 +476,33 @@ def test_without_the_internals_uvicorn_config_falls_back_with_one_warning(
 
     with caplog.at_level(logging.WARNING, logger="app.server"):
         config = uvicorn_config(FastAPI(), Settings(data_dir=tmp_path))
-    assert config.http == "httptools"
+    assert config.http == "auto"
     warnings = [r for r in caplog.records if "something is gone" in r.getMessage()]
     assert len(warnings) == 1
     assert "no connection caps" in warnings[0].getMessage()
+
+
+def test_the_module_imports_without_uvicorns_httptools_protocol(tmp_path: Path) -> None:
+    """With uvicorn's httptools module unimportable, app.server still imports and falls back."""
+    script = (
+        "import sys\n"
+        "sys.modules['uvicorn.protocols.http.httptools_impl'] = None\n"
+        "from app import http_protocol\n"
+        "from app.server import uvicorn_config\n"
+        "from app.settings import Settings\n"
+        "assert 'httptools' in http_protocol.UNSUPPORTED_REASON, http_protocol.UNSUPPORTED_REASON\n"
+        "assert uvicorn_config(object(), Settings(data_dir=sys.argv[1])).http == 'auto'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("serving HTTP with uvicorn's stock protocol") == 1, result.stderr
 
 
 def test_uvicorn_is_given_the_admitted_protocol(tmp_path: Path) -> None:
