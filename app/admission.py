@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
+_log = logging.getLogger(__name__)
 T = TypeVar("T", bound=Hashable)
 # Seconds a refused client is told to wait: a slot frees when another of its connections
 # closes, which the server cannot foresee; a few seconds keep a retrying client to a trickle.
@@ -110,7 +112,11 @@ class Deadlines(Generic[T]):
                 self._timer = loop.call_at(at, self._fire)
                 return
             del due[item]
-            self._on_late(item)
+            try:
+                self._on_late(item)
+            except Exception:
+                # One failing item must not leave the others without a timer.
+                _log.exception("a deadline's handler failed")
 
 
 class TrustedProxies(Protocol):

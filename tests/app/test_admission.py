@@ -113,3 +113,21 @@ def test_deadlines_fire_in_order_for_what_is_still_armed_with_one_timer() -> Non
     assert len(deadlines) == 0 and loop.timers == []
     deadlines.arm("d", loop)  # an empty queue arms its timer again
     assert [at for at, _ in loop.timers] == [121.0]
+
+
+def test_a_failing_handler_does_not_stop_the_other_deadlines() -> None:
+    """An item whose handler raises is logged; the items after it still fall due."""
+    late: list[str] = []
+
+    def on_late(item: str) -> None:
+        if item == "bad":
+            raise RuntimeError("boom")
+        late.append(item)
+
+    deadlines: Deadlines[str] = Deadlines(1.0, on_late)
+    loop: Any = FakeLoop()
+    for item in ("bad", "good"):
+        deadlines.arm(item, loop)
+    loop.now += 1
+    loop.run_due()
+    assert late == ["good"]
