@@ -404,7 +404,7 @@ def test_behind_its_own_edges_the_core_limits_each_client_not_the_edges(
     make_server: list[ServerProcess], tmp_path: Path
 ) -> None:
     """With --edges the core trusts what its edges forward: its anonymous rate limit counts
-    each client's address, not the edge's loopback one."""
+    each client's address, not the edge's loopback one. The edge caps connections too."""
     redis_server_or_skip()
     server = start(
         make_server,
@@ -412,6 +412,7 @@ def test_behind_its_own_edges_the_core_limits_each_client_not_the_edges(
         GM_EDGES="1",
         GM_ANON_REQUESTS_PER_S="0.001",
         GM_ANON_REQUESTS_BURST="2",
+        GM_MAX_CONNECTIONS_PER_IP="3",
     )
 
     def games_from(source: str) -> int:
@@ -421,6 +422,10 @@ def test_behind_its_own_edges_the_core_limits_each_client_not_the_edges(
 
     assert [games_from("127.0.0.2") for _ in range(3)] == [200, 200, 429]
     assert games_from("127.0.0.3") == 200
+    # The public port is the edge's: it holds three connections of an address, no more.
+    held = [connect(server, "127.0.0.4") for _ in range(3)]
+    assert error_code(read_to_end(connect(server, "127.0.0.4")))[:2] == (429, "rate_limited")
+    assert request(held[0]).startswith(b"HTTP/1.1 200")
 
 
 def test_a_bad_proxy_setting_stops_the_server_with_its_name(tmp_path: Path) -> None:
