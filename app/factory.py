@@ -28,7 +28,7 @@ from app.errors import error_response, install_error_handlers
 from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
 from app.limits import AnonymousRateLimit, BodyLimit
-from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
+from app.metrics import Metrics, cancel_and_wait, collect_admission, watch_loop_lag
 from app.ratelimit import RateLimiter
 from app.relay import RelayService
 from app.review import ReviewService
@@ -161,6 +161,7 @@ def create_app(
             del stored, outcomes
             relay.start()
             _collect_store_metrics(metrics, history, games)
+            collect_admission(metrics, app.state)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
             publisher = None

@@ -106,6 +106,8 @@ async def serve(
     settings_overrides.setdefault("analysis", False)
     # Tests poll the server far faster than any person; the limit has its own test.
     settings_overrides.setdefault("anon_requests_per_s", 0)
+    # Nor on connections per address (tests open many from 127.0.0.1; the caps have theirs).
+    settings_overrides.setdefault("max_connections_per_ip", 0)
     settings = Settings(
         data_dir=data_dir, operator_token="operator-secret-token", **settings_overrides
     )
@@ -186,6 +188,7 @@ class ServerProcess:
             "GM_OPERATOR_TOKEN": "operator-secret-token",
             "GM_ANALYSIS": "0",
             "GM_ANON_REQUESTS_PER_S": "0",
+            "GM_MAX_CONNECTIONS_PER_IP": "0",
             **self.env,
         }
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
