@@ -207,11 +207,16 @@ class Settings(BaseSettings):
     pairing_engine: str = ""
     # py4swiss needs minutes for the first rounds of a very large open (see the README).
     pairing_timeout_s: PositiveFloat = 900.0
-    # Relay sources (``relay_url``) are fetched this often while a round is live; errors
-    # back off exponentially up to relay_max_backoff_s.
+    # Relay sources (``relay_url``, a round's ``sync_url``) are fetched this often while a
+    # round is live; errors back off exponentially up to relay_max_backoff_s. A fetch waits
+    # at most relay_timeout_s to connect and for each read, and gives up on the whole
+    # fetch (a source trickling bytes) after relay_deadline_s; a body larger than
+    # relay_max_bytes is cut there, never read whole.
     relay_poll_s: PositiveFloat = 2.0
     relay_max_backoff_s: PositiveFloat = 60.0
     relay_timeout_s: PositiveFloat = 10.0
+    relay_deadline_s: PositiveFloat = 30.0
+    relay_max_bytes: PositiveInt = 16 * 1024 * 1024
     # Spectators: a cap on connections (WebSockets and streams; 0 refuses all), the largest
     # message a spectator may send (bigger closes with 1009), how many it may send (more
     # closes with 1008), keepalive pings, and browser origins allowed (empty: any).
