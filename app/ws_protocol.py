@@ -37,6 +37,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from websockets.protocol import State
+
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
     from uvicorn.protocols.utils import ClientDisconnected
@@ -182,13 +184,17 @@ class DirectConnection:
 
     @property
     def is_open(self) -> bool:
-        """Whether the handshake completed and no close has started."""
+        """Whether the handshake completed and no close has started (by either side)."""
         p = self._proto
         return (
             p.handshake_complete
             and not p.close_sent
             and not p.disconnected
             and not p.transport.is_closing()
+            # A client's close frame read in the same packet as a message before it has
+            # already moved the connection to CLOSING (websockets answered it): neither a
+            # data frame nor a close of ours may follow (send_close would raise).
+            and p.conn.state is State.OPEN
         )
 
     def write_frame(self, frame: bytes) -> None:

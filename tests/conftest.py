@@ -27,6 +27,12 @@ from workers.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def examples(normal: int) -> int:
+    """Hypothesis examples for a fuzz test: ``normal`` in the usual suite, 20 times as many
+    with ``GM_TEST_FULL=1`` (``make test-full``)."""
+    return normal * 20 if os.environ.get("GM_TEST_FULL") == "1" else normal
+
+
 def free_socket() -> socket.socket:
     """A listening TCP socket on 127.0.0.1 with a port chosen by the kernel."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
