@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from tests.conftest import ServerProcess, examples
 
 OPERATOR = {"Authorization": "Bearer operator-secret-token"}
+# pyproject's 120 s per test, scaled with the examples of a full run.
+pytestmark = pytest.mark.timeout(examples(120))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -27,6 +27,8 @@ from tests.app.test_fuzz import json_values
 from tests.conftest import ServerProcess, examples
 
 OPERATOR = {"Authorization": "Bearer operator-secret-token"}
+# pyproject's 120 s per test, scaled with the examples of a full run.
+pytestmark = pytest.mark.timeout(examples(120))
 REFUSED = {400, 403, 404, 409, 413, 422}
 FUZZ = settings(
     deadline=None,
@@ -181,8 +183,10 @@ def fen_verdict(fen: str) -> str | None:
     return board.fen()
 
 
-def game_count(client: httpx.Client) -> int:
-    return len(client.get("/api/games").json()["games"])
+def newest_game(client: httpx.Client) -> str | None:
+    """The id of the game created last."""
+    games = client.get("/api/games", params={"limit": 1}, headers=OPERATOR).json()["games"]
+    return games[0]["id"] if games else None
 
 
 @settings(FUZZ, max_examples=examples(150))
@@ -192,20 +196,20 @@ def test_a_start_fen_is_taken_as_it_reads_or_refused(target: Target, fen: str) -
     position from it, and then from that position; otherwise refused, no game made."""
     client = target.client
     target.count("fen")
-    before = game_count(client)
+    before = newest_game(client)
     body = {"white": {"name": "W"}, "black": {"name": "B"}, "clock": {"initial": 600}, "fen": fen}
     r = client.post("/api/games", json=body, headers=OPERATOR)
     expected = fen_verdict(fen)
     if r.status_code != 201:
         assert_error(r)
         assert expected is None, (fen, r.text)
-        assert game_count(client) == before
+        assert newest_game(client) == before
         return
     assert expected is not None, fen
     target.count("fen accepted")
     game = r.json()["game"]
     assert game["initial_fen"] == game["fen"] == expected
-    assert game_count(client) == before + 1
+    assert newest_game(client) == game["id"]
     # The PGN names the position and reads back.
     pgn = client.get(f"/api/games/{game['id']}/pgn")
     assert pgn.status_code == 200
@@ -411,8 +415,10 @@ def broadcast(client: httpx.Client) -> Broadcast:
 
 
 def games_of(client: httpx.Client, tid: str) -> dict[str, tuple[int, int, str]]:
-    """Every game of the tournament: (seq, ply, result) by id."""
-    games = client.get("/api/games", params={"tournament": tid}, headers=OPERATOR).json()["games"]
+    """Every game on a board of the tournament: (seq, ply, result) by id."""
+    data = client.get(f"/api/tournaments/{tid}", headers=OPERATOR).json()
+    ids = [p["game"] for r in data["rounds"] for p in r["pairings"] if p["game"]]
+    games = [client.get(f"/api/games/{game_id}", headers=OPERATOR).json() for game_id in ids]
     return {g["id"]: (g["seq"], g["ply"], g["result"]) for g in games}
 
 

@@ -302,6 +302,8 @@ def _scenario(client: httpx.Client, hostile: Hostile) -> None:
         with hostile.lock:
             cut = list(hostile.cut.get(path, []))
         assert cut and max(cut) < SENT_BOUND, (path, cut)
+        # For the README's figures (pytest -s shows it).
+        print(f"\n{path}: cut {len(cut)} times, at most {max(cut)} bytes sent")
     # The declared gigantic body was refused from its header: it never counted as cut late.
     with hostile.lock:
         assert all(sent < SENT_BOUND for sent in hostile.cut.get("/huge.pgn", []))
