@@ -1,6 +1,6 @@
 """Broken relay sources against a real server subprocess: a real local TCP server that never
 answers, stalls after its headers, trickles a byte a second, sends random bytes, answers
-something that is not HTTP, or sends an endless body. Each is bounded and reported, while
+something that is not HTTP, or sends an endless body (plain or gzip). Each is bounded and reported, while
 a good source, a played game and ``/healthz`` carry on."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import socket
 import socketserver
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.rules.relay import pgn_problem
 from tests.app.test_livechess_relay import ROUND_DIR, game, index
 from tests.app.test_relay_api import board_pgn, random_line
 from tests.conftest import ServerProcess
@@ -55,6 +55,7 @@ BROKEN = {
     "/not-http.pgn": r"RemoteProtocolError",
     "/endless.pgn": rf"larger than {MAX_BYTES} bytes .*cut there",
     "/huge.pgn": r"Content-Length: 1000000000000",
+    "/bomb.pgn": rf"larger than {MAX_BYTES} bytes .*cut there",
     "/endless/round-1/index.json": rf"larger than {MAX_BYTES} bytes .*cut there",
 }
 
@@ -128,6 +129,8 @@ class _Handler(socketserver.BaseRequestHandler):
             sock.sendall(os.urandom(4096))
         elif path in ("/endless.pgn", "/huge.pgn", "/endless/round-1/index.json"):
             self._endless(sock, path, None if path != "/huge.pgn" else 10**12)
+        elif path == "/bomb.pgn":
+            self._bomb(sock, path)
         else:
             sock.sendall(_head(404, 0))
 
@@ -146,9 +149,28 @@ class _Handler(socketserver.BaseRequestHandler):
                 return
             sent += len(block)
 
+    def _bomb(self, sock: socket.socket, path: str) -> None:
+        """An endless gzip stream of tags: each 2 KB sent inflates to about 1 MB."""
+        packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        block = b'[Event "bomb"]\n' * 65536
+        sent = 0
+        sock.sendall(_head(200, None, b"Content-Encoding: gzip"))
+        while not self.server.stopping.is_set():
+            packed = packer.compress(block) + packer.flush(zlib.Z_SYNC_FLUSH)
+            try:
+                sock.sendall(packed)
+            except TimeoutError:
+                continue
+            except OSError:
+                with self.server.lock:
+                    self.server.cut.setdefault(path, []).append(sent)
+                return
+            sent += len(packed)
 
-def _head(status: int, length: int | None) -> bytes:
+
+def _head(status: int, length: int | None, *extra: bytes) -> bytes:
     lines = [f"HTTP/1.1 {status} X", "Content-Type: application/x-chess-pgn", "Connection: close"]
+    lines += [line.decode() for line in extra]
     if length is not None:
         lines.append(f"Content-Length: {length}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -298,7 +320,7 @@ def _scenario(client: httpx.Client, hostile: Hostile) -> None:
     for path in BROKEN:
         assert round_of(data, path)["pairings"] == [], path
     # Endless bodies were cut near the cap, not read on.
-    for path in ("/endless.pgn", "/endless/round-1/index.json"):
+    for path in ("/endless.pgn", "/endless/round-1/index.json", "/bomb.pgn"):
         with hostile.lock:
             cut = list(hostile.cut.get(path, []))
         assert cut and max(cut) < SENT_BOUND, (path, cut)
@@ -322,10 +344,3 @@ def _server_moves(client: httpx.Client) -> Iterator[tuple[str, str, str]]:
         for ply, san in enumerate(random_line(30, seed)):
             yield game_id, tokens["white" if ply % 2 == 0 else "black"], san
     raise AssertionError("ran out of games")
-
-
-def test_garbage_is_told_from_pgn() -> None:
-    """Binary bytes and text without a tag pair are not PGN; a PGN with bad games may be."""
-    assert pgn_problem(bytes(range(256)).decode("latin-1")) == "not PGN: binary content"
-    assert pgn_problem("<html>502</html>") is not None
-    assert pgn_problem('[White "A"]\n[Black "B"]\n\n1. e4 Zz9 *\n') is None
