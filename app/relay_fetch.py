@@ -56,8 +56,9 @@ async def fetch_bounded(
     """GET ``url``: a 200 with its whole body, or a 304, by ``deadline`` (loop time, s).
 
     Raises SourceError for any other status, a body over ``max_bytes`` (declared or
-    counted), the deadline passing, and every transport failure (refused, reset, timed
-    out, not HTTP), with a message for the operator.
+    counted), the deadline passing, a URL (or redirect) that cannot be fetched, and every
+    transport failure (refused, reset, timed out, not HTTP), with a message for the
+    operator.
     """
     try:
         async with asyncio.timeout_at(deadline):
@@ -68,6 +69,14 @@ async def fetch_bounded(
         raise SourceError(f"timed out ({_what_timed_out(exc)}, GM_RELAY_TIMEOUT_S)") from None
     except httpx.HTTPError as exc:
         raise SourceError(f"{type(exc).__name__}: {exc}"[:500]) from None
+    except (httpx.InvalidURL, ValueError, OverflowError) as exc:
+        # The URL, or where a redirect led: a bad port or host name (IDNA) is found only
+        # when the request is built or the socket connects.
+        raise SourceError(f"not a usable URL: {exc}"[:500]) from None
+    except ExceptionGroup as group:
+        # anyio's connect gathers what each attempt raised (a port past 65535 is one).
+        causes = "; ".join(str(exc) for exc in group.exceptions)
+        raise SourceError(f"could not connect: {causes}"[:500]) from None
 
 
 async def _fetch(

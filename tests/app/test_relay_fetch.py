@@ -56,6 +56,10 @@ BROKEN = {
     "/endless.pgn": rf"larger than {MAX_BYTES} bytes .*cut there",
     "/huge.pgn": r"Content-Length: 1000000000000",
     "/bomb.pgn": rf"larger than {MAX_BYTES} bytes .*cut there",
+    "/redirect.pgn": r"(could not connect|ConnectError)",
+    # Not on the hostile server: host names that cannot be looked up as written.
+    "http://xn--/round.pgn": r"not a usable URL",
+    "http://\u2603\u2603.example/round.pgn": r"not a usable URL",
     "/endless/round-1/index.json": rf"larger than {MAX_BYTES} bytes .*cut there",
 }
 
@@ -131,6 +135,8 @@ class _Handler(socketserver.BaseRequestHandler):
             self._endless(sock, path, None if path != "/huge.pgn" else 10**12)
         elif path == "/bomb.pgn":
             self._bomb(sock, path)
+        elif path == "/redirect.pgn":
+            sock.sendall(_head(302, 0, b"Location: http://127.0.0.1:99999/round.pgn"))
         else:
             sock.sendall(_head(404, 0))
 
@@ -191,14 +197,22 @@ def hostile() -> Iterator[Hostile]:
         thread.join(10)
 
 
-def until(check: Callable[[], bool], what: str, timeout_s: float = 90.0) -> None:
-    """Poll ``check`` (which also drives the other activity) until it holds."""
+def url_of(hostile: Hostile, path: str) -> str:
+    """A broken source's URL: on the hostile server, unless it is a whole URL."""
+    return path if path.startswith("http") else hostile.base + path
+
+
+def until(
+    check: Callable[[], bool], what: str, still: object = None, timeout_s: float = 90.0
+) -> None:
+    """Poll ``check`` (which also drives the other activity) until it holds; the failure
+    shows ``still`` (what the check found missing)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.2)
-    raise AssertionError(f"never happened: {what}")
+    raise AssertionError(f"never happened: {what}: {still}")
 
 
 def test_broken_sources_are_bounded_and_reported_while_the_rest_carries_on(
@@ -218,14 +232,15 @@ def test_broken_sources_are_bounded_and_reported_while_the_rest_carries_on(
         proc.stop()
     assert "Traceback" not in log, log
     for path in BROKEN:
-        lines = [line for line in log.splitlines() if f"relay source {hostile.base}{path} " in line]
+        url = json.dumps(url_of(hostile, path))[1:-1]
+        lines = [line for line in log.splitlines() if f"relay source {url} " in line]
         assert len(lines) == 1, (path, lines)
 
 
 def _scenario(client: httpx.Client, hostile: Hostile) -> None:
     tid = client.post("/api/tournaments", json=BROADCAST, headers=OPERATOR).json()["id"]
     rounds: dict[str, str] = {}
-    urls = {path: hostile.base + path for path in BROKEN}
+    urls = {path: url_of(hostile, path) for path in BROKEN}
     urls["/good.pgn"] = hostile.base + "/good.pgn"
     urls["/lc"] = f"{hostile.base}/lc{ROUND_DIR}/index.json"
     # The good ones first: they are polled from the start.
@@ -296,16 +311,21 @@ def _scenario(client: httpx.Client, hostile: Hostile) -> None:
             hostile.put(f"/lc{ROUND_DIR}/game-1.json", json.dumps(game(lc_line[: state["lc"]])))
         return data
 
+    waiting: dict[str, Any] = {}
+
     def all_reported() -> bool:
         data = carry_on()
+        waiting.clear()
         for path, pattern in BROKEN.items():
             source = round_of(data, path).get("source") or {}
             if source.get("failures", 0) < 2 or not re.search(pattern, source["last_error"]):
-                return False
+                waiting[path] = source
         relay = client.get(f"/api/tournaments/{relay_tid}", headers=OPERATOR).json()["relay"]
-        return bool(relay.get("failures", 0) >= 2)
+        if relay.get("failures", 0) < 2:
+            waiting["relay_url"] = relay
+        return not waiting
 
-    until(all_reported, "every broken source failing twice with its error")
+    until(all_reported, "every broken source failing twice with its error", waiting)
     # The good rounds kept up meanwhile (each step waited for the server to catch up).
     until(lambda: carry_on() and state["good"] >= 8 and state["lc"] >= 8, "good rounds moving")
     data = tournament()
