@@ -159,6 +159,82 @@ class GameList(Out):
     next: str | None
 
 
+class ProgressOut(Out):
+    """How far a running review is: positions evaluated of ``total``."""
+
+    done: int
+    total: int
+
+
+class ReviewStatus(Out):
+    """A review not done (yet): ``none``, ``queued`` (``ahead``: reviews before it) or
+    ``running`` (with ``progress``)."""
+
+    status: Literal["none", "queued", "running"]
+    progress: ProgressOut | None = None
+    ahead: int | None = None
+
+
+class JudgmentOut(Out):
+    """A move judged an inaccuracy, a mistake or a blunder."""
+
+    name: str
+    nag: int
+    comment: str
+
+
+class MoveReviewOut(Out):
+    """One reviewed half-move (``score`` after it, White's view)."""
+
+    ply: int
+    uci: str
+    san: str
+    score: ScoreOut
+    depth: int
+    accuracy: float
+    judgment: JudgmentOut | None
+    best: str | None
+    variation: list[str]
+
+
+class PlayerReviewOut(Out):
+    """One side's accuracy (0-100), average centipawn loss, and counts."""
+
+    accuracy: float | None
+    acpl: int | None
+    inaccuracy: int
+    mistake: int
+    blunder: int
+
+
+class BudgetOut(Out):
+    """The search budget of each position: a ``depth`` or a number of ``nodes``."""
+
+    depth: int | None = None
+    nodes: int | None = None
+
+
+class PositionReviewOut(Out):
+    """The evaluation of the start position."""
+
+    score: ScoreOut
+    depth: int
+    best: str | None
+
+
+class Review(Out):
+    """A finished game's review."""
+
+    status: Literal["done"]
+    engine: str
+    budget: BudgetOut
+    completed_at: str
+    initial: PositionReviewOut
+    white: PlayerReviewOut
+    black: PlayerReviewOut
+    moves: list[MoveReviewOut]
+
+
 # --- tournaments ---
 
 

@@ -171,6 +171,8 @@ ROUTES: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/broadcast/-/-/{round}", None, (200,) * 6),
     ("GET", "/broadcast/-/-/{round}", None, (303, 200, 200, 200, 200, 200)),
     ("GET", "/broadcast/-/{tour}", None, (303, 200, 200, 200, 200, 200)),
+    ("POST", "/api/games/{game}/review", None, (401, 403, 403, 403, 409, 403)),
+    ("GET", "/api/games/{game}/review", None, (200, 200, 200, 200, 200, 200)),
 ]
 # Where the read-only account token is answered otherwise than the full one (else alike).
 READER = {
