@@ -269,29 +269,6 @@ class ByeOut(Out):
     kind: ByeKind
 
 
-class RoundOut(Out):
-    """One round; ``start_at`` when scheduled; ``id``, ``name``, ``delay`` for broadcasts."""
-
-    round: int
-    status: RoundStatus
-    start_at: str | None = None
-    pairings: list[PairingOut]
-    byes: list[ByeOut]
-    id: str | None = None
-    name: str | None = None
-    delay: int | None = None
-
-
-class StandingOut(Out):
-    """One line of the standings; ``tiebreaks`` by C.07 acronym."""
-
-    rank: int
-    player: str
-    points: float
-    tiebreaks: dict[str, float]
-    played: int
-
-
 class RelayStatus(Out):
     """The state of a tournament's ``relay_url`` source (operator only)."""
 
@@ -303,6 +280,31 @@ class RelayStatus(Out):
     last_error: str | None = None
     failures: int | None = None
     games: int | None = None
+
+
+class RoundOut(Out):
+    """One round; ``start_at`` when scheduled; ``id``, ``name``, ``delay`` for broadcasts,
+    and for the operator the state of a broadcast round's own ``source``."""
+
+    round: int
+    status: RoundStatus
+    start_at: str | None = None
+    pairings: list[PairingOut]
+    byes: list[ByeOut]
+    id: str | None = None
+    name: str | None = None
+    delay: int | None = None
+    source: RelayStatus | None = None
+
+
+class StandingOut(Out):
+    """One line of the standings; ``tiebreaks`` by C.07 acronym."""
+
+    rank: int
+    player: str
+    points: float
+    tiebreaks: dict[str, float]
+    played: int
 
 
 class TournamentSummary(Out):

@@ -271,6 +271,15 @@ def _round(request: Request, round_id: str) -> tuple[LiveTournament, Round]:
         raise ApiError(404, "not_found", "Not found") from None
 
 
+def _round_of(state: TournamentState, round_id: str) -> Round:
+    """The round ``round_id`` of ``state``; 404 when the state has none (a round created
+    under a broadcast delay is not public yet)."""
+    for rnd in state.rounds:
+        if rnd.id == round_id:
+            return rnd
+    raise ApiError(404, "not_found", "Not found")
+
+
 def _public(request: Request, live: LiveTournament) -> TournamentState:
     broadcast: Broadcast = request.app.state.broadcast
     return broadcast.tournament(live.id) or live.state
@@ -577,7 +586,7 @@ async def round_pgn(round_id: str, request: Request) -> Response:
     """Every game of the round as PGN, in board order."""
     live, _ = _round(request, round_id)
     state = _public(request, live)
-    rnd = next(r for r in state.rounds if r.id == round_id)
+    rnd = _round_of(state, round_id)
     text = "".join(await _round_pgns(request, state, rnd))
     return Response(text, media_type="application/x-chess-pgn")
 
@@ -696,11 +705,15 @@ def _wants_json(request: Request) -> bool:
 
 async def _round_show(request: Request, round_id: str) -> dict[str, Any]:
     live, _ = _round(request, round_id)
-    state = _public(request, live)
-    rnd = next(r for r in state.rounds if r.id == round_id)
+    reader = _reader(request)
+    # Its owner sees a round the broadcast delay still hides (it has just made or edited
+    # it); the public sees it once public.
+    writeable = _may_write(request, reader, live.state)
+    state = live.state if writeable else _public(request, live)
+    rnd = _round_of(state, round_id)
     base = _base(request)
     games: GameService = request.app.state.games
-    data = my_round_json(base, state, rnd, writeable=_may_write(request, _reader(request), state))
+    data = my_round_json(base, state, rnd, writeable=writeable)
     now = games.now_ms()
     data["games"] = [game_preview(g, now) for g in await _public_games(request, rnd)]
     return data
@@ -803,7 +816,7 @@ async def stream_round(round_id: str, request: Request) -> StreamingResponse:
 
 def _public_round(request: Request, live: LiveTournament, round_id: str) -> Round:
     state = _public(request, live)
-    return next(r for r in state.rounds if r.id == round_id)
+    return _round_of(state, round_id)
 
 
 async def _round_stream(
