@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     # thousands of clients from one address set it so). More get 429 with Retry-After.
     anon_requests_per_s: NonNegativeFloat = 20.0
     anon_requests_burst: Burst = 60.0
+    # Requests without a token (API and lichess routes) served at once, in arrival order
+    # (0: no limit); at most anon_queue wait, more get 503. Players and health checks
+    # never wait behind them.
+    anon_concurrency: NonNegativeInt = 16
+    anon_queue: PositiveInt = 10_000
     log_level: LogLevel = "info"
     # One JSON object per line (for log collectors), or plain text lines.
     log_format: Literal["json", "text"] = "json"
