@@ -28,10 +28,10 @@ answer before the next one: their p50 and p99 are the figures; the goal is a p99
 ``/metrics``) and how long its loop thread waited for a CPU while runnable (from
 ``/proc/<pid>/schedstat``: on a shared machine, the share of the delays that is not the
 server's own). The flood's own answers (per second, by status) are counted too. The flood
-clients run in ``--procs``
-processes at ``nice`` 10, so that the server and the probes (at the bench's own priority)
-get the CPU first, as they would with the clients on other machines; every client speaks
-HTTP/1.1 over raw keep-alive sockets (no client library in the way).
+clients run in ``--procs`` processes at ``nice`` 19, so that the server and the probes (at
+the bench's own priority) get the CPU first, as they would with the clients on other
+machines (at ``nice`` 0 the clients of 2,000 connections take most of it); every client
+speaks HTTP/1.1 over raw keep-alive sockets (no client library in the way).
 
     python bench/flood.py [--runs 3] [--seconds 6] [--only game,mix] [--finished 2000]
         [--long-plies 600] [--procs 2] [--server-env GM_NAME=VALUE] [--json out.json]
@@ -85,7 +85,7 @@ MOVE_EVERY_S = 0.050
 # moves cost what a move in a game of ordinary length costs.
 PROBE_PLIES = 80
 CONNECT_S = 1.0
-FLOOD_NICE = 10
+FLOOD_NICE = 19
 
 
 # --- a raw HTTP/1.1 client ---
