@@ -1,12 +1,13 @@
 # Two entry points: `make run` (install, then serve on 127.0.0.1:8000 with data in ./data)
-# and `make test` (install, then lint, type-check and run the whole test suite).
+# and `make test` (install, then lint, type-check and run the whole test suite);
+# `make test-full` runs the suite with GM_TEST_FULL=1 (far more seeded trials, slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CODE := app engine workers
 ARGS ?=
 
-.PHONY: install run test lint system-deps screenshots bench-moves bench-pageload clean
+.PHONY: install run test test-full lint system-deps screenshots bench-moves bench-pageload clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +25,9 @@ lint: install
 	$(BIN)/ruff format --check $(CODE) tests bench
 	$(BIN)/mypy --strict $(CODE)
 
-# The tests drive a real UCI engine, a real browser and a real Redis: install Debian's
-# stockfish, chromium, chromium-driver and redis-server when missing (as root, as on CI);
-# otherwise say what to install.
+# The tests drive a real UCI engine, a real browser and a real Redis, and run the image's
+# init: install Debian's stockfish, chromium, chromium-driver, redis-server and tini when
+# missing (as root, as on CI); otherwise say what to install.
 system-deps:
 	@if ! command -v stockfish >/dev/null 2>&1 && [ ! -x /usr/games/stockfish ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -49,6 +50,13 @@ system-deps:
 	    echo "the bus and scale-out tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; \
 	  fi; \
 	fi
+	@if [ ! -x /usr/bin/tini ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini; \
+	  else \
+	    echo "the container test needs tini (the image's init): sudo apt-get install tini" >&2; exit 1; \
+	  fi; \
+	fi
 
 # The browser tests write the README's screenshots (home, game, 16-board tournament) to docs/.
 screenshots: install system-deps
@@ -56,6 +64,9 @@ screenshots: install system-deps
 
 test: lint system-deps
 	$(BIN)/python -m pytest
+
+test-full: lint system-deps
+	GM_TEST_FULL=1 $(BIN)/python -m pytest
 
 bench-moves: install
 	$(BIN)/python bench/moves.py

@@ -116,7 +116,10 @@ def _cluster(
     core_url = f"http://127.0.0.1:{private.getsockname()[1]}"
     env = edge_environment(settings.host, settings.port, bus, core_url)
     edges = EdgeSupervisor(settings.edges, env)
-    core = settings.model_copy(update={"bus": bus, "role": "core"})
+    # The core trusts what its edges forward (X-Forwarded-For): only they reach its port.
+    core = settings.model_copy(
+        update={"bus": bus, "role": "core", "forwarded_allow_ips": ("127.0.0.1",)}
+    )
     return core, [private], edges, redis
 
 

@@ -32,7 +32,7 @@ from app.bus import Audience, BusFeed, game_channel, process_id, tournament_chan
 from app.errors import ApiError, install_error_handlers, not_found
 from app.games import game_setup_from_record
 from app.hub import Hub
-from app.metrics import Metrics
+from app.metrics import Metrics, collect_admission
 from app.routes_live import deny, spectate, stream_game, unknown_socket, watch_game
 from app.settings import Settings
 from engine.rules.game import GameState, evolve
@@ -406,6 +406,7 @@ def create_edge_app(settings: Settings, *, now_ms: Callable[[], int] | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics = Metrics()
+        collect_admission(metrics, app.state)
         core = httpx.AsyncClient(base_url=settings.core_url, timeout=10.0, trust_env=False)
         games: EdgeGames | None = None
 

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import Gauge
 
 from app.accounts import AccountService
 from app.analysis import AnalysisService
@@ -27,9 +28,10 @@ from app.errors import error_response, install_error_handlers
 from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
 from app.limits import AnonymousRateLimit, AnonymousTurns, BodyLimit
-from app.metrics import Metrics, cancel_and_wait, watch_loop_lag
+from app.metrics import Metrics, cancel_and_wait, collect_admission, watch_loop_lag
 from app.ratelimit import RateLimiter
 from app.relay import RelayService
+from app.review import ReviewService
 from app.routes_accounts import router as accounts_router
 from app.routes_games import router as games_router
 from app.routes_lichess import router as lichess_router
@@ -40,7 +42,7 @@ from app.settings import Settings
 from app.stream_connection import ExposeConnection
 from app.tournaments import StandingsCache, TournamentService
 from engine.rules.view import game_json
-from engine.rules.wire import GameJSON, Result, Termination
+from engine.rules.wire import BudgetJSON, GameJSON, Result, Termination
 from workers.analysis import AnalysisPool, Pool
 from workers.archive import PgnArchive
 from workers.pairing import engine_from_setting
@@ -159,6 +161,7 @@ def create_app(
             del stored, outcomes
             relay.start()
             _collect_store_metrics(metrics, history, games)
+            collect_admission(metrics, app.state)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
             publisher = None
@@ -174,6 +177,15 @@ def create_app(
             remote = bool(settings.bus) if remote_analysis is None else remote_analysis
             analysis = await _start_analysis(settings, games, hub, metrics, remote=remote)
             app.state.analysis = analysis
+            reviews = await _start_reviews(settings, games, history, analysis, wall_ms)
+            app.state.reviews = reviews
+            if reviews is not None:
+                backlog = Gauge(
+                    "gm_reviews_queued",
+                    "Game reviews asked for and not done (running ones included).",
+                    registry=metrics.registry,
+                )
+                metrics.on_scrape(lambda: backlog.set(reviews.backlog))
             checkpoints = loop.create_task(
                 games.run_checkpoints(settings.clock_checkpoint_s), name="gm-clock-checkpoints"
             )
@@ -195,6 +207,8 @@ def create_app(
                 yield
             finally:
                 await cancel_and_wait(checkpoints)
+                if reviews is not None:
+                    await reviews.close()
                 if analysis is not None:
                     await analysis.close()
                     await analysis.pool.close()
@@ -293,6 +307,35 @@ async def _start_analysis(
     else:
         log.info("analysis: %d %s processes", pool.size, pool.engine_name)
     return service
+
+
+async def _start_reviews(
+    settings: Settings,
+    games: GameService,
+    store: Store,
+    analysis: AnalysisService | None,
+    wall_ms: Callable[[], int],
+) -> ReviewService | None:
+    """The review of finished games on the analysis service's background lane, or None
+    when analysis or reviews are off."""
+    if analysis is None or not settings.review:
+        return None
+    budget: BudgetJSON = (
+        {"nodes": settings.review_nodes}
+        if settings.review_nodes > 0
+        else {"depth": settings.review_depth}
+    )
+    reviews = ReviewService(
+        games,
+        store,
+        analysis,
+        budget=budget,
+        max_time_s=settings.review_max_time_s,
+        wall_ms=wall_ms,
+    )
+    games.observers.append(reviews.on_commit)
+    await reviews.start()
+    return reviews
 
 
 def end_streams(app: FastAPI) -> None:

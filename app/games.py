@@ -36,7 +36,15 @@ from engine.rules.game import (
 from engine.rules.pgn import export_pgn
 from engine.rules.snapshot import SNAPSHOT_EVERY, SnapshotJSON, from_snapshot, snapshot_json
 from engine.rules.view import game_json
-from engine.rules.wire import ColorName, EvalJSON, GameEvent, Mode, Result, Termination
+from engine.rules.wire import (
+    ColorName,
+    EvalJSON,
+    GameEvent,
+    Mode,
+    Result,
+    ReviewJSON,
+    Termination,
+)
 from workers.archive import PgnArchive
 from workers.store import EventRecord, GameRow, Store, StoredGame, StoreUnavailable
 
@@ -499,6 +507,14 @@ class GameService:
         """Record an engine evaluation of the game's current position (dropped if stale)."""
         live = self.get(game_id)
         await self.run(live, lambda s, _now: core.record_eval(s, evaluation))
+
+    async def record_review(self, game_id: str, review: ReviewJSON) -> GameState:
+        """Record a finished game's review (dropped if the game's moves changed meanwhile).
+
+        Raises ApiError 404 for an unknown game and StoreUnavailable.
+        """
+        live = await self.fetch(game_id)
+        return await self.run(live, lambda s, _now: core.record_review(s, review))
 
     async def run(self, live: LiveGame, command: Command) -> GameState:
         """Apply ``command`` under the game's lock, after recording any flag fall first.

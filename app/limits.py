@@ -12,6 +12,7 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.admission import address_key
 from app.errors import error_response
 from app.ratelimit import RateLimiter
 
@@ -93,7 +94,8 @@ class AnonymousRateLimit:
     ``Retry-After``, on the API and lichess routes only. ``rate`` 0 switches it off.
     WebSocket handshakes are not counted (spectator connections have their own cap).
 
-    The address is the one uvicorn gives (behind a proxy it trusts, the forwarded one).
+    The address is the one uvicorn gives (behind a proxy in ``GM_FORWARDED_ALLOW_IPS``, the
+    one it forwards), keyed as the connection caps key it (:func:`app.admission.address_key`).
     """
 
     def __init__(
@@ -120,7 +122,7 @@ class AnonymousRateLimit:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        address = client[0] if client else ""
+        address = address_key(client[0]) if client else ""
         if limiter.allow(address, self._now_s()):
             await self.app(scope, receive, send)
             return

@@ -7,7 +7,9 @@ board's game file, at most :data:`CONCURRENCY` requests at a time, each a condit
 request (``If-None-Match``/``If-Modified-Since``) with the validators and the parsed
 content kept in a :class:`LiveChessCache`, so a round where nothing moved costs one 304
 per file and no parsing. It returns the round as PGN for the relay pipeline, or None when
-it is the text returned last time.
+it is the text returned last time. Every file is fetched within the poll's deadline and
+size cap (:mod:`app.relay_fetch`): a game file that hangs, trickles or runs on costs its
+board an error, and the other boards still come through.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from app.relay_fetch import INLINE_BYTES, SourceError, fetch_bounded
 from engine.rules.livechess import (
     MAX_FILE_BYTES,
     LiveChessError,
@@ -38,7 +41,8 @@ _Parsed: TypeAlias = "LiveRound | LiveGame | str"
 
 
 class LiveChessFetchError(Exception):
-    """A file of the round could not be fetched (HTTP error, too large, a bare 304).
+    """A file of the round could not be fetched (HTTP error, too large, too slow, not
+    HTTP, a bare 304).
 
     ``status`` is the HTTP status of the answer.
     """
@@ -95,17 +99,28 @@ def round_index_url(url: str, round_no: int) -> str:
 
 
 async def fetch_round_pgn(
-    client: httpx.AsyncClient, index_url: str, cache: LiveChessCache, round_no: int = 1
+    client: httpx.AsyncClient,
+    index_url: str,
+    cache: LiveChessCache,
+    round_no: int = 1,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    deadline: float | None = None,
 ) -> str | None:
     """The round at ``index_url`` as PGN (``[Round "<round_no>.<board>"]``), or None when
     it is the same text as the last call with this ``cache`` returned.
 
-    Raises httpx.HTTPError, LiveChessFetchError or LiveChessError when the index cannot be
-    fetched or read. A game file that cannot be fetched or read leaves its board out of
-    the text (its stored game stays as it is) and is listed in ``cache.errors``.
+    Every file must be fetched whole by ``deadline`` (loop time; None: a minute from now)
+    and be at most ``max_bytes`` (and :data:`MAX_FILE_BYTES`) long. Raises
+    LiveChessFetchError or LiveChessError when the index cannot be fetched or read. A game
+    file that cannot be fetched in time or read leaves its board out of the text (its
+    stored game stays as it is) and is listed in ``cache.errors``.
     """
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + 60.0
+    limits = _Limits(min(max_bytes, MAX_FILE_BYTES), deadline)
     try:
-        index, cache.last_status = await _fetch(client, index_url, cache, parse_index)
+        index, cache.last_status = await _fetch(client, index_url, cache, parse_index, limits)
     except LiveChessFetchError as exc:
         cache.last_status = exc.status
         raise
@@ -117,9 +132,9 @@ async def fetch_round_pgn(
     async def work(boards: Iterator[int]) -> None:
         for board in boards:
             try:
-                value, status = await _fetch(client, urls[board], cache, _read_game)
-            except (httpx.HTTPError, LiveChessFetchError) as exc:
-                value, status = f"game-{board}.json: {_describe(exc)}", None
+                value, status = await _fetch(client, urls[board], cache, _read_game, limits)
+            except LiveChessFetchError as exc:
+                value, status = f"game-{board}.json: {exc}", None
             assert not isinstance(value, LiveRound)
             games[board] = value
             changed[0] = changed[0] or status != 304
@@ -141,6 +156,12 @@ async def fetch_round_pgn(
     return built.text
 
 
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    max_bytes: int
+    deadline: float
+
+
 def _read_game(body: bytes) -> LiveGame | str:
     try:
         return parse_game(body)
@@ -153,11 +174,13 @@ async def _fetch(
     url: str,
     cache: LiveChessCache,
     read: Callable[[bytes], _Parsed],
+    limits: _Limits,
 ) -> tuple[_Parsed, int]:
     """The parsed content of ``url`` and the HTTP status (304: the cached content reused).
 
-    Raises httpx.HTTPError, LiveChessFetchError, and what ``read`` raises; a file is
-    cached (validators and content) only once it is read.
+    Raises LiveChessFetchError (what went wrong, in words), and what ``read`` raises; a
+    file is cached (validators and content) only once it is read. A large file is read
+    in a thread.
     """
     cached = cache.files.get(url)
     headers = {}
@@ -165,29 +188,19 @@ async def _fetch(
         headers["If-None-Match"] = cached.etag
     if cached is not None and cached.last_modified:
         headers["If-Modified-Since"] = cached.last_modified
-    async with client.stream("GET", url, headers=headers) as response:
-        status = response.status_code
-        if status == 304:
-            if cached is None:
-                raise LiveChessFetchError("304 Not Modified to an unconditional request", 304)
-            return cached.value, status
-        if status != 200:
-            raise LiveChessFetchError(f"HTTP {status}", status)
-        chunks = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_FILE_BYTES:
-                raise LiveChessFetchError(f"larger than {MAX_FILE_BYTES} bytes", status)
-            chunks.append(chunk)
-        etag = response.headers.get("etag")
-        last_modified = response.headers.get("last-modified")
-    value = read(b"".join(chunks))
-    cache.files[url] = _Cached(etag, last_modified, value)
-    return value, status
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    return str(exc) or type(exc).__name__
+    try:
+        fetched = await fetch_bounded(
+            client, url, headers=headers, max_bytes=limits.max_bytes, deadline=limits.deadline
+        )
+    except SourceError as exc:
+        raise LiveChessFetchError(str(exc), exc.status) from None
+    if fetched.body is None:
+        if cached is None:
+            raise LiveChessFetchError("304 Not Modified to an unconditional request", 304)
+        return cached.value, fetched.status
+    if len(fetched.body) <= INLINE_BYTES:
+        value = read(fetched.body)
+    else:
+        value = await asyncio.to_thread(read, fetched.body)
+    cache.files[url] = _Cached(fetched.etag, fetched.last_modified, value)
+    return value, fetched.status

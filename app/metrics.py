@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -53,10 +54,27 @@ class Metrics:
             registry=r,
         )
         self.analysis_queue = Gauge(
-            "gm_analysis_queue_depth", "Positions waiting for analysis.", registry=r
+            "gm_analysis_queue_depth",
+            "Live positions waiting for their first evaluation.",
+            registry=r,
         )
         self.positions_analysed = Counter(
             "gm_positions_analysed", "Positions whose analysis completed.", registry=r
+        )
+        self.connections = Gauge(
+            "gm_connections", "Connections held (HTTP, streams and WebSockets).", registry=r
+        )
+        self.connections_refused = Counter(
+            "gm_connections_refused",
+            "Connections answered at once over a cap: total (503) or address (429).",
+            ["cap"],
+            registry=r,
+        )
+        self.connections_timed_out = Counter(
+            "gm_connections_timed_out",
+            "Connections closed for a late request: idle (nothing sent), header or body (408).",
+            ["phase"],
+            registry=r,
         )
         self._collectors: list[Callable[[], None]] = []
 
@@ -69,6 +87,29 @@ class Metrics:
         for collect in self._collectors:
             collect()
         return generate_latest(self.registry)
+
+
+def collect_admission(metrics: Metrics, app_state: Any) -> None:
+    """Copy the server's admission counts (``app_state.admission``, left there by
+    app/server.py; absent under other servers) into ``metrics`` at each scrape."""
+    copied: dict[str, int] = {}
+
+    def collect() -> None:
+        admission = getattr(app_state, "admission", None)
+        if admission is None:
+            return
+        metrics.connections.set(admission.open)
+        for counter, label, value, name in (
+            (metrics.connections_refused, "total", admission.refused_full, "full"),
+            (metrics.connections_refused, "address", admission.refused_address, "address"),
+            (metrics.connections_timed_out, "idle", admission.closed_idle, "idle"),
+            (metrics.connections_timed_out, "header", admission.timed_out_header, "header"),
+            (metrics.connections_timed_out, "body", admission.timed_out_body, "body"),
+        ):
+            counter.labels(label).inc(value - copied.get(name, 0))
+            copied[name] = value
+
+    metrics.on_scrape(collect)
 
 
 async def watch_loop_lag(metrics: Metrics, interval_s: float = 0.1) -> None:

@@ -8,7 +8,10 @@ come back in the pushed order, one per game, errors included.
 
 A tournament with a ``relay_url`` has that URL fetched every ``relay_poll_s`` while a
 round is live, with conditional requests (``ETag``/``Last-Modified``), backing off
-exponentially on errors; the last status and error are shown to the operator.
+exponentially on errors; the last status and error are shown to the operator. A broken
+source is bounded (:mod:`app.relay_fetch`: a deadline per poll, a size cap enforced while
+the body streams, garbage refused as "not PGN"), logged once when its failures begin and
+once when it works again, and polled by a task of its own, so it never delays another.
 """
 
 from __future__ import annotations
@@ -24,11 +27,19 @@ import httpx
 from app.broadcast_rounds import BroadcastRounds, Seat, seats_of
 from app.errors import not_found
 from app.games import GameService
-from app.livechess import LiveChessCache, fetch_round_pgn, is_livechess_url, round_index_url
+from app.livechess import (
+    LiveChessCache,
+    LiveChessFetchError,
+    fetch_round_pgn,
+    is_livechess_url,
+    round_index_url,
+)
+from app.relay_fetch import SourceError, fetch_bounded, read_pgn
 from app.settings import Settings
 from app.tournaments import LiveTournament, TournamentService
 from engine.rules.errors import GameRefusal
 from engine.rules.game import GameState
+from engine.rules.livechess import LiveChessError
 from engine.rules.relay import (
     PushedGame,
     PushedMoves,
@@ -78,15 +89,13 @@ def _matched(rnd: Round, players: dict[str, Entrant], text: str | bytes) -> list
     return match_boards(rnd, players, split_games(decoded))
 
 
-# Bodies larger than this are refused by the poller (a round of 500 long games is ~2 MB).
-MAX_RELAY_BYTES = 16 * 1024 * 1024
-
-
 @dataclass(slots=True)
 class _Source:
     """The polling state of one tournament's ``relay_url``."""
 
     url: str
+    # The tournament id, or the round id of a broadcast round's own source.
+    key: str = ""
     etag: str | None = None
     last_modified: str | None = None
     next_at: float = 0.0
@@ -277,16 +286,7 @@ class RelayService:
             if live.state.setup.relay_url is None:
                 return None
             return {"url": live.state.setup.relay_url, "fetches": 0, "polling": False}
-        return {
-            "url": source.url,
-            "polling": source.task is not None and not source.task.done(),
-            "fetches": source.fetches,
-            "last_fetch_at": source.last_fetch_at,
-            "last_status": source.last_status,
-            "last_error": source.last_error,
-            "failures": source.failures,
-            "games": source.last_games,
-        }
+        return _status_json(source)
 
     async def _run(self) -> None:
         while True:
@@ -311,7 +311,9 @@ class RelayService:
             for key, source_url, round_no in wanted:
                 source = self._sources.get(key)
                 if source is None or source.url != source_url:
-                    source = self._sources[key] = _Source(source_url, fixed_round=key != live.id)
+                    source = self._sources[key] = _Source(
+                        source_url, key, fixed_round=key != live.id
+                    )
                 if source.task is not None and not source.task.done():
                     continue
                 if now >= source.next_at:
@@ -322,76 +324,129 @@ class RelayService:
     def round_status(self, round_id: str) -> dict[str, Any] | None:
         """The polling state of a broadcast round's own source (None if it has none yet)."""
         source = self._sources.get(round_id)
-        if source is None:
-            return None
-        return {
-            "url": source.url,
-            "fetches": source.fetches,
-            "last_status": source.last_status,
-            "last_error": source.last_error,
-            "failures": source.failures,
-        }
+        return None if source is None else _status_json(source)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            timeout = self._settings.relay_timeout_s
+            # No cap on connections: polls of one source never overlap, so a source that
+            # hangs holds at most its own few connections and never makes another wait
+            # for one (httpx's default pool of 100 is shared by every source).
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
+                follow_redirects=True,
+            )
+        return self._client
 
     async def _poll(self, live: LiveTournament, source: _Source, round_no: int) -> None:
         settings = self._settings
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=settings.relay_timeout_s, follow_redirects=True
-            )
-        headers = {}
-        if source.etag:
-            headers["If-None-Match"] = source.etag
-        if source.last_modified:
-            headers["If-Modified-Since"] = source.last_modified
         source.fetches += 1
         source.last_fetch_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        deadline = asyncio.get_running_loop().time() + settings.relay_deadline_s
         try:
             if is_livechess_url(source.url):
-                text = await self._fetch_livechess(source, round_no)
+                text = await self._fetch_livechess(source, round_no, deadline)
             else:
-                text = await self._fetch(source, headers)
+                text = await self._fetch(source, deadline)
             if text is not None:
                 reports = await self.push(live, round_no, text) if text else []
                 source.last_games = len(reports)
                 errors = [f"board {b}: {e}" for b, e in source.livechess.errors.items()]
                 errors += [f"board {r['board']}: {r['error']}" for r in reports if r["error"]]
                 source.last_error = "; ".join(errors)[:2000] or None
-            source.failures = 0
-            source.next_at = time.monotonic() + settings.relay_poll_s
         except Exception as exc:
-            source.failures += 1
-            source.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            backoff = min(settings.relay_max_backoff_s, settings.relay_poll_s * 2**source.failures)
-            source.next_at = time.monotonic() + backoff
+            self._failed(live, source, exc)
+            return
+        if source.failures:
+            log.info(
+                "relay source %s of %s works again after %d failed fetches",
+                source.url,
+                _owner(live, source),
+                source.failures,
+            )
+        source.failures = 0
+        source.next_at = time.monotonic() + settings.relay_poll_s
+
+    def _failed(self, live: LiveTournament, source: _Source, exc: Exception) -> None:
+        """Record a failed poll, back off, and log it when a streak of failures begins."""
+        settings = self._settings
+        source.failures += 1
+        expected = isinstance(exc, SourceError | LiveChessFetchError | LiveChessError)
+        source.last_error = (str(exc) if expected else f"{type(exc).__name__}: {exc}")[:2000]
+        backoff = min(settings.relay_max_backoff_s, settings.relay_poll_s * 2**source.failures)
+        source.next_at = time.monotonic() + backoff
+        # One line per streak, not one per poll: a source down for an hour would otherwise
+        # write a line every relay_max_backoff_s for nothing new. The status shows the rest.
+        if source.failures == 1:
             log.warning(
-                "relay %s of %s failed (%s); next try in %.0f s", source.url, live.id, exc, backoff
+                "relay source %s of %s fails: %s (retrying, backing off up to %.0f s)",
+                source.url,
+                _owner(live, source),
+                source.last_error,
+                settings.relay_max_backoff_s,
+                exc_info=None if expected else exc,
             )
 
-    async def _fetch_livechess(self, source: _Source, round_no: int) -> str | None:
+    async def _fetch_livechess(self, source: _Source, round_no: int, deadline: float) -> str | None:
         """The round ``round_no`` of a LiveChess Cloud source as PGN, or None when unchanged;
-        boards left out or cut short are in ``source.livechess.errors``. Raises like _fetch."""
-        assert self._client is not None
+        boards left out or cut short are in ``source.livechess.errors``. Raises
+        LiveChessFetchError or LiveChessError when the round's index cannot be used."""
         url = source.url if source.fixed_round else round_index_url(source.url, round_no)
         try:
-            return await fetch_round_pgn(self._client, url, source.livechess, round_no)
+            return await fetch_round_pgn(
+                self._http(),
+                url,
+                source.livechess,
+                round_no,
+                max_bytes=self._settings.relay_max_bytes,
+                deadline=deadline,
+            )
         finally:
             source.last_status = source.livechess.last_status
 
-    async def _fetch(self, source: _Source, headers: dict[str, str]) -> str | None:
-        """The body of the source, or None when unchanged (304). Raises on HTTP errors."""
-        assert self._client is not None
-        async with self._client.stream("GET", source.url, headers=headers) as response:
-            source.last_status = response.status_code
-            if response.status_code == 304:
-                return None
-            response.raise_for_status()
-            chunks = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_RELAY_BYTES:
-                    raise ValueError(f"the relay source is larger than {MAX_RELAY_BYTES} bytes")
-                chunks.append(chunk)
-            source.etag = response.headers.get("etag")
-            source.last_modified = response.headers.get("last-modified")
-            return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+    async def _fetch(self, source: _Source, deadline: float) -> str | None:
+        """The source's text, or None when unchanged (304). Raises SourceError."""
+        headers = {}
+        if source.etag:
+            headers["If-None-Match"] = source.etag
+        if source.last_modified:
+            headers["If-Modified-Since"] = source.last_modified
+        try:
+            fetched = await fetch_bounded(
+                self._http(),
+                source.url,
+                headers=headers,
+                max_bytes=self._settings.relay_max_bytes,
+                deadline=deadline,
+            )
+        except SourceError as exc:
+            source.last_status = exc.status
+            raise
+        source.last_status = fetched.status
+        if fetched.body is None:
+            return None
+        text = await read_pgn(fetched)
+        # Validators only once the body is known to be usable: garbage is fetched again.
+        source.etag, source.last_modified = fetched.etag, fetched.last_modified
+        return text
+
+
+def _owner(live: LiveTournament, source: _Source) -> str:
+    """What a source feeds, for the log: the tournament or one of its rounds."""
+    if not source.fixed_round:
+        return f"tournament {live.id}"
+    return f"round {source.key} of tournament {live.id}"
+
+
+def _status_json(source: _Source) -> dict[str, Any]:
+    return {
+        "url": source.url,
+        "polling": source.task is not None and not source.task.done(),
+        "fetches": source.fetches,
+        "last_fetch_at": source.last_fetch_at,
+        "last_status": source.last_status,
+        "last_error": source.last_error,
+        "failures": source.failures,
+        "games": source.last_games,
+    }

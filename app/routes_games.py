@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse, Response
 
 from app.auth import Operator, Seat, Tokens
 from app.broadcast import Broadcast
+from app.errors import ApiError
 from app.games import GameService
+from app.review import ReviewService
 from app.schemas import CreateGameIn, DrawIn, MoveIn, ResultIn
 from engine.rules.clock import TimeControl
 from engine.rules.game import GameState, Player
@@ -194,3 +196,49 @@ async def set_result(game_id: str, body: ResultIn, request: Request) -> JSONResp
     service = _service(request)
     state = await service.adjudicate(await service.fetch(game_id), body.result, body.reason)
     return JSONResponse(_view(service, state))
+
+
+# --- game review (app/review.py) ---
+
+
+def _reviews(request: Request) -> ReviewService | None:
+    reviews: ReviewService | None = request.app.state.reviews
+    return reviews
+
+
+@router.get("/{game_id}/review", responses={404: _ERRORS[404]})
+async def get_review(game_id: str, request: Request) -> JSONResponse:
+    """The game's review: ``status`` ``done`` with the review, else ``none`` (no review
+    done or under way; an unfinished game is reviewed when it ends), ``queued`` (with
+    ``ahead``: reviews to do before it) or ``running`` (with ``progress``)."""
+    state = await _seen(request, game_id)
+    if state.review is not None:
+        return JSONResponse(state.review)
+    reviews = _reviews(request)
+    if not state.is_finished or reviews is None:
+        return JSONResponse({"status": "none"})
+    status = reviews.status(game_id)
+    real = _service(request).state_of(game_id)
+    if status["status"] == "none" and real is not None and real.review is not None:
+        # Done, but a broadcast delay holds it back from the public for now.
+        total = real.ply + 1
+        status = {"status": "running", "progress": {"done": total, "total": total}}
+    return JSONResponse(status)
+
+
+@router.post("/{game_id}/review", status_code=202, responses=_ERRORS)
+async def request_review(game_id: str, request: Request) -> JSONResponse:
+    """Review a finished game (again) at the server's budget (operator): 202 with where the
+    review stands; the ``review`` event and ``GET .../review`` have it when it is done.
+    409 ``not_finished`` for a game still running, ``no_moves`` for one without a move,
+    ``review_off`` when reviews (or analysis) are off."""
+    _tokens(request).require_operator(request)
+    state = (await _service(request).fetch(game_id)).state
+    reviews = _reviews(request)
+    if reviews is None:
+        raise ApiError(409, "review_off", "game review is off (GM_REVIEW, GM_ANALYSIS)")
+    if not state.is_finished:
+        raise ApiError(409, "not_finished", "only a finished game can be reviewed")
+    if state.ply == 0:
+        raise ApiError(409, "no_moves", "the game has no move to review")
+    return JSONResponse(await reviews.request(game_id), status_code=202)

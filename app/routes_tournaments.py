@@ -119,7 +119,8 @@ def _seen_state(request: Request, live: LiveTournament, operator: bool) -> Tourn
 
 @router.get("/{tournament_id}", responses=_ERRORS)
 async def get_tournament(tournament_id: TournamentId, request: Request) -> JSONResponse:
-    """The tournament with its rounds and standings (and, for the operator, its relay)."""
+    """The tournament with its rounds and standings (and, for the operator, the state of
+    its relay source and of each round's own source)."""
     live = _service(request).get(tournament_id)
     data = _full(request, await _seen(request, live))
     if await _is_operator(request):
@@ -127,6 +128,11 @@ async def get_tournament(tournament_id: TournamentId, request: Request) -> JSONR
         status = relay.status(live.id)
         if status is not None:
             data["relay"] = status
+        # A broadcast round's own source (its sync_url) shows its state the same way.
+        for rnd in data.get("rounds", []):
+            source = relay.round_status(rnd["id"]) if "id" in rnd else None
+            if source is not None:
+                rnd["source"] = source
     return JSONResponse(data)
 
 

@@ -11,14 +11,20 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from app import ws_protocol
+from app import http_protocol, ws_protocol
+from app.admission import Admission
 from app.settings import Settings
 
 _log = logging.getLogger(__name__)
 
 
 def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """The server configuration: our WebSocket protocol, no compression, small inbound frames.
+    """The server configuration: our HTTP and WebSocket protocols, no compression, small
+    inbound frames.
+
+    The HTTP protocol (app/http_protocol.py) enforces the settings' connection caps and
+    header and body timeouts, counting into one :class:`~app.admission.Admission`, which is
+    also left on ``app.state.admission``.
 
     permessage-deflate is off because it costs a compressor per spectator (CPU and tens of
     KiB of memory each) and would defeat encoding each event once for everyone.
@@ -36,12 +42,39 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
             ws_protocol.UNSUPPORTED_REASON,
         )
         ws = "auto"
+    admission = Admission(
+        max_total=settings.max_connections,
+        max_per_address=settings.max_connections_per_ip,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        trusted=http_protocol.trusted_proxies(settings.forwarded_allow_ips),
+    )
+    http: type[asyncio.Protocol] | str = http_protocol.protocol_class(admission)
+    if http_protocol.UNSUPPORTED_REASON is not None:
+        _log.warning(
+            "uvicorn %s: %s; serving HTTP with uvicorn's stock protocol: no connection caps "
+            "and no header or body timeouts (pyproject.toml pins the tested range)",
+            uvicorn.__version__,
+            http_protocol.UNSUPPORTED_REASON,
+        )
+        http = "auto"
+    # /metrics reads the counts (app/factory.py).
+    state = getattr(app, "state", None)
+    if state is not None:
+        state.admission = admission
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "lifespan": "on",
+        "http": http,
+        # The client address is the peer's, or what a trusted proxy forwards: uvicorn's
+        # middleware sets it for the app (the rate limiter), app/http_protocol.py reads the
+        # same header with the same parser for the connection caps.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips),
+        "timeout_keep_alive": settings.keep_alive_s,
         "ws": ws,
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_interval_s,

@@ -8,6 +8,7 @@ one-line :class:`SettingsError` naming the variable, instead of being read as so
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -56,6 +57,22 @@ def _check_origin(origin: str) -> str:
     return origin
 
 
+def _check_proxy(address: str) -> str:
+    # uvicorn would take a typo as a literal host name that no peer ever matches.
+    if address == "*":
+        return address
+    try:
+        if "/" in address:
+            ipaddress.ip_network(address)
+        else:
+            ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(
+            f"{address!r} is not an IP address, a network like 10.0.0.0/8, or *"
+        ) from None
+    return address
+
+
 # An account's name, as lichess spells usernames: 2 to 30 letters, digits, ``_`` or ``-``,
 # beginning and ending with a letter or digit. Its id is the name lowercased.
 ACCOUNT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,28}[A-Za-z0-9]$"
@@ -64,6 +81,7 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 # A bucket holding less than one token never lets anything through.
 Burst = Annotated[float, Field(ge=1)]
 Origin = Annotated[str, AfterValidator(_check_origin)]
+ProxyAddress = Annotated[str, AfterValidator(_check_proxy)]
 
 
 class SettingsError(ValueError):
@@ -80,7 +98,8 @@ class EnvironSource(PydanticBaseSettingsSource):
 
     pydantic-settings' own ``EnvSettingsSource`` reads only ``os.environ`` and decodes tuple
     fields as JSON; this one takes any mapping (so tests pass a dict instead of patching the
-    process environment) and leaves ``GM_ORIGINS`` comma-separated for the field's validator.
+    process environment) and leaves ``GM_ORIGINS`` and ``GM_FORWARDED_ALLOW_IPS``
+    comma-separated for the fields' validator.
     Validation and conversion are pydantic's, as for any other source.
     """
 
@@ -143,6 +162,20 @@ class Settings(BaseSettings):
     # never wait behind them.
     anon_concurrency: NonNegativeInt = 16
     anon_queue: PositiveInt = 10_000
+    # Admission (app/admission.py, app/http_protocol.py): a request's header must be in
+    # within header_timeout_s of the connection (or of its first byte, on a kept-alive
+    # one), its body within body_timeout_s of the header; a kept-alive connection idle for
+    # keep_alive_s is closed. Connections per process in all and per client address (0: no
+    # cap; load benchmarks running thousands of clients from one address set it so): over
+    # a cap, an answer at once (503 or 429 with Retry-After) and the connection is closed.
+    header_timeout_s: PositiveFloat = 10.0
+    body_timeout_s: PositiveFloat = 60.0
+    keep_alive_s: PositiveFloat = 5.0
+    max_connections: NonNegativeInt = 30_000
+    max_connections_per_ip: NonNegativeInt = 200
+    # Reverse proxies whose X-Forwarded-For names the client (addresses, networks like
+    # 10.0.0.0/8, or * for any peer), comma-separated; empty: no proxy is trusted.
+    forwarded_allow_ips: tuple[ProxyAddress, ...] = ()
     log_level: LogLevel = "info"
     # One JSON object per line (for log collectors), or plain text lines.
     log_format: Literal["json", "text"] = "json"
@@ -166,16 +199,29 @@ class Settings(BaseSettings):
     analysis_max_depth: PositiveInt = 24
     # 0 keeps no evaluations.
     analysis_cache_size: NonNegativeInt = 50_000
+    # Game review (app/review.py): every position of a finished game searched to
+    # review_depth, or, when review_nodes is above 0, until a completed depth has spent that
+    # many nodes; a search still short of it after review_max_time_s counts as it stands.
+    # Needs analysis on; review jobs use only the analysis workers no live game wants.
+    review: bool = True
+    review_depth: PositiveInt = 6
+    review_nodes: NonNegativeInt = 0
+    review_max_time_s: PositiveFloat = 30.0
     # Swiss pairings: "" is the built-in py4swiss (FIDE Dutch); a path is a bbpPairings
     # executable, run as ``<path> --dutch in.trf -p out.txt``.
     pairing_engine: str = ""
     # py4swiss needs minutes for the first rounds of a very large open (see the README).
     pairing_timeout_s: PositiveFloat = 900.0
-    # Relay sources (``relay_url``) are fetched this often while a round is live; errors
-    # back off exponentially up to relay_max_backoff_s.
+    # Relay sources (``relay_url``, a round's ``sync_url``) are fetched this often while a
+    # round is live; errors back off exponentially up to relay_max_backoff_s. A fetch waits
+    # at most relay_timeout_s to connect and for each read, and gives up on the whole
+    # fetch (a source trickling bytes) after relay_deadline_s; a body larger than
+    # relay_max_bytes is cut there, never read whole.
     relay_poll_s: PositiveFloat = 2.0
     relay_max_backoff_s: PositiveFloat = 60.0
     relay_timeout_s: PositiveFloat = 10.0
+    relay_deadline_s: PositiveFloat = 30.0
+    relay_max_bytes: PositiveInt = 16 * 1024 * 1024
     # Spectators: a cap on connections (WebSockets and streams; 0 refuses all), the largest
     # message a spectator may send (bigger closes with 1009), how many it may send (more
     # closes with 1008), keepalive pings, and browser origins allowed (empty: any).
@@ -222,9 +268,9 @@ class Settings(BaseSettings):
         # uvicorn looks levels up in lower case; GM_LOG_LEVEL=INFO is meant as info.
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("origins", mode="before")
+    @field_validator("origins", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value

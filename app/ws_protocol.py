@@ -34,7 +34,10 @@ from __future__ import annotations
 import dis
 import inspect
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
+
+from websockets.protocol import State
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
@@ -102,30 +105,40 @@ _NEEDS_REFERENCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def missing_internals(base: type) -> list[str]:
+def missing_internals(
+    base: type,
+    *,
+    attributes: frozenset[str] = _NEEDS_ATTRIBUTES,
+    methods: dict[str, tuple[tuple[str, ...], bool]] | None = None,
+    references: dict[str, tuple[str, ...]] | None = None,
+) -> list[str]:
     """What this module needs of uvicorn's protocol class ``base`` and does not find there.
 
     Empty when ``base`` has everything; otherwise one entry per missing or changed
     attribute, method or hook, by name. Inspects the class and its bytecode only.
+    ``attributes``, ``methods`` and ``references`` default to this module's needs;
+    app/http_protocol.py passes its own for uvicorn's HTTP protocol.
     """
-    methods = dict(inspect.getmembers(base, inspect.isfunction))
+    needed_methods = _NEEDS_METHODS if methods is None else methods
+    needed_references = _NEEDS_REFERENCES if references is None else references
+    members = dict(inspect.getmembers(base, inspect.isfunction))
     assigned = {
         instruction.argval
-        for method in methods.values()
+        for method in members.values()
         for instruction in dis.get_instructions(method)
         if instruction.opname == "STORE_ATTR"
     }
-    missing = [f"attribute {name!r} (never set)" for name in sorted(_NEEDS_ATTRIBUTES - assigned)]
-    for name, (params, is_coroutine) in _NEEDS_METHODS.items():
-        method = methods.get(name)
+    missing = [f"attribute {name!r} (never set)" for name in sorted(attributes - assigned)]
+    for name, (params, is_coroutine) in needed_methods.items():
+        method = members.get(name)
         if method is None:
             missing.append(f"method {name}()")
         elif (now := tuple(inspect.signature(method).parameters)) != params:
             missing.append(f"method {name}({', '.join(params)}) (now ({', '.join(now)}))")
         elif inspect.iscoroutinefunction(method) != is_coroutine:
             missing.append(f"method {name}() as {'async' if is_coroutine else 'sync'} def")
-    for caller, names in _NEEDS_REFERENCES.items():
-        method = methods.get(caller)
+    for caller, names in needed_references.items():
+        method = members.get(caller)
         used = set(method.__code__.co_names) if method is not None else set()
         missing.extend(f"{caller}() using {name}" for name in names if name not in used)
     return missing
@@ -171,13 +184,17 @@ class DirectConnection:
 
     @property
     def is_open(self) -> bool:
-        """Whether the handshake completed and no close has started."""
+        """Whether the handshake completed and no close has started (by either side)."""
         p = self._proto
         return (
             p.handshake_complete
             and not p.close_sent
             and not p.disconnected
             and not p.transport.is_closing()
+            # A client's close frame read in the same packet as a message before it has
+            # already moved the connection to CLOSING (websockets answered it): neither a
+            # data frame nor a close of ours may follow (send_close would raise).
+            and p.conn.state is State.OPEN
         )
 
     def write_frame(self, frame: bytes) -> None:
@@ -299,6 +316,9 @@ class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
     """
 
     detached_to: Listener | None = None
+    # Called once when the connection is gone: gives its places under the connection caps
+    # back (set by app/http_protocol.py when it hands the upgraded connection over).
+    on_lost: Callable[[], None] | None = None
 
     def connection_made(self, transport: Any) -> None:
         """As uvicorn's, with the transport wrapped so that every close is bounded."""
@@ -349,6 +369,9 @@ class FanoutWebSocketProtocol(WebSocketsSansIOProtocol):
         spectator cap here, not when the close started.
         """
         super().connection_lost(exc)
+        on_lost, self.on_lost = self.on_lost, None
+        if on_lost is not None:
+            on_lost()
         listener, self.detached_to = self.detached_to, None
         if listener is not None:
             listener.on_closed()

@@ -171,11 +171,14 @@ class AppServer(ServerProcess):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         """``python -m app`` on this port and data directory, with the operator token."""
-        # Load benchmarks run thousands of clients from one address: no per-address limit.
+        # Load benchmarks run thousands of clients from one address: no per-address limits,
+        # and no cap on connections in all.
         env = {
             **os.environ,
             "GM_OPERATOR_TOKEN": self.operator_token,
             "GM_ANON_REQUESTS_PER_S": "0",
+            "GM_MAX_CONNECTIONS_PER_IP": "0",
+            "GM_MAX_CONNECTIONS": "0",
             **self.env,
         }
         command = [sys.executable, "-m", "app", "--host", HOST, "--port", str(self.port)]

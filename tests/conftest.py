@@ -27,6 +27,12 @@ from workers.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def examples(normal: int) -> int:
+    """Hypothesis examples for a fuzz test: ``normal`` in the usual suite, 20 times as many
+    with ``GM_TEST_FULL=1`` (``make test-full``)."""
+    return normal * 20 if os.environ.get("GM_TEST_FULL") == "1" else normal
+
+
 def free_socket() -> socket.socket:
     """A listening TCP socket on 127.0.0.1 with a port chosen by the kernel."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -106,6 +112,8 @@ async def serve(
     settings_overrides.setdefault("analysis", False)
     # Tests poll the server far faster than any person; the limit has its own test.
     settings_overrides.setdefault("anon_requests_per_s", 0)
+    # Nor on connections per address (tests open many from 127.0.0.1; the caps have theirs).
+    settings_overrides.setdefault("max_connections_per_ip", 0)
     settings = Settings(
         data_dir=data_dir, operator_token="operator-secret-token", **settings_overrides
     )
@@ -186,6 +194,7 @@ class ServerProcess:
             "GM_OPERATOR_TOKEN": "operator-secret-token",
             "GM_ANALYSIS": "0",
             "GM_ANON_REQUESTS_PER_S": "0",
+            "GM_MAX_CONNECTIONS_PER_IP": "0",
             **self.env,
         }
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)

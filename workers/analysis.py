@@ -9,6 +9,12 @@ analyse, and for how long, is the caller's policy.
 A worker that dies is replaced and its job reported as failed (the caller may retry).
 A worker that stops answering (no report within the job's time limit plus a grace
 period) is killed and treated the same way.
+
+Worker processes are started and reaped off the event loop (starting one is a round trip
+to the forkserver, which the loop must not wait for). An engine that cannot start (a bad
+``uci:`` path) fails :meth:`AnalysisPool.start` at once with its error; after start, a
+worker whose engine fails to start is started again after a delay that doubles with each
+failure in a row (``restart_delay_s`` up to ``max_restart_delay_s``), never in a tight loop.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class _Worker:
     conn: Connection
     engine: str = ""
     ready: bool = False
+    # Why its engine did not start, as the worker reported it (or that it exited).
+    failure: str | None = None
     job: Job | None = None
     last_message_s: float = field(default_factory=time.monotonic)
 
@@ -118,18 +126,30 @@ class AnalysisPool:
         *,
         niceness: int = 10,
         hang_grace_s: float = 5.0,
+        restart_delay_s: float = 0.5,
+        max_restart_delay_s: float = 30.0,
     ) -> None:
+        """``restart_delay_s``: the wait before starting again a worker whose engine failed
+        to start, doubled for each such failure in a row up to ``max_restart_delay_s``."""
         self._engine_spec = engine_spec
         self._size = max(1, processes)
         self.listener: PoolListener = _NoListener()
         self._niceness = niceness
         self._hang_grace_s = hang_grace_s
+        self._restart_delay_s = restart_delay_s
+        self._max_restart_delay_s = max_restart_delay_s
         self._ctx = multiprocessing.get_context("forkserver")
         self._workers: list[_Worker] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        # Replacements being started, and joins of killed workers (both off the loop).
+        self._respawns: set[asyncio.Task[None]] = set()
+        self._reapers: set[asyncio.Future[None]] = set()
+        self._failed_starts = 0
         self._next_id = 0
+        self._started = False
         self._closed = False
+        # Replacements begun (each dead or hung worker counts once).
         self.restarts = 0
 
     @property
@@ -148,17 +168,36 @@ class AnalysisPool:
         return Job(self._next_id, fen, max_time_s, max_depth)
 
     async def start(self, timeout_s: float = 60.0) -> None:
-        """Start the workers and wait until each reported ready. Raises RuntimeError."""
+        """Start the workers and wait until each reported ready.
+
+        Raises RuntimeError, with the engine's error when a worker reported one, if a
+        worker exits first or ``timeout_s`` passes; every worker is stopped by then.
+        """
         self._loop = asyncio.get_running_loop()
         self._ctx.set_forkserver_preload(["workers.analysis_worker"])
-        for _ in range(self._size):
-            self._workers.append(self._spawn())
-        deadline = time.monotonic() + timeout_s
-        while not all(w.ready for w in self._workers):
-            if time.monotonic() > deadline:
-                raise RuntimeError("analysis workers did not start")
-            await asyncio.sleep(0.02)
+        try:
+            for _ in range(self._size):
+                self._workers.append(await self._spawn())
+            deadline = time.monotonic() + timeout_s
+            while not all(w.ready for w in self._workers):
+                failed = next((w for w in self._workers if w.failure is not None), None)
+                if failed is not None:
+                    raise RuntimeError(
+                        f"analysis engine {self._engine_spec!r} did not start: {failed.failure}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"analysis engine {self._engine_spec!r} did not start within "
+                        f"{timeout_s:g} s"
+                    )
+                await asyncio.sleep(0.02)
+        except BaseException:
+            # Nothing started may outlive a failed start (the caller has no pool to close).
+            await self.close()
+            raise
+        self._started = True
         self._watchdog = self._loop.create_task(self._watch(), name="gm-analysis-watchdog")
+        self._watchdog.add_done_callback(self._on_watchdog_end)
 
     def idle(self) -> int:
         """How many ready workers have no job."""
@@ -203,6 +242,10 @@ class AnalysisPool:
         self._closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+        respawns = list(self._respawns)
+        for task in respawns:
+            task.cancel()
+        await asyncio.gather(*respawns, return_exceptions=True)
         for worker in self._workers:
             self._detach(worker)
             with contextlib.suppress(OSError):
@@ -217,23 +260,58 @@ class AnalysisPool:
                 await loop.run_in_executor(None, worker.process.join, 1.0)
             worker.conn.close()
         self._workers.clear()
+        if self._reapers:
+            await asyncio.wait(list(self._reapers), timeout=6)
 
     # --- internals ---
 
-    def _spawn(self) -> _Worker:
+    def _launch(self) -> tuple[BaseProcess, Connection]:
+        """Start one worker process (blocking: run it in an executor)."""
         parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=worker_main,
-            args=(child, self._engine_spec, self._niceness),
-            name="gm-analysis",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        worker = _Worker(process, parent)
+        try:
+            process = self._ctx.Process(
+                target=worker_main,
+                args=(child, self._engine_spec, self._niceness),
+                name="gm-analysis",
+                daemon=True,
+            )
+            process.start()
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        return process, parent
+
+    async def _spawn(self) -> _Worker:
+        """A new worker, started off the loop and watched by the loop. Raises OSError."""
         assert self._loop is not None
-        self._loop.add_reader(parent.fileno(), self._on_readable, worker)
+        launched = self._loop.run_in_executor(None, self._launch)
+        try:
+            process, conn = await asyncio.shield(launched)
+        except asyncio.CancelledError:
+            # The process starts anyway; whoever cancelled (close) will not see it.
+            launched.add_done_callback(self._discard_launched)
+            raise
+        worker = _Worker(process, conn)
+        self._loop.add_reader(conn.fileno(), self._on_readable, worker)
         return worker
+
+    def _discard_launched(self, launched: asyncio.Future[tuple[BaseProcess, Connection]]) -> None:
+        if launched.cancelled() or launched.exception() is not None:
+            return
+        process, conn = launched.result()
+        conn.close()
+        self._kill(process)
+
+    def _kill(self, process: BaseProcess) -> None:
+        """Kill ``process`` and reap it off the loop (even a killed process's join blocks)."""
+        if process.is_alive():
+            process.kill()
+        if self._loop is not None:
+            reaper = self._loop.run_in_executor(None, process.join, 5.0)
+            self._reapers.add(reaper)
+            reaper.add_done_callback(self._reapers.discard)
 
     def _detach(self, worker: _Worker) -> None:
         if self._loop is not None:
@@ -245,9 +323,15 @@ class AnalysisPool:
             while worker.conn.poll():
                 self._handle(worker, worker.conn.recv())
         except (EOFError, OSError):
-            if not self._closed:
-                log.warning("analysis worker %s died", worker.process.pid)
-                self._replace(worker)
+            if self._closed:
+                return
+            if not self._started:
+                # start() reports it; replacing it would only fail again.
+                self._detach(worker)
+                worker.failure = worker.failure or "the worker exited"
+                return
+            log.warning("analysis worker %s died", worker.process.pid)
+            self._replace(worker)
 
     def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         worker.last_message_s = time.monotonic()
@@ -255,6 +339,10 @@ class AnalysisPool:
         if kind == "ready":
             worker.ready = True
             worker.engine = message[1]
+            self._failed_starts = 0
+            return
+        if kind == "failed":
+            worker.failure = message[1]
             return
         job = worker.job
         if job is None or message[1] != job.id:
@@ -274,39 +362,81 @@ class AnalysisPool:
     def _replace(self, worker: _Worker) -> None:
         """Kill ``worker``, start another in its place, and fail its job."""
         self._detach(worker)
-        if worker.process.is_alive():
-            worker.process.kill()
-        if self._loop is not None:
-            # Reap it off the loop: waiting for even a killed process is a blocking call.
-            self._loop.run_in_executor(None, worker.process.join, 5.0)
+        self._kill(worker.process)
         worker.conn.close()
         job = worker.job
         worker.job = None
         if worker in self._workers and not self._closed:
-            self._workers[self._workers.index(worker)] = self._spawn()
+            self._workers.remove(worker)
+            delay_s = 0.0
+            if not worker.ready:
+                self._failed_starts += 1
+                delay_s = min(
+                    self._max_restart_delay_s,
+                    self._restart_delay_s * 2 ** (self._failed_starts - 1),
+                )
+                log.warning(
+                    "analysis engine failed to start (%s); next attempt in %.1f s",
+                    worker.failure or "the worker exited",
+                    delay_s,
+                )
             self.restarts += 1
+            self._respawn_after(delay_s)
         if job is not None:
             self.listener.on_done(job, False)
 
+    def _respawn_after(self, delay_s: float) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(self._respawn(delay_s), name="gm-analysis-respawn")
+        self._respawns.add(task)
+        task.add_done_callback(self._respawns.discard)
+
+    async def _respawn(self, delay_s: float) -> None:
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        try:
+            worker = await self._spawn()
+        except OSError as exc:
+            log.error("could not start an analysis worker: %s", exc)
+            self._respawn_after(max(delay_s * 2, self._restart_delay_s))
+            return
+        if self._closed:
+            self._detach(worker)
+            worker.conn.close()
+            self._kill(worker.process)
+            return
+        self._workers.append(worker)
+
     async def _watch(self) -> None:
-        """Kill workers whose job overran its limit by the grace period without a word."""
+        """Every half second, check the workers; a failed round is logged, never fatal."""
         while True:
             await asyncio.sleep(0.5)
-            now = time.monotonic()
-            for worker in list(self._workers):
-                job = worker.job
-                if job is None:
-                    if not worker.process.is_alive() and worker.ready:
-                        self._replace(worker)
-                    continue
-                limit = job.started_s + job.max_time_s + self._hang_grace_s
-                if job.stop_sent_s is not None:
-                    limit = min(limit, job.stop_sent_s + self._hang_grace_s)
-                if now > limit:
-                    log.warning(
-                        "analysis worker %s hung on %s; replacing it", worker.process.pid, job.fen
-                    )
+            try:
+                self._check_workers(time.monotonic())
+            except Exception:
+                log.exception("analysis watchdog: checking the workers failed")
+
+    def _check_workers(self, now_s: float) -> None:
+        """Replace workers that died idle, and kill those whose job overran its limit by the
+        grace period without a word."""
+        for worker in list(self._workers):
+            job = worker.job
+            if job is None:
+                if not worker.process.is_alive() and worker.ready:
                     self._replace(worker)
+                continue
+            limit = job.started_s + job.max_time_s + self._hang_grace_s
+            if job.stop_sent_s is not None:
+                limit = min(limit, job.stop_sent_s + self._hang_grace_s)
+            if now_s > limit:
+                log.warning(
+                    "analysis worker %s hung on %s; replacing it", worker.process.pid, job.fen
+                )
+                self._replace(worker)
+
+    def _on_watchdog_end(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the analysis watchdog ended", exc_info=task.exception())
 
 
 if __name__ == "__main__":

@@ -242,16 +242,21 @@ class BusAnalysisPool:
                     log.exception("analysis report handling failed")
 
     async def _keep_alive(self) -> None:
+        """Refresh and expire every ``refresh_s``; a failed round is logged, never fatal (the
+        workers drop this core's jobs once its liveness key lapses)."""
         while not self._closed:
             await asyncio.sleep(self._refresh_s)
             try:
-                await self._refresh()
-            except (RedisError, OSError) as exc:
-                if self._workers:
-                    log.warning("analysis bus unreachable: %s", exc)
-                # Submitting into a bus that cannot be reached would only lose jobs.
-                self._workers = {}
-            self._expire_silent()
+                try:
+                    await self._refresh()
+                except (RedisError, OSError) as exc:
+                    if self._workers:
+                        log.warning("analysis bus unreachable: %s", exc)
+                    # Submitting into a bus that cannot be reached would only lose jobs.
+                    self._workers = {}
+                self._expire_silent()
+            except Exception:
+                log.exception("analysis bus: a keep-alive round failed")
 
     async def _refresh(self) -> None:
         """Renew the liveness key, ensure the group exists, and read the workers' ads."""

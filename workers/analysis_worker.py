@@ -2,7 +2,8 @@
 
 A worker speaks over one duplex pipe. Parent to worker: ``("go", job, fen, max_time_s,
 max_depth)``, ``("stop", job)``, ``("quit",)``. Worker to parent: ``("ready", engine)``
-once, then ``("info", job, depth, cp, mate, best, pv, nodes)`` per completed depth and
+once (or ``("failed", reason)`` when the engine does not start, and it exits), then
+``("info", job, depth, cp, mate, best, pv, nodes)`` per completed depth and
 ``("done", job)`` when the job ends for any reason. Messages hold only primitives; no
 ``chess.Board`` crosses the pipe. Nothing survives from one job to the next except the
 UCI engine process a worker drives.
@@ -144,7 +145,13 @@ def worker_main(conn: Connection, engine_spec: str, niceness: int) -> None:
     """Run jobs from ``conn`` until told to quit or the parent goes away."""
     with contextlib.suppress(OSError):
         os.nice(niceness)
-    backend = make_backend(engine_spec)
+    try:
+        backend = make_backend(engine_spec)
+    except Exception as exc:
+        # The pool's start() shows this; after start it delays the next attempt.
+        with contextlib.suppress(OSError):
+            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
     conn.send(("ready", backend.name))
     try:
         while True:

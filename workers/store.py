@@ -22,10 +22,10 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,13 @@ CREATE TABLE IF NOT EXISTS access_tokens (
     expires_ms INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0
 );
+
+-- Finished games whose review is asked for and not stored yet (app/review.py): a row
+-- leaves once the game's review event is stored, so a restart resumes the others.
+CREATE TABLE IF NOT EXISTS review_queue (
+    game TEXT PRIMARY KEY REFERENCES games(id),
+    requested_ms INTEGER NOT NULL
+);
 """
 
 # Columns added after the first release, for logs written before them.
@@ -115,6 +122,43 @@ CREATE INDEX IF NOT EXISTS games_by_status ON games (status);
 CREATE INDEX IF NOT EXISTS games_by_white_token ON games (white_token);
 CREATE INDEX IF NOT EXISTS games_by_black_token ON games (black_token);
 """
+
+
+class Cursor(Protocol):
+    """What the store reads of a statement's result (a ``sqlite3.Cursor`` satisfies it)."""
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+
+    def fetchall(self) -> list[Any]:
+        """The rows left."""
+
+    def __iter__(self) -> Iterator[Any]:
+        """The rows left, one by one."""
+
+
+class Connection(Protocol):
+    """What the store uses of a database connection: a ``sqlite3.Connection`` opened with
+    ``isolation_level=None`` (the store issues BEGIN and COMMIT itself) satisfies it.
+
+    Another SQLite binding may stand in (the power-loss tests run the store on a simulated
+    disk) if it raises ``sqlite3.IntegrityError`` for a constraint and ``sqlite3.Error``
+    for any other failure.
+    """
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        """Run one statement."""
+
+    def executescript(self, sql: str, /) -> object:
+        """Run statements separated by semicolons."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
+def connect_sqlite3(path: Path) -> Connection:
+    """A stdlib ``sqlite3`` connection to ``path`` as the store needs it (the default)."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
 
 class StoreUnavailable(Exception):
@@ -241,6 +285,8 @@ class Store:
     Lifecycle: ``open()`` (blocking: run it in a thread), then ``load()`` and any number of
     awaited writes from one event loop, then ``close()``. ``max_pending`` bounds the
     writes waiting for the thread; beyond it a write is refused (StoreUnavailable).
+    ``connect`` opens each connection (stdlib ``sqlite3`` unless a test gives another);
+    the store sets the PRAGMAs durability depends on itself.
     """
 
     def __init__(
@@ -252,13 +298,15 @@ class Store:
         max_page_count: int | None = None,
         observe_commit: Callable[[float], None] | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
+        connect: Callable[[Path], Connection] = connect_sqlite3,
     ) -> None:
         self.path = path
+        self._open_connection = connect
         self._max_batch = max_batch
         self._max_page_count = max_page_count
         self._queue: queue.Queue[_Write | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._failure: BaseException | None = None
         self.stats = WriteStats()
         # Called from the writer thread with each commit's duration in seconds.
@@ -526,8 +574,8 @@ class Store:
 
     # --- the writer thread ---
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _connect(self) -> Connection:
+        conn = self._open_connection(self.path)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -623,7 +671,7 @@ class Store:
         _settle_all(left)
 
     @staticmethod
-    def _execute(conn: sqlite3.Connection, batch: list[_Write]) -> None:
+    def _execute(conn: Connection, batch: list[_Write]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         for write in batch:
             # A savepoint per write: a duplicate key fails that write alone, not the batch.
@@ -680,6 +728,51 @@ class Store:
         """Durably mark a token revoked (nothing if there is none). Raises StoreUnavailable."""
         await self._submit([("UPDATE access_tokens SET revoked = 1 WHERE id = ?", (token_id,))])
 
+    # --- the review queue ---
+
+    def load_review_queue(self) -> list[tuple[str, int]]:
+        """(game, requested_ms) of every review asked for and not stored, oldest first
+        (blocking)."""
+        conn = self._connect()
+        try:
+            return [
+                (game, requested_ms)
+                for game, requested_ms in conn.execute(
+                    "SELECT game, requested_ms FROM review_queue ORDER BY requested_ms, rowid"
+                )
+            ]
+        finally:
+            conn.close()
+
+    async def queue_review(self, game: str, requested_ms: int) -> None:
+        """Durably ask for the review of ``game`` (a newer request replaces an older one).
+
+        Raises StoreUnavailable, or StoreConflict for a game that is not stored.
+        """
+        await self._submit(
+            [
+                (
+                    "INSERT INTO review_queue (game, requested_ms) VALUES (?, ?) "
+                    "ON CONFLICT (game) DO UPDATE SET requested_ms = excluded.requested_ms",
+                    (game, requested_ms),
+                )
+            ]
+        )
+
+    async def dequeue_review(self, game: str, requested_ms: int) -> None:
+        """Durably drop the request of ``requested_ms`` for ``game`` (a newer one stays).
+
+        Raises StoreUnavailable.
+        """
+        await self._submit(
+            [
+                (
+                    "DELETE FROM review_queue WHERE game = ? AND requested_ms = ?",
+                    (game, requested_ms),
+                )
+            ]
+        )
+
 
 def _game_row(game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]) -> Statement:
     return (
@@ -705,7 +798,7 @@ _GAME_COLUMNS = "id, setup, white_token, black_token, tournament, status, snapsh
 _GameColumns = tuple[str, str, str, str, "str | None", "str | None", "str | None", int]
 
 
-def _game_rows(conn: sqlite3.Connection, game_ids: Sequence[str]) -> list[_GameColumns]:
+def _game_rows(conn: Connection, game_ids: Sequence[str]) -> list[_GameColumns]:
     """The games' rows in the order of ``game_ids`` (missing ones left out)."""
     found: dict[str, _GameColumns] = {}
     ids = list(game_ids)
@@ -719,7 +812,7 @@ def _game_rows(conn: sqlite3.Connection, game_ids: Sequence[str]) -> list[_GameC
 
 
 def _read_game(
-    conn: sqlite3.Connection, row: _GameColumns, full_tournaments: Collection[str], window: int
+    conn: Connection, row: _GameColumns, full_tournaments: Collection[str], window: int
 ) -> StoredGame:
     game, setup, white, black, tournament, status, snapshot, snapshot_seq = row
     if snapshot is None or (tournament is not None and tournament in full_tournaments):

@@ -1,9 +1,10 @@
 """Commands: pure functions from a game state and ``now_ms`` to the events they cause.
 
 Every command (``start``, ``play``, ``resign``, ``draw``, ``adjudicate``, ``decide``,
-``take_back``, ``expire``, ``checkpoint``, ``record_eval``) returns the events it causes, or
-raises a :class:`~engine.rules.errors.GameRefusal` and causes nothing. Callers fold the events
-into the state with :func:`engine.rules.game.evolve_all` once they are durably stored.
+``take_back``, ``expire``, ``checkpoint``, ``record_eval``, ``record_review``) returns the
+events it causes, or raises a :class:`~engine.rules.errors.GameRefusal` and causes nothing.
+Callers fold the events into the state with :func:`engine.rules.game.evolve_all` once they
+are durably stored.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from engine.rules.wire import (
     GameEvent,
     MoveEvent,
     Result,
+    ReviewEvent,
+    ReviewJSON,
     StartEvent,
     TakebackEvent,
     Termination,
@@ -286,6 +289,18 @@ def record_eval(state: GameState, evaluation: EvalJSON) -> list[GameEvent]:
     if state.status != "started" or evaluation["ply"] != state.ply:
         return []
     event: EvalEvent = {"type": "eval", "game": state.setup.id, "seq": state.seq + 1, **evaluation}
+    return [event]
+
+
+def record_review(state: GameState, review: ReviewJSON) -> list[GameEvent]:
+    """A ``review`` event for a finished game whose moves are the ones reviewed; else nothing.
+
+    A review of moves the game no longer has (a takeback reopened it meanwhile) is dropped.
+    """
+    reviewed = [move["uci"] for move in review["moves"]]
+    if not state.is_finished or reviewed != [move.uci for move in state.moves]:
+        return []
+    event: ReviewEvent = {"type": "review", "game": state.setup.id, "seq": state.seq + 1, **review}
     return [event]
 
 

@@ -23,6 +23,7 @@ from engine.rules.wire import (
     Mode,
     PlayerJSON,
     Result,
+    ReviewJSON,
     Status,
     Termination,
     parse_color,
@@ -119,6 +120,8 @@ class GameState:
     line: int = 0
     # The latest evaluation of each analysed position, by ply (read-only once built).
     evals: Mapping[int, EvalJSON] = field(default_factory=dict)
+    # The review of the finished game, once done (read-only; a takeback drops it).
+    review: ReviewJSON | None = None
 
     @classmethod
     def new(cls, setup: GameSetup) -> GameState:
@@ -210,6 +213,18 @@ def evolve(state: GameState, event: GameEvent, now_ms: int) -> GameState:
     if event["type"] == "draw_offer":
         by = None if event["by"] is None else parse_color(event["by"])
         return replace(state, draw_offer=by, seq=seq)
+    if event["type"] == "review":
+        review: ReviewJSON = {
+            "status": event["status"],
+            "engine": event["engine"],
+            "budget": event["budget"],
+            "completed_at": event["completed_at"],
+            "initial": event["initial"],
+            "white": event["white"],
+            "black": event["black"],
+            "moves": event["moves"],
+        }
+        return replace(state, review=review, seq=seq)
     if event["type"] == "takeback":
         ply = event["ply"]
         # Rare (relay corrections only): rebuilding from the start is simpler than
@@ -224,6 +239,7 @@ def evolve(state: GameState, event: GameEvent, now_ms: int) -> GameState:
             moves=state.moves[:ply],
             draw_offer=None,
             evals={p: e for p, e in state.evals.items() if p <= ply},
+            review=None,
             line=state.line + 1,
             seq=seq,
         )

@@ -9,7 +9,7 @@ import chess.engine
 import chess.pgn
 
 from engine.rules.game import GameState
-from engine.rules.wire import ScoreJSON, Termination
+from engine.rules.wire import MoveReviewJSON, ReviewJSON, ScoreJSON, Termination
 
 # The PGN ``[Termination]`` tag, spelled as lichess exports it.
 _PGN_TERMINATION: dict[Termination, str] = {
@@ -32,10 +32,15 @@ def export_pgn(state: GameState, *, site: str, evals: Mapping[int, ScoreJSON] | 
     Tags: the Seven Tag Roster, then ratings, titles, ``TimeControl``, ``Termination``,
     ``Board`` and ``FEN``/``SetUp`` for a custom start. Every move carries ``[%clk]`` (the
     mover's time after the move) and ``[%eval]`` where ``evals`` has the position after it,
-    keyed by ply (by default, the game's own recorded evaluations).
+    keyed by ply (by default, the game's own recorded evaluations). A reviewed game (unless
+    ``evals`` is given) has the review's ``[%eval]`` on every move, and each judged move its
+    NAG, lichess's comment and the engine's better line as a variation.
     """
+    review = state.review if evals is None else None
     if evals is None:
         evals = {ply: e["score"] for ply, e in state.evals.items()}
+    if review is not None:
+        evals = {**evals, **{m["ply"]: m["score"] for m in review["moves"]}}
     setup = state.setup
     game = chess.pgn.Game()
     headers = game.headers
@@ -67,9 +72,57 @@ def export_pgn(state: GameState, *, site: str, evals: Mapping[int, ScoreJSON] | 
         node = node.add_variation(chess.Move.from_uci(record.uci))
         node.set_clock(record.clock_ms / 1000)
         if ply in evals:
-            node.set_eval(score_to_pov(evals[ply]))
-    exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=True)
+            _set_eval(node, evals[ply])
+    if review is not None:
+        _annotate(game, review)
+    exporter = chess.pgn.StringExporter(headers=True, variations=True, comments=True)
     return game.accept(exporter) + "\n\n"
+
+
+def _set_eval(node: chess.pgn.ChildNode, score: ScoreJSON) -> None:
+    """``[%eval]`` of the position after ``node``'s move; ``#0`` for a checkmate on the board
+    (which python-chess does not write, and reads as the side to move mated)."""
+    if score.get("mate") == 0:
+        node.comment = f"{node.comment} [%eval #0]".strip()
+    else:
+        node.set_eval(score_to_pov(score))
+
+
+def _annotate(game: chess.pgn.Game, review: ReviewJSON) -> None:
+    """NAGs, comments and better lines of the judged moves of ``game``'s main line."""
+    judged = {m["ply"]: m for m in review["moves"] if m["judgment"] is not None}
+    parent: chess.pgn.GameNode = game
+    for ply, node in enumerate(game.mainline(), start=1):
+        move = judged.get(ply)
+        if move is not None and move["judgment"] is not None:
+            judgment = move["judgment"]
+            node.nags.add(judgment["nag"])
+            before = review["moves"][ply - 2]["score"] if ply > 1 else review["initial"]["score"]
+            words = f"({_eval_words(before)} → {_eval_words(move['score'])}) {judgment['comment']}"
+            node.comment = f"{node.comment} {words}".strip()
+            _add_line(parent, move)
+        parent = node
+
+
+def _add_line(parent: chess.pgn.GameNode, move: MoveReviewJSON) -> None:
+    """The engine's line from ``parent``'s position as a variation beside the move played."""
+    if not move["variation"] or move["variation"][0] == move["uci"]:
+        return
+    board = parent.board()
+    node = parent
+    for uci in move["variation"]:
+        candidate = chess.Move.from_uci(uci)
+        if not board.is_legal(candidate):
+            return
+        node = node.add_variation(candidate)
+        board.push(candidate)
+
+
+def _eval_words(score: ScoreJSON) -> str:
+    """A score as lichess words it in comments: ``0.31``, ``-2.50``, ``Mate in 3``."""
+    if "mate" in score:
+        return f"Mate in {abs(score['mate'])}"
+    return f"{score.get('cp', 0) / 100:.2f}"
 
 
 def _round_tag(round_no: int | None, board: int | None) -> str:

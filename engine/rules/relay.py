@@ -72,6 +72,8 @@ from engine.rules.wire import GameEvent, Result, Termination
 _TAG_LINE = re.compile(
     r'\n[ \t]*\[([A-Za-z0-9][A-Za-z0-9_+#=:-]*)[ \t]+"((?:[^"\\\n]|\\.)*)"[ \t]*\][ \t]*(?=\n|$)'
 )
+# C0 control characters other than tab, line feed, form feed and carriage return.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _TOKEN = re.compile(
     r"""
     (\{[^}]*\}?)              # 1 brace comment (unterminated when it lacks its brace)
@@ -213,6 +215,22 @@ def split_games(text: str) -> list[PushedGame]:
         end = blocks[i + 1][0] if i + 1 < len(blocks) else len(text)
         games.append(_pushed(len(games), tags, text, start, end, header_end))
     return games
+
+
+def pgn_problem(text: str) -> str | None:
+    """Why ``text`` fetched from a relay source is not PGN at all, or None when it may be.
+
+    Binary content (control characters other than whitespace) and text without a single
+    tag pair are refused whole: a source that serves them is broken (an error page, a
+    wrong URL, random bytes), which the poller reports and backs off from instead of
+    reporting each scrap as a game. A PGN text with bad games is not refused here; those
+    games are reported one by one.
+    """
+    if _CONTROL.search(text) is not None:
+        return "not PGN: binary content"
+    if _TAG_LINE.search("\n" + text) is None:
+        return 'not PGN: no tag pair such as [White "..."]'
+    return None
 
 
 def read_moves(game: PushedGame) -> PushedMoves:

@@ -8,7 +8,7 @@ the property tests hold.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import chess
 
@@ -18,6 +18,7 @@ from engine.rules.wire import (
     ColorName,
     EvalJSON,
     Result,
+    ReviewJSON,
     Status,
     Termination,
     color_name,
@@ -49,6 +50,8 @@ class SnapshotJSON(TypedDict):
     # [uci, san, clock_ms] per half-move: the moves are most of a snapshot's size.
     moves: list[tuple[str, str, int]]
     evals: list[EvalJSON]
+    # The game's review, once done (absent from snapshots taken before reviews existed).
+    review: NotRequired[ReviewJSON | None]
 
 
 def snapshot_json(state: GameState) -> SnapshotJSON:
@@ -68,6 +71,7 @@ def snapshot_json(state: GameState) -> SnapshotJSON:
         },
         "moves": [(m.uci, m.san, m.clock_ms) for m in state.moves],
         "evals": [state.evals[ply] for ply in sorted(state.evals)],
+        "review": state.review,
     }
 
 
@@ -99,4 +103,5 @@ def from_snapshot(setup: GameSetup, data: SnapshotJSON, now_ms: int) -> GameStat
         seq=data["seq"],
         line=data["line"],
         evals={e["ply"]: e for e in data["evals"]},
+        review=data.get("review"),
     )

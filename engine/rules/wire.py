@@ -175,8 +175,93 @@ class EvalEvent(EvalJSON):
     seq: int
 
 
+# --- game review (``GET /api/games/{id}/review``, the ``review`` event) ---
+
+JudgmentName = Literal["Inaccuracy", "Mistake", "Blunder"]
+
+
+class JudgmentJSON(TypedDict):
+    """Why a move is marked: its ``nag`` (6 ``?!``, 2 ``?``, 4 ``??``) and lichess's comment."""
+
+    name: JudgmentName
+    nag: int
+    comment: str
+
+
+class MoveReviewJSON(TypedDict):
+    """One reviewed half-move: ``score`` (White's view) is the position after it.
+
+    ``best`` is the engine's move in the position before it (null where there was nothing
+    to search); ``variation`` the engine's line from there (UCI, at most 20 half-moves),
+    given for judged moves only. ``accuracy`` is the move's accuracy for its mover (0-100).
+    """
+
+    ply: int
+    uci: str
+    san: str
+    score: ScoreJSON
+    depth: int
+    accuracy: float
+    judgment: JudgmentJSON | None
+    best: str | None
+    variation: list[str]
+
+
+class PlayerReviewJSON(TypedDict):
+    """One side's figures: lichess's accuracy (0-100), average centipawn loss, and counts."""
+
+    accuracy: float | None
+    acpl: int | None
+    inaccuracy: int
+    mistake: int
+    blunder: int
+
+
+class BudgetJSON(TypedDict, total=False):
+    """The fixed search budget of each position: a ``depth`` or a number of ``nodes``."""
+
+    depth: int
+    nodes: int
+
+
+class PositionReviewJSON(TypedDict):
+    """The evaluation of the start position (White's view)."""
+
+    score: ScoreJSON
+    depth: int
+    best: str | None
+
+
+class ReviewJSON(TypedDict):
+    """A finished game's review (``status`` ``done``), as REST and the event carry it."""
+
+    status: Literal["done"]
+    engine: str
+    budget: BudgetJSON
+    completed_at: str
+    initial: PositionReviewJSON
+    white: PlayerReviewJSON
+    black: PlayerReviewJSON
+    moves: list[MoveReviewJSON]
+
+
+class ReviewEvent(ReviewJSON):
+    """The game's review is done (or replaced by a newer one)."""
+
+    type: Literal["review"]
+    game: str
+    seq: int
+
+
 GameEvent = (
-    StartEvent | MoveEvent | DrawOfferEvent | EndEvent | ClockEvent | EvalEvent | TakebackEvent
+    StartEvent
+    | MoveEvent
+    | DrawOfferEvent
+    | EndEvent
+    | ClockEvent
+    | EvalEvent
+    | TakebackEvent
+    | ReviewEvent
 )
 
 

@@ -19,15 +19,16 @@ import chess.pgn
 import pytest
 import websockets
 
-from app.analysis import AnalysisService, Outbox
+from app.analysis import AnalysisService
+from app.analysis_outbox import Outbox
 from app.metrics import Metrics
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
 from engine.rules.game import GameSetup, GameState, Player, evolve_all
 from engine.rules.wire import EvalJSON, GameEvent
-from tests.conftest import LiveServer, serve
-from tests.workers.test_analysis_pool import stockfish_or_skip
-from workers.analysis import Job
+from tests.conftest import LiveServer, ServerProcess, serve
+from tests.workers.test_analysis_pool import stockfish_or_skip, wait_until
+from workers.analysis import AnalysisPool, Job
 from workers.analysis_worker import DepthInfo
 
 ANALYSIS = {"analysis": True, "analysis_processes": 1, "analysis_max_time_s": 2.0}
@@ -148,27 +149,42 @@ async def settle() -> None:
 
 
 class RecordingGames:
-    """The part of the game service that analysis uses, for one game; records evaluations."""
+    """The part of the game service that analysis uses, for ``count`` games; records evals."""
 
-    def __init__(self, time: VirtualTime) -> None:
-        setup = GameSetup("g0000001", Player("White"), Player("Black"), TimeControl(60_000, 0))
-        state = GameState.new(setup)
-        self.state = evolve_all(state, core.start(state, 0), 0)
+    def __init__(self, time: VirtualTime, count: int = 1) -> None:
+        self.states: dict[str, GameState] = {}
+        for n in range(count):
+            setup = GameSetup(f"g{n:07d}", Player("White"), Player("Black"), TimeControl(60_000, 0))
+            state = GameState.new(setup)
+            self.states[setup.id] = evolve_all(state, core.start(state, 0), 0)
         self.time = time
         self.recorded: list[tuple[float, EvalJSON]] = []
+        self.recorded_by_game: dict[str, list[EvalJSON]] = {game: [] for game in self.states}
+
+    @property
+    def state(self) -> GameState:
+        """The first game's state."""
+        return next(iter(self.states.values()))
+
+    def ids(self) -> list[str]:
+        """The games' ids, in creation order."""
+        return list(self.states)
 
     def __contains__(self, game: object) -> bool:
-        return game == self.state.setup.id
+        return game in self.states
 
     def get(self, game: str) -> SimpleNamespace:
-        return SimpleNamespace(state=self.state)
+        return SimpleNamespace(state=self.states[game])
 
     async def record_eval(self, game: str, evaluation: EvalJSON) -> None:
         self.recorded.append((self.time(), evaluation))
+        self.recorded_by_game[game].append(evaluation)
 
-    def play(self, text: str) -> list[GameEvent]:
-        events = core.play(self.state, text, 0)
-        self.state = evolve_all(self.state, events, 0)
+    def play(self, text: str, game: str | None = None) -> list[GameEvent]:
+        """Play ``text`` in ``game`` (the first by default); the events, as committed."""
+        game = game or self.ids()[0]
+        events = core.play(self.states[game], text, 0)
+        self.states[game] = evolve_all(self.states[game], events, 0)
         return events
 
 
@@ -332,12 +348,14 @@ async def test_stockfish_drives_analysis_when_configured(tmp_path: Path) -> None
 
 
 class FakePool:
-    """Records submissions; ``free`` workers are idle."""
+    """Records submissions and stops; ``free`` workers are idle; ``finish`` ends a job."""
 
-    def __init__(self, free: int) -> None:
+    def __init__(self, free: int, clock: VirtualTime | None = None) -> None:
         self.free = free
+        self.clock = clock
         self.submitted: list[Job] = []
-        self.listener: object = None
+        self.stopped: list[Job] = []
+        self.listener: Any = None
         self.next_id = 0
 
     def idle(self) -> int:
@@ -351,14 +369,23 @@ class FakePool:
         if self.free == 0:
             return False
         self.free -= 1
+        if self.clock is not None:
+            job.started_s = self.clock()
         self.submitted.append(job)
         return True
 
     def stop(self, job: Job) -> None:
-        job.stop_sent_s = 0.0
+        if job.stop_sent_s is None:
+            job.stop_sent_s = 0.0
+            self.stopped.append(job)
 
     def running(self) -> list[Job]:
         return self.submitted
+
+    def finish(self, job: Job, ok: bool = True) -> None:
+        """``job``'s worker reports it ended and is idle again."""
+        self.free += 1
+        self.listener.on_done(job, ok)
 
 
 async def test_busiest_games_are_analysed_first(live: LiveServer) -> None:
@@ -388,3 +415,286 @@ async def test_busiest_games_are_analysed_first(live: LiveServer) -> None:
     assert service.queue_depth == 0
     for ws in sockets:
         await ws.close()
+
+
+def scheduler(
+    games: RecordingGames,
+    pool: FakePool,
+    time: VirtualTime,
+    spectators: dict[str, int] | None = None,
+) -> AnalysisService:
+    """A service on ``pool`` in virtual time (0.1 s minimum per job, 0.5 s between evals)."""
+    counts = spectators or {}
+    hub = SimpleNamespace(spectators=lambda game: counts.get(game, 0))
+    return AnalysisService(
+        pool,  # type: ignore[arg-type]
+        games,  # type: ignore[arg-type]
+        hub,  # type: ignore[arg-type]
+        Metrics(),
+        max_time_s=5.0,
+        min_time_s=0.1,
+        publish_interval_s=0.5,
+        clock=time,
+        sleep=time.sleep,
+    )
+
+
+def report(service: AnalysisService, job: Job, n: int) -> None:
+    """``job``'s worker completed depth ``n`` (as a pool reports it)."""
+    job.depth = n
+    service.on_info(job, depth(n), "fake")
+
+
+def start_all(service: AnalysisService, games: RecordingGames) -> None:
+    """Every game of ``games`` was started."""
+    for game in games.ids():
+        service.on_commit(games.states[game], [{"type": "start"}])  # type: ignore[list-item]
+
+
+async def test_a_move_stops_only_its_own_games_job() -> None:
+    """With every worker busy, a move replaces its game's job and cuts no other game's."""
+    time = VirtualTime()
+    games = RecordingGames(time, count=2)
+    pool = FakePool(free=2, clock=time)
+    service = scheduler(games, pool, time)
+    a = games.ids()[0]
+    start_all(service, games)
+    job_a, job_b = pool.submitted
+    report(service, job_a, 3)
+    report(service, job_b, 3)
+    await time.advance(1.0)
+    events = games.play("e4", a)
+    service.on_commit(games.states[a], events)
+    assert pool.stopped == [job_a]
+    pool.finish(job_a)
+    assert pool.submitted[-1].fen == games.states[a].board.fen()
+    assert pool.stopped == [job_a]
+    assert service.queue_depth == 0
+    await service.close()
+
+
+async def test_a_preempted_position_is_analysed_again_when_a_worker_frees() -> None:
+    """A job cut for another game's new position is queued again, and itself cuts no one."""
+    time = VirtualTime()
+    games = RecordingGames(time, count=2)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    a, b = games.ids()
+    service.on_commit(games.states[a], [{"type": "start"}])  # type: ignore[list-item]
+    [job_a] = pool.submitted
+    report(service, job_a, 2)
+    await time.advance(1.0)
+    # Not the start position, whose evaluation is cached by now.
+    events = games.play("d4", b)
+    service.on_commit(games.states[b], events)
+    assert pool.stopped == [job_a]
+    pool.finish(job_a)
+    job_b = pool.submitted[-1]
+    assert job_b.fen == games.states[b].board.fen()
+    # a's position waits to resume; with an evaluation shown already, it is no backlog.
+    assert service.queue_depth == 0
+    report(service, job_b, 1)
+    await time.advance(1.0)
+    # Game a already has an evaluation: it waits for a free worker, it does not cut b.
+    service._preempt()
+    assert pool.stopped == [job_a]
+    pool.finish(job_b)
+    resumed = pool.submitted[-1]
+    assert resumed.fen == games.states[a].board.fen()
+    assert resumed.max_time_s == pytest.approx(4.0)
+    # Depths it reaches again are not sent again; deeper ones are.
+    report(service, resumed, 2)
+    report(service, resumed, 3)
+    await time.advance(1.0)
+    assert [e["depth"] for e in games.recorded_by_game[a]] == [2, 3]
+    await service.close()
+
+
+async def test_a_cached_evaluation_is_not_followed_by_shallower_ones() -> None:
+    """Back at a cached position, the depths spectators see for it never go down."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    start_all(service, games)
+    [first] = pool.submitted
+    after_e4 = "rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq -"
+    cached: EvalJSON = {**depth_json(10), "ply": 7}
+    service.cache.put(after_e4, cached)
+    events = games.play("e4")
+    service.on_commit(games.state, events)
+    pool.finish(first)
+    job = pool.submitted[-1]
+    assert job.fen.startswith(after_e4)
+    for n in range(1, 13):
+        report(service, job, n)
+        await time.advance(0.125)
+    await time.advance(1.0)
+    depths = [e["depth"] for e in games.recorded_by_game[games.ids()[0]] if e["ply"] == 1]
+    assert depths[0] == 10
+    assert depths == sorted(depths)
+    assert depths[-1] == 12
+    await service.close()
+
+
+def depth_json(n: int) -> EvalJSON:
+    """Depth ``n`` of :func:`depth` as an eval event's fields (ply 0)."""
+    info = depth(n)
+    return {
+        "ply": 0,
+        "depth": n,
+        "score": {"cp": info.cp or 0},
+        "best": info.best,
+        "pv": list(info.pv),
+        "nodes": info.nodes,
+        "engine": "fake",
+    }
+
+
+async def test_live_positions_preempt_background_work_which_resumes_later() -> None:
+    """A live position cuts a background job at once; the background one finishes later."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    finished: list[EvalJSON | None] = []
+    fen = "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"
+    assert service.request_background("review:1:4", fen, 4, finished.append)
+    [background] = pool.submitted
+    report(service, background, 1)
+    # Not even the minimum time has passed: live positions never wait for background work.
+    start_all(service, games)
+    assert pool.stopped == [background]
+    pool.finish(background)
+    live_job = pool.submitted[-1]
+    assert live_job.fen == games.state.board.fen()
+    assert service.background_depth == 1
+    report(service, live_job, 1)
+    await time.advance(1.0)
+    service._preempt()
+    assert pool.stopped == [background]
+    pool.finish(live_job)
+    resumed = pool.submitted[-1]
+    assert resumed.fen == fen
+    report(service, resumed, 1)
+    report(service, resumed, 2)
+    assert finished == []
+    pool.finish(resumed)
+    await settle()
+    assert [(e["ply"], e["depth"]) for e in finished if e is not None] == [(4, 2)]
+    # Background evaluations are the caller's: no game recorded them.
+    assert all(e["ply"] == 0 for _, e in games.recorded)
+    assert service.background_depth == 0
+    await service.close()
+
+
+async def test_background_work_never_cuts_live_work_and_can_be_cancelled() -> None:
+    """A background position waits for a free worker; a cancelled one is dropped untold."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    start_all(service, games)
+    [live_job] = pool.submitted
+    report(service, live_job, 1)
+    await time.advance(1.0)
+    finished: list[EvalJSON | None] = []
+    fen = "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"
+    assert service.request_background("review:1:4", fen, 4, finished.append)
+    assert service.request_background("review:1:5", fen, 5, finished.append)
+    service._preempt()
+    assert pool.stopped == []
+    service.cancel_background("review:1:4")
+    pool.finish(live_job)
+    [_, background] = pool.submitted
+    service.cancel_background("review:1:5")
+    assert pool.stopped == [background]
+    pool.finish(background)
+    await settle()
+    assert finished == []
+    assert service.background_depth == 0
+    await service.close()
+
+
+def test_a_missing_engine_stops_the_server_at_once_naming_it(
+    server_process: ServerProcess, tmp_path: Path
+) -> None:
+    """A ``uci:`` path that does not exist ends the start with the engine's error."""
+    missing = tmp_path / "no-such-engine"
+    server_process.env.update(
+        GM_ANALYSIS="1",
+        GM_ENGINE=f"uci:{missing}",
+        GM_ANALYSIS_PROCESSES="1",
+    )
+    with pytest.raises(RuntimeError, match="server exited") as failed:
+        server_process.start(timeout_s=40)
+    assert f"analysis engine 'uci:{missing}' did not start" in str(failed.value)
+    assert "No such file or directory" in str(failed.value)
+
+
+async def test_a_resumed_position_gives_way_at_once_to_a_new_one() -> None:
+    """A cut position resumed on a free worker is cut again at once for a new position,
+    before the minimum time and before it reports a depth: its game shows one already."""
+    time = VirtualTime()
+    games = RecordingGames(time, count=3)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    a, b, c = games.ids()
+    service.on_commit(games.states[a], [{"type": "start"}])  # type: ignore[list-item]
+    [job_a] = pool.submitted
+    report(service, job_a, 2)
+    await time.advance(1.0)
+    events = games.play("d4", b)
+    service.on_commit(games.states[b], events)
+    pool.finish(job_a)
+    job_b = pool.submitted[-1]
+    report(service, job_b, 1)
+    pool.finish(job_b)
+    resumed = pool.submitted[-1]
+    assert resumed.fen == games.states[a].board.fen()
+    events = games.play("c4", c)
+    service.on_commit(games.states[c], events)
+    assert pool.stopped == [job_a, resumed]
+    pool.finish(resumed)
+    assert pool.submitted[-1].fen == games.states[c].board.fen()
+    await service.close()
+
+
+async def test_live_analysis_cuts_background_work_on_a_real_worker() -> None:
+    """On one real worker busy with a background position, a game's new position is analysed
+    first; the background request then resumes and finishes with its deepest evaluation."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = AnalysisPool("builtin", 1, hang_grace_s=10.0)
+    await pool.start()
+    hub = SimpleNamespace(spectators=lambda game: 0)
+    service = AnalysisService(
+        pool,
+        games,  # type: ignore[arg-type]
+        hub,  # type: ignore[arg-type]
+        Metrics(),
+        max_time_s=30.0,
+        max_depth=3,
+    )
+    finished: asyncio.Future[EvalJSON | None] = asyncio.get_running_loop().create_future()
+    middlegame = "r1bqkb1r/pppp1ppp/2n2n2/4p3/2B1P3/5N2/PPPP1PPP/RNBQK2R w KQkq - 4 4"
+    try:
+        assert service.request_background(
+            "review:x:7", middlegame, 7, finished.set_result, max_time_s=2.0, max_depth=64
+        )
+        [background] = pool.running()
+        await wait_until(lambda: background.depth >= 1)
+        start_all(service, games)
+        await wait_until(lambda: bool(games.recorded))
+        # The background position was cut for the game's, and waits to resume.
+        assert background.stop_sent_s is not None
+        assert not finished.done()
+        async with asyncio.timeout(30):
+            evaluation = await finished
+        assert evaluation is not None
+        assert (evaluation["ply"], evaluation["engine"]) == (7, "grandmaster-pvs")
+        assert evaluation["depth"] >= 1
+        assert all(e["ply"] == 0 for _, e in games.recorded)
+    finally:
+        await service.close()
+        await pool.close()

@@ -75,6 +75,8 @@ ROUTES: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/account", None, (401, 403, 403, 403, 200, 200)),
     ("GET", "/api/games/{game}", None, (200, 200, 200, 200, 200, 200)),
     ("GET", "/api/games/{game}/pgn", None, (200, 200, 200, 200, 200, 200)),
+    ("POST", "/api/games/{game}/review", None, (401, 403, 403, 403, 409, 403)),
+    ("GET", "/api/games/{game}/review", None, (200, 200, 200, 200, 200, 200)),
 ]
 CASES = [
     pytest.param(method, path, body, bearer, expected[i], id=f"{method} {path} by {bearer}")

@@ -11,9 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, examples
 
 OPERATOR = {"Authorization": "Bearer operator-secret-token"}
+# pyproject's 120 s per test, scaled with the examples of a full run.
+pytestmark = pytest.mark.timeout(examples(120))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -96,7 +98,9 @@ def server(
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     route=st.sampled_from(ROUTES),
@@ -196,7 +200,9 @@ def tournament_server(
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     route=st.sampled_from(TOURNAMENT_ROUTES),

@@ -350,3 +350,37 @@ def test_worker_command_needs_a_bus() -> None:
     )
     assert done.returncode == 2
     assert b"--bus" in done.stderr
+
+
+async def test_the_keep_alive_outlives_an_error(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After one failed round of the core's keep-alive, it goes on: a job no worker answers
+    is still given up (and the core's liveness key still renewed)."""
+    pool = BusAnalysisPool(redis_server.url, refresh_s=0.05, hang_grace_s=0.2)
+    recorder = Recorder()
+    pool.listener = recorder
+    original = pool._expire_silent
+    calls = 0
+
+    def failing_once() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("injected")
+        original()
+
+    monkeypatch.setattr(pool, "_expire_silent", failing_once)
+    async with Redis.from_url(redis_server.url, decode_responses=True) as redis:
+        await redis.set(worker_key("ghost:2"), WorkerAd(1, "ghost", 0.1).encode(), px=60_000)
+        await redis.sadd(WORKERS, "ghost:2")
+        await pool.start()
+        try:
+            await recorder.wait_for(lambda: calls >= 1 and pool.idle() == 1, timeout_s=5)
+            job = pool.new_job(MATE_IN_ONE, max_time_s=0.2, max_depth=4)
+            assert pool.submit(job)
+            await recorder.wait_for(lambda: job.id in recorder.done, timeout_s=10)
+            assert recorder.done[job.id] is False
+            assert await redis.exists(core_key(pool.core))
+        finally:
+            await pool.close()

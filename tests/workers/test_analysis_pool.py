@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import multiprocessing.context
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +154,153 @@ async def test_stockfish_backend_reports_through_the_same_events() -> None:
 def chess_start() -> str:
     """The standard start position."""
     return "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Wait (bounded) until ``predicate()`` holds, re-checking every 20 ms."""
+    never = asyncio.Event()
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(never.wait(), 0.02)
+
+
+def is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is neither a zombie nor dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
+
+def engine_script(path: Path, body: str) -> str:
+    """An executable shell script at ``path`` (a stand-in UCI engine); its ``uci:`` spec."""
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return f"uci:{path}"
+
+
+async def test_an_engine_that_cannot_start_fails_the_start_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """A bad ``uci:`` path fails ``start()`` with the engine's error, without respawning."""
+    pool = AnalysisPool(f"uci:{tmp_path / 'no-such-engine'}", 2)
+    with pytest.raises(RuntimeError, match="no-such-engine"):
+        await pool.start(timeout_s=20)
+    assert pool.restarts == 0
+    assert pool.pids() == []
+    await pool.close()
+
+
+async def test_a_failed_start_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """When the engine never answers, ``start()`` fails and its worker and engine are gone."""
+    pid_file = tmp_path / "pids"
+    # Never answers ``uci``; ends on end of input, as engines do.
+    spec = engine_script(
+        tmp_path / "mute-engine",
+        f'echo "$PPID $$" > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}\n'
+        "while read -r line; do :; done\n",
+    )
+    pool = AnalysisPool(spec, 1)
+    starting = asyncio.get_running_loop().create_task(pool.start(timeout_s=6))
+    await wait_until(lambda: pid_file.exists() or starting.done())
+    with pytest.raises(RuntimeError, match="did not start"):
+        await starting
+    worker_pid, engine_pid = map(int, pid_file.read_text().split())
+    assert not is_running(worker_pid)
+    await wait_until(lambda: not is_running(engine_pid), timeout_s=10)
+    assert pool.pids() == []
+
+
+async def test_workers_are_started_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a worker process (at start and to replace a dead one) never blocks the loop."""
+    starters: list[int] = []
+    original = multiprocessing.context.ForkServerProcess.start
+
+    def start(process: multiprocessing.context.ForkServerProcess) -> None:
+        starters.append(threading.get_ident())
+        original(process)
+
+    monkeypatch.setattr(multiprocessing.context.ForkServerProcess, "start", start)
+    pool, recorder = await started_pool("builtin")
+    try:
+        [pid] = pool.pids()
+        os.kill(pid, signal.SIGKILL)
+        await recorder.wait_for(lambda: pool.restarts == 1 and pool.idle() == 1)
+        assert len(starters) == 2
+        assert threading.get_ident() not in starters
+    finally:
+        await pool.close()
+
+
+async def test_an_engine_that_breaks_is_restarted_with_growing_delays(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the engine fails to start, attempts back off (0.2, 0.4, 0.8 s); then it recovers."""
+    broken = tmp_path / "broken"
+    spec = engine_script(
+        tmp_path / "engine",
+        f'if [ -e {broken} ]; then echo "engine broken" >&2; exit 1; fi\n'
+        f'exec {stockfish_or_skip()} "$@"\n',
+    )
+    pool = AnalysisPool(spec, 1, restart_delay_s=0.2)
+    pool.listener = Recorder()
+    caplog.set_level(logging.WARNING, logger="workers.analysis")
+    await pool.start()
+    try:
+        broken.touch()
+        [pid] = pool.pids()
+        os.kill(pid, signal.SIGKILL)
+
+        def delays() -> list[float]:
+            return [
+                r.args[1]  # type: ignore[index]
+                for r in caplog.records
+                if r.msg.startswith("analysis engine failed to start")
+            ]
+
+        await wait_until(lambda: len(delays()) >= 3)
+        assert delays()[:3] == [0.2, 0.4, 0.8]
+        broken.unlink()
+        await wait_until(lambda: pool.idle() == 1)
+        job = pool.new_job(MATE_IN_ONE, 10, 4)
+        assert pool.submit(job)
+        await pool.listener.wait_for(lambda: job.id in pool.listener.done)  # type: ignore[attr-defined]
+    finally:
+        await pool.close()
+
+
+async def test_the_watchdog_outlives_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After one failed round the watchdog goes on: a hung (SIGSTOPped) worker is replaced."""
+    pool, recorder = await started_pool("builtin")
+    original = pool._check_workers
+    calls = 0
+
+    def failing_once(now_s: float) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("injected")
+        original(now_s)
+
+    monkeypatch.setattr(pool, "_check_workers", failing_once)
+    caplog.set_level(logging.ERROR, logger="workers.analysis")
+    try:
+        await wait_until(lambda: calls >= 1)
+        job = pool.new_job(chess_start(), 1.0, 64)
+        assert pool.submit(job)
+        await recorder.wait_for(lambda: any(jid == job.id for jid, _, _ in recorder.infos))
+        [pid] = pool.pids()
+        os.kill(pid, signal.SIGSTOP)
+        await recorder.wait_for(lambda: job.id in recorder.done)
+        assert recorder.done[job.id] is False
+        assert any("injected" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+        await recorder.wait_for(lambda: pool.idle() == 1)
+        assert pool.pids() != [pid]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        await pool.close()

@@ -17,6 +17,7 @@ from engine.rules.game import GameSetup, GameState, Player, evolve_all
 from engine.rules.relay import (
     PushedMoves,
     RelayOutcome,
+    pgn_problem,
     read_moves,
     relay_events,
     split_games,
@@ -580,3 +581,10 @@ def test_pushed_games_converge_to_the_last_push(
     assert rebuilt.moves == relay.state.moves and rebuilt.result == relay.state.result
     assert rebuilt.line == relay.state.line
     assert [e["seq"] for e in relay.log] == list(range(1, len(relay.log) + 1))
+
+
+def test_garbage_is_told_from_pgn() -> None:
+    """Binary bytes and text without a tag pair are not PGN; a PGN with bad games may be."""
+    assert pgn_problem(bytes(range(256)).decode("latin-1")) == "not PGN: binary content"
+    assert pgn_problem("<html>502</html>") is not None
+    assert pgn_problem('[White "A"]\n[Black "B"]\n\n1. e4 Zz9 *\n') is None

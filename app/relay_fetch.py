@@ -1,0 +1,154 @@
+"""One bounded fetch of a relay source's file: a deadline, a size cap, and no garbage.
+
+A relay source is a server someone else runs, and it may be broken in every way: it may
+accept and never answer, send headers and then nothing, trickle a byte a second (which no
+per-read timeout ever trips), send a gigabyte, or send bytes that are not HTTP or not PGN.
+:func:`fetch_bounded` gives each fetch a deadline on the event loop's clock for the whole
+exchange (the client's own timeouts bound each connect and read), refuses a declared
+``Content-Length`` over the cap before reading anything, and counts the body while it
+streams, dropping the connection as soon as the count passes the cap, so that at most the
+cap (plus one decoded chunk) is ever held. Every failure is a :class:`SourceError` whose
+message says what happened in words the operator can act on; :func:`read_pgn` turns the
+body into text, or into a ``SourceError`` when it is not PGN at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from engine.rules.relay import pgn_problem
+
+# Bodies up to this size are decoded and checked on the loop (well under a millisecond);
+# larger ones in a thread.
+INLINE_BYTES = 64 * 1024
+
+
+class SourceError(Exception):
+    """The source answered something unusable; ``status`` is the HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A source's answer: ``body`` is None for a 304 (the caller's copy is current)."""
+
+    status: int
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+    charset: str | None
+
+
+async def fetch_bounded(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str],
+    max_bytes: int,
+    deadline: float,
+) -> Fetched:
+    """GET ``url``: a 200 with its whole body, or a 304, by ``deadline`` (loop time, s).
+
+    Raises SourceError for any other status, a body over ``max_bytes`` (declared or
+    counted), the deadline passing, a URL (or redirect) that cannot be fetched, and every
+    transport failure (refused, reset, timed out, not HTTP), with a message for the
+    operator.
+    """
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await _fetch(client, url, headers, max_bytes)
+    except TimeoutError:
+        raise SourceError("no complete answer before the deadline (GM_RELAY_DEADLINE_S)") from None
+    except httpx.TimeoutException as exc:
+        raise SourceError(f"timed out ({_what_timed_out(exc)}, GM_RELAY_TIMEOUT_S)") from None
+    except httpx.HTTPError as exc:
+        raise SourceError(f"{type(exc).__name__}: {exc}"[:500]) from None
+    except (httpx.InvalidURL, ValueError, OverflowError) as exc:
+        # The URL, or where a redirect led: a bad port or host name (IDNA) is found only
+        # when the request is built or the socket connects.
+        raise SourceError(f"not a usable URL: {exc}"[:500]) from None
+    except ExceptionGroup as group:
+        # anyio's connect gathers what each attempt raised (a port past 65535 is one).
+        causes = "; ".join(str(exc) for exc in group.exceptions)
+        raise SourceError(f"could not connect: {causes}"[:500]) from None
+
+
+async def _fetch(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
+) -> Fetched:
+    async with client.stream("GET", url, headers=headers) as response:
+        status = response.status_code
+        if status == 304:
+            return Fetched(status, None, None, None, None)
+        if status != 200:
+            raise SourceError(f"HTTP {status}", status)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise SourceError(
+                f"larger than {max_bytes} bytes (Content-Length: {declared}; "
+                "GM_RELAY_MAX_BYTES): not read",
+                status,
+            )
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                # Leaving the block closes the connection: the rest is never read.
+                raise SourceError(
+                    f"larger than {max_bytes} bytes (GM_RELAY_MAX_BYTES): cut there", status
+                )
+        return Fetched(
+            status,
+            bytes(body),
+            response.headers.get("etag"),
+            response.headers.get("last-modified"),
+            response.charset_encoding,
+        )
+
+
+def _what_timed_out(exc: httpx.TimeoutException) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connecting"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "waiting for data"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "waiting for a connection"
+    return "sending the request"
+
+
+def decode_pgn(body: bytes, charset: str | None) -> str:
+    """``body`` as text, or SourceError when it is not PGN (blocking for large bodies).
+
+    The declared charset is used when Python knows it; otherwise UTF-8, else Latin-1
+    (what DGT software writes), so decoding itself never fails.
+    """
+    text: str | None = None
+    if charset is not None:
+        try:
+            text = body.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            text = None
+    if text is None:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = body.decode("latin-1")
+    if text.strip():
+        problem = pgn_problem(text)
+        if problem is not None:
+            raise SourceError(problem)
+    return text
+
+
+async def read_pgn(fetched: Fetched) -> str:
+    """:func:`decode_pgn` of a 200's body, in a thread when it is large."""
+    assert fetched.body is not None
+    if len(fetched.body) <= INLINE_BYTES:
+        return decode_pgn(fetched.body, fetched.charset)
+    return await asyncio.to_thread(decode_pgn, fetched.body, fetched.charset)
