@@ -58,12 +58,17 @@ def error_response(
 _LICHESS_PATHS = re.compile(r"/(?:api/(?:stream/)?)?broadcast/")
 
 
+def is_lichess_path(path: str) -> bool:
+    """Whether ``path`` (or a route template) is one of the lichess-compatible routes'."""
+    return _LICHESS_PATHS.match(path) is not None
+
+
 def error_response_at(
     path: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """The error body a request to ``path`` gets where no route answered it yet (request
     limits): lichess's ``{"error": message}`` on its routes, else the contract's."""
-    if _LICHESS_PATHS.match(path):
+    if is_lichess_path(path):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     return error_response(status, code, message, headers)
 

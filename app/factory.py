@@ -27,7 +27,7 @@ from app.broadcast_rounds import BroadcastRounds
 from app.errors import error_response, install_error_handlers
 from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
-from app.limits import AnonymousRateLimit, BodyLimit
+from app.limits import AnonymousRateLimit, AnonymousTurns, BodyLimit
 from app.metrics import Metrics, cancel_and_wait, collect_admission, watch_loop_lag
 from app.openapi import body, errors, install_openapi, text
 from app.ratelimit import RateLimiter
@@ -246,6 +246,10 @@ def create_app(
     )
     app.add_middleware(
         AnonymousRateLimit, rate=settings.anon_requests_per_s, burst=settings.anon_requests_burst
+    )
+    # Outside the rate limit: refused requests wait their turn too.
+    app.add_middleware(
+        AnonymousTurns, concurrency=settings.anon_concurrency, max_waiting=settings.anon_queue
     )
     # Outermost, so that it sees the server's own ``receive`` (see app/stream_connection.py).
     app.add_middleware(ExposeConnection)

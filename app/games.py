@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ import chess
 
 from app.auth import Seat, Tokens, new_id, new_token, token_digest
 from app.errors import not_found
+from app.game_views import GameViews
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
 from engine.rules.game import (
@@ -176,6 +177,8 @@ class GameService:
         self._cache_size = cache_size
         self._loading: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Each game's JSON and PGN per ``seq``, for as long as the game is in memory.
+        self.views = GameViews()
         self.moves_accepted = 0
 
     # --- lifecycle ---
@@ -206,6 +209,7 @@ class GameService:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.views.close()
 
     async def checkpoint_clocks(self) -> None:
         """Persist a ``clock`` event for every game whose clock runs (one group commit).
@@ -354,6 +358,7 @@ class GameService:
             self._games.pop(game_id, None)
             for digest in live.digests:
                 self._tokens.remove_seat(digest)
+            self.views.forget(game_id)
             self.sink.game_evicted(game_id)
             excess -= 1
 
@@ -381,9 +386,21 @@ class GameService:
         """The service's monotonic clock, the one every ``now_ms`` in the core comes from."""
         return self._now_ms()
 
+    def json_body(self, state: GameState) -> bytes:
+        """``GET /api/games/{id}`` of ``state`` (a game as someone sees it) as UTF-8 JSON,
+        with its clock read now; encoded once per ``seq`` (see :mod:`app.game_views`)."""
+        game_id = state.setup.id
+        spectators = self.sink.spectators(game_id)
+        return self.views.json_body(state, self._now_ms(), spectators, keep=game_id in self._games)
+
     async def pgn(self, state: GameState) -> str:
-        """The PGN of ``state`` (a game as someone sees it), rendered off the event loop."""
-        return await self._archive.render(lambda: export_pgn(state, site=self._site))
+        """The PGN of ``state`` (a game as someone sees it), rendered off the event loop
+        once per ``seq``. Raises RenderBusy when too many renders are under way."""
+
+        def render() -> Awaitable[str]:
+            return self._archive.render(lambda: export_pgn(state, site=self._site))
+
+        return await self.views.pgn(state, render, keep=state.setup.id in self._games)
 
     # --- commands ---
 

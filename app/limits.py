@@ -1,10 +1,12 @@
-"""Request limits: larger bodies are refused with 413 before they are buffered, and
-anonymous requests are rate-limited per client address."""
+"""Request limits: larger bodies are refused with 413 before they are buffered,
+anonymous requests are rate-limited per client address, and served a few at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -123,6 +125,93 @@ class AnonymousRateLimit:
             {"Retry-After": str(limiter.retry_after_s)},
         )
         await response(scope, receive, send)
+
+
+class AnonymousTurns:
+    """ASGI middleware: requests without a bearer token on the API and lichess routes run
+    at most ``concurrency`` at a time, in arrival order; the others wait their turn, at
+    most ``max_waiting`` of them (beyond, 503 ``unavailable`` with ``Retry-After`` at
+    once). ``concurrency`` 0 switches it off. Everything else (players, the operator,
+    health checks, metrics, the site, WebSockets) goes straight through.
+
+    Why: every request the loop reads runs on the loop until its first real wait, in the
+    order the requests were read, so a thousand readers each holding a request open put
+    a thousand turns in front of the next move or health check however cheap each read
+    is. Waiting here costs the loop nothing, so at most ``concurrency`` reads stand
+    between a player and the loop. A turn ends when the response starts (or the request
+    ends without one): a stream holds none for its whole life. Requests that the
+    per-address limit refuses take a turn too (place this outside it), so that a client
+    ignoring its 429s cannot crowd the loop either.
+    """
+
+    def __init__(self, app: ASGIApp, concurrency: int, max_waiting: int) -> None:
+        self.app = app
+        self.concurrency = concurrency
+        self.max_waiting = max_waiting
+        self.running = 0
+        # Each waiter's future is resolved when a finished turn is handed over to it.
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for a turn (cancelled ones may still be counted)."""
+        return len(self._waiting)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request in its turn, or answer 503 when too many wait."""
+        if (
+            self.concurrency <= 0
+            or scope["type"] != "http"
+            or not scope["path"].startswith(_LIMITED)
+            or any(name == b"authorization" for name, _ in scope["headers"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        if self.running < self.concurrency and not self._waiting:
+            self.running += 1
+        elif len(self._waiting) >= self.max_waiting:
+            response = error_response_at(
+                scope["path"],
+                503,
+                "unavailable",
+                "too many requests without a token are waiting; try again shortly",
+                {"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        else:
+            turn = asyncio.get_running_loop().create_future()
+            self._waiting.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    # The turn was handed over just as the request went away.
+                    self._next()
+                raise
+        ended = False
+
+        async def send_in_turn(message: Message) -> None:
+            nonlocal ended
+            if not ended and message["type"] == "http.response.start":
+                ended = True
+                self._next()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_in_turn)
+        finally:
+            if not ended:
+                self._next()
+
+    def _next(self) -> None:
+        """A turn ended: hand it to the first request still waiting, or free it."""
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.running -= 1
 
 
 # The reads whose cost grows with the data: the API and the lichess routes. The site's

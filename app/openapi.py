@@ -14,6 +14,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from app.errors import is_lichess_path
 from app.responses import Error
 
 SCHEME: Final = "bearer"
@@ -23,6 +24,8 @@ OPTIONAL_BEARER: Final[dict[str, Any]] = {"security": [{}, {SCHEME: []}]}
 
 Responses = dict[int | str, dict[str, Any]]
 _DEFAULT_422: Final = "#/components/schemas/HTTPValidationError"
+# The paths whose requests without a token take turns (app/limits.py).
+_QUEUED: Final = ("/api/", "/broadcast/")
 
 _MEANING: Final = {
     400: "the body is not JSON (or is empty), or is of another media type",
@@ -105,6 +108,24 @@ def install_openapi(app: FastAPI) -> None:
                 answer = operation.get("responses", {}).get("422", {})
                 if _DEFAULT_422 in str(answer.get("content", "")):
                     del operation["responses"]["422"]
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith(_QUEUED):
+                continue
+            # Requests without a token take turns (app/limits.py): too many waiting is 503.
+            shape = "LichessError" if is_lichess_path(path) else "Error"
+            for operation in operations.values():
+                operation["responses"].setdefault(
+                    "503",
+                    {
+                        "description": "too many requests without a token are waiting",
+                        "headers": _HEADERS[503],
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{shape}"}
+                            }
+                        },
+                    },
+                )
         components = schema.setdefault("components", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.get("schemas", {}).pop(name, None)

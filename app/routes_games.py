@@ -51,6 +51,11 @@ def _view(service: GameService, state: GameState) -> GameJSON:
     return game_json(state, service.now_ms(), spectators=service.spectators(state.setup.id))
 
 
+def _game(service: GameService, state: GameState) -> Response:
+    """The game's JSON, from the body kept for its ``seq`` (see app/game_views.py)."""
+    return Response(service.json_body(state), media_type="application/json")
+
+
 def _player(data: Any) -> Player:
     return Player(data.name, data.rating, data.title, data.fide_id)
 
@@ -118,20 +123,20 @@ async def list_games(
         # The public sees delayed games in another status than the store's.
         any_status_in=() if operator else broadcast.delayed_tournaments(),
     )
-    parts: list[str] = []
+    parts: list[bytes] = []
     for row in rows:
         state = service.state_of(row.id)
         if state is not None:
             if not operator:
                 state = broadcast.game(row.id)
             if status is None or state.status == status:
-                parts.append(_dumps(_view(service, state)))
+                parts.append(service.json_body(state))
         elif row.summary is not None and (status is None or row.status == status):
             # Not in memory: finished, shown in full and watched by no one; the stored
             # text is the answer as it is.
-            parts.append(row.summary)
+            parts.append(row.summary.encode())
     following = _dumps(str(rows[-1].position) if len(rows) == limit else None)
-    body = f'{{"games":[{",".join(parts)}],"next":{following}}}'
+    body = b'{"games":[%s],"next":%s}' % (b",".join(parts), following.encode())
     return Response(body, media_type="application/json")
 
 
@@ -144,10 +149,10 @@ def _dumps(data: Any) -> str:
     responses={200: body(Game), **errors(401, 404, 429, notes=_NO_GAME)},
     openapi_extra=OPTIONAL_BEARER,
 )
-async def get_game(game_id: str, request: Request) -> JSONResponse:
+async def get_game(game_id: str, request: Request) -> Response:
     """The game's full state."""
     service = _service(request)
-    return JSONResponse(_view(service, await _seen(request, game_id)))
+    return _game(service, await _seen(request, game_id))
 
 
 @router.get(
@@ -185,14 +190,14 @@ async def start_game(game_id: str, request: Request) -> JSONResponse:
     openapi_extra=BEARER,
     dependencies=[Depends(authenticated)],
 )
-async def post_move(game_id: str, body: MoveIn, request: Request) -> JSONResponse:
+async def post_move(game_id: str, body: MoveIn, request: Request) -> Response:
     """Play a move (the player to move, or the operator). 200 once durably written."""
     service = _service(request)
     live = await service.fetch(game_id)
     identity = _tokens(request).require_seat_or_operator(request, game_id)
     by = identity.color if isinstance(identity, Seat) else None
     state = await service.move(live, body.move, by=by, ply=body.ply, clock_ms=body.clock_ms)
-    return JSONResponse(_view(service, state))
+    return _game(service, state)
 
 
 @router.post(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Annotated, Any, Literal
 
 import aiofiles
@@ -32,7 +31,6 @@ from app.responses import (
 from app.schemas import DIGITS, BoardResultIn, ByeIn, CreateTournamentIn, EntrantIn, PairRoundIn
 from app.tournaments import LiveTournament, StandingsCache, TournamentService
 from engine.rules.game import GameState
-from engine.rules.pgn import export_pgn
 from engine.tournament.errors import TournamentConflict
 from engine.tournament.state import TournamentState
 from engine.tournament.trf import tournament_trf
@@ -355,7 +353,6 @@ async def get_pgn(tournament_id: TournamentId, request: Request) -> StreamingRes
     state = await _seen(request, live)
     game_ids = state.game_ids()
     archive: PgnArchive = request.app.state.archive
-    site: str = request.app.state.settings.site
     # The archive holds the live game: a delayed public view renders its own state.
     use_archive = operator or not _broadcast(request).is_delayed(live.id)
 
@@ -372,7 +369,7 @@ async def get_pgn(tournament_id: TournamentId, request: Request) -> StreamingRes
                 if use_archive and game.is_finished:
                     text = await _read_archived(archive.path_of(game_id), game_id, game.result)
                 if text is None:
-                    text = await archive.render(partial(export_pgn, game, site=site))
+                    text = await games.pgn(game)
             yield text
 
     return StreamingResponse(chunks(), media_type="application/x-chess-pgn")

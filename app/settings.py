@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # thousands of clients from one address set it so). More get 429 with Retry-After.
     anon_requests_per_s: NonNegativeFloat = 20.0
     anon_requests_burst: Burst = 60.0
+    # Requests without a token (API and lichess routes) served at once, in arrival order
+    # (0: no limit); at most anon_queue wait, more get 503. Players and health checks
+    # never wait behind them.
+    anon_concurrency: NonNegativeInt = 16
+    anon_queue: PositiveInt = 10_000
     # Admission (app/admission.py, app/http_protocol.py): a request's header must be in
     # within header_timeout_s of the connection (or of its first byte, on a kept-alive
     # one), its body within body_timeout_s of the header; a kept-alive connection idle for

@@ -1,0 +1,173 @@
+"""Requests without a token take turns; players, health checks and streams never wait."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.limits import AnonymousTurns
+from tests.conftest import serve
+
+Scope = dict[str, Any]
+Sent = list[dict[str, Any]]
+
+
+class Blocking:
+    """An ASGI app whose requests each wait for their own release before answering;
+    ``stream`` ones start their response first."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release: dict[str, asyncio.Event] = {}
+
+    async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Any) -> None:
+        name = scope["path"] + "#" + scope["query_string"].decode()
+        self.started.append(name)
+        release = self.release.setdefault(name, asyncio.Event())
+        headers = [(b"content-type", b"text/plain")]
+        if scope["query_string"] == b"stream":
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await release.wait()
+            await send({"type": "http.response.body", "body": b"end"})
+            return
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def request(path: str, query: str = "", token: bool = False) -> Scope:
+    """An HTTP scope for ``path``."""
+    headers = [(b"host", b"test")]
+    if token:
+        headers.append((b"authorization", b"Bearer t"))
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query.encode(),
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+    }
+
+
+async def call(turns: AnonymousTurns, scope: Scope) -> Sent:
+    """Run one request through the middleware; what it sent."""
+    sent: Sent = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await turns(scope, receive, send)
+    return sent
+
+
+async def settle() -> None:
+    """Let every ready task run (no time passes)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_anonymous_requests_run_a_few_at_a_time_in_arrival_order() -> None:
+    """Two turns: the third and fourth wait in order, the fifth is 503 at once; tokens and other paths pass."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=2, max_waiting=2)
+    tasks = [asyncio.create_task(call(turns, request(f"/api/games/{i}"))) for i in range(4)]
+    await settle()
+    assert inner.started == ["/api/games/0#", "/api/games/1#"]
+    assert turns.waiting == 2
+
+    refused = await call(turns, request("/api/games/4"))
+    assert refused[0]["status"] == 503
+    assert (b"retry-after", b"1") in refused[0]["headers"]
+    assert json.loads(refused[1]["body"])["error"]["code"] == "unavailable"
+
+    # A player, a health check and a site page do not wait.
+    for scope in (request("/api/games/p", token=True), request("/healthz"), request("/")):
+        waiting = asyncio.create_task(call(turns, scope))
+        await settle()
+        inner.release[inner.started[-1]].set()
+        assert (await waiting)[0]["status"] == 200
+
+    inner.release["/api/games/1#"].set()
+    await settle()
+    assert inner.started[-1] == "/api/games/2#"
+    inner.release["/api/games/0#"].set()
+    await settle()
+    assert inner.started[-1] == "/api/games/3#"
+    for name in ("/api/games/2#", "/api/games/3#"):
+        inner.release[name].set()
+    answers = await asyncio.gather(*tasks)
+    assert [a[0]["status"] for a in answers] == [200] * 4
+    assert (turns.running, turns.waiting) == (0, 0)
+
+
+async def test_a_request_gone_while_waiting_gives_no_turn_away() -> None:
+    """A waiting request cancelled (its client left) is skipped; the turns are all free afterwards."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10)
+    first = asyncio.create_task(call(turns, request("/api/games/a")))
+    gone = asyncio.create_task(call(turns, request("/api/games/b")))
+    last = asyncio.create_task(call(turns, request("/api/games/c")))
+    await settle()
+    gone.cancel()
+    await settle()
+    inner.release["/api/games/a#"].set()
+    await settle()
+    assert inner.started == ["/api/games/a#", "/api/games/c#"]
+    inner.release["/api/games/c#"].set()
+    await asyncio.gather(first, last)
+    assert gone.cancelled()
+    assert (turns.running, turns.waiting) == (0, 0)
+
+
+async def test_a_turn_ends_when_the_response_starts() -> None:
+    """A stream that has started its response holds no turn while it goes on."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10)
+    stream = asyncio.create_task(call(turns, request("/api/stream/games/x", "stream")))
+    read = asyncio.create_task(call(turns, request("/api/games/x")))
+    await settle()
+    assert inner.started == ["/api/stream/games/x#stream", "/api/games/x#"]
+    inner.release["/api/games/x#"].set()
+    assert (await read)[0]["status"] == 200
+    inner.release["/api/stream/games/x#stream"].set()
+    await stream
+    assert (turns.running, turns.waiting) == (0, 0)
+
+
+async def test_a_server_with_one_turn_serves_streams_reads_and_players_together(
+    tmp_path: Path,
+) -> None:
+    """With one turn, open NDJSON streams do not stop reads; a player moves and the reads see it."""
+    async with serve(tmp_path / "data", anon_concurrency=1) as live:
+        game_id, tokens = await live.started_game()
+        async with httpx.AsyncClient(base_url=live.url, timeout=10) as anonymous:
+            streams = [
+                await anonymous.send(
+                    anonymous.build_request("GET", f"/api/stream/games/{game_id}"), stream=True
+                )
+                for _ in range(3)
+            ]
+            try:
+                reads = await asyncio.gather(
+                    *(anonymous.get(f"/api/games/{game_id}") for _ in range(20))
+                )
+                assert {r.status_code for r in reads} == {200}
+                r = await live.client.post(
+                    f"/api/games/{game_id}/moves",
+                    json={"move": "e4", "ply": 0},
+                    headers=live.auth(tokens["white"]),
+                )
+                assert r.status_code == 200, r.text
+                assert (await anonymous.get(f"/api/games/{game_id}")).json()["ply"] == 1
+            finally:
+                for stream in streams:
+                    await stream.aclose()
