@@ -279,14 +279,15 @@ async def test_a_round_starts_although_a_forfeited_board_left_memory(
         fake_time.advance(RECENT_MS + 1)
         games_of(live).evict()
         assert forfeited not in games_of(live)
+        # The game starts first and the round is recorded as running just after: wait for both.
         for _ in range(1500):
-            if (await live.client.get(f"/api/games/{other}")).json()["status"] == "started":
+            game = (await live.client.get(f"/api/games/{other}")).json()
+            tournament = (await live.client.get(f"/api/tournaments/{tid}")).json()
+            if game["status"] == "started" and tournament["rounds"][0]["status"] == "running":
                 break
             await asyncio.sleep(0.01)
         else:
-            raise AssertionError("the round never started")
-        tournament = (await live.client.get(f"/api/tournaments/{tid}")).json()
-        assert tournament["rounds"][0]["status"] == "running"
+            raise AssertionError(f"the round never started: {game['status']}, {tournament}")
 
 
 async def test_a_delayed_correction_and_status_stay_hidden_until_released(live: LiveServer) -> None:
