@@ -208,6 +208,9 @@ def _writer() -> Callable[[str], None]:
 
 def main() -> None:
     """Speak UCI on standard input and output until `quit` or the end of input."""
+    # The reader thread needs the GIL to see a `stop`; the search thread gives it up every
+    # switch interval, 5 ms by default, which would be a good part of the 50 ms budget.
+    sys.setswitchinterval(0.001)
     write = _writer()
     session = _Session(write, time.monotonic)
     while True:

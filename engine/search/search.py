@@ -35,8 +35,8 @@ from engine.search.transposition import (
 
 __all__ = ["POLL_NODES", "SearchInfo", "iter_search"]
 
-POLL_NODES: Final = 256
-"""How many nodes pass between two calls of `should_stop` (about 10 ms of search on one core)."""
+POLL_NODES: Final = 64
+"""How many nodes pass between two calls of `should_stop` (2-3 ms of search on one core)."""
 
 _MAX_PLY: Final = 100
 _INFINITY: Final = MATE + 1
