@@ -85,12 +85,15 @@ class _Session:
             for line in (*id_lines(), *option_lines(), "uciok"):
                 self.write(line)
         else:
+            # A bad value is refused before anything changes, the running search included.
+            options = self.options
+            if isinstance(command, SetOption):
+                options = apply_option(options, command.name, command.value)
             # Everything else changes what a search uses: no search may be running meanwhile.
             self.finish()
             if isinstance(command, UciNewGame):
                 self.table = TranspositionTable(self.options.table_entries)
             elif isinstance(command, SetOption):
-                options = apply_option(self.options, command.name, command.value)
                 if options.hash_mb != self.options.hash_mb:
                     self.table = TranspositionTable(options.table_entries)
                 self.options = options

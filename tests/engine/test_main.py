@@ -346,3 +346,17 @@ def test_never_loses_on_time_at_ten_seconds_and_a_tenth(tmp_path: Path) -> None:
     finally:
         for client in engines:
             client.quit()
+
+
+def test_a_bad_option_during_a_search_leaves_the_search_running(raw: RawEngine) -> None:
+    """A refused `setoption` does not stop an infinite search: it changes nothing at all."""
+    raw.send(f"position fen {MIDDLEGAME}")
+    raw.send("go infinite")
+    raw.expect("info depth 2 ")
+    raw.send("setoption name Hash value none")
+    raw.send("isready")
+    lines = raw.expect("readyok")
+    assert any(line.startswith("info string error: ") for line in lines)
+    assert not any(line.startswith("bestmove") for line in lines)
+    raw.send("stop")
+    raw.expect("bestmove")
