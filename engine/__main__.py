@@ -7,8 +7,9 @@ run, with the clock and the stop request injected as its `should_stop`. The pars
 time planning and formatting are the pure `engine.uci` package.
 
 A game keeps its transposition table from one `go` to the next (`ucinewgame` or a new `Hash`
-clears it); the moves of `position ... moves ...` go to the search, which scores a repetition
-of the game's positions as a draw.
+clears it). When the clock cuts a depth short after it has found a better move than the last
+complete depth, that move is played. The moves of `position ... moves ...` go to the search,
+which scores a repetition of the game's positions as a draw.
 """
 
 from __future__ import annotations
@@ -173,8 +174,11 @@ class _Session:
                 max_nodes=go.nodes,
                 should_stop=should_stop,
                 table=table,
+                partial=True,
             ):
                 last = info
+                if not info.complete:
+                    break  # A better move found by a depth cut short: played, not reported.
                 elapsed_ms = int((clock() - self.started_s) * 1000)
                 self.write(format_info(info, white_to_move, elapsed_ms))
                 soft_s = deadlines.soft_s

@@ -61,7 +61,8 @@ class SearchInfo:
     `mate` counts moves of the mating side: +3 means White mates in 3, -3 Black mates in 3.
     `best` and `pv` are UCI; `pv[0] == best` and the PV is legal from the searched position.
     `nodes` counts every node the job has visited so far, all depths included; `seldepth` is
-    the deepest ply from the root the job has reached so far, quiescence included.
+    the deepest ply from the root the job has reached so far, quiescence included. `complete`
+    is False only for the last info of a search asked for `partial` results (see `iter_search`).
     """
 
     depth: int
@@ -71,6 +72,7 @@ class SearchInfo:
     pv: tuple[str, ...]
     nodes: int
     seldepth: int = 0
+    complete: bool = True
 
 
 def iter_search(
@@ -81,6 +83,7 @@ def iter_search(
     max_nodes: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     table: TranspositionTable | None = None,
+    partial: bool = False,
 ) -> Iterator[SearchInfo]:
     """Search the position `fen` deeper and deeper, yielding a `SearchInfo` per completed depth.
 
@@ -89,6 +92,11 @@ def iter_search(
     repeats a position of it scores as a draw. `table` is a transposition table to use and keep
     filling (its results are per position, so they stay valid from one search to the next);
     without it the job has a fresh one of its own.
+
+    With `partial`, a depth interrupted by `max_nodes` or `should_stop` after it has proved a
+    root move better than the last completed depth's best is yielded too, as a last info with
+    `complete=False`: its `best` is that move and its score is a bound, not exact. A player
+    with a clock wants that move; an analysis wants complete depths only.
 
     The search ends after `max_depth`, once a mate score has been confirmed by two consecutive
     depths, when the job has visited `max_nodes` nodes, or when `should_stop()` returns True
@@ -131,11 +139,28 @@ def iter_search(
     white_to_move = board.turn == chess.WHITE
     score = 0
     previous_mate: int | None = None
+    best: chess.Move | None = None
     for depth in range(1, min(max_depth, _MAX_PLY - 10) + 1):
+        job.improved = ()
         try:
             score = job.search_depth(depth, score)
         except _Aborted:
+            if partial and job.improved and job.improved[0] != best:
+                moves_pv = tuple(move.uci() for move in job.improved)
+                white_partial = job.improved_score if white_to_move else -job.improved_score
+                mate = _mate_in_moves(white_partial)
+                yield SearchInfo(
+                    depth=depth,
+                    score_cp=None if mate is not None else white_partial,
+                    mate=mate,
+                    best=moves_pv[0],
+                    pv=moves_pv,
+                    nodes=job.nodes,
+                    seldepth=job.seldepth,
+                    complete=False,
+                )
             return
+        best = job.pv[0][0] if job.pv[0] else job.root_moves[0]
         white_score = score if white_to_move else -score
         mate = _mate_in_moves(white_score)
         pv = tuple(move.uci() for move in job.pv[0]) or (job.root_moves[0].uci(),)
@@ -171,6 +196,8 @@ class _SearchJob:
 
     __slots__ = (
         "board",
+        "improved",
+        "improved_score",
         "keys",
         "max_nodes",
         "next_poll",
@@ -199,6 +226,9 @@ class _SearchJob:
         self.should_stop = should_stop
         self.nodes = 0
         self.seldepth = 0
+        # The best root line proved so far in the depth being searched, and its score.
+        self.improved: tuple[chess.Move, ...] = ()
+        self.improved_score = 0
         # Poll at the very first node, so that a stop requested before the job starts is seen.
         self.next_poll = 1
         self.table = table
@@ -259,7 +289,8 @@ class _SearchJob:
                 best_score = score
                 if score > alpha:
                     alpha = score
-                    self.pv[0] = (move, *self.pv[1])
+                    self.pv[0] = self.improved = (move, *self.pv[1])
+                    self.improved_score = score
                     # The next iteration, and any aspiration re-search, starts with this move.
                     moves.remove(move)
                     moves.insert(0, move)
