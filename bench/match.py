@@ -1,12 +1,13 @@
 """Rate the built-in engine by playing matches against Stockfish held to a UCI_Elo.
 
 Run from anywhere:
-`python bench/match.py --elo 1800 --movetime 0.3 [--games N] [--concurrency 1]`.
+`python bench/match.py --elo 1800 --movetime 0.3 [--games N] [--skip K] [--concurrency 1]`.
 
 The built-in engine (`python -m engine`, over UCI) plays Debian's Stockfish with
 `UCI_LimitStrength` on and `UCI_Elo` set (Stockfish 15.1's floor is 1350), one thread each, a
 fixed time per move for both. Every line of `bench/data/openings.txt` is played twice, once
-with each colour; `--games` takes the first N games of that order. Games are adjudicated to
+with each colour; `--games` takes N games of that order, after the first `--skip` ones (so
+that a run can be continued later with the games it did not play). Games are adjudicated to
 keep runs short: a side resigns once Stockfish's own evaluation has stayed beyond
 `--resign-cp` against it for `--resign-moves` of Stockfish's moves in a row; a game is drawn at
 `--max-plies`, or once that evaluation has stayed within `--draw-cp` for `--draw-moves` moves
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("--elo", type=int, default=1800, help="Stockfish's UCI_Elo")
     parser.add_argument("--movetime", type=float, default=0.3, help="seconds per move, both")
     parser.add_argument("--games", type=int, default=0, help="games (default: 2 per opening)")
+    parser.add_argument("--skip", type=int, default=0, help="games of the order to leave out")
     parser.add_argument("--concurrency", type=int, default=1, help="games at the same time")
     parser.add_argument("--openings", type=Path, default=OPENINGS_PATH)
     parser.add_argument("--stockfish", default=STOCKFISH_PATH)
@@ -196,6 +198,7 @@ def main() -> None:
     args = parser.parse_args()
     openings = read_openings(args.openings)
     schedule = [(i // 2, i % 2 == 0) for i in range(2 * len(openings))]
+    schedule = schedule[args.skip :]
     if args.games:
         schedule = schedule[: args.games]
     rules = Adjudication(
@@ -203,7 +206,7 @@ def main() -> None:
     )
     print(
         f"built-in engine vs Stockfish UCI_Elo {args.elo}, {args.movetime} s/move, "
-        f"{len(schedule)} games, concurrency {args.concurrency}, "
+        f"{len(schedule)} games after the first {args.skip}, concurrency {args.concurrency}, "
         f"load average at start {os.getloadavg()[0]:.2f}",
         flush=True,
     )
@@ -229,7 +232,7 @@ def main() -> None:
         finally:
             pairs.put(pair)
         print(
-            f"game {index + 1:3d} opening {opening_index + 1:2d} "
+            f"game {args.skip + index + 1:3d} opening {opening_index + 1:2d} "
             f"{'white' if ours_white else 'black'}: {result.score:.1f} "
             f"({result.reason}, {result.plies} plies)",
             flush=True,
