@@ -19,6 +19,10 @@ MOVES_TO_GO: Final = 30
 """How many more moves a sudden-death clock is shared between, when the GUI does not say."""
 
 _SOFT_SHARE: Final = 0.7
+_INCREMENT_SHARE: Final = 0.75
+# Below this many increments on the clock, less of the increment is spent, so that a clock
+# run low fills up again instead of living on the edge of a flag.
+_INCREMENT_RESERVE: Final = 20
 _HARD_FACTOR: Final = 3
 _HARD_SHARE: Final = 0.5
 _LAST_MOVE_SHARE: Final = 0.9
@@ -37,8 +41,9 @@ def plan_time(go: Go, white_to_move: bool, move_overhead_ms: int) -> TimePlan:
 
     `infinite` and `ponder` have no time bound (the GUI ends them with `stop`); `movetime` is a
     hard bound less the overhead; a clock gives a share of the remaining time plus most of the
-    increment, never more than half of what is left (nine tenths on the last move before a
-    time control). Depth and node limits are the search's own, not time.
+    increment (a smaller part of it once fewer than twenty increments are left on the clock),
+    never more than half of what is left (nine tenths on the last move before a time control).
+    Depth and node limits are the search's own, not time.
     """
     if go.infinite or go.ponder:
         return TimePlan(None, None)
@@ -51,7 +56,9 @@ def plan_time(go: Go, white_to_move: bool, move_overhead_ms: int) -> TimePlan:
     moves_to_go = go.movestogo if go.movestogo is not None else MOVES_TO_GO
     available_ms = max(time_left_ms - move_overhead_ms, 0)
     share = _LAST_MOVE_SHARE if moves_to_go == 1 else _HARD_SHARE
-    base_ms = available_ms / moves_to_go + max(increment_ms, 0) * 3 / 4
+    increment_ms = max(increment_ms, 0)
+    spendable = min(1.0, available_ms / (_INCREMENT_RESERVE * increment_ms)) if increment_ms else 0
+    base_ms = available_ms / moves_to_go + increment_ms * _INCREMENT_SHARE * spendable
     hard_ms = min(base_ms * _HARD_FACTOR, available_ms * share)
     soft_ms = min(base_ms * _SOFT_SHARE, hard_ms)
     return TimePlan(max(int(soft_ms), 1), max(int(hard_ms), 1))

@@ -39,10 +39,17 @@ def test_sudden_death_shares_the_clock_and_adds_the_increment() -> None:
 
 
 def test_never_more_than_half_the_clock() -> None:
-    """A low clock with a big increment still keeps half of the time that is left."""
-    plan = plan_time(Go(wtime_ms=1_000, winc_ms=2_000), True, 0)
-    assert plan.hard_ms == 500
-    assert plan.soft_ms == 500
+    """Two moves to go give half the clock as the base, but the hard bound stays at half."""
+    plan = plan_time(Go(wtime_ms=10_000, movestogo=2), True, 0)
+    assert plan == TimePlan(3_500, 5_000)
+
+
+def test_a_low_clock_spends_less_than_the_increment() -> None:
+    """With fewer than twenty increments left, a move plans less than the increment it earns."""
+    plan = plan_time(Go(wtime_ms=1_000, winc_ms=100), True, 30)
+    assert plan.soft_ms is not None and plan.soft_ms < 100 * 0.75
+    full = plan_time(Go(wtime_ms=5_000, winc_ms=100), True, 30)
+    assert full.soft_ms == int((4_970 / MOVES_TO_GO + 75) * 0.7)
 
 
 def test_last_move_before_the_control_may_use_most_of_the_clock() -> None:
@@ -64,3 +71,17 @@ def test_repeatedly_at_ten_plus_a_tenth_the_clock_never_runs_out() -> None:
         assert plan.hard_ms is not None
         clock_ms += 100 - (plan.hard_ms + 30)  # the overhead is what a move costs beyond it
         assert clock_ms > 0
+
+
+def test_at_ten_plus_a_tenth_the_clock_settles_well_above_a_flag() -> None:
+    """Spending twice the soft bound a move (a depth begun just before it), at 10+0.1 the clock
+    settles near a second, so a stall of a few hundred milliseconds cannot flag."""
+    clock_ms = 10_000
+    lowest_ms = clock_ms
+    for move in range(300):
+        plan = plan_time(Go(wtime_ms=clock_ms, btime_ms=clock_ms, winc_ms=100), True, 30)
+        assert plan.soft_ms is not None and plan.hard_ms is not None
+        clock_ms += 100 - (min(2 * plan.soft_ms, plan.hard_ms) + 30)
+        if move > 100:
+            lowest_ms = min(lowest_ms, clock_ms)
+    assert lowest_ms > 700
