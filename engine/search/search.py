@@ -1,9 +1,10 @@
 """Iterative-deepening alpha-beta search of one position, pure and synchronous.
 
-`iter_search` runs a search job: a fresh board, transposition table and move-ordering memory,
-none of which outlives the job. It yields a `SearchInfo` after every completed depth; the
-caller stops it by ceasing to iterate, by `max_depth` / `max_nodes`, or within a depth through
-`should_stop`, which is polled every `POLL_NODES` nodes (the core never reads a clock).
+`iter_search` runs a search job: a fresh board and move-ordering memory, and a fresh
+transposition table unless the caller lends one (a UCI game keeps its table from move to move).
+It yields a `SearchInfo` after every completed depth; the caller stops it by ceasing to iterate,
+by `max_depth` / `max_nodes`, or within a depth through `should_stop`, which is polled every
+`POLL_NODES` nodes (the core never reads a clock: a deadline is a `should_stop` that reads one).
 
 Inside: negamax with principal variation search and aspiration windows, a quiescence search of
 captures and promotions, check extension, null-move and futility pruning, late move reductions,
@@ -13,7 +14,7 @@ and mate scores corrected for distance through the transposition table.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,8 +35,8 @@ from engine.search.transposition import (
 
 __all__ = ["POLL_NODES", "SearchInfo", "iter_search"]
 
-POLL_NODES: Final = 1024
-"""How many nodes pass between two calls of `should_stop`."""
+POLL_NODES: Final = 64
+"""How many nodes pass between two calls of `should_stop` (2-3 ms of search on one core)."""
 
 _MAX_PLY: Final = 100
 _INFINITY: Final = MATE + 1
@@ -59,7 +60,9 @@ class SearchInfo:
     Scores are from White's point of view: exactly one of `score_cp` and `mate` is set.
     `mate` counts moves of the mating side: +3 means White mates in 3, -3 Black mates in 3.
     `best` and `pv` are UCI; `pv[0] == best` and the PV is legal from the searched position.
-    `nodes` counts every node the job has visited so far, all depths included.
+    `nodes` counts every node the job has visited so far, all depths included; `seldepth` is
+    the deepest ply from the root the job has reached so far, quiescence included. `complete`
+    is False only for the last info of a search asked for `partial` results (see `iter_search`).
     """
 
     depth: int
@@ -68,16 +71,32 @@ class SearchInfo:
     best: str
     pv: tuple[str, ...]
     nodes: int
+    seldepth: int = 0
+    complete: bool = True
 
 
 def iter_search(
     fen: str,
     *,
+    moves: Sequence[str] = (),
     max_depth: int = 64,
     max_nodes: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    table: TranspositionTable | None = None,
+    partial: bool = False,
 ) -> Iterator[SearchInfo]:
     """Search the position `fen` deeper and deeper, yielding a `SearchInfo` per completed depth.
+
+    `moves` (UCI) are the moves played from `fen` to reach the position to search, as in UCI's
+    `position fen ... moves ...`: the search then knows the game's history, and a line that
+    repeats a position of it scores as a draw. `table` is a transposition table to use and keep
+    filling (its results are per position, so they stay valid from one search to the next);
+    without it the job has a fresh one of its own.
+
+    With `partial`, a depth interrupted by `max_nodes` or `should_stop` after it has proved a
+    root move better than the last completed depth's best is yielded too, as a last info with
+    `complete=False`: its `best` is that move and its score is a bound, not exact. A player
+    with a clock wants that move; an analysis wants complete depths only.
 
     The search ends after `max_depth`, once a mate score has been confirmed by two consecutive
     depths, when the job has visited `max_nodes` nodes, or when `should_stop()` returns True
@@ -85,25 +104,63 @@ def iter_search(
     yielded, so every yielded info is complete. A position without a legal move (checkmate or
     stalemate) yields nothing: the game is over and there is nothing to search.
 
-    Only the position is known, not the moves that led to it, so repetitions are detected
-    within the searched lines only. Raises ValueError for a malformed FEN or an impossible
-    position (python-chess `Board.status()`).
+    Any repetition (a position met twice) counts as a draw, the common simplification of the
+    threefold rule. Raises ValueError for a malformed FEN, an impossible position
+    (python-chess `Board.status()`) or a move of `moves` that is not legal where it is played.
     """
     board = chess.Board(fen)
     if not board.is_valid():
         raise ValueError(f"invalid position: {board.status()!r}")
+    history: list[object] = []
+    for uci in moves:
+        try:
+            move = board.parse_uci(uci)
+        except ValueError:
+            move = chess.Move.null()
+        if not move:
+            raise ValueError(f"illegal move {uci!r} in {board.fen()!r}")
+        history.append(board._transposition_key())
+        board.push(move)
+    # Searching from a fresh board keeps the move stack (and its cost) out of every push.
+    # A repetition cannot reach past the last capture or pawn move.
+    history = history[max(len(history) - board.halfmove_clock, 0) :] if board.halfmove_clock else []
+    board = chess.Board(board.fen())
     root_moves = list(board.generate_legal_moves())
     if not root_moves:
         return
-    job = _SearchJob(board, root_moves, max_nodes, should_stop)
+    job = _SearchJob(
+        board,
+        root_moves,
+        max_nodes,
+        should_stop,
+        table if table is not None else TranspositionTable(),
+    )
+    job.keys.extend(history)
     white_to_move = board.turn == chess.WHITE
     score = 0
     previous_mate: int | None = None
+    best: chess.Move | None = None
     for depth in range(1, min(max_depth, _MAX_PLY - 10) + 1):
+        job.improved = ()
         try:
             score = job.search_depth(depth, score)
         except _Aborted:
+            if partial and job.improved and job.improved[0] != best:
+                moves_pv = tuple(move.uci() for move in job.improved)
+                white_partial = job.improved_score if white_to_move else -job.improved_score
+                mate = _mate_in_moves(white_partial)
+                yield SearchInfo(
+                    depth=depth,
+                    score_cp=None if mate is not None else white_partial,
+                    mate=mate,
+                    best=moves_pv[0],
+                    pv=moves_pv,
+                    nodes=job.nodes,
+                    seldepth=job.seldepth,
+                    complete=False,
+                )
             return
+        best = job.pv[0][0] if job.pv[0] else job.root_moves[0]
         white_score = score if white_to_move else -score
         mate = _mate_in_moves(white_score)
         pv = tuple(move.uci() for move in job.pv[0]) or (job.root_moves[0].uci(),)
@@ -114,6 +171,7 @@ def iter_search(
             best=pv[0],
             pv=pv,
             nodes=job.nodes,
+            seldepth=job.seldepth,
         )
         if mate is not None and mate == previous_mate:
             return
@@ -138,6 +196,8 @@ class _SearchJob:
 
     __slots__ = (
         "board",
+        "improved",
+        "improved_score",
         "keys",
         "max_nodes",
         "next_poll",
@@ -146,6 +206,7 @@ class _SearchJob:
         "pv",
         "root_moves",
         "root_terms",
+        "seldepth",
         "should_stop",
         "table",
     )
@@ -156,6 +217,7 @@ class _SearchJob:
         root_moves: list[chess.Move],
         max_nodes: int | None,
         should_stop: Callable[[], bool] | None,
+        table: TranspositionTable,
     ) -> None:
         self.board = board
         self.root_moves = root_moves
@@ -163,9 +225,13 @@ class _SearchJob:
         self.max_nodes = max_nodes
         self.should_stop = should_stop
         self.nodes = 0
+        self.seldepth = 0
+        # The best root line proved so far in the depth being searched, and its score.
+        self.improved: tuple[chess.Move, ...] = ()
+        self.improved_score = 0
         # Poll at the very first node, so that a stop requested before the job starts is seen.
         self.next_poll = 1
-        self.table = TranspositionTable()
+        self.table = table
         self.order = MoveOrder(_MAX_PLY)
         # Keys of the positions from the root down to the parent of the current node.
         self.keys: list[object] = []
@@ -223,7 +289,8 @@ class _SearchJob:
                 best_score = score
                 if score > alpha:
                     alpha = score
-                    self.pv[0] = (move, *self.pv[1])
+                    self.pv[0] = self.improved = (move, *self.pv[1])
+                    self.improved_score = score
                     # The next iteration, and any aspiration re-search, starts with this move.
                     moves.remove(move)
                     moves.insert(0, move)
@@ -404,6 +471,8 @@ class _SearchJob:
         if self.nodes >= self.next_poll:
             self._poll()
         self.pv[ply] = ()
+        if ply > self.seldepth:
+            self.seldepth = ply
         board = self.board
         static = blend(mg, eg, phase) if board.turn else -blend(mg, eg, phase)
         if ply >= _MAX_PLY:

@@ -13,6 +13,7 @@ import chess
 import pytest
 
 from engine.search.search import SearchInfo, iter_search
+from engine.search.transposition import TranspositionTable
 
 MATE_IN_1_WHITE = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1"  # Ra8#
 MATE_IN_2_WHITE = "2rr3k/pp3pp1/1nnqbN1p/3pN3/2pP4/2P3Q1/PPB4P/R4RK1 w - - 0 1"  # WAC.001, Qg6
@@ -191,3 +192,88 @@ def test_invalid_fen_raises_value_error() -> None:
         list(iter_search("not a fen"))
     with pytest.raises(ValueError, match="invalid position"):
         list(iter_search("8/8/8/8/8/8/8/8 w - - 0 1"))
+
+
+# Black, a rook down, went Kh8-g8 while White shuffled its rook: Kg8-h8 now repeats the start.
+REPEAT_START = "7k/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1"
+REPEAT_MOVES = ("d1d2", "h8g8", "d2d1")
+# White, a rook up, played Rd1-d7 here before: playing it again would repeat a position.
+WINNING_START = "6k1/3R1pp1/7p/8/8/8/5PPP/6K1 b - - 1 1"
+WINNING_MOVES = ("g8h8", "d7d1", "h8g8")
+
+
+def test_moves_reach_the_searched_position() -> None:
+    """With `moves`, the search is of the position after them, and its PV is legal there."""
+    board = chess.Board(REPEAT_START)
+    for uci in REPEAT_MOVES:
+        board.push_uci(uci)
+    for info in iter_search(REPEAT_START, moves=REPEAT_MOVES, max_depth=3):
+        assert board.is_legal(chess.Move.from_uci(info.best))
+
+
+def test_the_worse_side_repeats_a_position_of_the_game() -> None:
+    """A side a rook down takes the draw a repetition of the game's history offers."""
+    infos = list(iter_search(REPEAT_START, moves=REPEAT_MOVES, max_depth=5))
+    assert infos[-1].best == "g8h8"
+    assert infos[-1].score_cp == 0
+    # Without the history the same position is just lost, and the king goes elsewhere.
+    board = chess.Board(REPEAT_START)
+    for uci in REPEAT_MOVES:
+        board.push_uci(uci)
+    alone = final(board.fen(), max_depth=5)
+    assert alone.best != "g8h8"
+    assert alone.score_cp is not None and alone.score_cp > 300
+
+
+def test_the_better_side_avoids_repeating_a_position_of_the_game() -> None:
+    """A side a rook up does not play the move that would repeat, though it is its best."""
+    board = chess.Board(WINNING_START)
+    for uci in WINNING_MOVES:
+        board.push_uci(uci)
+    assert final(board.fen(), max_depth=5).best == "d1d7"  # without the history
+    info = list(iter_search(WINNING_START, moves=WINNING_MOVES, max_depth=5))[-1]
+    assert info.best != "d1d7"
+    assert info.score_cp is not None and info.score_cp > 300
+
+
+def test_an_illegal_move_in_the_history_raises_value_error() -> None:
+    """A move of `moves` that is not legal where it is played is refused."""
+    with pytest.raises(ValueError, match="illegal move 'e2e5'"):
+        list(iter_search(chess.STARTING_FEN, moves=("e2e4", "e2e5")))
+    with pytest.raises(ValueError, match="illegal move '0000'"):
+        list(iter_search(chess.STARTING_FEN, moves=("0000",)))
+
+
+def test_a_lent_table_is_filled_and_reused() -> None:
+    """A table lent to one search keeps its results for the next, which then needs fewer nodes."""
+    fen = "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8"
+    table = TranspositionTable()
+    first = list(iter_search(fen, max_depth=5, table=table))
+    assert len(table) > 0
+    second = list(iter_search(fen, max_depth=5, table=table))
+    assert second[-1].nodes < first[-1].nodes
+    assert list(iter_search(fen, max_depth=5)) == first  # without it, nothing carries over
+
+
+def test_seldepth_reaches_past_the_nominal_depth() -> None:
+    """The quiescence search goes deeper than the depth, and seldepth says how deep."""
+    infos = list(iter_search(KNIGHT_FORK, max_depth=4))
+    assert all(info.seldepth >= info.depth for info in infos)
+    assert infos[-1].seldepth > infos[-1].depth
+
+
+def test_partial_yields_the_better_move_of_a_depth_cut_short() -> None:
+    """With `partial`, a depth cut short after proving a new best move yields it, incomplete.
+
+    In this middlegame depth 3 prefers c4d5; 1,400 nodes into depth 4, a1c1 has been proved
+    better, which the complete depth 4 confirms.
+    """
+    fen = "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8"
+    infos = list(iter_search(fen, max_nodes=1_400, partial=True))
+    *complete, last = infos
+    assert all(info.complete for info in complete)
+    assert (complete[-1].depth, complete[-1].best) == (3, "c4d5")
+    assert (last.complete, last.depth, last.best) == (False, 4, "a1c1")
+    assert final(fen, max_depth=4).best == "a1c1"
+    # Without `partial` the same budget yields complete depths only.
+    assert list(iter_search(fen, max_nodes=1_400)) == complete
