@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -135,3 +136,64 @@ def _auth() -> dict[str, str]:
 def _move(client: httpx.Client, game_id: str, uci: str, ply: int) -> None:
     r = client.post(f"/api/games/{game_id}/moves", json={"move": uci, "ply": ply})
     assert r.status_code == 200, r.text
+
+
+def test_sigterm_ends_the_analysis_workers_and_exits_in_the_grace_period(
+    server_process: ServerProcess,
+) -> None:
+    """With analysis searching, SIGTERM still exits 0 well within compose's 15 s grace
+    period, and leaves none of its children (workers, their engines) behind."""
+    server_process.env.update({"GM_ANALYSIS": "1", "GM_ANALYSIS_PROCESSES": "2"})
+    server_process.start()
+    assert server_process.proc is not None
+    with httpx.Client(base_url=server_process.url, timeout=5, headers=_auth()) as client:
+        game_id = create_started_game(client)
+        for ply, move in enumerate(long_game(6)):
+            _move(client, game_id, move, ply)
+        # Wait until a worker is searching the position: an evaluation has been published.
+        for _ in range(200):
+            if client.get(f"/api/games/{game_id}").json().get("eval"):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no evaluation was published")
+        children = _descendants(server_process.proc.pid)
+        assert len(children) >= 2, children
+        started = time.monotonic()
+        server_process.proc.terminate()
+        assert server_process.proc.wait(15) == 0
+        exit_s = time.monotonic() - started
+    # Not a timing goal: a stop that waits on a search or a worker shows here.
+    assert exit_s < 10.0, f"took {exit_s:.1f} s to exit"
+    for _ in range(40):
+        left = {pid: _command(pid) for pid in children if _alive(pid)}
+        if not left:
+            break
+        time.sleep(0.05)
+    assert not left, f"outlived the server: {left}"
+
+
+def _descendants(pid: int) -> list[int]:
+    """The process ids below ``pid`` (Linux /proc), children first."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _command(pid: int) -> str:
+    """The command line of ``pid`` (empty once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
