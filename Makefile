@@ -66,7 +66,7 @@ test: lint system-deps
 	$(BIN)/python -m pytest
 
 test-full: lint system-deps
-	GM_TEST_FULL=1 $(BIN)/python -m pytest
+	GM_TEST_FULL=1 $(BIN)/python -m pytest --timeout 1800
 
 bench-moves: install
 	$(BIN)/python bench/moves.py
