@@ -56,8 +56,10 @@ class Wanted:
     """A position waiting for, or under, analysis.
 
     ``key`` is the game's id in the live lane and the caller's key in the background lane.
-    ``depth`` is the deepest evaluation already passed on for this position (from the cache
-    or a job), ``best`` that evaluation; ``spent_s`` is the search time of jobs cut so far.
+    ``line`` is the game's takeback count (live lane): a relay correction to another move
+    at the same ply is a new position that ``ply`` alone does not tell apart. ``depth`` is
+    the deepest evaluation already passed on for this position (from the cache or a job),
+    ``best`` that evaluation; ``spent_s`` is the search time of jobs cut so far.
     """
 
     key: str
@@ -67,6 +69,7 @@ class Wanted:
     enqueued_s: float
     max_time_s: float
     max_depth: int
+    line: int = 0
     retries: int = 0
     depth: int = 0
     best: EvalJSON | None = None
@@ -307,8 +310,20 @@ class AnalysisService:
         game = state.setup.id
         fen = state.board.fen()
         wanted = Wanted(
-            game, Lane.LIVE, state.ply, fen, self._clock(), self._max_time_s, self._max_depth
+            game,
+            Lane.LIVE,
+            state.ply,
+            fen,
+            self._clock(),
+            self._max_time_s,
+            self._max_depth,
+            line=state.line,
         )
+        # An unsent evaluation is of the position this one replaces (perhaps at the same
+        # ply, after a correction): it must not go out as this one's.
+        outbox = self._outboxes.get(game)
+        if outbox is not None:
+            outbox.pending = None
         cached = self.cache.get(position_key(fen))
         if cached is not None:
             wanted.depth = cached["depth"]
@@ -392,7 +407,7 @@ class AnalysisService:
         if wanted.key not in self._games:
             return False
         state = self._games.get(wanted.key).state
-        return state.status == "started" and state.ply == wanted.ply
+        return state.status == "started" and state.ply == wanted.ply and state.line == wanted.line
 
     async def _tick(self, interval_s: float = 0.05) -> None:
         """Preempt long jobs while positions wait and no worker is free."""

@@ -24,7 +24,7 @@ from app.analysis_outbox import Outbox
 from app.metrics import Metrics
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
-from engine.rules.game import GameSetup, GameState, Player, evolve_all
+from engine.rules.game import GameSetup, GameState, Mode, Player, evolve_all
 from engine.rules.wire import EvalJSON, GameEvent
 from tests.conftest import LiveServer, ServerProcess, serve
 from tests.workers.test_analysis_pool import stockfish_or_skip, wait_until
@@ -151,10 +151,12 @@ async def settle() -> None:
 class RecordingGames:
     """The part of the game service that analysis uses, for ``count`` games; records evals."""
 
-    def __init__(self, time: VirtualTime, count: int = 1) -> None:
+    def __init__(self, time: VirtualTime, count: int = 1, mode: Mode = "server") -> None:
         self.states: dict[str, GameState] = {}
         for n in range(count):
-            setup = GameSetup(f"g{n:07d}", Player("White"), Player("Black"), TimeControl(60_000, 0))
+            setup = GameSetup(
+                f"g{n:07d}", Player("White"), Player("Black"), TimeControl(60_000, 0), mode=mode
+            )
             state = GameState.new(setup)
             self.states[setup.id] = evolve_all(state, core.start(state, 0), 0)
         self.time = time
@@ -698,3 +700,63 @@ async def test_live_analysis_cuts_background_work_on_a_real_worker() -> None:
     finally:
         await service.close()
         await pool.close()
+
+
+def correct_last_move(games: RecordingGames, game: str, text: str) -> list[GameEvent]:
+    """A relay correction of ``game``'s last move: take it back and play ``text`` instead."""
+    state = games.states[game]
+    events = core.take_back(state, state.ply - 1, 0)
+    state = evolve_all(state, events, 0)
+    more = core.play(state, text, 0)
+    games.states[game] = evolve_all(state, more, 0)
+    return events + more
+
+
+async def test_a_corrected_moves_old_position_publishes_nothing_for_the_new_one() -> None:
+    """After a correction to another move at the same ply, a depth the old position's job
+    still reports, or an unsent evaluation of it, is not recorded for the new position."""
+    time = VirtualTime()
+    games = RecordingGames(time, mode="relay")
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    events = games.play("e4")
+    service.on_commit(games.state, events)
+    [old] = pool.submitted
+    report(service, old, 3)
+    await time.advance(0.1)
+    report(service, old, 4)  # waits out the interval in the outbox
+    events = correct_last_move(games, games.ids()[0], "d4")
+    service.on_commit(games.state, events)
+    assert pool.stopped == [old]
+    report(service, old, 5)  # on its way before the stop landed
+    await time.advance(1.0)
+    assert [(e["ply"], e["depth"], e["best"]) for _, e in games.recorded] == [(1, 3, "e2e4")]
+    await service.close()
+
+
+async def test_a_cut_job_of_a_corrected_position_is_not_resumed() -> None:
+    """A job cut for another game, whose game's move is then corrected, is not queued again
+    when it ends: only the new position is analysed."""
+    time = VirtualTime()
+    games = RecordingGames(time, count=2, mode="relay")
+    first, second = games.ids()
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    events = games.play("e4", first)
+    service.on_commit(games.states[first], events)
+    [old] = pool.submitted
+    report(service, old, 3)
+    await time.advance(1.0)
+    events = games.play("c4", second)
+    service.on_commit(games.states[second], events)
+    assert pool.stopped == [old]
+    events = correct_last_move(games, first, "d4")
+    service.on_commit(games.states[first], events)
+    pool.free += 2
+    service._dispatch()
+    pool.finish(old)
+    service._dispatch()
+    old_fen = old.fen
+    assert [job.fen for job in pool.submitted[1:]].count(old_fen) == 0
+    assert games.states[first].board.fen() in [job.fen for job in pool.submitted]
+    await service.close()
