@@ -304,3 +304,37 @@ async def test_the_watchdog_outlives_an_error(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         await pool.close()
+
+
+async def test_the_unfinished_depth_a_stopped_engine_reports_is_not_passed_on(
+    tmp_path: Path,
+) -> None:
+    """Stopped mid-iteration, Stockfish prints one more ``info depth`` with a pv and no bound
+    for the depth it did not finish: a stand-in engine doing the same has it dropped, so only
+    the depths completed before the stop are reported."""
+    spec = engine_script(
+        tmp_path / "engine",
+        "while read -r line; do\n"
+        '  case "$line" in\n'
+        '    uci) echo "id name Stand-in"; echo "uciok" ;;\n'
+        '    isready) echo "readyok" ;;\n'
+        "    go*) for d in 1 2 3; do\n"
+        '        echo "info depth $d score cp $d nodes ${d}00 pv e2e4 e7e5"; done ;;\n'
+        '    stop) echo "info depth 4 score cp 40 nodes 450 pv d2d4 d7d5"\n'
+        '        echo "bestmove d2d4" ;;\n'
+        "    quit) exit 0 ;;\n"
+        "  esac\n"
+        "done\n",
+    )
+    pool, recorder = await started_pool(spec)
+    try:
+        job = pool.new_job(chess_start(), 30.0, 20)
+        assert pool.submit(job)
+        await recorder.wait_for(lambda: len(recorder.infos) == 3)
+        pool.stop(job)
+        await recorder.wait_for(lambda: job.id in recorder.done)
+        assert recorder.done[job.id] is True
+        assert [info.depth for _, info, _ in recorder.infos] == [1, 2, 3]
+        assert job.depth == 3
+    finally:
+        await pool.close()
