@@ -394,11 +394,23 @@ class AnalysisPool:
     async def _respawn(self, delay_s: float) -> None:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
+        if self._closed:
+            return
         try:
             worker = await self._spawn()
-        except OSError as exc:
-            log.error("could not start an analysis worker: %s", exc)
-            self._respawn_after(max(delay_s * 2, self._restart_delay_s))
+        except Exception as exc:
+            # Any failure (too many open files, a dead forkserver's EOFError) leaves the slot
+            # empty: try again later, never give it up, never wait unboundedly.
+            if self._closed:
+                return
+            next_s = min(self._max_restart_delay_s, max(delay_s * 2, self._restart_delay_s))
+            log.error(
+                "could not start an analysis worker (%s: %s); next attempt in %.2f s",
+                type(exc).__name__,
+                exc,
+                next_s,
+            )
+            self._respawn_after(next_s)
             return
         if self._closed:
             self._detach(worker)
