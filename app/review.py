@@ -2,8 +2,9 @@
 lowest priority, then recorded as the game's ``review`` event.
 
 - A game's review is asked for when it ends (and by an operator, for any finished game).
-  The request is stored (the store's review queue) before anything else, so a restart
-  resumes it; it leaves the queue once the review event is stored.
+  The request is stored (the store's review queue) in the same transaction as the game's
+  end event, so neither a crash nor a shutdown loses it and a restart resumes it; it leaves
+  the queue once the review event is stored.
 - Games are reviewed in the order asked; a game's positions are requests on
   :class:`app.analysis.AnalysisService`'s background lane, which runs them only on workers
   no live position wants: a live position cuts a review job at once, and the position
@@ -32,7 +33,13 @@ import chess
 from app.analysis import AnalysisService
 from app.analysis_cache import position_key
 from app.games import GameService
-from engine.review.review import PositionEval, build_review, meets_budget, terminal_score
+from engine.review.review import (
+    PositionEval,
+    asks_for_review,
+    build_review,
+    meets_budget,
+    terminal_score,
+)
 from engine.rules.game import GameState
 from engine.rules.wire import (
     BudgetJSON,
@@ -156,7 +163,9 @@ class ReviewService:
         game = state.setup.id
         if "takeback" in kinds:
             self._cancel(game)
-        if "end" in kinds and state.is_finished and state.ply > 0:
+        if asks_for_review(state, events):
+            # The game service stored the request with the end; this one (a later time)
+            # replaces it, so that the review's end drops exactly it.
             requested_ms = self._enqueue(game)
             self._spawn(self._store_request(game, requested_ms))
             self._pump()
