@@ -38,7 +38,7 @@ from app.hub import Hub
 from app.metrics import Metrics
 from engine.rules.game import GameState
 from engine.rules.wire import EvalJSON, GameEvent, score_json
-from workers.analysis import Job, Pool
+from workers.analysis import Job, NoListener, Pool
 from workers.analysis_worker import DepthInfo
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class AnalysisService:
         self._running: dict[int, tuple[Job, Wanted]] = {}
         self._outboxes: dict[str, Outbox] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def start(self) -> None:
         """Begin with every started game's current position."""
@@ -132,10 +133,21 @@ class AnalysisService:
         self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="gm-analysis")
 
     async def close(self) -> None:
-        """Stop scheduling and wait for evaluations being recorded."""
+        """Stop for good: the pool's reports are ignored from here on, running jobs are
+        told to stop, nothing more is submitted, published or answered (open background
+        requests never get their ``on_done``); waits for evaluations being recorded."""
+        self._closed = True
+        self.pool.listener = NoListener()
         if self._ticker is not None:
             self._ticker.cancel()
+        for job, _ in list(self._running.values()):
+            self.pool.stop(job)
+        self._running.clear()
+        self._pending.clear()
+        self._requests.clear()
+        self._backlog.clear()
         tasks = [o.task for o in self._outboxes.values() if o.task is not None]
+        self._outboxes.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -144,6 +156,8 @@ class AnalysisService:
 
     def on_commit(self, state: GameState, events: list[GameEvent]) -> None:
         """Called by the game service after each durable change."""
+        if self._closed:
+            return
         kinds = {event["type"] for event in events}
         if state.is_finished:
             self._forget(state.setup.id)
@@ -185,9 +199,12 @@ class AnalysisService:
         position is over); never after :meth:`cancel_background` or :meth:`close`.
         Depths are cached like live ones but never published or recorded to a game.
 
-        Returns False, queuing nothing, while ``max_background`` requests are open: the
-        caller keeps its own backlog and requests more as earlier ones finish.
+        Returns False, queuing nothing, while ``max_background`` requests are open (the
+        caller keeps its own backlog and requests more as earlier ones finish), or once
+        the service is closed.
         """
+        if self._closed:
+            return False
         if key not in self._requests and len(self._requests) >= self._max_background:
             return False
         self.cancel_background(key)
@@ -229,7 +246,7 @@ class AnalysisService:
     def on_info(self, job: Job, info: DepthInfo, engine: str) -> None:
         """A completed depth: cache it and, if deeper than what was shown, pass it on."""
         entry = self._running.get(job.id)
-        if entry is None:
+        if entry is None or self._closed:
             return
         wanted = entry[1]
         evaluation: EvalJSON = {
@@ -257,6 +274,8 @@ class AnalysisService:
 
     def on_done(self, job: Job, ok: bool) -> None:
         """A job ended: count it; retry, resume or finish its position; fill the worker."""
+        if self._closed:
+            return
         entry = self._running.pop(job.id, None)
         if ok:
             self._metrics.positions_analysed.inc()
@@ -360,6 +379,8 @@ class AnalysisService:
         return None
 
     def _dispatch(self) -> None:
+        if self._closed:
+            return
         while self.pool.idle():
             wanted = self._next()
             if wanted is None:
@@ -454,6 +475,8 @@ class AnalysisService:
     # --- publishing, at most one eval event per game per interval ---
 
     def _offer(self, game: str, evaluation: EvalJSON) -> None:
+        if self._closed:
+            return
         outbox = self._outboxes.get(game)
         if outbox is None:
             outbox = self._outboxes[game] = Outbox(self._publish_interval_s)

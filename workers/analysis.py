@@ -108,12 +108,15 @@ class Pool(Protocol):
         """Stop everything."""
 
 
-class _NoListener:
+class NoListener:
+    """A listener that ignores every report (a pool's until one is set, and after its
+    service closed)."""
+
     def on_info(self, job: Job, info: DepthInfo, engine: str) -> None:
-        pass
+        """Ignore a completed depth."""
 
     def on_done(self, job: Job, ok: bool) -> None:
-        pass
+        """Ignore a job's end."""
 
 
 class AnalysisPool:
@@ -133,7 +136,7 @@ class AnalysisPool:
         to start, doubled for each such failure in a row up to ``max_restart_delay_s``."""
         self._engine_spec = engine_spec
         self._size = max(1, processes)
-        self.listener: PoolListener = _NoListener()
+        self.listener: PoolListener = NoListener()
         self._niceness = niceness
         self._hang_grace_s = hang_grace_s
         self._restart_delay_s = restart_delay_s

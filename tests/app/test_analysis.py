@@ -760,3 +760,29 @@ async def test_a_cut_job_of_a_corrected_position_is_not_resumed() -> None:
     assert [job.fen for job in pool.submitted[1:]].count(old_fen) == 0
     assert games.states[first].board.fen() in [job.fen for job in pool.submitted]
     await service.close()
+
+
+async def test_nothing_is_scheduled_or_published_after_close() -> None:
+    """After close(), a report in flight publishes nothing, a job that ends starts no other,
+    a background request is never answered, and the pool no longer reports to the service."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    start_all(service, games)
+    [job] = pool.submitted
+    answers: list[EvalJSON | None] = []
+    assert service.request_background("k", games.state.board.fen(), 0, answers.append)
+    await service.close()
+    assert pool.listener is not service
+    # Reports already on their way: a depth, then the job's end (its worker idle again).
+    service.on_info(job, depth(1), "fake")
+    pool.free += 1
+    service.on_done(job, True)
+    service._dispatch()
+    assert not service.request_background("k2", games.state.board.fen(), 0, answers.append)
+    await time.advance(1.0)
+    assert pool.submitted == [job]
+    assert games.recorded == []
+    assert answers == []
+    assert not [o for o in service._outboxes.values() if o.task is not None]
