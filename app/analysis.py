@@ -79,6 +79,8 @@ class Wanted:
     # Background only: the search ends at the first completed depth that spent this many
     # nodes (a nodes budget, as game reviews may have).
     max_nodes: int | None = None
+    # Whether a completed depth spent ``max_nodes``: the search is done, even if cut.
+    budget_met: bool = False
 
 
 class AnalysisService:
@@ -263,6 +265,7 @@ class AnalysisService:
             self.pool.stop(job)
             return
         if wanted.max_nodes is not None and info.nodes >= wanted.max_nodes:
+            wanted.budget_met = True
             self.pool.stop(job)
         # A cached evaluation, or a cut job's, may be deeper than this job has reached yet.
         if info.depth <= wanted.depth:
@@ -295,7 +298,7 @@ class AnalysisService:
             log.info("retrying the analysis of %s ply %d", wanted.key, wanted.ply)
             self._queue(wanted)
             return
-        if ok and cut:
+        if ok and cut and not wanted.budget_met:
             wanted.spent_s += max(0.0, self._clock() - job.started_s)
             left_s = wanted.max_time_s - wanted.spent_s
             if wanted.depth < wanted.max_depth and left_s > 0 and left_s >= self._min_time_s:

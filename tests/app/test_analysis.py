@@ -786,3 +786,26 @@ async def test_nothing_is_scheduled_or_published_after_close() -> None:
     assert games.recorded == []
     assert answers == []
     assert not [o for o in service._outboxes.values() if o.task is not None]
+
+
+async def test_a_cut_background_job_that_met_its_nodes_budget_is_not_resumed() -> None:
+    """A background job cut for a live position, whose last report spent its nodes budget,
+    ends its request with that evaluation instead of being queued again."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    finished: list[EvalJSON | None] = []
+    fen = "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"
+    assert service.request_background("review:1:4", fen, 4, finished.append, max_nodes=3000)
+    [background] = pool.submitted
+    report(service, background, 2)
+    start_all(service, games)
+    assert pool.stopped == [background]
+    report(service, background, 3)  # 3000 nodes: the budget, reached before the stop landed
+    pool.finish(background)
+    await settle()
+    assert [(e["ply"], e["depth"]) for e in finished if e is not None] == [(4, 3)]
+    assert [job.fen for job in pool.submitted].count(fen) == 1
+    assert service.background_depth == 0
+    await service.close()
