@@ -70,8 +70,14 @@ def terminal_score(board: chess.Board) -> ScoreJSON | None:
 
 def asks_for_review(state: GameState, events: Sequence[GameEvent]) -> bool:
     """Whether committing ``events``, which led to ``state``, asks for the game's review:
-    they end it, and it has a move."""
-    return state.is_finished and state.ply > 0 and any(e["type"] == "end" for e in events)
+    they end it, it has a move, and it has no review (a review does not depend on the
+    result, so correcting only the result keeps it; a takeback drops it)."""
+    return (
+        state.is_finished
+        and state.ply > 0
+        and state.review is None
+        and any(e["type"] == "end" for e in events)
+    )
 
 
 def meets_budget(budget: BudgetJSON, depth: int, nodes: int) -> bool:
