@@ -131,6 +131,9 @@ class ReviewService:
         self._wall_ms = wall_ms
         # Asked for and not stored yet, oldest first: game -> request time (Unix ms).
         self._queue: dict[str, int] = {}
+        # The latest request time given out: times only go up, so no two requests of a
+        # game (one cancelled, the next) share one, and the end of one never drops another.
+        self._last_requested_ms = 0
         self._runs: dict[str, Run] = {}
         self._opening: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -142,6 +145,7 @@ class ReviewService:
         """Resume the reviews asked for before a restart."""
         for game, requested_ms in await asyncio.to_thread(self._store.load_review_queue):
             self._queue[game] = requested_ms
+            self._last_requested_ms = max(self._last_requested_ms, requested_ms)
         if self._queue:
             log.info("resuming %d game reviews", len(self._queue))
         self._pump()
@@ -199,7 +203,8 @@ class ReviewService:
 
     def _enqueue(self, game: str) -> int:
         """Queue ``game`` (in memory) and return the request's time, later than any before."""
-        requested_ms = max(self._wall_ms(), self._queue.get(game, 0) + 1)
+        requested_ms = max(self._wall_ms(), self._last_requested_ms + 1)
+        self._last_requested_ms = requested_ms
         self._queue[game] = requested_ms
         return requested_ms
 

@@ -190,3 +190,25 @@ async def test_evaluations_known_at_the_budget_are_reused(live: LiveServer) -> N
     assert review_of(live, game_id)["initial"] == {"score": {"cp": 25}, "depth": 8, "best": "e2e4"}
     await reviews.close()
     await analysis.close()
+
+
+async def test_a_request_after_a_cancelled_one_in_the_same_millisecond_is_kept(
+    live: LiveServer,
+) -> None:
+    """Request times only go up across the service: a review asked for again within the
+    millisecond of one cancelled by a takeback is a new request that the cancelled one's
+    removal does not take off the stored queue."""
+    game_id = await finished(live, ["e4"])
+    pool = NamedPool(free=0)
+    analysis, reviews = services(live, pool, {"depth": 6})
+    store = live.app.state.store  # type: ignore[attr-defined]
+    await reviews.request(game_id)
+    assert store.load_review_queue() == [(game_id, 1_000)]
+    state = live.app.state.games.get(game_id).state  # type: ignore[attr-defined]
+    reviews.on_commit(state, [{"type": "takeback"}])  # type: ignore[list-item]
+    await reviews.request(game_id)
+    await until(lambda: not reviews._tasks)
+    assert store.load_review_queue() == [(game_id, 1_001)]
+    assert reviews.status(game_id)["status"] in ("queued", "running")
+    await reviews.close()
+    await analysis.close()
