@@ -298,7 +298,9 @@ class ReviewService:
         except Exception:
             log.exception("could not start the review of game %s", game)
             run = None
-            self._queue.pop(game, None)
+            # A newer request, asked for while this one was being read, stays.
+            if self._queue.get(game) == requested_ms:
+                del self._queue[game]
         finally:
             self._opening = None
         if run is not None and self._queue.get(game) == requested_ms and not self._closed:
