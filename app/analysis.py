@@ -345,7 +345,7 @@ class AnalysisService:
         # ply, after a correction): it must not go out as this one's.
         outbox = self._outboxes.get(game)
         if outbox is not None:
-            outbox.pending = None
+            outbox.new_position()
         cached = self.cache.get(position_key(fen))
         if cached is not None:
             wanted.depth = cached["depth"]

@@ -714,7 +714,8 @@ def correct_last_move(games: RecordingGames, game: str, text: str) -> list[GameE
 
 async def test_a_corrected_moves_old_position_publishes_nothing_for_the_new_one() -> None:
     """After a correction to another move at the same ply, a depth the old position's job
-    still reports, or an unsent evaluation of it, is not recorded for the new position."""
+    still reports, or an unsent evaluation of it, is not recorded for the new position; the
+    new position's first evaluation goes out at once, as any new position's does."""
     time = VirtualTime()
     games = RecordingGames(time, mode="relay")
     pool = FakePool(free=1, clock=time)
@@ -722,6 +723,7 @@ async def test_a_corrected_moves_old_position_publishes_nothing_for_the_new_one(
     events = games.play("e4")
     service.on_commit(games.state, events)
     [old] = pool.submitted
+    start_s = time()
     report(service, old, 3)
     await time.advance(0.1)
     report(service, old, 4)  # waits out the interval in the outbox
@@ -729,8 +731,14 @@ async def test_a_corrected_moves_old_position_publishes_nothing_for_the_new_one(
     service.on_commit(games.state, events)
     assert pool.stopped == [old]
     report(service, old, 5)  # on its way before the stop landed
+    await settle()
+    pool.finish(old)
+    [_, new] = pool.submitted
+    assert new.fen == games.state.board.fen()
+    service.on_info(new, DepthInfo(1, 5, None, "d7d5", ("d7d5",), 100), "fake")
     await time.advance(1.0)
-    assert [(e["ply"], e["depth"], e["best"]) for _, e in games.recorded] == [(1, 3, "e2e4")]
+    sent = [(at_s - start_s, e["ply"], e["depth"], e["best"]) for at_s, e in games.recorded]
+    assert sent == [(0.0, 1, 3, "e2e4"), (pytest.approx(0.1), 1, 1, "d7d5")]
     await service.close()
 
 
