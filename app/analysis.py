@@ -38,7 +38,7 @@ from app.hub import Hub
 from app.metrics import Metrics
 from engine.rules.game import GameState
 from engine.rules.wire import EvalJSON, GameEvent, score_json
-from workers.analysis import Job, Pool
+from workers.analysis import Job, NoListener, Pool
 from workers.analysis_worker import DepthInfo
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,10 @@ class Wanted:
     """A position waiting for, or under, analysis.
 
     ``key`` is the game's id in the live lane and the caller's key in the background lane.
-    ``depth`` is the deepest evaluation already passed on for this position (from the cache
-    or a job), ``best`` that evaluation; ``spent_s`` is the search time of jobs cut so far.
+    ``line`` is the game's takeback count (live lane): a relay correction to another move
+    at the same ply is a new position that ``ply`` alone does not tell apart. ``depth`` is
+    the deepest evaluation already passed on for this position (from the cache or a job),
+    ``best`` that evaluation; ``spent_s`` is the search time of jobs cut so far.
     """
 
     key: str
@@ -67,6 +69,7 @@ class Wanted:
     enqueued_s: float
     max_time_s: float
     max_depth: int
+    line: int = 0
     retries: int = 0
     depth: int = 0
     best: EvalJSON | None = None
@@ -76,6 +79,8 @@ class Wanted:
     # Background only: the search ends at the first completed depth that spent this many
     # nodes (a nodes budget, as game reviews may have).
     max_nodes: int | None = None
+    # Whether a completed depth spent ``max_nodes``: the search is done, even if cut.
+    budget_met: bool = False
 
 
 class AnalysisService:
@@ -121,6 +126,7 @@ class AnalysisService:
         self._running: dict[int, tuple[Job, Wanted]] = {}
         self._outboxes: dict[str, Outbox] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def start(self) -> None:
         """Begin with every started game's current position."""
@@ -129,10 +135,21 @@ class AnalysisService:
         self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="gm-analysis")
 
     async def close(self) -> None:
-        """Stop scheduling and wait for evaluations being recorded."""
+        """Stop for good: the pool's reports are ignored from here on, running jobs are
+        told to stop, nothing more is submitted, published or answered (open background
+        requests never get their ``on_done``); waits for evaluations being recorded."""
+        self._closed = True
+        self.pool.listener = NoListener()
         if self._ticker is not None:
             self._ticker.cancel()
+        for job, _ in list(self._running.values()):
+            self.pool.stop(job)
+        self._running.clear()
+        self._pending.clear()
+        self._requests.clear()
+        self._backlog.clear()
         tasks = [o.task for o in self._outboxes.values() if o.task is not None]
+        self._outboxes.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -141,6 +158,8 @@ class AnalysisService:
 
     def on_commit(self, state: GameState, events: list[GameEvent]) -> None:
         """Called by the game service after each durable change."""
+        if self._closed:
+            return
         kinds = {event["type"] for event in events}
         if state.is_finished:
             self._forget(state.setup.id)
@@ -182,9 +201,12 @@ class AnalysisService:
         position is over); never after :meth:`cancel_background` or :meth:`close`.
         Depths are cached like live ones but never published or recorded to a game.
 
-        Returns False, queuing nothing, while ``max_background`` requests are open: the
-        caller keeps its own backlog and requests more as earlier ones finish.
+        Returns False, queuing nothing, while ``max_background`` requests are open (the
+        caller keeps its own backlog and requests more as earlier ones finish), or once
+        the service is closed.
         """
+        if self._closed:
+            return False
         if key not in self._requests and len(self._requests) >= self._max_background:
             return False
         self.cancel_background(key)
@@ -226,7 +248,7 @@ class AnalysisService:
     def on_info(self, job: Job, info: DepthInfo, engine: str) -> None:
         """A completed depth: cache it and, if deeper than what was shown, pass it on."""
         entry = self._running.get(job.id)
-        if entry is None:
+        if entry is None or self._closed:
             return
         wanted = entry[1]
         evaluation: EvalJSON = {
@@ -243,6 +265,7 @@ class AnalysisService:
             self.pool.stop(job)
             return
         if wanted.max_nodes is not None and info.nodes >= wanted.max_nodes:
+            wanted.budget_met = True
             self.pool.stop(job)
         # A cached evaluation, or a cut job's, may be deeper than this job has reached yet.
         if info.depth <= wanted.depth:
@@ -254,6 +277,8 @@ class AnalysisService:
 
     def on_done(self, job: Job, ok: bool) -> None:
         """A job ended: count it; retry, resume or finish its position; fill the worker."""
+        if self._closed:
+            return
         entry = self._running.pop(job.id, None)
         if ok:
             self._metrics.positions_analysed.inc()
@@ -273,7 +298,7 @@ class AnalysisService:
             log.info("retrying the analysis of %s ply %d", wanted.key, wanted.ply)
             self._queue(wanted)
             return
-        if ok and cut:
+        if ok and cut and not wanted.budget_met:
             wanted.spent_s += max(0.0, self._clock() - job.started_s)
             left_s = wanted.max_time_s - wanted.spent_s
             if wanted.depth < wanted.max_depth and left_s > 0 and left_s >= self._min_time_s:
@@ -307,8 +332,20 @@ class AnalysisService:
         game = state.setup.id
         fen = state.board.fen()
         wanted = Wanted(
-            game, Lane.LIVE, state.ply, fen, self._clock(), self._max_time_s, self._max_depth
+            game,
+            Lane.LIVE,
+            state.ply,
+            fen,
+            self._clock(),
+            self._max_time_s,
+            self._max_depth,
+            line=state.line,
         )
+        # An unsent evaluation is of the position this one replaces (perhaps at the same
+        # ply, after a correction): it must not go out as this one's.
+        outbox = self._outboxes.get(game)
+        if outbox is not None:
+            outbox.new_position()
         cached = self.cache.get(position_key(fen))
         if cached is not None:
             wanted.depth = cached["depth"]
@@ -345,6 +382,8 @@ class AnalysisService:
         return None
 
     def _dispatch(self) -> None:
+        if self._closed:
+            return
         while self.pool.idle():
             wanted = self._next()
             if wanted is None:
@@ -392,7 +431,7 @@ class AnalysisService:
         if wanted.key not in self._games:
             return False
         state = self._games.get(wanted.key).state
-        return state.status == "started" and state.ply == wanted.ply
+        return state.status == "started" and state.ply == wanted.ply and state.line == wanted.line
 
     async def _tick(self, interval_s: float = 0.05) -> None:
         """Preempt long jobs while positions wait and no worker is free."""
@@ -439,6 +478,8 @@ class AnalysisService:
     # --- publishing, at most one eval event per game per interval ---
 
     def _offer(self, game: str, evaluation: EvalJSON) -> None:
+        if self._closed:
+            return
         outbox = self._outboxes.get(game)
         if outbox is None:
             outbox = self._outboxes[game] = Outbox(self._publish_interval_s)

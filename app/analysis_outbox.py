@@ -30,6 +30,12 @@ class Outbox:
         """Queue ``evaluation`` in place of any unsent one."""
         self.pending = evaluation
 
+    def new_position(self) -> None:
+        """The game moved to another position (perhaps at the same ply, after a
+        correction): drop the unsent evaluation, and send the next one at once."""
+        self.pending = None
+        self._last_sent_ply = -1
+
     def wait_s(self, now_s: float) -> float:
         """Seconds until the pending evaluation is due (0 when it is due or none is pending)."""
         if self.pending is None or self.pending["ply"] != self._last_sent_ply:

@@ -346,6 +346,7 @@ async def _start_reviews(
         wall_ms=wall_ms,
     )
     games.observers.append(reviews.on_commit)
+    games.queues_reviews = True
     await reviews.start()
     return reviews
 

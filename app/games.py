@@ -23,6 +23,7 @@ import chess
 from app.auth import Seat, Tokens, new_id, new_token, token_digest
 from app.errors import not_found
 from app.game_views import GameViews
+from engine.review.review import asks_for_review
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
 from engine.rules.game import (
@@ -169,6 +170,9 @@ class GameService:
         self._now_ms = now_ms
         self._site = site
         self.sink: EventSink = sink or NoSink()
+        # Set when games are reviewed: a commit that ends a game stores its review request
+        # in the same transaction (app/review.py).
+        self.queues_reviews = False
         # Called after every durable change, after the sink (analysis follows moves).
         self.observers: list[Callable[[GameState, list[GameEvent]], None]] = []
         self._games: dict[str, LiveGame] = {}
@@ -567,7 +571,8 @@ class GameService:
             or state.seq - live.snapshot_seq >= SNAPSHOT_EVERY
         ):
             row = self._row(state, at_ms)
-        await self._store.append(records, row)
+        review_ms = at_ms if self.queues_reviews and asks_for_review(state, events) else None
+        await self._store.append(records, row, review_ms=review_ms)
         live.state = state
         live.used_ms = now
         if row is not None:

@@ -2,8 +2,9 @@
 lowest priority, then recorded as the game's ``review`` event.
 
 - A game's review is asked for when it ends (and by an operator, for any finished game).
-  The request is stored (the store's review queue) before anything else, so a restart
-  resumes it; it leaves the queue once the review event is stored.
+  The request is stored (the store's review queue) in the same transaction as the game's
+  end event, so neither a crash nor a shutdown loses it and a restart resumes it; it leaves
+  the queue once the review event is stored.
 - Games are reviewed in the order asked; a game's positions are requests on
   :class:`app.analysis.AnalysisService`'s background lane, which runs them only on workers
   no live position wants: a live position cuts a review job at once, and the position
@@ -32,7 +33,13 @@ import chess
 from app.analysis import AnalysisService
 from app.analysis_cache import position_key
 from app.games import GameService
-from engine.review.review import PositionEval, build_review, meets_budget, terminal_score
+from engine.review.review import (
+    PositionEval,
+    asks_for_review,
+    build_review,
+    meets_budget,
+    terminal_score,
+)
 from engine.rules.game import GameState
 from engine.rules.wire import (
     BudgetJSON,
@@ -124,6 +131,9 @@ class ReviewService:
         self._wall_ms = wall_ms
         # Asked for and not stored yet, oldest first: game -> request time (Unix ms).
         self._queue: dict[str, int] = {}
+        # The latest request time given out: times only go up, so no two requests of a
+        # game (one cancelled, the next) share one, and the end of one never drops another.
+        self._last_requested_ms = 0
         self._runs: dict[str, Run] = {}
         self._opening: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -135,6 +145,7 @@ class ReviewService:
         """Resume the reviews asked for before a restart."""
         for game, requested_ms in await asyncio.to_thread(self._store.load_review_queue):
             self._queue[game] = requested_ms
+            self._last_requested_ms = max(self._last_requested_ms, requested_ms)
         if self._queue:
             log.info("resuming %d game reviews", len(self._queue))
         self._pump()
@@ -156,7 +167,9 @@ class ReviewService:
         game = state.setup.id
         if "takeback" in kinds:
             self._cancel(game)
-        if "end" in kinds and state.is_finished and state.ply > 0:
+        if asks_for_review(state, events):
+            # The game service stored the request with the end; this one (a later time)
+            # replaces it, so that the review's end drops exactly it.
             requested_ms = self._enqueue(game)
             self._spawn(self._store_request(game, requested_ms))
             self._pump()
@@ -190,7 +203,8 @@ class ReviewService:
 
     def _enqueue(self, game: str) -> int:
         """Queue ``game`` (in memory) and return the request's time, later than any before."""
-        requested_ms = max(self._wall_ms(), self._queue.get(game, 0) + 1)
+        requested_ms = max(self._wall_ms(), self._last_requested_ms + 1)
+        self._last_requested_ms = requested_ms
         self._queue[game] = requested_ms
         return requested_ms
 
@@ -284,7 +298,9 @@ class ReviewService:
         except Exception:
             log.exception("could not start the review of game %s", game)
             run = None
-            self._queue.pop(game, None)
+            # A newer request, asked for while this one was being read, stays.
+            if self._queue.get(game) == requested_ms:
+                del self._queue[game]
         finally:
             self._opening = None
         if run is not None and self._queue.get(game) == requested_ms and not self._closed:

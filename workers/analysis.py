@@ -108,12 +108,15 @@ class Pool(Protocol):
         """Stop everything."""
 
 
-class _NoListener:
+class NoListener:
+    """A listener that ignores every report (a pool's until one is set, and after its
+    service closed)."""
+
     def on_info(self, job: Job, info: DepthInfo, engine: str) -> None:
-        pass
+        """Ignore a completed depth."""
 
     def on_done(self, job: Job, ok: bool) -> None:
-        pass
+        """Ignore a job's end."""
 
 
 class AnalysisPool:
@@ -133,7 +136,7 @@ class AnalysisPool:
         to start, doubled for each such failure in a row up to ``max_restart_delay_s``."""
         self._engine_spec = engine_spec
         self._size = max(1, processes)
-        self.listener: PoolListener = _NoListener()
+        self.listener: PoolListener = NoListener()
         self._niceness = niceness
         self._hang_grace_s = hang_grace_s
         self._restart_delay_s = restart_delay_s
@@ -394,11 +397,23 @@ class AnalysisPool:
     async def _respawn(self, delay_s: float) -> None:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
+        if self._closed:
+            return
         try:
             worker = await self._spawn()
-        except OSError as exc:
-            log.error("could not start an analysis worker: %s", exc)
-            self._respawn_after(max(delay_s * 2, self._restart_delay_s))
+        except Exception as exc:
+            # Any failure (too many open files, a dead forkserver's EOFError) leaves the slot
+            # empty: try again later, never give it up, never wait unboundedly.
+            if self._closed:
+                return
+            next_s = min(self._max_restart_delay_s, max(delay_s * 2, self._restart_delay_s))
+            log.error(
+                "could not start an analysis worker (%s: %s); next attempt in %.2f s",
+                type(exc).__name__,
+                exc,
+                next_s,
+            )
+            self._respawn_after(next_s)
             return
         if self._closed:
             self._detach(worker)

@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
-from workers.analysis import Job, PoolListener, _NoListener
+from workers.analysis import Job, NoListener, PoolListener
 from workers.analysis_wire import (
     GROUP,
     JOBS,
@@ -77,7 +77,7 @@ class BusAnalysisPool:
         core: str | None = None,
     ) -> None:
         """``refresh_s``: how often capacity is read and the liveness key renewed."""
-        self.listener: PoolListener = _NoListener()
+        self.listener: PoolListener = NoListener()
         self.core = core or secrets.token_hex(6)
         self._redis: Redis = Redis.from_url(url, decode_responses=True)
         self._writer = BusWriter(self._redis)

@@ -90,17 +90,24 @@ class UciBackend:
     def search(
         self, fen: str, max_depth: int, should_stop: Callable[[], bool]
     ) -> Iterator[DepthInfo]:
-        """Stream the engine's ``info`` lines, one per completed depth."""
+        """Stream the engine's ``info`` lines, one per completed depth.
+
+        Nothing read after the stop is passed on: stopped mid-iteration, Stockfish prints a
+        last ``info depth N ... pv`` (no bound flag) for the depth it did not finish, which
+        would pass for a completed one. A completed depth in flight at the stop is lost.
+        """
         board = chess.Board(fen)
         if board.is_game_over():
             return
         with self._engine.analysis(board, chess.engine.Limit(depth=max_depth)) as analysis:
             done = threading.Event()
+            stopping = threading.Event()
 
             def watch() -> None:
                 # The analysis iterator blocks on the engine; a stop must not wait for it.
                 while not done.wait(0.02):
                     if should_stop():
+                        stopping.set()
                         analysis.stop()
                         return
 
@@ -109,6 +116,8 @@ class UciBackend:
             try:
                 last_depth = 0
                 for info in analysis:
+                    if stopping.is_set():
+                        continue
                     depth = info.get("depth")
                     score = info.get("score")
                     pv = info.get("pv")

@@ -515,14 +515,24 @@ class Store:
         """Durably record a new game. Raises StoreUnavailable, or StoreConflict on a reused id."""
         await self._submit([_game_row(game_id, setup, token_hashes)])
 
-    async def append(self, records: Sequence[EventRecord], row: GameRow | None = None) -> None:
-        """Durably append events, with the game's ``row`` if given, all or none.
+    async def append(
+        self,
+        records: Sequence[EventRecord],
+        row: GameRow | None = None,
+        *,
+        review_ms: int | None = None,
+    ) -> None:
+        """Durably append events, with the game's ``row`` if given, all or none; with
+        ``review_ms``, the game's review is asked for in the same transaction (as
+        :meth:`queue_review` does), so a game that ends is never left unreviewed.
 
         Raises StoreUnavailable or StoreConflict.
         """
         statements = [_event_row(r) for r in records]
         if row is not None:
             statements.append(_update_row(row))
+        if review_ms is not None:
+            statements.append(_review_row(records[0].game, review_ms))
         await self._submit(statements)
 
     async def update_games(self, rows: Sequence[GameRow]) -> None:
@@ -749,15 +759,7 @@ class Store:
 
         Raises StoreUnavailable, or StoreConflict for a game that is not stored.
         """
-        await self._submit(
-            [
-                (
-                    "INSERT INTO review_queue (game, requested_ms) VALUES (?, ?) "
-                    "ON CONFLICT (game) DO UPDATE SET requested_ms = excluded.requested_ms",
-                    (game, requested_ms),
-                )
-            ]
-        )
+        await self._submit([_review_row(game, requested_ms)])
 
     async def dequeue_review(self, game: str, requested_ms: int) -> None:
         """Durably drop the request of ``requested_ms`` for ``game`` (a newer one stays).
@@ -779,6 +781,14 @@ def _game_row(game_id: str, setup: dict[str, Any], token_hashes: tuple[str, str]
         "INSERT INTO games (id, setup, white_token, black_token, tournament, status) "
         "VALUES (?, ?, ?, ?, ?, 'created')",
         (game_id, json.dumps(setup), *token_hashes, setup.get("tournament")),
+    )
+
+
+def _review_row(game: str, requested_ms: int) -> Statement:
+    return (
+        "INSERT INTO review_queue (game, requested_ms) VALUES (?, ?) "
+        "ON CONFLICT (game) DO UPDATE SET requested_ms = excluded.requested_ms",
+        (game, requested_ms),
     )
 
 

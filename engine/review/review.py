@@ -22,8 +22,10 @@ from engine.review.accuracy import (
     win_percent,
 )
 from engine.review.judgment import PovScore, Verdict, judge
+from engine.rules.game import GameState
 from engine.rules.wire import (
     BudgetJSON,
+    GameEvent,
     JudgmentJSON,
     MoveReviewJSON,
     PlayerReviewJSON,
@@ -34,6 +36,7 @@ from engine.rules.wire import (
 __all__ = [
     "VARIATION_PLIES",
     "PositionEval",
+    "asks_for_review",
     "build_review",
     "meets_budget",
     "terminal_score",
@@ -63,6 +66,18 @@ def terminal_score(board: chess.Board) -> ScoreJSON | None:
     if board.is_game_over(claim_draw=False):
         return {"cp": 0}
     return None
+
+
+def asks_for_review(state: GameState, events: Sequence[GameEvent]) -> bool:
+    """Whether committing ``events``, which led to ``state``, asks for the game's review:
+    they end it, it has a move, and it has no review (a review does not depend on the
+    result, so correcting only the result keeps it; a takeback drops it)."""
+    return (
+        state.is_finished
+        and state.ply > 0
+        and state.review is None
+        and any(e["type"] == "end" for e in events)
+    )
 
 
 def meets_budget(budget: BudgetJSON, depth: int, nodes: int) -> bool:

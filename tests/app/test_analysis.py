@@ -24,7 +24,7 @@ from app.analysis_outbox import Outbox
 from app.metrics import Metrics
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
-from engine.rules.game import GameSetup, GameState, Player, evolve_all
+from engine.rules.game import GameSetup, GameState, Mode, Player, evolve_all
 from engine.rules.wire import EvalJSON, GameEvent
 from tests.conftest import LiveServer, ServerProcess, serve
 from tests.workers.test_analysis_pool import stockfish_or_skip, wait_until
@@ -151,10 +151,12 @@ async def settle() -> None:
 class RecordingGames:
     """The part of the game service that analysis uses, for ``count`` games; records evals."""
 
-    def __init__(self, time: VirtualTime, count: int = 1) -> None:
+    def __init__(self, time: VirtualTime, count: int = 1, mode: Mode = "server") -> None:
         self.states: dict[str, GameState] = {}
         for n in range(count):
-            setup = GameSetup(f"g{n:07d}", Player("White"), Player("Black"), TimeControl(60_000, 0))
+            setup = GameSetup(
+                f"g{n:07d}", Player("White"), Player("Black"), TimeControl(60_000, 0), mode=mode
+            )
             state = GameState.new(setup)
             self.states[setup.id] = evolve_all(state, core.start(state, 0), 0)
         self.time = time
@@ -698,3 +700,120 @@ async def test_live_analysis_cuts_background_work_on_a_real_worker() -> None:
     finally:
         await service.close()
         await pool.close()
+
+
+def correct_last_move(games: RecordingGames, game: str, text: str) -> list[GameEvent]:
+    """A relay correction of ``game``'s last move: take it back and play ``text`` instead."""
+    state = games.states[game]
+    events = core.take_back(state, state.ply - 1, 0)
+    state = evolve_all(state, events, 0)
+    more = core.play(state, text, 0)
+    games.states[game] = evolve_all(state, more, 0)
+    return events + more
+
+
+async def test_a_corrected_moves_old_position_publishes_nothing_for_the_new_one() -> None:
+    """After a correction to another move at the same ply, a depth the old position's job
+    still reports, or an unsent evaluation of it, is not recorded for the new position; the
+    new position's first evaluation goes out at once, as any new position's does."""
+    time = VirtualTime()
+    games = RecordingGames(time, mode="relay")
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    events = games.play("e4")
+    service.on_commit(games.state, events)
+    [old] = pool.submitted
+    start_s = time()
+    report(service, old, 3)
+    await time.advance(0.1)
+    report(service, old, 4)  # waits out the interval in the outbox
+    events = correct_last_move(games, games.ids()[0], "d4")
+    service.on_commit(games.state, events)
+    assert pool.stopped == [old]
+    report(service, old, 5)  # on its way before the stop landed
+    await settle()
+    pool.finish(old)
+    [_, new] = pool.submitted
+    assert new.fen == games.state.board.fen()
+    service.on_info(new, DepthInfo(1, 5, None, "d7d5", ("d7d5",), 100), "fake")
+    await time.advance(1.0)
+    sent = [(at_s - start_s, e["ply"], e["depth"], e["best"]) for at_s, e in games.recorded]
+    assert sent == [(0.0, 1, 3, "e2e4"), (pytest.approx(0.1), 1, 1, "d7d5")]
+    await service.close()
+
+
+async def test_a_cut_job_of_a_corrected_position_is_not_resumed() -> None:
+    """A job cut for another game, whose game's move is then corrected, is not queued again
+    when it ends: only the new position is analysed."""
+    time = VirtualTime()
+    games = RecordingGames(time, count=2, mode="relay")
+    first, second = games.ids()
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    events = games.play("e4", first)
+    service.on_commit(games.states[first], events)
+    [old] = pool.submitted
+    report(service, old, 3)
+    await time.advance(1.0)
+    events = games.play("c4", second)
+    service.on_commit(games.states[second], events)
+    assert pool.stopped == [old]
+    events = correct_last_move(games, first, "d4")
+    service.on_commit(games.states[first], events)
+    pool.free += 2
+    service._dispatch()
+    pool.finish(old)
+    service._dispatch()
+    old_fen = old.fen
+    assert [job.fen for job in pool.submitted[1:]].count(old_fen) == 0
+    assert games.states[first].board.fen() in [job.fen for job in pool.submitted]
+    await service.close()
+
+
+async def test_nothing_is_scheduled_or_published_after_close() -> None:
+    """After close(), a report in flight publishes nothing, a job that ends starts no other,
+    a background request is never answered, and the pool no longer reports to the service."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    start_all(service, games)
+    [job] = pool.submitted
+    answers: list[EvalJSON | None] = []
+    assert service.request_background("k", games.state.board.fen(), 0, answers.append)
+    await service.close()
+    assert pool.listener is not service
+    # Reports already on their way: a depth, then the job's end (its worker idle again).
+    service.on_info(job, depth(1), "fake")
+    pool.free += 1
+    service.on_done(job, True)
+    service._dispatch()
+    assert not service.request_background("k2", games.state.board.fen(), 0, answers.append)
+    await time.advance(1.0)
+    assert pool.submitted == [job]
+    assert games.recorded == []
+    assert answers == []
+    assert not [o for o in service._outboxes.values() if o.task is not None]
+
+
+async def test_a_cut_background_job_that_met_its_nodes_budget_is_not_resumed() -> None:
+    """A background job cut for a live position, whose last report spent its nodes budget,
+    ends its request with that evaluation instead of being queued again."""
+    time = VirtualTime()
+    games = RecordingGames(time)
+    pool = FakePool(free=1, clock=time)
+    service = scheduler(games, pool, time)
+    finished: list[EvalJSON | None] = []
+    fen = "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"
+    assert service.request_background("review:1:4", fen, 4, finished.append, max_nodes=3000)
+    [background] = pool.submitted
+    report(service, background, 2)
+    start_all(service, games)
+    assert pool.stopped == [background]
+    report(service, background, 3)  # 3000 nodes: the budget, reached before the stop landed
+    pool.finish(background)
+    await settle()
+    assert [(e["ply"], e["depth"]) for e in finished if e is not None] == [(4, 3)]
+    assert [job.fen for job in pool.submitted].count(fen) == 1
+    assert service.background_depth == 0
+    await service.close()

@@ -20,6 +20,7 @@ from tests.app.test_analysis import Watcher, move, ws_url
 from tests.app.test_relay_api import board_pgn, names, push, relay_tournament
 from tests.conftest import LiveServer, ServerProcess, serve
 from tests.workers.test_analysis_pool import stockfish_or_skip
+from workers.store import StoreUnavailable
 
 # 1. e4 e5 2. Nf3 Nc6 3. Bc4 Qh4?? 4. Nxh4: Black hangs the queen, then resigns.
 HUNG_QUEEN = ["e4", "e5", "Nf3", "Nc6", "Bc4", "Qh4", "Nxh4"]
@@ -353,3 +354,34 @@ async def test_a_relay_correction_drops_the_review_and_the_new_end_brings_a_new_
         second = await review_of(live.client, game_id)
         assert [m["san"] for m in second["moves"]] == [*corrected, "d3"]
         assert second["black"]["blunder"] == 0
+
+
+async def test_a_game_ending_as_the_server_stops_or_crashes_is_still_reviewed(
+    tmp_path: Path,
+) -> None:
+    """The review request is stored with the game's end: one game ends while the review
+    service is already closed (shutdown), another with the separate request write lost (a
+    crash right after the end); after a restart both are reviewed."""
+    data = tmp_path / "data"
+    async with serve(data, **REVIEWING, review_depth=2) as live:
+        reviews: ReviewService = live.app.state.reviews  # type: ignore[attr-defined]
+        store = live.app.state.store  # type: ignore[attr-defined]
+
+        async def lost(game: str, requested_ms: int) -> None:
+            raise StoreUnavailable("the server crashed before this write")
+
+        # Nothing gets reviewed before the "crash".
+        reviews._pump = lambda: None  # type: ignore[method-assign]
+        real_queue_review = store.queue_review
+        store.queue_review = lost
+        crashed = await play(live, HUNG_QUEEN[:4])
+        await asyncio.sleep(0.2)
+        store.queue_review = real_queue_review
+        await reviews.close()
+        stopping = await play(live, HUNG_QUEEN[:4])
+    async with serve(data, **REVIEWING, review_depth=2) as live:
+        for game_id in (crashed, stopping):
+            status = (await live.client.get(f"/api/games/{game_id}/review")).json()
+            assert status["status"] != "none"
+            review = await review_of(live.client, game_id)
+            assert [m["san"] for m in review["moves"]] == HUNG_QUEEN[:4]

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from app.analysis import AnalysisService
 from app.analysis_cache import position_key
 from app.review import ReviewService
@@ -16,6 +18,7 @@ from tests.app.test_analysis import FakePool, move
 from tests.conftest import LiveServer
 from workers.analysis import Job
 from workers.analysis_worker import DepthInfo
+from workers.store import StoreUnavailable
 
 
 class NamedPool(FakePool):
@@ -188,5 +191,56 @@ async def test_evaluations_known_at_the_budget_are_reused(live: LiveServer) -> N
         pool.finish(job)
     await until(lambda: review_of(live, game_id) is not None)
     assert review_of(live, game_id)["initial"] == {"score": {"cp": 25}, "depth": 8, "best": "e2e4"}
+    await reviews.close()
+    await analysis.close()
+
+
+async def test_a_request_after_a_cancelled_one_in_the_same_millisecond_is_kept(
+    live: LiveServer,
+) -> None:
+    """Request times only go up across the service: a review asked for again within the
+    millisecond of one cancelled by a takeback is a new request that the cancelled one's
+    removal does not take off the stored queue."""
+    game_id = await finished(live, ["e4"])
+    pool = NamedPool(free=0)
+    analysis, reviews = services(live, pool, {"depth": 6})
+    store = live.app.state.store  # type: ignore[attr-defined]
+    await reviews.request(game_id)
+    assert store.load_review_queue() == [(game_id, 1_000)]
+    state = live.app.state.games.get(game_id).state  # type: ignore[attr-defined]
+    reviews.on_commit(state, [{"type": "takeback"}])  # type: ignore[list-item]
+    await reviews.request(game_id)
+    await until(lambda: not reviews._tasks)
+    assert store.load_review_queue() == [(game_id, 1_001)]
+    assert reviews.status(game_id)["status"] in ("queued", "running")
+    await reviews.close()
+    await analysis.close()
+
+
+async def test_a_failed_start_drops_only_its_own_request(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When reading a game to review fails (the store unavailable for a moment), a newer
+    request of that game, asked for meanwhile, stays and is reviewed."""
+    game_id = await finished(live, ["e4"])
+    pool = NamedPool(free=0)
+    analysis, reviews = services(live, pool, {"depth": 6})
+    games = live.app.state.games  # type: ignore[attr-defined]
+    reading = asyncio.Event()
+    fail = asyncio.Event()
+    real_fetch_many = games.fetch_many
+
+    async def failing_fetch_many(ids: list[str]) -> Any:
+        monkeypatch.setattr(games, "fetch_many", real_fetch_many)
+        reading.set()
+        await fail.wait()
+        raise StoreUnavailable("the disk is busy")
+
+    monkeypatch.setattr(games, "fetch_many", failing_fetch_many)
+    await reviews.request(game_id)
+    await reading.wait()
+    await reviews.request(game_id)
+    fail.set()
+    await until(lambda: reviews.status(game_id)["status"] == "running")
     await reviews.close()
     await analysis.close()

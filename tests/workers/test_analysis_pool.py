@@ -304,3 +304,79 @@ async def test_the_watchdog_outlives_an_error(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         await pool.close()
+
+
+async def test_the_unfinished_depth_a_stopped_engine_reports_is_not_passed_on(
+    tmp_path: Path,
+) -> None:
+    """Stopped mid-iteration, Stockfish prints one more ``info depth`` with a pv and no bound
+    for the depth it did not finish: a stand-in engine doing the same has it dropped, so only
+    the depths completed before the stop are reported."""
+    spec = engine_script(
+        tmp_path / "engine",
+        "while read -r line; do\n"
+        '  case "$line" in\n'
+        '    uci) echo "id name Stand-in"; echo "uciok" ;;\n'
+        '    isready) echo "readyok" ;;\n'
+        "    go*) for d in 1 2 3; do\n"
+        '        echo "info depth $d score cp $d nodes ${d}00 pv e2e4 e7e5"; done ;;\n'
+        '    stop) echo "info depth 4 score cp 40 nodes 450 pv d2d4 d7d5"\n'
+        '        echo "bestmove d2d4" ;;\n'
+        "    quit) exit 0 ;;\n"
+        "  esac\n"
+        "done\n",
+    )
+    pool, recorder = await started_pool(spec)
+    try:
+        job = pool.new_job(chess_start(), 30.0, 20)
+        assert pool.submit(job)
+        await recorder.wait_for(lambda: len(recorder.infos) == 3)
+        pool.stop(job)
+        await recorder.wait_for(lambda: job.id in recorder.done)
+        assert recorder.done[job.id] is True
+        assert [info.depth for _, info, _ in recorder.infos] == [1, 2, 3]
+        assert job.depth == 3
+    finally:
+        await pool.close()
+
+
+async def test_failing_respawns_back_off_up_to_the_limit_and_the_slot_is_refilled(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When starting a replacement worker raises (a broken forkserver's EOFError, too many
+    open files), attempts go on with delays doubling up to ``max_restart_delay_s``, and the
+    slot is filled once a start succeeds; after ``close()`` no attempt is scheduled."""
+    pool = AnalysisPool("builtin", 1, restart_delay_s=0.01, max_restart_delay_s=0.04)
+    recorder = Recorder()
+    pool.listener = recorder
+    await pool.start()
+    real_spawn = pool._spawn
+    failures: list[BaseException] = [EOFError()] + [OSError(24, "Too many open files")] * 6
+
+    async def spawn():  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop(0)
+        return await real_spawn()
+
+    monkeypatch.setattr(pool, "_spawn", spawn)
+    caplog.set_level(logging.ERROR, logger="workers.analysis")
+    try:
+        [pid] = pool.pids()
+        os.kill(pid, signal.SIGKILL)
+        await wait_until(lambda: pool.restarts == 1 and pool.idle() == 1)
+        assert not failures
+        delays = [
+            r.args[-1]  # type: ignore[index]
+            for r in caplog.records
+            if r.msg.startswith("could not start an analysis worker")
+        ]
+        assert delays == [0.01, 0.02, 0.04, 0.04, 0.04, 0.04, 0.04]
+        failures.extend([OSError(24, "Too many open files")] * 1000)
+        [pid] = pool.pids()
+        os.kill(pid, signal.SIGKILL)
+        await wait_until(lambda: len(failures) < 998)
+    finally:
+        await pool.close()
+    await asyncio.sleep(0.1)
+    assert not pool._respawns
+    assert len(failures) >= 996

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.store import Store, StoreConflict
+from workers.store import EventRecord, Store, StoreConflict
 
 
 async def test_review_requests_survive_a_reopen_in_request_order(tmp_path: Path) -> None:
@@ -67,5 +67,20 @@ def test_a_log_from_before_reviews_gets_the_queue(tmp_path: Path) -> None:
     store.open()
     try:
         assert store.load_review_queue() == []
+    finally:
+        store.close()
+
+
+async def test_events_that_end_a_game_can_carry_its_review_request(tmp_path: Path) -> None:
+    """A review request appended with events is stored with them, in request order."""
+    store = Store(tmp_path / "h.sqlite3")
+    store.open()
+    try:
+        await store.create_game("gameAAAA", {"id": "gameAAAA"}, ("w", "b"))
+        end = EventRecord("gameAAAA", 1, "end", None, '{"type":"end"}')
+        await store.append([end], review_ms=500)
+        assert store.load_review_queue() == [("gameAAAA", 500)]
+        await store.queue_review("gameAAAA", 501)
+        assert store.load_review_queue() == [("gameAAAA", 501)]
     finally:
         store.close()

@@ -10,7 +10,7 @@ from dataclasses import replace
 import chess
 import chess.pgn
 
-from engine.review.review import PositionEval, build_review
+from engine.review.review import PositionEval, asks_for_review, build_review
 from engine.rules import commands as core
 from engine.rules.clock import TimeControl
 from engine.rules.game import GameSetup, GameState, Player, evolve_all
@@ -135,3 +135,22 @@ def test_a_mate_on_the_board_gets_an_eval_of_hash_zero() -> None:
     assert "[%eval #0]" in last.comment
     assert last.eval() is not None and last.eval().pov(chess.BLACK).is_mate()  # type: ignore[union-attr]
     assert last.eval().white().mate() == 0  # type: ignore[union-attr]
+
+
+def test_only_an_end_with_moves_not_yet_reviewed_asks_for_a_review() -> None:
+    """The end of a game asks for its review; correcting only the result of a reviewed game
+    does not (the review does not depend on it), but ending it again after a takeback does."""
+    state = GameState.new(SETUP)
+    state = evolve_all(state, core.start(state, 0), 0)
+    no_move = core.decide(state, "1-0", "forfeit", 0)
+    assert not asks_for_review(evolve_all(state, no_move, 0), no_move)
+    ended = finished_game()
+    assert asks_for_review(ended, [{"type": "end"}])  # type: ignore[list-item]
+    state = reviewed_game()
+    correction = core.decide(state, "1/2-1/2", "arbiter", 4_000)
+    assert not asks_for_review(evolve_all(state, correction, 4_000), correction)
+    events = core.take_back(state, state.ply, 4_000)
+    state = evolve_all(state, events, 4_000)
+    more = core.decide(state, "1-0", "arbiter", 5_000)
+    events += more
+    assert asks_for_review(evolve_all(state, more, 5_000), events)
