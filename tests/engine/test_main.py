@@ -7,6 +7,7 @@ bounded by depth, nodes or a clock the test keeps, and every wait has a generous
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -315,17 +316,21 @@ def test_the_worse_side_repeats_and_the_better_side_does_not(
     assert result.move is not None and result.move != chess.Move.from_uci("d1d7")
 
 
-@pytest.mark.timeout(600)
+# One game in `make test` (about 30 s), four in `make test-full`.
+SELF_PLAY_GAMES = 4 if os.environ.get("GM_TEST_FULL") == "1" else 1
+
+
+@pytest.mark.timeout(1200)
 def test_never_loses_on_time_at_ten_seconds_and_a_tenth(tmp_path: Path) -> None:
-    """Two games against itself at 10+0.1, clocks kept by the test: no side ever flags."""
+    """Games against itself at 10+0.1, clocks kept by the test: no side ever flags."""
     engines = [
         chess.engine.SimpleEngine.popen_uci(COMMAND, cwd=str(ROOT), timeout=WAIT_S)
         for _ in range(2)
     ]
     try:
-        for game in range(2):
+        for game in range(SELF_PLAY_GAMES):
             board = chess.Board()
-            board.push_uci(("e2e4", "d2d4")[game])
+            board.push_uci(("e2e4", "d2d4")[game % 2])
             clocks = {chess.WHITE: 10.0, chess.BLACK: 10.0}
             while not board.is_game_over(claim_draw=True) and board.ply() < 160:
                 mover = engines[(board.ply() + game) % 2]
