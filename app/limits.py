@@ -13,8 +13,33 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admission import address_key
+from app.auth import Tokens
 from app.errors import error_response_at
 from app.ratelimit import RateLimiter
+
+
+def has_known_token(scope: Scope) -> bool:
+    """Whether the request carries a bearer token the server knows (in memory).
+
+    Only such requests skip the anonymous limits: any other ``Authorization`` header (made
+    up, malformed, or a player's token of a game that left memory, which the route looks
+    up in the store) counts as anonymous, so that the store lookup it costs is rate-limited
+    and runs in a turn. Costs a SHA-256 and a few dict lookups.
+    """
+    header = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            header = value
+            break
+    if header is None:
+        return False
+    scheme, _, token = header.decode("latin-1").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return False
+    app = scope.get("app")
+    tokens: Tokens | None = getattr(getattr(app, "state", None), "tokens", None)
+    return tokens is not None and tokens.resolve(token) is not None
 
 
 class BodyLimit:
@@ -80,7 +105,7 @@ class BodyLimit:
 
 
 class AnonymousRateLimit:
-    """ASGI middleware: requests without a bearer token, per client address, at most
+    """ASGI middleware: requests without a known bearer token, per client address, at most
     ``rate`` a second (bursts of ``burst``); more get 429 ``rate_limited`` with
     ``Retry-After``, on the API and lichess routes only. ``rate`` 0 switches it off.
     WebSocket handshakes are not counted (spectator connections have their own cap).
@@ -108,7 +133,7 @@ class AnonymousRateLimit:
             limiter is None
             or scope["type"] != "http"
             or not scope["path"].startswith(_LIMITED)
-            or any(name == b"authorization" for name, _ in scope["headers"])
+            or has_known_token(scope)
         ):
             await self.app(scope, receive, send)
             return
@@ -128,7 +153,8 @@ class AnonymousRateLimit:
 
 
 class AnonymousTurns:
-    """ASGI middleware: requests without a bearer token on the API and lichess routes run
+    """ASGI middleware: requests without a known bearer token (:func:`has_known_token`) on
+    the API and lichess routes run
     at most ``concurrency`` at a time, in arrival order; the others wait their turn, at
     most ``max_waiting`` of them (beyond, 503 ``unavailable`` with ``Retry-After`` at
     once). ``concurrency`` 0 switches it off. Everything else (players, the operator,
@@ -163,7 +189,7 @@ class AnonymousTurns:
             self.concurrency <= 0
             or scope["type"] != "http"
             or not scope["path"].startswith(_LIMITED)
-            or any(name == b"authorization" for name, _ in scope["headers"])
+            or has_known_token(scope)
         ):
             await self.app(scope, receive, send)
             return

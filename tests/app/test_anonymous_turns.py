@@ -6,10 +6,12 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 
+from app.auth import Tokens
 from app.limits import AnonymousTurns
 from tests.conftest import serve
 
@@ -40,12 +42,17 @@ class Blocking:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
+# What the middleware asks whether a token is known: the app's token registry.
+APP = SimpleNamespace(state=SimpleNamespace(tokens=Tokens("t")))
+
+
 def request(path: str, query: str = "", token: bool = False) -> Scope:
-    """An HTTP scope for ``path``."""
+    """An HTTP scope for ``path`` (with a known token when ``token``)."""
     headers = [(b"host", b"test")]
     if token:
         headers.append((b"authorization", b"Bearer t"))
     return {
+        "app": APP,
         "type": "http",
         "method": "GET",
         "path": path,
@@ -171,3 +178,46 @@ async def test_a_server_with_one_turn_serves_streams_reads_and_players_together(
             finally:
                 for stream in streams:
                     await stream.aclose()
+
+
+async def test_a_made_up_token_waits_its_turn_and_counts_against_the_address_limit(
+    tmp_path: Path,
+) -> None:
+    """Only a token the server knows skips the limits: any other Authorization header is anonymous."""
+    async with serve(
+        tmp_path / "data", anon_requests_per_s=1, anon_requests_burst=1, anon_concurrency=1
+    ) as live:
+        game_id, _ = await live.started_game()
+        for header in ("Bearer bogus", "x", "Basic YTpi"):
+            statuses = [
+                (
+                    await live.client.get(
+                        f"/api/games/{game_id}", headers={"Authorization": header}
+                    )
+                ).status_code
+                for _ in range(3)
+            ]
+            assert 429 in statuses, (header, statuses)
+        statuses = [
+            (await live.client.get(f"/api/games/{game_id}", headers=live.auth())).status_code
+            for _ in range(5)
+        ]
+        assert statuses == [200] * 5
+
+
+async def test_a_made_up_token_waits_for_a_turn() -> None:
+    """A request whose token the server does not know waits like any anonymous one."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10)
+    first = asyncio.create_task(call(turns, request("/api/games/a")))
+    bogus = request("/api/games/b", token=True)
+    bogus["headers"] = [(b"host", b"test"), (b"authorization", b"Bearer made-up")]
+    second = asyncio.create_task(call(turns, bogus))
+    await settle()
+    assert inner.started == ["/api/games/a#"]
+    assert turns.waiting == 1
+    inner.release["/api/games/a#"].set()
+    await settle()
+    inner.release["/api/games/b#"].set()
+    await asyncio.gather(first, second)
+    assert (turns.running, turns.waiting) == (0, 0)
