@@ -167,13 +167,18 @@ class AnonymousTurns:
     between a player and the loop. A turn ends when the response starts (or the request
     ends without one): a stream holds none for its whole life. Requests that the
     per-address limit refuses take a turn too (place this outside it), so that a client
-    ignoring its 429s cannot crowd the loop either.
+    ignoring its 429s cannot crowd the loop either. A request's body (up to
+    ``max_buffered_bytes``; set it to the body limit) is read before its turn is taken, so
+    that a body sent slowly holds no turn while it trickles in.
     """
 
-    def __init__(self, app: ASGIApp, concurrency: int, max_waiting: int) -> None:
+    def __init__(
+        self, app: ASGIApp, concurrency: int, max_waiting: int, max_buffered_bytes: int = 64 * 1024
+    ) -> None:
         self.app = app
         self.concurrency = concurrency
         self.max_waiting = max_waiting
+        self.max_buffered_bytes = max_buffered_bytes
         self.running = 0
         # Each waiter's future is resolved when a finished turn is handed over to it.
         self._waiting: deque[asyncio.Future[None]] = deque()
@@ -193,6 +198,15 @@ class AnonymousTurns:
         ):
             await self.app(scope, receive, send)
             return
+        # The body is read before the turn is taken, so that a client sending it slowly
+        # (or never: up to the body timeout) holds no turn meanwhile.
+        early = await _read_body(receive, self.max_buffered_bytes)
+
+        async def replay() -> Message:
+            if early:
+                return early.popleft()
+            return await receive()
+
         if self.running < self.concurrency and not self._waiting:
             self.running += 1
         elif len(self._waiting) >= self.max_waiting:
@@ -203,7 +217,7 @@ class AnonymousTurns:
                 "too many requests without a token are waiting; try again shortly",
                 {"Retry-After": "1"},
             )
-            await response(scope, receive, send)
+            await response(scope, replay, send)
             return
         else:
             turn = asyncio.get_running_loop().create_future()
@@ -225,7 +239,7 @@ class AnonymousTurns:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_in_turn)
+            await self.app(scope, replay, send_in_turn)
         finally:
             if not ended:
                 self._next()
@@ -238,6 +252,22 @@ class AnonymousTurns:
                 turn.set_result(None)
                 return
         self.running -= 1
+
+
+async def _read_body(receive: Receive, max_bytes: int) -> deque[Message]:
+    """The request's messages up to the end of its body, its client's disconnection, or
+    the first past ``max_bytes`` (the rest is left to be received: the inner app refuses
+    a body over its limit, or a route needing a token answers before reading it)."""
+    messages: deque[Message] = deque()
+    received = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+        received += len(message.get("body", b""))
+        if received > max_bytes:
+            return messages
 
 
 # The reads whose cost grows with the data: the API and the lichess routes. The site's

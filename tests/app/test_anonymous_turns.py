@@ -221,3 +221,77 @@ async def test_a_made_up_token_waits_for_a_turn() -> None:
     inner.release["/api/games/b#"].set()
     await asyncio.gather(first, second)
     assert (turns.running, turns.waiting) == (0, 0)
+
+
+async def test_a_body_that_trickles_in_holds_no_turn(tmp_path: Path) -> None:
+    """Requests whose bodies are half sent do not stop an anonymous read; they are answered once sent."""
+    body = b'{"white": {"name": "a"}, "black": {"name": "b"}}'
+    async with serve(tmp_path / "data", anon_concurrency=2, body_timeout_s=30) as live:
+        host, port = live.url.removeprefix("http://").split(":")
+        slow = []
+        before = len(asyncio.all_tasks())
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                b"POST /api/games HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n" % len(body) + body[:1]
+            )
+            await writer.drain()
+            slow.append((reader, writer))
+        try:
+            # The server (on this loop) has started both requests (a task each), and they have
+            # run up to their first wait: a turn each if bodies are read in turns.
+            for _ in range(1000):
+                if len(asyncio.all_tasks()) >= before + 2:
+                    break
+                await asyncio.sleep(0.01)
+            await settle()
+            assert (await live.client.get("/api/tournaments")).status_code == 200
+            for reader, writer in slow:
+                writer.write(body[1:])
+                await writer.drain()
+                status_line = await reader.readline()
+                # 401 (no token), not 408: the body still had time when the read was served.
+                assert status_line.split()[1] == b"401", status_line
+        finally:
+            for _, writer in slow:
+                writer.close()
+
+
+async def test_the_body_read_before_the_turn_reaches_the_app_whole() -> None:
+    """The app receives the body read before the turn, then whatever is left past the buffer cap."""
+    received: list[bytes] = []
+
+    async def echo(scope: Scope, receive: Callable[..., Any], send: Any) -> None:
+        while True:
+            message = await receive()
+            received.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    chunks = [b"a" * 10, b"b" * 10, b"c" * 10, b""]
+    for cap in (100, 15):
+        received.clear()
+        turns = AnonymousTurns(echo, concurrency=1, max_waiting=1, max_buffered_bytes=cap)
+        sent = await call_with_body(turns, list(chunks))
+        assert received == chunks
+        assert sent[0]["status"] == 200
+
+
+async def call_with_body(turns: AnonymousTurns, chunks: list[bytes]) -> Sent:
+    """Run one POST through the middleware, its body in ``chunks``; what it sent."""
+    sent: Sent = []
+
+    async def receive() -> dict[str, Any]:
+        body = chunks.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    post = request("/api/token")
+    post["method"] = "POST"
+    await turns(post, receive, send)
+    return sent
