@@ -275,6 +275,39 @@ def test_spectators_outlive_the_deadlines_and_count_toward_the_cap(
     assert answer.startswith(b"HTTP/1.1 200"), answer
 
 
+@pytest.mark.parametrize(
+    "behind",
+    [
+        b"POST /api/games HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10\r\n\r\n",
+        b"\x00 not HTTP at all\r\n\r\n",
+    ],
+    ids=["a body that never comes", "garbage"],
+)
+def test_a_request_pipelined_behind_a_stream_never_cuts_into_it(
+    make_server: list[ServerProcess], tmp_path: Path, behind: bytes
+) -> None:
+    """A request sent behind an open NDJSON stream on its connection (its body late, or not
+    HTTP) gets no 408 or 400 spliced into the stream: the stream goes on, and nothing fails."""
+    server = start(make_server, tmp_path, GM_HEADER_TIMEOUT_S="0.5", GM_BODY_TIMEOUT_S="0.5")
+    game = started_game(server)
+    offset = server.log_path.stat().st_size
+    stream = open_stream(server, game, "127.0.0.1")
+    stream.sendall(behind)
+    time.sleep(2.0)  # four body timeouts
+    r = httpx.post(f"{server.url}/api/games/{game}/moves", json={"move": "e4"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    data = b""
+    while b'"move"' not in data:
+        chunk = stream.recv(65536)
+        assert chunk, f"the stream was closed: {data!r}"
+        data += chunk
+    assert b"HTTP/1.1" not in data
+    stream.close()
+    assert httpx.get(server.url + "/healthz", timeout=WAIT_S).status_code == 200
+    assert "Traceback" not in server.log_since(offset)
+
+
 # --- caps ---
 
 
