@@ -37,17 +37,28 @@ def address_key(host: str) -> str:
     """The key a client address is counted under: IPv4 as is, IPv6 by its /64 prefix.
 
     One IPv6 host usually holds a whole /64 and can pick any address in it; counting per
-    /128 would let it open connections without bound. Anything else (a Unix socket path,
-    an unparsable forwarded value) is its own key.
+    /128 would let it open connections without bound. An IPv6 address that carries an
+    IPv4 one (``::ffff:a.b.c.d``, as a dual-stack listener sees IPv4 clients, or NAT64's
+    ``64:ff9b::/96``) counts as that IPv4 address: by their /64 all IPv4 clients would
+    share one key. Anything else (a Unix socket path, an unparsable forwarded value) is
+    its own key.
     """
     if ":" not in host:
         return host
     head = host.split("%", 1)[0]
     try:
-        network = ipaddress.IPv6Network((head, 64), strict=False)
+        address = ipaddress.IPv6Address(head)
     except ValueError:
         return host
-    return str(network)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address in _NAT64:
+        return str(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
+# The well-known NAT64 prefix (RFC 6052): the IPv4 address is the last 32 bits.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def error_answer(status: int, reason: str, code: str, message: str, *, retry_after: bool) -> bytes:

@@ -28,6 +28,14 @@ def test_ipv6_clients_count_per_64_and_ipv4_per_address() -> None:
     assert address_key("not:an:address") == "not:an:address"
 
 
+def test_ipv4_addresses_written_as_ipv6_count_as_the_ipv4_address() -> None:
+    """A mapped (dual-stack listener) or NAT64 address counts as the IPv4 address it carries."""
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_key("::ffff:192.0.2.2") == "192.0.2.2"
+    assert address_key("64:ff9b::c000:201") == "192.0.2.1"
+    assert address_key("::1") == "::/64"
+
+
 def test_the_per_address_cap_refuses_with_429_and_frees_on_leave() -> None:
     """The third connection of an address over a cap of 2 is refused; a leave frees a place."""
     gate = admission(per_address=2)

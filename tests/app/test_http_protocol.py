@@ -336,6 +336,21 @@ def test_connections_over_the_per_address_cap_are_answered_at_once(
     assert answer.startswith(b"HTTP/1.1 200"), answer
 
 
+def test_ipv4_clients_of_a_dual_stack_listener_count_each_on_its_own(
+    make_server: list[ServerProcess], tmp_path: Path
+) -> None:
+    """Listening on ``::`` dual-stack (as with ``GM_REUSE_PORT`` or ``--edges``), IPv4 clients (seen as ``::ffff:a.b.c.d``) each have their own
+    per-address cap rather than all sharing one."""
+    server = start(
+        make_server, tmp_path, GM_HOST="::", GM_REUSE_PORT="1", GM_MAX_CONNECTIONS_PER_IP="2"
+    )
+    held = [connect(server) for _ in range(2)]
+    assert request(connect(server, "127.0.0.2")).startswith(b"HTTP/1.1 200")
+    assert error_code(read_to_end(connect(server)))[:2] == (429, "rate_limited")
+    for sock in held:
+        sock.close()
+
+
 def test_connections_over_the_total_cap_get_503(
     make_server: list[ServerProcess], tmp_path: Path
 ) -> None:
