@@ -13,6 +13,7 @@ import httpx
 
 from app.auth import Tokens
 from app.limits import AnonymousTurns
+from app.stream_connection import CONNECTION_EXTENSION
 from tests.conftest import serve
 
 Scope = dict[str, Any]
@@ -295,3 +296,52 @@ async def call_with_body(turns: AnonymousTurns, chunks: list[bytes]) -> Sent:
     post["method"] = "POST"
     await turns(post, receive, send)
     return sent
+
+
+async def test_a_request_whose_connection_closed_while_waiting_is_skipped() -> None:
+    """When its turn comes, a request whose client has hung up is not run; the next one is."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10)
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        _, gone = await asyncio.open_connection("127.0.0.1", port)
+        first = asyncio.create_task(call(turns, request("/api/games/a")))
+        dead = request("/api/games/dead")
+        dead["extensions"] = {CONNECTION_EXTENSION: {"transport": gone.transport}}
+        hung_up = asyncio.create_task(call(turns, dead))
+        last = asyncio.create_task(call(turns, request("/api/games/c")))
+        await settle()
+        gone.close()
+        inner.release["/api/games/a#"].set()
+        await settle()
+        assert inner.started == ["/api/games/a#", "/api/games/c#"]
+        assert await hung_up == []
+        inner.release["/api/games/c#"].set()
+        await asyncio.gather(first, last)
+        assert (turns.running, turns.waiting) == (0, 0)
+    finally:
+        server.close()
+
+
+async def test_one_address_cannot_fill_the_queue() -> None:
+    """Past its share of the queue an address gets 429; another address still waits its turn."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10, max_waiting_per_address=2)
+    first = asyncio.create_task(call(turns, request("/api/games/a")))
+    waiting = [asyncio.create_task(call(turns, request(f"/api/games/w{i}"))) for i in range(2)]
+    await settle()
+    refused = await call(turns, request("/api/games/over"))
+    assert refused[0]["status"] == 429
+    assert json.loads(refused[1]["body"])["error"]["code"] == "rate_limited"
+    other = request("/api/games/other")
+    other["client"] = ("192.0.2.7", 5000)
+    elsewhere = asyncio.create_task(call(turns, other))
+    await settle()
+    assert turns.waiting == 3
+    for name in ("/api/games/a#", "/api/games/w0#", "/api/games/w1#", "/api/games/other#"):
+        await settle()
+        inner.release[name].set()
+    answers = await asyncio.gather(first, *waiting, elsewhere)
+    assert [a[0]["status"] for a in answers] == [200] * 4
+    assert (turns.running, turns.waiting) == (0, 0)
