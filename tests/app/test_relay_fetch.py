@@ -5,6 +5,7 @@ a good source, a played game and ``/healthz`` carry on."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -13,6 +14,7 @@ import socket
 import socketserver
 import threading
 import time
+import tracemalloc
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.relay_fetch import SourceError, fetch_bounded
 from tests.app.test_livechess_relay import ROUND_DIR, game, index
 from tests.app.test_relay_api import board_pgn, random_line
 from tests.conftest import ServerProcess
@@ -364,3 +367,89 @@ def _server_moves(client: httpx.Client) -> Iterator[tuple[str, str, str]]:
         for ply, san in enumerate(random_line(30, seed)):
             yield game_id, tokens["white" if ply % 2 == 0 else "black"], san
     raise AssertionError("ran out of games")
+
+
+class _Dense(socketserver.ThreadingTCPServer):
+    """A source whose body is one gzip member of zeros: each 64 KiB sent inflates to 64 MB."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, encoding: bytes, megabytes: int = 256) -> None:
+        super().__init__(("127.0.0.1", 0), _DenseHandler)
+        wbits = {b"deflate": zlib.MAX_WBITS, b"raw deflate": -zlib.MAX_WBITS}.get(
+            encoding, 16 + zlib.MAX_WBITS
+        )
+        packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        zeros = bytes(1024 * 1024)
+        self.body = b"".join(packer.compress(zeros) for _ in range(megabytes)) + packer.flush()
+        self.encoding = encoding.split()[-1]
+
+
+class _DenseHandler(socketserver.BaseRequestHandler):
+    server: _Dense
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            sock.recv(65536)
+            body = self.server.body
+            sock.sendall(_head(200, len(body), b"Content-Encoding: " + self.server.encoding) + body)
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate"])
+async def test_a_dense_compressed_body_is_inflated_no_further_than_the_cap(encoding: bytes) -> None:
+    """A gzip or deflate body of 256 MB of zeros (256 KB sent) is cut at the cap, and no more
+    than about the cap is ever inflated in memory (not a whole 64 KiB read's 64 MB)."""
+    server = _Dense(encoding)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            tracemalloc.start()
+            try:
+                with pytest.raises(SourceError, match="larger than 1048576 bytes"):
+                    await fetch_bounded(
+                        client,
+                        f"http://127.0.0.1:{server.server_address[1]}/round.pgn",
+                        headers={},
+                        max_bytes=MAX_BYTES,
+                        deadline=asyncio.get_running_loop().time() + 30,
+                    )
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        assert peak < 8 * MAX_BYTES, peak
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate", b"raw deflate"])
+async def test_a_compressed_body_under_the_cap_is_inflated_whole(encoding: bytes) -> None:
+    """A gzip, zlib-wrapped or raw deflate body under the cap comes back inflated, byte for byte."""
+    server = _Dense(encoding, megabytes=0)
+    wbits = {b"deflate": zlib.MAX_WBITS, b"raw deflate": -zlib.MAX_WBITS}.get(
+        encoding, 16 + zlib.MAX_WBITS
+    )
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    text = b'[Event "x"]\n' * 50_000
+    server.body = packer.compress(text) + packer.flush()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            fetched = await fetch_bounded(
+                client,
+                f"http://127.0.0.1:{server.server_address[1]}/round.pgn",
+                headers={},
+                max_bytes=MAX_BYTES,
+                deadline=asyncio.get_running_loop().time() + 30,
+            )
+        assert fetched.body == text
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
