@@ -92,6 +92,12 @@ async def _fetch(
         if status == 304:
             return Fetched(status, None, None, None, None)
         if status != 200:
+            if 300 <= status < 400 and "location" in response.headers:
+                raise SourceError(
+                    f"HTTP {status}: a redirect, not followed (an account's source must "
+                    "be the file's own URL)",
+                    status,
+                )
             raise SourceError(f"HTTP {status}", status)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:

@@ -25,9 +25,11 @@ import httpx
 import pytest
 
 from app.relay_fetch import SourceError, fetch_bounded
+from tests.app.test_lichess_api import personal_token
 from tests.app.test_livechess_relay import ROUND_DIR, game, index
 from tests.app.test_relay_api import board_pgn, random_line
-from tests.conftest import ServerProcess
+from tests.app.test_relay_api import until as until_async
+from tests.conftest import ServerProcess, serve
 
 OPERATOR = {"Authorization": "Bearer operator-secret-token"}
 MAX_BYTES = 1024 * 1024
@@ -452,4 +454,75 @@ async def test_a_compressed_body_under_the_cap_is_inflated_whole(encoding: bytes
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(10)
+
+
+class _Redirector(socketserver.ThreadingTCPServer):
+    """Answers every request with a 302 to ``target``; counts requests by path."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RedirectHandler)
+        self.target = ""
+        self.lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+
+
+class _RedirectHandler(socketserver.BaseRequestHandler):
+    server: _Redirector
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            head = sock.recv(65536)
+            path = head.split(b" ", 2)[1].decode()
+            with self.server.lock:
+                self.server.requests[path] += 1
+            if path == "/internal":
+                sock.sendall(_head(200, 0))
+                return
+            sock.sendall(_head(302, 0, f"Location: {self.server.target}".encode()))
+
+
+async def test_an_accounts_round_source_is_never_followed_through_a_redirect(
+    tmp_path: Path,
+) -> None:
+    """A round of an account's broadcast whose source redirects is polled, but the redirect
+    is never followed (it would bypass the check that the source is on a public address)."""
+    redirector = _Redirector()
+    redirector.target = f"http://127.0.0.1:{redirector.server_address[1]}/internal"
+    thread = threading.Thread(target=redirector.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{redirector.server_address[1]}"
+    try:
+        async with serve(tmp_path / "data", relay_poll_s=0.2, relay_max_backoff_s=0.5) as live:
+            alice = await personal_token(live, "Alice")
+            r = await live.client.post(
+                "/broadcast/new",
+                json={"name": "Mine"},
+                headers={"Authorization": f"Bearer {alice}"},
+            )
+            assert r.status_code == 200, r.text
+            tour_id = r.json()["tour"]["id"]
+            # Only the operator may name a loopback source, even on an account's broadcast.
+            r = await live.client.post(
+                f"/broadcast/{tour_id}/new",
+                json={"name": "Round 1", "syncUrl": base + "/round.pgn"},
+                headers=live.auth(),
+            )
+            assert r.status_code == 200, r.text
+
+            async def polled_twice() -> bool:
+                with redirector.lock:
+                    return redirector.requests["/round.pgn"] >= 2
+
+            await until_async(polled_twice)
+            with redirector.lock:
+                assert redirector.requests["/internal"] == 0
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
         thread.join(10)
