@@ -421,8 +421,6 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             {"error": {"code": "bad_request", "message": f"malformed HTTP request: {msg}"}}
         ).encode()
         head = [b"HTTP/1.1 400 Bad Request\r\n"]
-        for name, value in self.server_state.default_headers:
-            head.extend([name, b": ", value, b"\r\n"])
         head.append(
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
             % len(body)
@@ -437,7 +435,13 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         if transport.is_closing():
             return
         if answer:
-            transport.write(answer)
+            # The server's own headers (its Date, kept current by uvicorn) after the
+            # status line of the answer, which is built once.
+            status_line, _, rest = answer.partition(b"\r\n")
+            head = [status_line, b"\r\n"]
+            for name, value in self.server_state.default_headers:
+                head.extend([name, b": ", value, b"\r\n"])
+            transport.write(b"".join(head) + rest)
         if not transport.can_write_eof():
             transport.close()
             return

@@ -209,6 +209,7 @@ def test_a_body_that_never_completes_gets_408_and_the_connection_closes(
     )
     answer = read_to_end(sock)
     assert error_code(answer)[:2] == (408, "request_timeout")
+    assert parse(answer)[1]["date"].endswith(" gmt")
     assert metric(server, 'gm_connections_timed_out_total{phase="body"}') == 1
     # Nothing was created.
     assert httpx.get(server.url + "/api/games", headers=AUTH).json()["games"] == []
@@ -323,6 +324,7 @@ def test_connections_over_the_per_address_cap_are_answered_at_once(
     assert error_code(answer)[:2] == (429, "rate_limited")
     assert int(headers["retry-after"]) >= 1
     assert headers["connection"] == "close"
+    assert headers["date"].endswith(" gmt") and headers["server"] == "uvicorn"
     assert request(connect(server, "127.0.0.2")).startswith(b"HTTP/1.1 200")
     assert metric(server, 'gm_connections_refused_total{cap="address"}') == 1
     assert metric(server, "gm_connections") >= 3
@@ -446,6 +448,18 @@ def test_a_forwarded_address_counts_only_from_the_configured_proxy(
     status, code, _ = error_code(request(connect(plain, "127.0.0.2"), "/healthz", bob))
     assert (status, code) == (429, "rate_limited")
     assert held
+
+
+def test_trusting_every_peer_as_a_proxy_is_warned_about(
+    make_server: list[ServerProcess], tmp_path: Path
+) -> None:
+    """``GM_FORWARDED_ALLOW_IPS=*`` lets any client name its own address: the server says so
+    when it starts."""
+    server = start(make_server, tmp_path, GM_FORWARDED_ALLOW_IPS="*")
+    log = server.log_since(0)
+    assert "GM_FORWARDED_ALLOW_IPS" in log and "never" in log, log
+    quiet = start(make_server, tmp_path, GM_FORWARDED_ALLOW_IPS="10.0.0.0/8")
+    assert "GM_FORWARDED_ALLOW_IPS" not in quiet.log_since(0)
 
 
 def test_behind_its_own_edges_the_core_limits_each_client_not_the_edges(
