@@ -86,7 +86,7 @@ class Deadlines(Generic[T]):
     again (in this queue or another).
     """
 
-    __slots__ = ("_due", "_loop", "_on_late", "_timer", "timeout_s")
+    __slots__ = ("_due", "_firing", "_loop", "_on_late", "_timer", "timeout_s")
 
     def __init__(self, timeout_s: float, on_late: Callable[[T], None]) -> None:
         self.timeout_s = timeout_s
@@ -94,6 +94,9 @@ class Deadlines(Generic[T]):
         self._due: OrderedDict[T, float] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # While late items' handlers run: an item they arm here gets no timer of its own
+        # (the firing loop sets the one timer for the new head when it is done).
+        self._firing = False
 
     def __len__(self) -> int:
         return len(self._due)
@@ -103,7 +106,7 @@ class Deadlines(Generic[T]):
         at = loop.time() + self.timeout_s
         self._due.pop(item, None)
         self._due[item] = at
-        if self._timer is None:
+        if self._timer is None and not self._firing:
             self._loop = loop
             self._timer = loop.call_at(at, self._fire)
 
@@ -117,17 +120,21 @@ class Deadlines(Generic[T]):
         assert loop is not None
         due = self._due
         now = loop.time()
-        while due:
-            item, at = next(iter(due.items()))
-            if at > now:
-                self._timer = loop.call_at(at, self._fire)
-                return
-            del due[item]
-            try:
-                self._on_late(item)
-            except Exception:
-                # One failing item must not leave the others without a timer.
-                _log.exception("a deadline's handler failed")
+        self._firing = True
+        try:
+            while due:
+                item, at = next(iter(due.items()))
+                if at > now:
+                    self._timer = loop.call_at(at, self._fire)
+                    return
+                del due[item]
+                try:
+                    self._on_late(item)
+                except Exception:
+                    # One failing item must not leave the others without a timer.
+                    _log.exception("a deadline's handler failed")
+        finally:
+            self._firing = False
 
 
 class TrustedProxies(Protocol):

@@ -139,3 +139,26 @@ def test_a_failing_handler_does_not_stop_the_other_deadlines() -> None:
     loop.now += 1
     loop.run_due()
     assert late == ["good"]
+
+
+def test_a_handler_that_arms_the_same_queue_leaves_one_timer() -> None:
+    """An item re-armed from its own handler falls due again later, with still one timer."""
+    late: list[str] = []
+    deadlines: Deadlines[str] = Deadlines(1.0, lambda item: (late.append(item), again(item)))
+
+    def again(item: str) -> None:
+        if late.count(item) < 2:
+            deadlines.arm(item, loop)
+
+    loop: Any = FakeLoop()
+    deadlines.arm("a", loop)
+    loop.now += 0.5
+    deadlines.arm("b", loop)
+    loop.now = 101.0
+    loop.run_due()
+    assert late == ["a"]
+    assert len(loop.timers) == 1
+    loop.now = 102.0
+    loop.run_due()
+    assert late == ["a", "b", "a"]
+    assert len(loop.timers) == 1
