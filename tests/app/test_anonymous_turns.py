@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,7 @@ import httpx
 from app.auth import Tokens
 from app.limits import AnonymousTurns
 from app.stream_connection import CONNECTION_EXTENSION
-from tests.conftest import serve
+from tests.conftest import LiveServer, serve
 
 Scope = dict[str, Any]
 Sent = list[dict[str, Any]]
@@ -345,3 +346,40 @@ async def test_one_address_cannot_fill_the_queue() -> None:
     answers = await asyncio.gather(first, *waiting, elsewhere)
     assert [a[0]["status"] for a in answers] == [200] * 4
     assert (turns.running, turns.waiting) == (0, 0)
+
+
+def turns_of(live: LiveServer) -> AnonymousTurns:
+    """The server's AnonymousTurns middleware (in-process server, after its first request)."""
+    node: Any = live.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(node, AnonymousTurns):
+        node = node.app
+    return node
+
+
+async def test_requests_whose_clients_hung_up_are_not_run(tmp_path: Path) -> None:
+    """Clients that send a read and close at once, while the one turn is busy, leave
+    nothing to run: their requests are skipped, and a real reader behind them is served."""
+    async with serve(tmp_path / "data", anon_concurrency=1) as live:
+        game_id, tokens = await live.started_game()
+        await play_e4(live, game_id, tokens)
+        host, port = live.url.removeprefix("http://").split(":")
+        # Blocking sockets: all requests and closes reach the server before its loop (this
+        # one) runs again. The first read renders its PGN off the loop, holding the turn.
+        for _ in range(20):
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(f"GET /api/games/{game_id}/pgn HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        r = await live.client.get(f"/api/games/{game_id}/pgn")
+        assert r.status_code == 200
+        turns = turns_of(live)
+        assert turns.skipped_gone >= 15, turns.skipped_gone
+        assert (turns.running, turns.waiting) == (0, 0)
+
+
+async def play_e4(live: LiveServer, game_id: str, tokens: dict[str, str]) -> None:
+    """White plays e4 (a new ``seq``, so the next PGN read renders)."""
+    r = await live.client.post(
+        f"/api/games/{game_id}/moves",
+        json={"move": "e4", "ply": 0},
+        headers=live.auth(tokens["white"]),
+    )
+    assert r.status_code == 200, r.text
