@@ -309,6 +309,24 @@ def test_a_request_pipelined_behind_a_stream_never_cuts_into_it(
     assert "Traceback" not in server.log_since(offset)
 
 
+def test_a_pipelined_request_gets_its_body_deadline_when_its_turn_comes(
+    make_server: list[ServerProcess], tmp_path: Path
+) -> None:
+    """A request queued behind another on its connection, its body never finished, gets
+    408 once the one before it is answered."""
+    server = start(make_server, tmp_path, GM_BODY_TIMEOUT_S="0.5")
+    sock = connect(server)
+    sock.sendall(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /api/games HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 200\r\n\r\n{"
+    )
+    answer = read_to_end(sock)
+    first, _, second = answer.partition(b"HTTP/1.1 408")
+    assert first.startswith(b"HTTP/1.1 200"), answer
+    assert error_code(b"HTTP/1.1 408" + second)[:2] == (408, "request_timeout")
+
+
 # --- caps ---
 
 
