@@ -37,17 +37,28 @@ def address_key(host: str) -> str:
     """The key a client address is counted under: IPv4 as is, IPv6 by its /64 prefix.
 
     One IPv6 host usually holds a whole /64 and can pick any address in it; counting per
-    /128 would let it open connections without bound. Anything else (a Unix socket path,
-    an unparsable forwarded value) is its own key.
+    /128 would let it open connections without bound. An IPv6 address that carries an
+    IPv4 one (``::ffff:a.b.c.d``, as a dual-stack listener sees IPv4 clients, or NAT64's
+    ``64:ff9b::/96``) counts as that IPv4 address: by their /64 all IPv4 clients would
+    share one key. Anything else (a Unix socket path, an unparsable forwarded value) is
+    its own key.
     """
     if ":" not in host:
         return host
     head = host.split("%", 1)[0]
     try:
-        network = ipaddress.IPv6Network((head, 64), strict=False)
+        address = ipaddress.IPv6Address(head)
     except ValueError:
         return host
-    return str(network)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address in _NAT64:
+        return str(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
+# The well-known NAT64 prefix (RFC 6052): the IPv4 address is the last 32 bits.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def error_answer(status: int, reason: str, code: str, message: str, *, retry_after: bool) -> bytes:
@@ -75,7 +86,7 @@ class Deadlines(Generic[T]):
     again (in this queue or another).
     """
 
-    __slots__ = ("_due", "_loop", "_on_late", "_timer", "timeout_s")
+    __slots__ = ("_due", "_firing", "_loop", "_on_late", "_timer", "timeout_s")
 
     def __init__(self, timeout_s: float, on_late: Callable[[T], None]) -> None:
         self.timeout_s = timeout_s
@@ -83,6 +94,9 @@ class Deadlines(Generic[T]):
         self._due: OrderedDict[T, float] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # While late items' handlers run: an item they arm here gets no timer of its own
+        # (the firing loop sets the one timer for the new head when it is done).
+        self._firing = False
 
     def __len__(self) -> int:
         return len(self._due)
@@ -92,7 +106,7 @@ class Deadlines(Generic[T]):
         at = loop.time() + self.timeout_s
         self._due.pop(item, None)
         self._due[item] = at
-        if self._timer is None:
+        if self._timer is None and not self._firing:
             self._loop = loop
             self._timer = loop.call_at(at, self._fire)
 
@@ -106,17 +120,21 @@ class Deadlines(Generic[T]):
         assert loop is not None
         due = self._due
         now = loop.time()
-        while due:
-            item, at = next(iter(due.items()))
-            if at > now:
-                self._timer = loop.call_at(at, self._fire)
-                return
-            del due[item]
-            try:
-                self._on_late(item)
-            except Exception:
-                # One failing item must not leave the others without a timer.
-                _log.exception("a deadline's handler failed")
+        self._firing = True
+        try:
+            while due:
+                item, at = next(iter(due.items()))
+                if at > now:
+                    self._timer = loop.call_at(at, self._fire)
+                    return
+                del due[item]
+                try:
+                    self._on_late(item)
+                except Exception:
+                    # One failing item must not leave the others without a timer.
+                    _log.exception("a deadline's handler failed")
+        finally:
+            self._firing = False
 
 
 class TrustedProxies(Protocol):

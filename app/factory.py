@@ -249,7 +249,11 @@ def create_app(
     )
     # Outside the rate limit: refused requests wait their turn too.
     app.add_middleware(
-        AnonymousTurns, concurrency=settings.anon_concurrency, max_waiting=settings.anon_queue
+        AnonymousTurns,
+        concurrency=settings.anon_concurrency,
+        max_waiting=settings.anon_queue,
+        max_buffered_bytes=settings.max_body_bytes,
+        max_waiting_per_address=settings.anon_queue_per_address,
     )
     # Outermost, so that it sees the server's own ``receive`` (see app/stream_connection.py).
     app.add_middleware(ExposeConnection)

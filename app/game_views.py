@@ -71,14 +71,17 @@ class _Pgn:
 
 
 class GameViews:
-    """The JSON body and PGN of each game, by game id, for its latest ``seq`` asked for.
+    """The JSON body and PGN of each game, by game id, for the two ``seq``s last asked for.
 
     ``built_json`` and ``built_pgn`` count the renders (each is one cache miss).
     """
 
     def __init__(self) -> None:
-        self._json: dict[str, _Json] = {}
-        self._pgn: dict[str, _Pgn] = {}
+        # Per game, the two ``seq``s last built, newest first: a delayed game is read at
+        # two (the public's, held back, and the live one its owner sees), and with one
+        # slot each reader would evict the other's.
+        self._json: dict[str, tuple[_Json, ...]] = {}
+        self._pgn: dict[str, tuple[_Pgn, ...]] = {}
         # Renders under way, held until they end (and awaited by :meth:`close`).
         self._renders: set[asyncio.Future[str]] = set()
         self.built_json = 0
@@ -101,12 +104,13 @@ class GameViews:
         kept for it (a reader that got the state before the game left memory).
         """
         game_id = state.setup.id
-        cached = self._json.get(game_id)
-        if cached is None or cached.seq != state.seq:
+        kept = self._json.get(game_id, ())
+        cached = next((each for each in kept if each.seq == state.seq), None)
+        if cached is None:
             cached = _Json.of(state)
             self.built_json += 1
             if keep:
-                self._json[game_id] = cached
+                self._json[game_id] = (cached, *kept[:1])
         return cached.render(_dumps(state.clock.to_json(now_ms)).encode(), spectators)
 
     async def pgn(
@@ -119,21 +123,27 @@ class GameViews:
         is cancelled does not cancel the render others wait for.
         """
         game_id = state.setup.id
-        cached = self._pgn.get(game_id)
-        if cached is not None and cached.seq == state.seq:
+        kept = self._pgn.get(game_id, ())
+        cached = next((each for each in kept if each.seq == state.seq), None)
+        if cached is not None:
             return await asyncio.shield(cached.text)
         task = asyncio.ensure_future(render())
         self._renders.add(task)
         self.built_pgn += 1
         entry = _Pgn(state.seq, task)
         if keep:
-            self._pgn[game_id] = entry
+            self._pgn[game_id] = (entry, *kept[:1])
 
         def settled(done: asyncio.Future[str]) -> None:
             self._renders.discard(done)
             failed = done.cancelled() or done.exception() is not None
-            if failed and self._pgn.get(game_id) is entry:
-                del self._pgn[game_id]
+            slots = self._pgn.get(game_id, ())
+            if failed and entry in slots:
+                rest = tuple(each for each in slots if each is not entry)
+                if rest:
+                    self._pgn[game_id] = rest
+                else:
+                    del self._pgn[game_id]
 
         task.add_done_callback(settled)
         return await asyncio.shield(task)

@@ -86,6 +86,7 @@ _NEEDS_ATTRIBUTES = frozenset(
         "headers",
         "loop",
         "parser",
+        "pipeline",
         "server_state",
         "timeout_keep_alive_task",
         "transport",
@@ -247,7 +248,10 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         if self._armed is not None or self._upgraded or self._lingering:
             return
         if self._expecting == _BODY:
-            self._arm(self.body_deadlines)
+            if not self.pipeline:
+                # A pipelined request's body is timed from when its turn comes (uvicorn
+                # stops reading behind a response under way, which may be a long stream).
+                self._arm(self.body_deadlines)
         elif (
             self._expecting == _NOTHING
             and self.timeout_keep_alive_task is None
@@ -305,13 +309,21 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        """A proxied request's client gets its place back; then as uvicorn's."""
+        """A proxied request's client gets its place back; then as uvicorn's; a pipelined
+        request started now whose body is not all in has its body deadline from now."""
         forwarded = self._forwarded
         if forwarded:
             key = forwarded.popleft()
             if key is not None:
                 self.admission.give_back(key)
         super().on_response_complete()
+        if (
+            self._expecting == _BODY
+            and self._armed is None
+            and not self.pipeline
+            and not self.transport.is_closing()
+        ):
+            self._arm(self.body_deadlines)
 
     def handle_websocket_upgrade(self) -> None:
         """Hand the connection's places to the WebSocket protocol, which keeps them until it
@@ -389,13 +401,26 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """A request uvicorn could not parse (a bad request line or header, an unknown
         version, a bad Content-Length or chunk): 400 in the contract's format, where
-        uvicorn answers text/plain; then closed as a refused connection is."""
+        uvicorn answers text/plain; then closed as a refused connection is. Behind a
+        response not yet complete (an NDJSON stream, or pipelined requests) nothing is
+        written, which would land inside that response: the responses under way go on,
+        then the connection closes."""
+        cycle: RequestResponseCycle | None = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if self.pipeline or cycle.response_started:
+                self._cancel_deadline()
+                self._lingering = True  # the rest of the input is dropped
+                cycle.keep_alive = False
+                self.flow.pause_reading()
+                return
+            # The request being answered (its body broken, say) is told its client is
+            # gone, so that its own answer is dropped rather than written after ours.
+            cycle.disconnected = True
+            cycle.message_event.set()
         body = json.dumps(
             {"error": {"code": "bad_request", "message": f"malformed HTTP request: {msg}"}}
         ).encode()
         head = [b"HTTP/1.1 400 Bad Request\r\n"]
-        for name, value in self.server_state.default_headers:
-            head.extend([name, b": ", value, b"\r\n"])
         head.append(
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
             % len(body)
@@ -410,7 +435,13 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         if transport.is_closing():
             return
         if answer:
-            transport.write(answer)
+            # The server's own headers (its Date, kept current by uvicorn) after the
+            # status line of the answer, which is built once.
+            status_line, _, rest = answer.partition(b"\r\n")
+            head = [status_line, b"\r\n"]
+            for name, value in self.server_state.default_headers:
+                head.extend([name, b": ", value, b"\r\n"])
+            transport.write(b"".join(head) + rest)
         if not transport.can_write_eof():
             transport.close()
             return

@@ -8,13 +8,40 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admission import address_key
+from app.auth import Tokens
 from app.errors import error_response_at
 from app.ratelimit import RateLimiter
+from app.stream_connection import CONNECTION_EXTENSION
+
+
+def has_known_token(scope: Scope) -> bool:
+    """Whether the request carries a bearer token the server knows (in memory).
+
+    Only such requests skip the anonymous limits: any other ``Authorization`` header (made
+    up, malformed, or a player's token of a game that left memory, which the route looks
+    up in the store) counts as anonymous, so that the store lookup it costs is rate-limited
+    and runs in a turn. Costs a SHA-256 and a few dict lookups.
+    """
+    header = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            header = value
+            break
+    if header is None:
+        return False
+    scheme, _, token = header.decode("latin-1").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return False
+    app = scope.get("app")
+    tokens: Tokens | None = getattr(getattr(app, "state", None), "tokens", None)
+    return tokens is not None and tokens.resolve(token) is not None
 
 
 class BodyLimit:
@@ -80,7 +107,7 @@ class BodyLimit:
 
 
 class AnonymousRateLimit:
-    """ASGI middleware: requests without a bearer token, per client address, at most
+    """ASGI middleware: requests without a known bearer token, per client address, at most
     ``rate`` a second (bursts of ``burst``); more get 429 ``rate_limited`` with
     ``Retry-After``, on the API and lichess routes only. ``rate`` 0 switches it off.
     WebSocket handshakes are not counted (spectator connections have their own cap).
@@ -108,7 +135,7 @@ class AnonymousRateLimit:
             limiter is None
             or scope["type"] != "http"
             or not scope["path"].startswith(_LIMITED)
-            or any(name == b"authorization" for name, _ in scope["headers"])
+            or has_known_token(scope)
         ):
             await self.app(scope, receive, send)
             return
@@ -128,7 +155,8 @@ class AnonymousRateLimit:
 
 
 class AnonymousTurns:
-    """ASGI middleware: requests without a bearer token on the API and lichess routes run
+    """ASGI middleware: requests without a known bearer token (:func:`has_known_token`) on
+    the API and lichess routes run
     at most ``concurrency`` at a time, in arrival order; the others wait their turn, at
     most ``max_waiting`` of them (beyond, 503 ``unavailable`` with ``Retry-After`` at
     once). ``concurrency`` 0 switches it off. Everything else (players, the operator,
@@ -141,16 +169,36 @@ class AnonymousTurns:
     between a player and the loop. A turn ends when the response starts (or the request
     ends without one): a stream holds none for its whole life. Requests that the
     per-address limit refuses take a turn too (place this outside it), so that a client
-    ignoring its 429s cannot crowd the loop either.
+    ignoring its 429s cannot crowd the loop either. A request's body (up to
+    ``max_buffered_bytes``; set it to the body limit) is read before its turn is taken, so
+    that a body sent slowly holds no turn while it trickles in. At most
+    ``max_waiting_per_address`` of the waiters (0: no cap) come from one client address
+    (more get 429 at once), so that one address cannot fill the queue; and a waiter whose
+    connection closed meanwhile (uvicorn does not cancel it) is skipped when its turn
+    comes, rather than run for nobody.
     """
 
-    def __init__(self, app: ASGIApp, concurrency: int, max_waiting: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        concurrency: int,
+        max_waiting: int,
+        max_buffered_bytes: int = 64 * 1024,
+        max_waiting_per_address: int = 0,
+    ) -> None:
         self.app = app
         self.concurrency = concurrency
         self.max_waiting = max_waiting
+        self.max_buffered_bytes = max_buffered_bytes
+        self.max_waiting_per_address = max_waiting_per_address
         self.running = 0
-        # Each waiter's future is resolved when a finished turn is handed over to it.
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        # Requests skipped when their turn came because their client had hung up.
+        self.skipped_gone = 0
+        # Each waiter's future is resolved when a finished turn is handed over to it: True
+        # to run, False when its connection closed meanwhile. With it, the waiter's
+        # transport (None: unknown), looked at before the turn is handed over.
+        self._waiting: deque[tuple[asyncio.Future[bool], Any]] = deque()
+        self._waiting_per_address: dict[str, int] = {}
 
     @property
     def waiting(self) -> int:
@@ -163,10 +211,20 @@ class AnonymousTurns:
             self.concurrency <= 0
             or scope["type"] != "http"
             or not scope["path"].startswith(_LIMITED)
-            or any(name == b"authorization" for name, _ in scope["headers"])
+            or has_known_token(scope)
         ):
             await self.app(scope, receive, send)
             return
+        # The body is read before the turn is taken, so that a client sending it slowly
+        # (or never: up to the body timeout) holds no turn meanwhile.
+        early = await _read_body(receive, self.max_buffered_bytes)
+
+        async def replay() -> Message:
+            if early:
+                return early.popleft()
+            return await receive()
+
+        transport = _transport(scope)
         if self.running < self.concurrency and not self._waiting:
             self.running += 1
         elif len(self._waiting) >= self.max_waiting:
@@ -177,18 +235,43 @@ class AnonymousTurns:
                 "too many requests without a token are waiting; try again shortly",
                 {"Retry-After": "1"},
             )
-            await response(scope, receive, send)
+            await response(scope, replay, send)
             return
         else:
-            turn = asyncio.get_running_loop().create_future()
-            self._waiting.append(turn)
+            client = scope.get("client")
+            address = address_key(client[0]) if client else ""
+            held = self._waiting_per_address.get(address, 0)
+            if self.max_waiting_per_address and held >= self.max_waiting_per_address:
+                response = error_response_at(
+                    scope["path"],
+                    429,
+                    "rate_limited",
+                    "too many requests without a token from this address are waiting",
+                    {"Retry-After": "1"},
+                )
+                await response(scope, replay, send)
+                return
+            self._waiting_per_address[address] = held + 1
+            turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._waiting.append((turn, transport))
             try:
-                await turn
+                if not await turn:
+                    # Its client hung up. Waiting for the server to say so (uvicorn answers
+                    # ``http.disconnect`` once the connection is lost) keeps it from
+                    # taking the unanswered request for an app error.
+                    await receive()
+                    return
             except asyncio.CancelledError:
-                if turn.done() and not turn.cancelled():
+                if turn.done() and not turn.cancelled() and turn.result():
                     # The turn was handed over just as the request went away.
                     self._next()
                 raise
+            finally:
+                left = self._waiting_per_address[address] - 1
+                if left:
+                    self._waiting_per_address[address] = left
+                else:
+                    del self._waiting_per_address[address]
         ended = False
 
         async def send_in_turn(message: Message) -> None:
@@ -199,19 +282,47 @@ class AnonymousTurns:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_in_turn)
+            await self.app(scope, replay, send_in_turn)
         finally:
             if not ended:
                 self._next()
 
     def _next(self) -> None:
-        """A turn ended: hand it to the first request still waiting, or free it."""
+        """A turn ended: hand it to the first request still waiting whose client is still
+        there (a request is not cancelled when its client hangs up), or free it."""
         while self._waiting:
-            turn = self._waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
+            turn, transport = self._waiting.popleft()
+            if turn.done():
+                continue
+            if transport is not None and transport.is_closing():
+                self.skipped_gone += 1
+                turn.set_result(False)
+                continue
+            turn.set_result(True)
+            return
         self.running -= 1
+
+
+def _transport(scope: Scope) -> Any:
+    """The request's transport, where the server exposes it (app/stream_connection.py)."""
+    extension = scope.get("extensions", {}).get(CONNECTION_EXTENSION)
+    return None if extension is None else extension["transport"]
+
+
+async def _read_body(receive: Receive, max_bytes: int) -> deque[Message]:
+    """The request's messages up to the end of its body, its client's disconnection, or
+    the first past ``max_bytes`` (the rest is left to be received: the inner app refuses
+    a body over its limit, or a route needing a token answers before reading it)."""
+    messages: deque[Message] = deque()
+    received = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+        received += len(message.get("body", b""))
+        if received > max_bytes:
+            return messages
 
 
 # The reads whose cost grows with the data: the API and the lichess routes. The site's

@@ -111,6 +111,10 @@ class _Source:
     # A broadcast round's own source names its round: its URL is used as it is (a
     # tournament's LiveChess URL follows the round being relayed).
     fixed_round: bool = False
+    # An account's broadcast (its owner named the source, checked to be on a public
+    # address when set) is fetched without following redirects: a redirect, or a later
+    # one, could lead the server to its own network past that check.
+    follow_redirects: bool = True
 
 
 class RelayService:
@@ -126,6 +130,8 @@ class RelayService:
         self._digests: dict[str, str] = {}
         self._sources: dict[str, _Source] = {}
         self._client: httpx.AsyncClient | None = None
+        # For sources whose redirects are not followed (accounts').
+        self._strict_client: httpx.AsyncClient | None = None
         self._loop_task: asyncio.Task[None] | None = None
         # Broadcast rounds seat pushed games that have no board yet.
         self.rounds: BroadcastRounds | None = None
@@ -275,8 +281,9 @@ class RelayService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+        for client in (self._client, self._strict_client):
+            if client is not None:
+                await client.aclose()
 
     def status(self, tournament_id: str) -> dict[str, Any] | None:
         """The relay source's state for the operator (None without a ``relay_url``)."""
@@ -312,7 +319,10 @@ class RelayService:
                 source = self._sources.get(key)
                 if source is None or source.url != source_url:
                     source = self._sources[key] = _Source(
-                        source_url, key, fixed_round=key != live.id
+                        source_url,
+                        key,
+                        fixed_round=key != live.id,
+                        follow_redirects=live.state.setup.owner is None,
                     )
                 if source.task is not None and not source.task.done():
                     continue
@@ -326,18 +336,26 @@ class RelayService:
         source = self._sources.get(round_id)
         return None if source is None else _status_json(source)
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            timeout = self._settings.relay_timeout_s
-            # No cap on connections: polls of one source never overlap, so a source that
-            # hangs holds at most its own few connections and never makes another wait
-            # for one (httpx's default pool of 100 is shared by every source).
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
-                follow_redirects=True,
-            )
-        return self._client
+    def _http(self, source: _Source) -> httpx.AsyncClient:
+        """The HTTP client for ``source``: one that follows redirects, or one that does not."""
+        if source.follow_redirects:
+            if self._client is None:
+                self._client = self._new_client(follow_redirects=True)
+            return self._client
+        if self._strict_client is None:
+            self._strict_client = self._new_client(follow_redirects=False)
+        return self._strict_client
+
+    def _new_client(self, *, follow_redirects: bool) -> httpx.AsyncClient:
+        timeout = self._settings.relay_timeout_s
+        # No cap on connections: polls of one source never overlap, so a source that
+        # hangs holds at most its own few connections and never makes another wait
+        # for one (httpx's default pool of 100 is shared by every source).
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
+            follow_redirects=follow_redirects,
+        )
 
     async def _poll(self, live: LiveTournament, source: _Source, round_no: int) -> None:
         settings = self._settings
@@ -395,7 +413,7 @@ class RelayService:
         url = source.url if source.fixed_round else round_index_url(source.url, round_no)
         try:
             return await fetch_round_pgn(
-                self._http(),
+                self._http(source),
                 url,
                 source.livechess,
                 round_no,
@@ -414,7 +432,7 @@ class RelayService:
             headers["If-Modified-Since"] = source.last_modified
         try:
             fetched = await fetch_bounded(
-                self._http(),
+                self._http(source),
                 source.url,
                 headers=headers,
                 max_bytes=self._settings.relay_max_bytes,

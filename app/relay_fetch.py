@@ -7,7 +7,8 @@ per-read timeout ever trips), send a gigabyte, or send bytes that are not HTTP o
 exchange (the client's own timeouts bound each connect and read), refuses a declared
 ``Content-Length`` over the cap before reading anything, and counts the body while it
 streams, dropping the connection as soon as the count passes the cap, so that at most the
-cap (plus one decoded chunk) is ever held. Every failure is a :class:`SourceError` whose
+cap (plus one read) is ever held: a gzip or deflate body is inflated here, never past the
+cap, and other encodings are refused. Every failure is a :class:`SourceError` whose
 message says what happened in words the operator can act on; :func:`read_pgn` turns the
 body into text, or into a ``SourceError`` when it is not PGN at all.
 """
@@ -15,6 +16,7 @@ body into text, or into a ``SourceError`` when it is not PGN at all.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from dataclasses import dataclass
 
 import httpx
@@ -82,11 +84,20 @@ async def fetch_bounded(
 async def _fetch(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
 ) -> Fetched:
+    # Only what _Inflater decodes is asked for (httpx would offer br and zstd too when
+    # their packages are installed).
+    headers = {**headers, "Accept-Encoding": "gzip, deflate"}
     async with client.stream("GET", url, headers=headers) as response:
         status = response.status_code
         if status == 304:
             return Fetched(status, None, None, None, None)
         if status != 200:
+            if 300 <= status < 400 and "location" in response.headers:
+                raise SourceError(
+                    f"HTTP {status}: a redirect, not followed (an account's source must "
+                    "be the file's own URL)",
+                    status,
+                )
             raise SourceError(f"HTTP {status}", status)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
@@ -95,11 +106,23 @@ async def _fetch(
                 "GM_RELAY_MAX_BYTES): not read",
                 status,
             )
+        inflater = _Inflater.from_header(response.headers.get("content-encoding", ""))
         body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
+        # Raw bytes, inflated here: httpx inflates each read whole, and one 64 KiB read
+        # of deflate can be 64 MB; here no more than the cap (plus one byte) ever is.
+        async for chunk in response.aiter_raw():
+            if inflater is None:
+                body += chunk
+            else:
+                inflater.feed(chunk, body, max_bytes + 1 - len(body))
             if len(body) > max_bytes:
                 # Leaving the block closes the connection: the rest is never read.
+                raise SourceError(
+                    f"larger than {max_bytes} bytes (GM_RELAY_MAX_BYTES): cut there", status
+                )
+        if inflater is not None:
+            inflater.finish(body)
+            if len(body) > max_bytes:
                 raise SourceError(
                     f"larger than {max_bytes} bytes (GM_RELAY_MAX_BYTES): cut there", status
                 )
@@ -110,6 +133,57 @@ async def _fetch(
             response.headers.get("last-modified"),
             response.charset_encoding,
         )
+
+
+class _Inflater:
+    """Inflates a gzip or deflate body a bounded amount at a time."""
+
+    __slots__ = ("_decompressor", "_raw_fallback")
+
+    def __init__(self, wbits: int, *, raw_fallback: bool) -> None:
+        self._decompressor = zlib.decompressobj(wbits)
+        # "deflate" should be zlib-wrapped, but some servers send raw deflate.
+        self._raw_fallback = raw_fallback
+
+    @classmethod
+    def from_header(cls, content_encoding: str) -> _Inflater | None:
+        """The inflater for a ``Content-Encoding`` value; None for none (identity).
+
+        Raises SourceError for an encoding not asked for, or more than one.
+        """
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if not codings:
+            return None
+        if codings in (["gzip"], ["x-gzip"]):
+            return cls(16 + zlib.MAX_WBITS, raw_fallback=False)
+        if codings == ["deflate"]:
+            return cls(zlib.MAX_WBITS, raw_fallback=True)
+        raise SourceError(f"Content-Encoding {content_encoding!r} not supported (gzip, deflate)")
+
+    def feed(self, data: bytes, body: bytearray, room: int) -> None:
+        """Append what ``data`` inflates to onto ``body``, stopping once ``room`` bytes were
+        added (the caller then finds the body over its cap). Raises SourceError on bad data."""
+        while data and room > 0:
+            try:
+                piece = self._decompressor.decompress(data, room)
+            except zlib.error as exc:
+                if not self._raw_fallback:
+                    raise SourceError(f"bad compressed data: {exc}") from None
+                self._raw_fallback = False
+                self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._raw_fallback = False
+            body += piece
+            room -= len(piece)
+            data = self._decompressor.unconsumed_tail
+
+    def finish(self, body: bytearray) -> None:
+        """Append what the inflater still holds (all input was fed)."""
+        try:
+            body += self._decompressor.flush()
+        except zlib.error as exc:
+            raise SourceError(f"bad compressed data: {exc}") from None
 
 
 def _what_timed_out(exc: httpx.TimeoutException) -> str:

@@ -42,6 +42,13 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
             ws_protocol.UNSUPPORTED_REASON,
         )
         ws = "auto"
+    if "*" in settings.forwarded_allow_ips:
+        _log.warning(
+            "GM_FORWARDED_ALLOW_IPS=*: every peer is trusted to name its client in "
+            "X-Forwarded-For, so any client can pick the address its connection caps and "
+            "rate limits count against; never use it on a port clients reach directly, "
+            "only behind a proxy that overwrites the header"
+        )
     admission = Admission(
         max_total=settings.max_connections,
         max_per_address=settings.max_connections_per_ip,

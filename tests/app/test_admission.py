@@ -28,6 +28,14 @@ def test_ipv6_clients_count_per_64_and_ipv4_per_address() -> None:
     assert address_key("not:an:address") == "not:an:address"
 
 
+def test_ipv4_addresses_written_as_ipv6_count_as_the_ipv4_address() -> None:
+    """A mapped (dual-stack listener) or NAT64 address counts as the IPv4 address it carries."""
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_key("::ffff:192.0.2.2") == "192.0.2.2"
+    assert address_key("64:ff9b::c000:201") == "192.0.2.1"
+    assert address_key("::1") == "::/64"
+
+
 def test_the_per_address_cap_refuses_with_429_and_frees_on_leave() -> None:
     """The third connection of an address over a cap of 2 is refused; a leave frees a place."""
     gate = admission(per_address=2)
@@ -131,3 +139,26 @@ def test_a_failing_handler_does_not_stop_the_other_deadlines() -> None:
     loop.now += 1
     loop.run_due()
     assert late == ["good"]
+
+
+def test_a_handler_that_arms_the_same_queue_leaves_one_timer() -> None:
+    """An item re-armed from its own handler falls due again later, with still one timer."""
+    late: list[str] = []
+    deadlines: Deadlines[str] = Deadlines(1.0, lambda item: (late.append(item), again(item)))
+
+    def again(item: str) -> None:
+        if late.count(item) < 2:
+            deadlines.arm(item, loop)
+
+    loop: Any = FakeLoop()
+    deadlines.arm("a", loop)
+    loop.now += 0.5
+    deadlines.arm("b", loop)
+    loop.now = 101.0
+    loop.run_due()
+    assert late == ["a"]
+    assert len(loop.timers) == 1
+    loop.now = 102.0
+    loop.run_due()
+    assert late == ["a", "b", "a"]
+    assert len(loop.timers) == 1

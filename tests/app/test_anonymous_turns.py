@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 
+from app.auth import Tokens
 from app.limits import AnonymousTurns
-from tests.conftest import serve
+from app.stream_connection import CONNECTION_EXTENSION
+from tests.conftest import LiveServer, serve
 
 Scope = dict[str, Any]
 Sent = list[dict[str, Any]]
@@ -40,12 +44,17 @@ class Blocking:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
+# What the middleware asks whether a token is known: the app's token registry.
+APP = SimpleNamespace(state=SimpleNamespace(tokens=Tokens("t")))
+
+
 def request(path: str, query: str = "", token: bool = False) -> Scope:
-    """An HTTP scope for ``path``."""
+    """An HTTP scope for ``path`` (with a known token when ``token``)."""
     headers = [(b"host", b"test")]
     if token:
         headers.append((b"authorization", b"Bearer t"))
     return {
+        "app": APP,
         "type": "http",
         "method": "GET",
         "path": path,
@@ -171,3 +180,206 @@ async def test_a_server_with_one_turn_serves_streams_reads_and_players_together(
             finally:
                 for stream in streams:
                     await stream.aclose()
+
+
+async def test_a_made_up_token_waits_its_turn_and_counts_against_the_address_limit(
+    tmp_path: Path,
+) -> None:
+    """Only a token the server knows skips the limits: any other Authorization header is anonymous."""
+    async with serve(
+        tmp_path / "data", anon_requests_per_s=1, anon_requests_burst=1, anon_concurrency=1
+    ) as live:
+        game_id, _ = await live.started_game()
+        for header in ("Bearer bogus", "x", "Basic YTpi"):
+            statuses = [
+                (
+                    await live.client.get(
+                        f"/api/games/{game_id}", headers={"Authorization": header}
+                    )
+                ).status_code
+                for _ in range(3)
+            ]
+            assert 429 in statuses, (header, statuses)
+        statuses = [
+            (await live.client.get(f"/api/games/{game_id}", headers=live.auth())).status_code
+            for _ in range(5)
+        ]
+        assert statuses == [200] * 5
+
+
+async def test_a_made_up_token_waits_for_a_turn() -> None:
+    """A request whose token the server does not know waits like any anonymous one."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10)
+    first = asyncio.create_task(call(turns, request("/api/games/a")))
+    bogus = request("/api/games/b", token=True)
+    bogus["headers"] = [(b"host", b"test"), (b"authorization", b"Bearer made-up")]
+    second = asyncio.create_task(call(turns, bogus))
+    await settle()
+    assert inner.started == ["/api/games/a#"]
+    assert turns.waiting == 1
+    inner.release["/api/games/a#"].set()
+    await settle()
+    inner.release["/api/games/b#"].set()
+    await asyncio.gather(first, second)
+    assert (turns.running, turns.waiting) == (0, 0)
+
+
+async def test_a_body_that_trickles_in_holds_no_turn(tmp_path: Path) -> None:
+    """Requests whose bodies are half sent do not stop an anonymous read; they are answered once sent."""
+    body = b'{"white": {"name": "a"}, "black": {"name": "b"}}'
+    async with serve(tmp_path / "data", anon_concurrency=2, body_timeout_s=30) as live:
+        host, port = live.url.removeprefix("http://").split(":")
+        slow = []
+        before = len(asyncio.all_tasks())
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                b"POST /api/games HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n" % len(body) + body[:1]
+            )
+            await writer.drain()
+            slow.append((reader, writer))
+        try:
+            # The server (on this loop) has started both requests (a task each), and they have
+            # run up to their first wait: a turn each if bodies are read in turns.
+            for _ in range(1000):
+                if len(asyncio.all_tasks()) >= before + 2:
+                    break
+                await asyncio.sleep(0.01)
+            await settle()
+            assert (await live.client.get("/api/tournaments")).status_code == 200
+            for reader, writer in slow:
+                writer.write(body[1:])
+                await writer.drain()
+                status_line = await reader.readline()
+                # 401 (no token), not 408: the body still had time when the read was served.
+                assert status_line.split()[1] == b"401", status_line
+        finally:
+            for _, writer in slow:
+                writer.close()
+
+
+async def test_the_body_read_before_the_turn_reaches_the_app_whole() -> None:
+    """The app receives the body read before the turn, then whatever is left past the buffer cap."""
+    received: list[bytes] = []
+
+    async def echo(scope: Scope, receive: Callable[..., Any], send: Any) -> None:
+        while True:
+            message = await receive()
+            received.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    chunks = [b"a" * 10, b"b" * 10, b"c" * 10, b""]
+    for cap in (100, 15):
+        received.clear()
+        turns = AnonymousTurns(echo, concurrency=1, max_waiting=1, max_buffered_bytes=cap)
+        sent = await call_with_body(turns, list(chunks))
+        assert received == chunks
+        assert sent[0]["status"] == 200
+
+
+async def call_with_body(turns: AnonymousTurns, chunks: list[bytes]) -> Sent:
+    """Run one POST through the middleware, its body in ``chunks``; what it sent."""
+    sent: Sent = []
+
+    async def receive() -> dict[str, Any]:
+        body = chunks.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    post = request("/api/token")
+    post["method"] = "POST"
+    await turns(post, receive, send)
+    return sent
+
+
+async def test_a_request_whose_connection_closed_while_waiting_is_skipped() -> None:
+    """When its turn comes, a request whose client has hung up is not run; the next one is."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10)
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        _, gone = await asyncio.open_connection("127.0.0.1", port)
+        first = asyncio.create_task(call(turns, request("/api/games/a")))
+        dead = request("/api/games/dead")
+        dead["extensions"] = {CONNECTION_EXTENSION: {"transport": gone.transport}}
+        hung_up = asyncio.create_task(call(turns, dead))
+        last = asyncio.create_task(call(turns, request("/api/games/c")))
+        await settle()
+        gone.close()
+        inner.release["/api/games/a#"].set()
+        await settle()
+        assert inner.started == ["/api/games/a#", "/api/games/c#"]
+        assert await hung_up == []
+        inner.release["/api/games/c#"].set()
+        await asyncio.gather(first, last)
+        assert (turns.running, turns.waiting) == (0, 0)
+    finally:
+        server.close()
+
+
+async def test_one_address_cannot_fill_the_queue() -> None:
+    """Past its share of the queue an address gets 429; another address still waits its turn."""
+    inner = Blocking()
+    turns = AnonymousTurns(inner, concurrency=1, max_waiting=10, max_waiting_per_address=2)
+    first = asyncio.create_task(call(turns, request("/api/games/a")))
+    waiting = [asyncio.create_task(call(turns, request(f"/api/games/w{i}"))) for i in range(2)]
+    await settle()
+    refused = await call(turns, request("/api/games/over"))
+    assert refused[0]["status"] == 429
+    assert json.loads(refused[1]["body"])["error"]["code"] == "rate_limited"
+    other = request("/api/games/other")
+    other["client"] = ("192.0.2.7", 5000)
+    elsewhere = asyncio.create_task(call(turns, other))
+    await settle()
+    assert turns.waiting == 3
+    for name in ("/api/games/a#", "/api/games/w0#", "/api/games/w1#", "/api/games/other#"):
+        await settle()
+        inner.release[name].set()
+    answers = await asyncio.gather(first, *waiting, elsewhere)
+    assert [a[0]["status"] for a in answers] == [200] * 4
+    assert (turns.running, turns.waiting) == (0, 0)
+
+
+def turns_of(live: LiveServer) -> AnonymousTurns:
+    """The server's AnonymousTurns middleware (in-process server, after its first request)."""
+    node: Any = live.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(node, AnonymousTurns):
+        node = node.app
+    return node
+
+
+async def test_requests_whose_clients_hung_up_are_not_run(tmp_path: Path) -> None:
+    """Clients that send a read and close at once, while the one turn is busy, leave
+    nothing to run: their requests are skipped, and a real reader behind them is served."""
+    async with serve(tmp_path / "data", anon_concurrency=1) as live:
+        game_id, tokens = await live.started_game()
+        await play_e4(live, game_id, tokens)
+        host, port = live.url.removeprefix("http://").split(":")
+        # Blocking sockets: all requests and closes reach the server before its loop (this
+        # one) runs again. The first read renders its PGN off the loop, holding the turn.
+        for _ in range(20):
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(f"GET /api/games/{game_id}/pgn HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        r = await live.client.get(f"/api/games/{game_id}/pgn")
+        assert r.status_code == 200
+        turns = turns_of(live)
+        assert turns.skipped_gone >= 15, turns.skipped_gone
+        assert (turns.running, turns.waiting) == (0, 0)
+
+
+async def play_e4(live: LiveServer, game_id: str, tokens: dict[str, str]) -> None:
+    """White plays e4 (a new ``seq``, so the next PGN read renders)."""
+    r = await live.client.post(
+        f"/api/games/{game_id}/moves",
+        json={"move": "e4", "ply": 0},
+        headers=live.auth(tokens["white"]),
+    )
+    assert r.status_code == 200, r.text

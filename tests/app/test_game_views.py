@@ -173,3 +173,23 @@ async def test_what_is_kept_of_a_game_leaves_memory_with_it(
             assert json.loads((await live.client.get(f"/api/games/{game_id}")).content) == (
                 json.loads(bodies[game_id])
             )
+
+
+async def test_a_delayed_view_and_the_live_one_do_not_evict_each_other(live: LiveServer) -> None:
+    """Two readers of one game at two ``seq``s (a broadcast delay's public view and the
+    live one), taking turns, cost one JSON and one PGN render each, not one per read."""
+    service = games_of(live)
+    game_id, tokens = await live.started_game()
+    await play(live, game_id, tokens, 0)
+    delayed = service.state_of(game_id)
+    await play(live, game_id, tokens, 1)
+    current = service.state_of(game_id)
+    assert delayed is not None and current is not None and delayed.seq != current.seq
+    service.views.forget(game_id)  # the moves' answers were made from these states
+    json_before, pgn_before = service.views.built_json, service.views.built_pgn
+    for _ in range(3):
+        for state in (delayed, current):
+            assert json.loads(service.json_body(state))["ply"] == state.ply
+            assert len(pgn_moves(await service.pgn(state))) == state.ply
+    assert service.views.built_json - json_before == 2
+    assert service.views.built_pgn - pgn_before == 2

@@ -209,6 +209,7 @@ def test_a_body_that_never_completes_gets_408_and_the_connection_closes(
     )
     answer = read_to_end(sock)
     assert error_code(answer)[:2] == (408, "request_timeout")
+    assert parse(answer)[1]["date"].endswith(" gmt")
     assert metric(server, 'gm_connections_timed_out_total{phase="body"}') == 1
     # Nothing was created.
     assert httpx.get(server.url + "/api/games", headers=AUTH).json()["games"] == []
@@ -275,6 +276,57 @@ def test_spectators_outlive_the_deadlines_and_count_toward_the_cap(
     assert answer.startswith(b"HTTP/1.1 200"), answer
 
 
+@pytest.mark.parametrize(
+    "behind",
+    [
+        b"POST /api/games HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10\r\n\r\n",
+        b"\x00 not HTTP at all\r\n\r\n",
+    ],
+    ids=["a body that never comes", "garbage"],
+)
+def test_a_request_pipelined_behind_a_stream_never_cuts_into_it(
+    make_server: list[ServerProcess], tmp_path: Path, behind: bytes
+) -> None:
+    """A request sent behind an open NDJSON stream on its connection (its body late, or not
+    HTTP) gets no 408 or 400 spliced into the stream: the stream goes on, and nothing fails."""
+    server = start(make_server, tmp_path, GM_HEADER_TIMEOUT_S="0.5", GM_BODY_TIMEOUT_S="0.5")
+    game = started_game(server)
+    offset = server.log_path.stat().st_size
+    stream = open_stream(server, game, "127.0.0.1")
+    stream.sendall(behind)
+    time.sleep(2.0)  # four body timeouts
+    r = httpx.post(f"{server.url}/api/games/{game}/moves", json={"move": "e4"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    data = b""
+    while b'"move"' not in data:
+        chunk = stream.recv(65536)
+        assert chunk, f"the stream was closed: {data!r}"
+        data += chunk
+    assert b"HTTP/1.1" not in data
+    stream.close()
+    assert httpx.get(server.url + "/healthz", timeout=WAIT_S).status_code == 200
+    assert "Traceback" not in server.log_since(offset)
+
+
+def test_a_pipelined_request_gets_its_body_deadline_when_its_turn_comes(
+    make_server: list[ServerProcess], tmp_path: Path
+) -> None:
+    """A request queued behind another on its connection, its body never finished, gets
+    408 once the one before it is answered."""
+    server = start(make_server, tmp_path, GM_BODY_TIMEOUT_S="0.5")
+    sock = connect(server)
+    sock.sendall(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /api/games HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 200\r\n\r\n{"
+    )
+    answer = read_to_end(sock)
+    first, _, second = answer.partition(b"HTTP/1.1 408")
+    assert first.startswith(b"HTTP/1.1 200"), answer
+    assert error_code(b"HTTP/1.1 408" + second)[:2] == (408, "request_timeout")
+
+
 # --- caps ---
 
 
@@ -290,6 +342,7 @@ def test_connections_over_the_per_address_cap_are_answered_at_once(
     assert error_code(answer)[:2] == (429, "rate_limited")
     assert int(headers["retry-after"]) >= 1
     assert headers["connection"] == "close"
+    assert headers["date"].endswith(" gmt") and headers["server"] == "uvicorn"
     assert request(connect(server, "127.0.0.2")).startswith(b"HTTP/1.1 200")
     assert metric(server, 'gm_connections_refused_total{cap="address"}') == 1
     assert metric(server, "gm_connections") >= 3
@@ -301,6 +354,21 @@ def test_connections_over_the_per_address_cap_are_answered_at_once(
             break
         time.sleep(0.1)
     assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+def test_ipv4_clients_of_a_dual_stack_listener_count_each_on_its_own(
+    make_server: list[ServerProcess], tmp_path: Path
+) -> None:
+    """Listening on ``::`` dual-stack (as with ``GM_REUSE_PORT`` or ``--edges``), IPv4 clients (seen as ``::ffff:a.b.c.d``) each have their own
+    per-address cap rather than all sharing one."""
+    server = start(
+        make_server, tmp_path, GM_HOST="::", GM_REUSE_PORT="1", GM_MAX_CONNECTIONS_PER_IP="2"
+    )
+    held = [connect(server) for _ in range(2)]
+    assert request(connect(server, "127.0.0.2")).startswith(b"HTTP/1.1 200")
+    assert error_code(read_to_end(connect(server)))[:2] == (429, "rate_limited")
+    for sock in held:
+        sock.close()
 
 
 def test_connections_over_the_total_cap_get_503(
@@ -398,6 +466,18 @@ def test_a_forwarded_address_counts_only_from_the_configured_proxy(
     status, code, _ = error_code(request(connect(plain, "127.0.0.2"), "/healthz", bob))
     assert (status, code) == (429, "rate_limited")
     assert held
+
+
+def test_trusting_every_peer_as_a_proxy_is_warned_about(
+    make_server: list[ServerProcess], tmp_path: Path
+) -> None:
+    """``GM_FORWARDED_ALLOW_IPS=*`` lets any client name its own address: the server says so
+    when it starts."""
+    server = start(make_server, tmp_path, GM_FORWARDED_ALLOW_IPS="*")
+    log = server.log_since(0)
+    assert "GM_FORWARDED_ALLOW_IPS" in log and "never" in log, log
+    quiet = start(make_server, tmp_path, GM_FORWARDED_ALLOW_IPS="10.0.0.0/8")
+    assert "GM_FORWARDED_ALLOW_IPS" not in quiet.log_since(0)
 
 
 def test_behind_its_own_edges_the_core_limits_each_client_not_the_edges(

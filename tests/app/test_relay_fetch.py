@@ -5,6 +5,7 @@ a good source, a played game and ``/healthz`` carry on."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -13,6 +14,7 @@ import socket
 import socketserver
 import threading
 import time
+import tracemalloc
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,9 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
+from app.relay_fetch import SourceError, fetch_bounded
+from tests.app.test_lichess_api import personal_token
 from tests.app.test_livechess_relay import ROUND_DIR, game, index
 from tests.app.test_relay_api import board_pgn, random_line
-from tests.conftest import ServerProcess
+from tests.app.test_relay_api import until as until_async
+from tests.conftest import ServerProcess, serve
 
 OPERATOR = {"Authorization": "Bearer operator-secret-token"}
 MAX_BYTES = 1024 * 1024
@@ -364,3 +369,160 @@ def _server_moves(client: httpx.Client) -> Iterator[tuple[str, str, str]]:
         for ply, san in enumerate(random_line(30, seed)):
             yield game_id, tokens["white" if ply % 2 == 0 else "black"], san
     raise AssertionError("ran out of games")
+
+
+class _Dense(socketserver.ThreadingTCPServer):
+    """A source whose body is one gzip member of zeros: each 64 KiB sent inflates to 64 MB."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, encoding: bytes, megabytes: int = 256) -> None:
+        super().__init__(("127.0.0.1", 0), _DenseHandler)
+        wbits = {b"deflate": zlib.MAX_WBITS, b"raw deflate": -zlib.MAX_WBITS}.get(
+            encoding, 16 + zlib.MAX_WBITS
+        )
+        packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        zeros = bytes(1024 * 1024)
+        self.body = b"".join(packer.compress(zeros) for _ in range(megabytes)) + packer.flush()
+        self.encoding = encoding.split()[-1]
+
+
+class _DenseHandler(socketserver.BaseRequestHandler):
+    server: _Dense
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            sock.recv(65536)
+            body = self.server.body
+            sock.sendall(_head(200, len(body), b"Content-Encoding: " + self.server.encoding) + body)
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate"])
+async def test_a_dense_compressed_body_is_inflated_no_further_than_the_cap(encoding: bytes) -> None:
+    """A gzip or deflate body of 256 MB of zeros (256 KB sent) is cut at the cap, and no more
+    than about the cap is ever inflated in memory (not a whole 64 KiB read's 64 MB)."""
+    server = _Dense(encoding)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            tracemalloc.start()
+            try:
+                with pytest.raises(SourceError, match="larger than 1048576 bytes"):
+                    await fetch_bounded(
+                        client,
+                        f"http://127.0.0.1:{server.server_address[1]}/round.pgn",
+                        headers={},
+                        max_bytes=MAX_BYTES,
+                        deadline=asyncio.get_running_loop().time() + 30,
+                    )
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        assert peak < 8 * MAX_BYTES, peak
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate", b"raw deflate"])
+async def test_a_compressed_body_under_the_cap_is_inflated_whole(encoding: bytes) -> None:
+    """A gzip, zlib-wrapped or raw deflate body under the cap comes back inflated, byte for byte."""
+    server = _Dense(encoding, megabytes=0)
+    wbits = {b"deflate": zlib.MAX_WBITS, b"raw deflate": -zlib.MAX_WBITS}.get(
+        encoding, 16 + zlib.MAX_WBITS
+    )
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    text = b'[Event "x"]\n' * 50_000
+    server.body = packer.compress(text) + packer.flush()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            fetched = await fetch_bounded(
+                client,
+                f"http://127.0.0.1:{server.server_address[1]}/round.pgn",
+                headers={},
+                max_bytes=MAX_BYTES,
+                deadline=asyncio.get_running_loop().time() + 30,
+            )
+        assert fetched.body == text
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+class _Redirector(socketserver.ThreadingTCPServer):
+    """Answers every request with a 302 to ``target``; counts requests by path."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RedirectHandler)
+        self.target = ""
+        self.lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+
+
+class _RedirectHandler(socketserver.BaseRequestHandler):
+    server: _Redirector
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            head = sock.recv(65536)
+            path = head.split(b" ", 2)[1].decode()
+            with self.server.lock:
+                self.server.requests[path] += 1
+            if path == "/internal":
+                sock.sendall(_head(200, 0))
+                return
+            sock.sendall(_head(302, 0, f"Location: {self.server.target}".encode()))
+
+
+async def test_an_accounts_round_source_is_never_followed_through_a_redirect(
+    tmp_path: Path,
+) -> None:
+    """A round of an account's broadcast whose source redirects is polled, but the redirect
+    is never followed (it would bypass the check that the source is on a public address)."""
+    redirector = _Redirector()
+    redirector.target = f"http://127.0.0.1:{redirector.server_address[1]}/internal"
+    thread = threading.Thread(target=redirector.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{redirector.server_address[1]}"
+    try:
+        async with serve(tmp_path / "data", relay_poll_s=0.2, relay_max_backoff_s=0.5) as live:
+            alice = await personal_token(live, "Alice")
+            r = await live.client.post(
+                "/broadcast/new",
+                json={"name": "Mine"},
+                headers={"Authorization": f"Bearer {alice}"},
+            )
+            assert r.status_code == 200, r.text
+            tour_id = r.json()["tour"]["id"]
+            # Only the operator may name a loopback source, even on an account's broadcast.
+            r = await live.client.post(
+                f"/broadcast/{tour_id}/new",
+                json={"name": "Round 1", "syncUrl": base + "/round.pgn"},
+                headers=live.auth(),
+            )
+            assert r.status_code == 200, r.text
+
+            async def polled_twice() -> bool:
+                with redirector.lock:
+                    return redirector.requests["/round.pgn"] >= 2
+
+            await until_async(polled_twice)
+            with redirector.lock:
+                assert redirector.requests["/internal"] == 0
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+        thread.join(10)
