@@ -288,7 +288,7 @@ async def test_a_broadcast_delay_holds_the_review_back_from_the_public(tmp_path:
             "name": "Delayed review",
             "format": "round_robin",
             "clock": {"initial": 600, "increment": 0},
-            "delay": 20,
+            "delay": 8,
             "players": [{"name": "A"}, {"name": "B"}],
         }
         r = await live.client.post("/api/tournaments", json=body, headers=live.auth())
