@@ -14,35 +14,15 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.app.test_review import BREYER
 from tests.conftest import LiveServer, serve
 from tests.workers.simulated_disk import RecordingDisk, write_image
 from workers.store import Store
 
 CRASHES = 120 if os.environ.get("GM_TEST_FULL") == "1" else 24
 GAMES = 4
-# A Ruy Lopez: legal, and no position in it ends the game.
-MOVES = [
-    "e4",
-    "e5",
-    "Nf3",
-    "Nc6",
-    "Bb5",
-    "a6",
-    "Ba4",
-    "Nf6",
-    "O-O",
-    "Be7",
-    "Re1",
-    "b5",
-    "Bb3",
-    "d6",
-    "c3",
-    "O-O",
-    "h3",
-    "Nb8",
-    "d4",
-    "Nbd7",
-]
+# The Breyer's first 20 half-moves: legal, and no position in them ends the game.
+MOVES = BREYER[:20]
 
 
 @dataclass(slots=True)
