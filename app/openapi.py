@@ -102,6 +102,9 @@ def install_openapi(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            # FastAPI keeps the schema it made; ours is that one, amended once.
+            return app.openapi_schema
         schema = generate()
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
