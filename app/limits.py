@@ -19,8 +19,18 @@ from app.errors import error_response_at
 from app.ratelimit import RateLimiter
 from app.stream_connection import CONNECTION_EXTENSION
 
+_KNOWN_BEARER = "gm.known_bearer"
+
 
 def has_known_token(scope: Scope) -> bool:
+    """:func:`_has_known_token`, worked out once per request (both anonymous limits ask)."""
+    known = scope.get(_KNOWN_BEARER)
+    if known is None:
+        known = scope[_KNOWN_BEARER] = _has_known_token(scope)
+    return bool(known)
+
+
+def _has_known_token(scope: Scope) -> bool:
     """Whether the request carries a bearer token the server knows (in memory).
 
     Only such requests skip the anonymous limits: any other ``Authorization`` header (made
