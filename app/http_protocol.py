@@ -43,11 +43,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from app.admission import RETRY_AFTER_S, Admission, Deadlines, TrustedProxies
+from app.admission import RETRY_AFTER_S, Admission, Deadlines, TrustedProxies, error_answer
 from app.errors import error_response
 from app.ws_protocol import FanoutWebSocketProtocol, missing_internals
 
@@ -417,15 +416,15 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             # gone, so that its own answer is dropped rather than written after ours.
             cycle.disconnected = True
             cycle.message_event.set()
-        body = json.dumps(
-            {"error": {"code": "bad_request", "message": f"malformed HTTP request: {msg}"}}
-        ).encode()
-        head = [b"HTTP/1.1 400 Bad Request\r\n"]
-        head.append(
-            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % len(body)
+        self._answer_and_close(
+            error_answer(
+                400,
+                "Bad Request",
+                "bad_request",
+                f"malformed HTTP request: {msg}",
+                retry_after=False,
+            )
         )
-        self._answer_and_close(b"".join(head) + body)
 
     def _answer_and_close(self, answer: bytes | None) -> None:
         """Send ``answer``, then FIN; drop input until the peer closes or LINGER_S passes."""
