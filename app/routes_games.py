@@ -177,11 +177,11 @@ async def get_pgn(game_id: str, request: Request) -> Response:
     openapi_extra=BEARER,
     dependencies=[Depends(authenticated)],
 )
-async def start_game(game_id: str, request: Request) -> JSONResponse:
+async def start_game(game_id: str, request: Request) -> Response:
     """Start a created game (operator): the side to move's clock starts."""
     _tokens(request).require_operator(request)
     service = _service(request)
-    return JSONResponse(_view(service, await service.start(await service.fetch(game_id))))
+    return _game(service, await service.start(await service.fetch(game_id)))
 
 
 @router.post(
@@ -206,12 +206,12 @@ async def post_move(game_id: str, body: MoveIn, request: Request) -> Response:
     openapi_extra=BEARER,
     dependencies=[Depends(authenticated)],
 )
-async def resign(game_id: str, request: Request) -> JSONResponse:
+async def resign(game_id: str, request: Request) -> Response:
     """The bearer's side resigns (players only)."""
     service = _service(request)
     live = await service.fetch(game_id)
     seat = _tokens(request).require_seat(request, game_id)
-    return JSONResponse(_view(service, await service.resign(live, seat.color)))
+    return _game(service, await service.resign(live, seat.color))
 
 
 @router.post(
@@ -220,12 +220,12 @@ async def resign(game_id: str, request: Request) -> JSONResponse:
     openapi_extra=BEARER,
     dependencies=[Depends(authenticated)],
 )
-async def draw(game_id: str, body: DrawIn, request: Request) -> JSONResponse:
+async def draw(game_id: str, body: DrawIn, request: Request) -> Response:
     """Offer, accept or decline a draw, or claim one by rule (players only)."""
     service = _service(request)
     live = await service.fetch(game_id)
     seat = _tokens(request).require_seat(request, game_id)
-    return JSONResponse(_view(service, await service.draw(live, seat.color, body.action)))
+    return _game(service, await service.draw(live, seat.color, body.action))
 
 
 @router.post(
@@ -234,12 +234,12 @@ async def draw(game_id: str, body: DrawIn, request: Request) -> JSONResponse:
     openapi_extra=BEARER,
     dependencies=[Depends(authenticated)],
 )
-async def set_result(game_id: str, body: ResultIn, request: Request) -> JSONResponse:
+async def set_result(game_id: str, body: ResultIn, request: Request) -> Response:
     """Set the result as arbiter (operator)."""
     _tokens(request).require_operator(request)
     service = _service(request)
     state = await service.adjudicate(await service.fetch(game_id), body.result, body.reason)
-    return JSONResponse(_view(service, state))
+    return _game(service, state)
 
 
 # --- game review (app/review.py) ---
