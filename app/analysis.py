@@ -351,9 +351,7 @@ class AnalysisService:
             wanted.depth = cached["depth"]
             wanted.best = {**cached, "ply": state.ply}
             self._offer(game, wanted.best)
-        for job, running in list(self._running.values()):
-            if running.lane is Lane.LIVE and running.key == game:
-                self.pool.stop(job)
+        self._stop_live(game)
         if wanted.depth >= self._max_depth:
             self._pending.pop(game, None)
             return
@@ -367,6 +365,10 @@ class AnalysisService:
         outbox = self._outboxes.pop(game, None)
         if outbox is not None and outbox.task is not None and not outbox.task.done():
             outbox.task.cancel()
+        self._stop_live(game)
+
+    def _stop_live(self, game: str) -> None:
+        """Stop the live search of ``game``'s position, if one runs."""
         for job, running in list(self._running.values()):
             if running.lane is Lane.LIVE and running.key == game:
                 self.pool.stop(job)
