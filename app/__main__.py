@@ -46,6 +46,8 @@ def _stopped(signum: int, frame: object) -> None:
 # The exit status after the history could not be written: EX_TEMPFAIL (sysexits.h), so
 # that it differs from uvicorn's own start-up failure (3); supervisors restart on it.
 EXIT_STORE_FAILED = 75
+# How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms).
+SWITCH_INTERVAL_S = 0.0005
 
 
 def token_command(argv: list[str]) -> int:
@@ -185,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, 100)
+        # The loop thread holds the GIL while it is busy; another thread that wants it (the
+        # store's writer, with a move to acknowledge, or a PGN render) gets it only when the
+        # switch interval has passed, and wants it back after each write. CPython's 5 ms
+        # made every durable move wait several times that under load; and a render thread
+        # holding the GIL for 5 ms held the loop as long.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             server.run(sockets=sockets)
         finally:

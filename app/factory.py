@@ -254,6 +254,7 @@ def create_app(
         max_waiting=settings.anon_queue,
         max_buffered_bytes=settings.max_body_bytes,
         max_waiting_per_address=settings.anon_queue_per_address,
+        per_iteration=settings.anon_per_iteration,
     )
     # Outermost, so that it sees the server's own ``receive`` (see app/stream_connection.py).
     app.add_middleware(ExposeConnection)

@@ -186,6 +186,14 @@ class AnonymousTurns:
     (more get 429 at once), so that one address cannot fill the queue; and a waiter whose
     connection closed meanwhile (uvicorn does not cancel it) is skipped when its turn
     comes, rather than run for nobody.
+
+    At most ``per_iteration`` requests start their turn in one iteration of the event loop
+    (0: no such bound); the rest start in the iterations after. Why: a cached read answers
+    without ever waiting, so its turn ends in the step that took it and the next request
+    takes the same turn at once. Without this bound, every request the loop read at once
+    (a thousand clients each sending its next request as soon as an answer is in) runs to
+    its end in one iteration, and a health check or a move read meanwhile waits for all of
+    them; with it, an iteration's reads cost at most ``per_iteration`` answers.
     """
 
     def __init__(
@@ -195,13 +203,19 @@ class AnonymousTurns:
         max_waiting: int,
         max_buffered_bytes: int = 64 * 1024,
         max_waiting_per_address: int = 0,
+        per_iteration: int = 0,
     ) -> None:
         self.app = app
         self.concurrency = concurrency
         self.max_waiting = max_waiting
         self.max_buffered_bytes = max_buffered_bytes
         self.max_waiting_per_address = max_waiting_per_address
+        self.per_iteration = per_iteration
         self.running = 0
+        # Turns that may still start in this iteration of the loop, and whether the call
+        # that gives the next iteration its own (and hands them to waiters) is scheduled.
+        self._budget = per_iteration
+        self._refill_due = False
         # Requests skipped when their turn came because their client had hung up.
         self.skipped_gone = 0
         # Each waiter's future is resolved when a finished turn is handed over to it: True
@@ -235,7 +249,7 @@ class AnonymousTurns:
             return await receive()
 
         transport = _transport(scope)
-        if self.running < self.concurrency and not self._waiting:
+        if self.running < self.concurrency and not self._waiting and self._may_start():
             self.running += 1
         elif len(self._waiting) >= self.max_waiting:
             response = error_response_at(
@@ -298,19 +312,49 @@ class AnonymousTurns:
                 self._next()
 
     def _next(self) -> None:
-        """A turn ended: hand it to the first request still waiting whose client is still
-        there (a request is not cancelled when its client hangs up), or free it."""
-        while self._waiting:
-            turn, transport = self._waiting.popleft()
+        """A turn ended: free it, and hand free turns to the requests waiting."""
+        self.running -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give free turns, while this iteration has starts left, to the first requests
+        still waiting whose client is still there (a request is not cancelled when its
+        client hangs up)."""
+        waiting = self._waiting
+        while waiting and self.running < self.concurrency:
+            turn, transport = waiting[0]
             if turn.done():
+                waiting.popleft()
                 continue
             if transport is not None and transport.is_closing():
+                waiting.popleft()
                 self.skipped_gone += 1
                 turn.set_result(False)
                 continue
+            if not self._may_start():
+                return
+            waiting.popleft()
+            self.running += 1
             turn.set_result(True)
-            return
-        self.running -= 1
+
+    def _may_start(self) -> bool:
+        """Whether a turn may start in this iteration of the loop; if so, count it."""
+        if not self.per_iteration:
+            return True
+        if not self._budget:
+            return False
+        self._budget -= 1
+        if not self._refill_due:
+            # Called back in the next iteration, before the requests it reads run.
+            self._refill_due = True
+            asyncio.get_running_loop().call_soon(self._refill)
+        return True
+
+    def _refill(self) -> None:
+        """A new iteration of the loop: its own starts, handed first to the waiters."""
+        self._refill_due = False
+        self._budget = self.per_iteration
+        self._hand_over()
 
 
 def _transport(scope: Scope) -> Any:

@@ -164,6 +164,8 @@ class Settings(BaseSettings):
     anon_queue: PositiveInt = 10_000
     # Of those, at most this many from one client address (0: no such cap); more get 429.
     anon_queue_per_address: NonNegativeInt = 100
+    # Of those, at most this many start in one iteration of the event loop (0: no bound).
+    anon_per_iteration: NonNegativeInt = 8
     # Admission (app/admission.py, app/http_protocol.py): a request's header must be in
     # within header_timeout_s of the connection (or of its first byte, on a kept-alive
     # one), its body within body_timeout_s of the header; a kept-alive connection idle for

@@ -639,6 +639,7 @@ def main() -> None:
         # Admission limits (where the server has them) would refuse a flood from one address.
         "GM_MAX_CONNECTIONS_PER_IP": "0",
         "GM_ANON_REQUESTS_PER_S": "0",
+        "GM_ANON_QUEUE_PER_ADDRESS": "0",
         **extra,
     }
     results: dict[str, list[dict[str, Any]]] = {}

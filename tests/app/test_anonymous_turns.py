@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -383,3 +384,39 @@ async def play_e4(live: LiveServer, game_id: str, tokens: dict[str, str]) -> Non
         headers=live.auth(tokens["white"]),
     )
     assert r.status_code == 200, r.text
+
+
+async def test_at_most_a_few_reads_start_in_one_iteration_of_the_loop() -> None:
+    """Reads that answer without waiting end their turn in the step that took it: without a
+    bound per iteration every read the loop took in at once would run in that iteration,
+    ahead of a health check or a move read with them."""
+    iteration = 0
+    ticking = True
+
+    def tick() -> None:
+        nonlocal iteration
+        iteration += 1
+        if ticking:
+            asyncio.get_running_loop().call_soon(tick)
+
+    started: list[int] = []
+
+    async def answer_at_once(scope: Scope, receive: Callable[..., Any], send: Any) -> None:
+        started.append(iteration)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    turns = AnonymousTurns(answer_at_once, concurrency=16, max_waiting=100, per_iteration=3)
+    asyncio.get_running_loop().call_soon(tick)
+    await asyncio.sleep(0)
+    answers = await asyncio.gather(*(call(turns, request(f"/api/games/{i}")) for i in range(10)))
+    ticking = False
+    assert [a[0]["status"] for a in answers] == [200] * 10
+    per_iteration = Counter(started)
+    assert max(per_iteration.values()) <= 3, per_iteration
+    assert len(per_iteration) >= 4
+    assert (turns.running, turns.waiting) == (0, 0)
+
+    # A player's request (a known token) never waits for the next iteration.
+    player = await call(turns, request("/api/games/p", token=True))
+    assert player[0]["status"] == 200
