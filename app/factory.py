@@ -28,7 +28,13 @@ from app.errors import error_response, install_error_handlers
 from app.games import GameService
 from app.hub import REPLAY_HISTORY, Hub
 from app.limits import AnonymousRateLimit, AnonymousTurns, BodyLimit
-from app.metrics import Metrics, cancel_and_wait, collect_admission, watch_loop_lag
+from app.metrics import (
+    Metrics,
+    cancel_and_wait,
+    collect_admission,
+    watch_gc,
+    watch_loop_lag,
+)
 from app.openapi import body, errors, install_openapi, text
 from app.ratelimit import RateLimiter
 from app.relay import RelayService
@@ -165,6 +171,7 @@ def create_app(
             _collect_store_metrics(metrics, history, games)
             collect_admission(metrics, app.state)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
+            unwatch_gc = watch_gc(metrics)
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
             publisher = None
             audience_task = None
@@ -221,6 +228,7 @@ def create_app(
                 if publisher is not None:
                     await publisher.close()
                 await cancel_and_wait(lag_probe)
+                unwatch_gc()
                 await tournaments.close()
                 broadcast.close()
                 await games.close()

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.admission import RETRY_AFTER_S, Admission, Deadlines, TrustedProxies, error_answer
 from app.errors import error_response
+from app.limits import TURNS_SCOPE_KEY, AnonymousTurns
 from app.ws_protocol import FanoutWebSocketProtocol, missing_internals
 
 if TYPE_CHECKING:
@@ -323,6 +324,35 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             and not self.transport.is_closing()
         ):
             self._arm(self.body_deadlines)
+        self._park_if_asked()
+
+    def _park_if_asked(self) -> None:
+        """An answered request that took an anonymous turn, on a connection now idle
+        between requests: stop reading while the turns say so (see
+        :class:`~app.limits.AnonymousTurns`); uvicorn's keep-alive timer is stopped, and
+        the next request's header deadline is armed when reading resumes."""
+        keep_alive = self.timeout_keep_alive_task
+        cycle: RequestResponseCycle | None = self.cycle
+        # A trusted proxy's connection carries other clients' requests (a player's move,
+        # next): it never parks.
+        if keep_alive is None or cycle is None or self.pipeline or self._lingering or self._proxied:
+            return
+        turns = cycle.scope.get(TURNS_SCOPE_KEY)
+        if not isinstance(turns, AnonymousTurns) or not turns.should_park():
+            return
+        keep_alive.cancel()
+        self.timeout_keep_alive_task = None
+        self.flow.pause_reading()
+        turns.park(self)
+
+    def resume_parked(self) -> bool:
+        """Read again (called by the turns); False when the connection closed meanwhile."""
+        if self.transport.is_closing():
+            return False
+        self.flow.resume_reading()
+        self._expecting = _HEADER
+        self._arm(self.header_deadlines)
+        return True
 
     def handle_websocket_upgrade(self) -> None:
         """Hand the connection's places to the WebSocket protocol, which keeps them until it

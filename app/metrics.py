@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,13 @@ class Metrics:
         self.loop_lag_seconds = Histogram(
             "gm_event_loop_lag_seconds",
             "How late the event loop ran a timer set 100 ms ahead.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause_seconds = Histogram(
+            "gm_gc_pause_seconds",
+            "How long one pass of Python's cyclic garbage collector stopped the process.",
+            ["generation"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -119,6 +127,25 @@ async def watch_loop_lag(metrics: Metrics, interval_s: float = 0.1) -> None:
         await asyncio.sleep(interval_s)
         lag = time.perf_counter() - started - interval_s
         metrics.loop_lag_seconds.observe(max(0.0, lag))
+
+
+def watch_gc(metrics: Metrics) -> Callable[[], None]:
+    """Record each pass of the cyclic collector in ``metrics.gc_pause_seconds`` (every
+    thread's: a pass stops them all); returns the call that stops recording."""
+    started = 0.0
+    pauses = {
+        generation: metrics.gc_pause_seconds.labels(str(generation)) for generation in (0, 1, 2)
+    }
+
+    def observe(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            pauses[info["generation"]].observe(time.perf_counter() - started)
+
+    gc.callbacks.append(observe)
+    return lambda: gc.callbacks.remove(observe)
 
 
 async def cancel_and_wait(task: asyncio.Task[None]) -> None:

@@ -459,6 +459,13 @@ class RunResult:
             "loop_ticks": self.lag_over_50ms.get("ticks", math.nan),
             "loop_late_50ms": self.lag_over_50ms.get("late", math.nan),
             "loop_thread_waiting_for_cpu_pct": 100 * self.runnable_wait_s / self.seconds,
+            "gc_passes": [self.lag_over_50ms.get(f"gc{g}_passes", math.nan) for g in (0, 1, 2)],
+            "gc_over_20ms_by_generation": [
+                self.lag_over_50ms.get(f"gc{g}_over_20ms", math.nan) for g in (0, 1, 2)
+            ],
+            "gc_over_20ms": sum(
+                self.lag_over_50ms.get(f"gc{g}_over_20ms", math.nan) for g in (0, 1, 2)
+            ),
         }
         answers = sum(n for statuses in self.flood.values() for n in statuses.values())
         if answers:
@@ -538,7 +545,15 @@ def loop_lag(server: harness.AppServer) -> dict[str, float]:
     samples = harness.parse_metrics(server.http.get("/metrics").text)
     count = samples.get("gm_event_loop_lag_seconds_count", 0.0)
     within = samples.get('gm_event_loop_lag_seconds_bucket{le="0.05"}', math.nan)
-    return {"ticks": count, "late": count - within}
+    out = {"ticks": count, "late": count - within}
+    # The collector's passes, and those that stopped the server for over 20 ms.
+    for generation in (0, 1, 2):
+        label = f'generation="{generation}"'
+        passes = samples.get(f"gm_gc_pause_seconds_count{{{label}}}", math.nan)
+        short = samples.get(f'gm_gc_pause_seconds_bucket{{{label},le="0.02"}}', math.nan)
+        out[f"gc{generation}_passes"] = passes
+        out[f"gc{generation}_over_20ms"] = passes - short
+    return out
 
 
 def schedstat(pid: int) -> tuple[float, float]:
@@ -588,14 +603,17 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(values) if values else math.nan
 
 
-def print_table(results: dict[str, list[dict[str, Any]]]) -> None:
-    """One row per mix: medians over runs."""
+def print_table(
+    results: dict[str, list[dict[str, Any]]], pooled: dict[str, tuple[list[float], list[float]]]
+) -> None:
+    """One row per mix: the probes' percentiles over all runs' samples together (a p99
+    of one run's 70-odd moves would be its worst move), the rest medians over runs."""
     print(
         "| mix | health p50 / p99 ms | move p50 / p99 ms | samples (health, moves) "
         "| flood answers/s (median) | flood p50 ms | other statuses | server CPU % "
-        "| server CPU ms per answer | loop waiting for a CPU % |"
+        "| server CPU ms per answer | loop waiting for a CPU % | GC passes over 20 ms |"
     )
-    print("|---|---:|---:|---:|---|---|---|---:|---:|---:|")
+    print("|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|")
     for mix, runs in results.items():
         groups = sorted({k[:-9] for r in runs for k in r if k.endswith("_ok_per_s")})
         rates = ", ".join(f"{g} {median_of(runs, g + '_ok_per_s'):.0f}" for g in groups) or "-"
@@ -606,13 +624,16 @@ def print_table(results: dict[str, list[dict[str, Any]]]) -> None:
                 for s, n in r.get(g + "_other", {}).items():
                     other[f"{s}"] += n
         others = ", ".join(f"{s}: {n}" for s, n in sorted(other.items())) or "-"
+        health, moves = (sorted(samples) for samples in pooled[mix])
+        pct = harness.percentile
+        gc_long = sum(r.get("gc_over_20ms", 0) for r in runs)
         print(
-            f"| {mix} | {median_of(runs, 'health_p50'):.1f} / {median_of(runs, 'health_p99'):.1f} "
-            f"| {median_of(runs, 'move_p50'):.1f} / {median_of(runs, 'move_p99'):.1f} "
-            f"| {sum(r['health_n'] for r in runs)}, {sum(r['move_n'] for r in runs)} "
+            f"| {mix} | {pct(health, 50):.1f} / {pct(health, 99):.1f} "
+            f"| {pct(moves, 50):.1f} / {pct(moves, 99):.1f} "
+            f"| {len(health)}, {len(moves)} "
             f"| {rates} | {lats} | {others} | {median_of(runs, 'server_cpu_pct'):.0f} "
             f"| {median_of(runs, 'server_cpu_ms_per_answer'):.2f} "
-            f"| {median_of(runs, 'loop_thread_waiting_for_cpu_pct'):.0f} |"
+            f"| {median_of(runs, 'loop_thread_waiting_for_cpu_pct'):.0f} | {gc_long:.0f} |"
         )
 
 
@@ -643,6 +664,7 @@ def main() -> None:
         **extra,
     }
     results: dict[str, list[dict[str, Any]]] = {}
+    pooled: dict[str, tuple[list[float], list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = root / "data"
@@ -671,11 +693,14 @@ def main() -> None:
                         )
                         summary = result.summary()
                         results.setdefault(name, []).append(summary)
+                        health, moves = pooled.setdefault(name, ([], []))
+                        health.extend(result.health_ms)
+                        moves.extend(result.move_ms)
                         print(json.dumps(summary), flush=True)
                         if profile is not None and profile.exists():
                             report_profile(args.profile, name, profile)
                             shutil.copy(profile, args.profile.with_suffix(f".{name}.raw"))
-    print_table(results)
+    print_table(results, pooled)
     print(harness.machine())
     if args.json is not None:
         args.json.write_text(json.dumps({"results": results, "machine": harness.machine()}))

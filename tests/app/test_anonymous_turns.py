@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 
 from app.auth import Tokens
 from app.limits import AnonymousTurns
@@ -420,3 +421,57 @@ async def test_at_most_a_few_reads_start_in_one_iteration_of_the_loop() -> None:
     # A player's request (a known token) never waits for the next iteration.
     player = await call(turns, request("/api/games/p", token=True))
     assert player[0]["status"] == 200
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer with a Content-Length: its status and body."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(
+        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length")
+    )
+    return int(lines[0].split()[1]), await reader.readexactly(length)
+
+
+@pytest.mark.parametrize("proxied", [False, True], ids=["direct", "proxied"])
+async def test_answered_readers_park_until_their_turn_and_idle_ones_still_close(
+    tmp_path: Path, proxied: bool
+) -> None:
+    """More kept-alive readers than the turns start in an iteration: answered connections
+    stop reading while others wait, then read again; every request is answered (the same
+    game each time), and a connection that then sends nothing is still closed by the
+    header deadline, parked or not. A trusted proxy's connections (whose next request may
+    be a player's) never park."""
+    async with serve(
+        tmp_path / "data",
+        anon_concurrency=2,
+        anon_per_iteration=1,
+        anon_queue_per_address=0,
+        header_timeout_s=1.0,
+        keep_alive_s=1.0,
+        forwarded_allow_ips=("127.0.0.1",) if proxied else (),
+        max_connections_per_ip=1000 if proxied else 0,
+    ) as live:
+        game_id, _ = await live.started_game()
+        host, port = live.url.removeprefix("http://").split(":")
+        forwarded = "x-forwarded-for: 203.0.113.9\r\n" if proxied else ""
+        request = f"GET /api/games/{game_id} HTTP/1.1\r\nhost: x\r\n{forwarded}\r\n".encode()
+
+        async def reader() -> list[str]:
+            stream, writer = await asyncio.open_connection(host, int(port))
+            ids = []
+            for _ in range(5):
+                writer.write(request)
+                status, body = await read_answer(stream)
+                assert status == 200, body
+                ids.append(json.loads(body)["id"])
+            # Silent from now on: the server closes the connection.
+            assert await stream.read() == b""
+            writer.close()
+            return ids
+
+        answers = await asyncio.wait_for(asyncio.gather(*(reader() for _ in range(40))), 60)
+        assert answers == [[game_id] * 5] * 40
+        turns = turns_of(live)
+        assert (turns.parked_total == 0) == proxied, turns.parked_total
+        assert (turns.running, turns.waiting, turns.parked) == (0, 0, 0)

@@ -105,7 +105,12 @@ async def test_websocket_spectators_that_never_read_are_dropped_and_counted_unti
         stuck = [await asyncio.to_thread(raw_spectator, live.url, path) for _ in range(STUCK)]
         try:
             await play(live, game_id, moves[200:])
-            # Really stuck: every server-side socket holds data its client does not read.
+            # Really stuck: every server-side socket holds data its client does not read
+            # (once the fan-out, which runs beside the moves, has written to all of them).
+            for _ in range(100):
+                if len([s for s in server_side(port) if s[1] > 0]) == STUCK:
+                    break
+                await asyncio.sleep(0.05)
             assert len([s for s in server_side(port) if s[1] > 0]) == STUCK, server_side(port)
 
             async def dropped_from_game() -> None:
