@@ -21,13 +21,19 @@ from typing import Final
 import chess
 
 from engine.search.evaluation import (
-    PIECE_VALUES,
     blend,
     evaluate_terms,
     move_delta,
     positional_terms,
 )
-from engine.search.ordering import HASH_MOVE, KILLER, QUIET, MoveOrder, tactical_moves
+from engine.search.ordering import (
+    HASH_MOVE,
+    KILLER,
+    QUIET,
+    MoveOrder,
+    is_losing_capture,
+    tactical_moves,
+)
 from engine.search.pawns import PawnTable
 from engine.search.transposition import (
     EXACT,
@@ -520,14 +526,11 @@ class _SearchJob:
         if static > alpha:
             alpha = static
         best_score = static
-        them = not board.turn
-        piece_type_at = board.piece_type_at
         for gain, move in tactical_moves(board, alpha - static - _DELTA_CP + 1):
             if static + gain + _DELTA_CP <= alpha:
                 break  # Moves come in falling order of gain: none of the rest can lift alpha.
-            attacker = piece_type_at(move.from_square) or chess.PAWN
-            if PIECE_VALUES[attacker] > gain + 50 and board.is_attacked_by(them, move.to_square):
-                continue  # Likely loses material: a defended piece taken by a bigger one.
+            if is_losing_capture(board, move, gain):
+                continue
             d_mg, d_eg, d_phase = move_delta(board, move)
             board.push(move)
             score = -self._quiesce(
