@@ -390,9 +390,9 @@ class _SearchJob:
                     return score
 
         turn = board.turn
-        static = self._static(mg, eg, phase)
         futile = False
         if not pv_node and not in_check:
+            static = self._static(mg, eg, phase)
             if depth <= 3 and beta < MATE_BOUND and static - _REVERSE_FUTILITY_CP * depth >= beta:
                 return static
             if (
@@ -499,9 +499,8 @@ class _SearchJob:
         if ply > self.seldepth:
             self.seldepth = ply
         board = self.board
-        static = self._static(mg, eg, phase)
         if ply >= _MAX_PLY:
-            return static
+            return self._static(mg, eg, phase)
 
         if in_check:
             # No standing pat in check: every evasion must be tried, and none means mate.
@@ -521,6 +520,7 @@ class _SearchJob:
                             break
             return best_score
 
+        static = self._static(mg, eg, phase)
         if static >= beta:
             return static
         if static > alpha:
