@@ -289,23 +289,39 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
             chess.lsb(board.kings & white),
             chess.lsb(board.kings & black),
         )
-    all_pawns = board.pawns
-    for color, sign in ((chess.WHITE, 1), (chess.BLACK, -1)):
-        own = board.occupied_co[color]
-        if chess.popcount(board.bishops & own) >= 2:
-            mg += sign * _BISHOP_PAIR[0]
-            eg += sign * _BISHOP_PAIR[1]
-        rooks = board.rooks & own
-        if rooks:
-            own_pawns = all_pawns & own
-            for square in chess.scan_forward(rooks):
-                file_mask = chess.BB_FILES[square & 7]
-                if not all_pawns & file_mask:
-                    mg += sign * _ROOK_OPEN_FILE[0]
-                    eg += sign * _ROOK_OPEN_FILE[1]
-                elif not own_pawns & file_mask:
-                    mg += sign * _ROOK_HALF_OPEN_FILE[0]
-                    eg += sign * _ROOK_HALF_OPEN_FILE[1]
+    # Written out per colour: this runs at every node that takes a static evaluation.
+    white = board.occupied_co[chess.WHITE]
+    black = board.occupied_co[chess.BLACK]
+    bishops = board.bishops & white
+    if bishops & (bishops - 1):
+        mg += _BISHOP_PAIR[0]
+        eg += _BISHOP_PAIR[1]
+    bishops = board.bishops & black
+    if bishops & (bishops - 1):
+        mg -= _BISHOP_PAIR[0]
+        eg -= _BISHOP_PAIR[1]
+    rooks = board.rooks
+    if rooks:
+        all_pawns = board.pawns
+        files = chess.BB_FILES
+        own_pawns = all_pawns & white
+        for square in chess.scan_forward(rooks & white):
+            file_mask = files[square & 7]
+            if not all_pawns & file_mask:
+                mg += _ROOK_OPEN_FILE[0]
+                eg += _ROOK_OPEN_FILE[1]
+            elif not own_pawns & file_mask:
+                mg += _ROOK_HALF_OPEN_FILE[0]
+                eg += _ROOK_HALF_OPEN_FILE[1]
+        own_pawns = all_pawns & black
+        for square in chess.scan_forward(rooks & black):
+            file_mask = files[square & 7]
+            if not all_pawns & file_mask:
+                mg -= _ROOK_OPEN_FILE[0]
+                eg -= _ROOK_OPEN_FILE[1]
+            elif not own_pawns & file_mask:
+                mg -= _ROOK_HALF_OPEN_FILE[0]
+                eg -= _ROOK_HALF_OPEN_FILE[1]
     return mg, eg
 
 
