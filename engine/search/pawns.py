@@ -47,18 +47,18 @@ _PASSED_SPAN: Final = tuple(
 
 def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[int, int]:
     """Return `(mg, eg)` of the pawns `own` and king `own_king` of the side moving up the board."""
-    mg = eg = 0
-    for file in range(8):
-        on_file = own & chess.BB_FILES[file]
-        if not on_file:
-            continue
-        count = chess.popcount(on_file)
-        if count > 1:
-            mg += _DOUBLED[0] * (count - 1)
-            eg += _DOUBLED[1] * (count - 1)
-        if not own & _ADJACENT_FILES[file]:
-            mg += _ISOLATED[0] * count
-            eg += _ISOLATED[1] * count
+    # Fold the pawns down onto the first rank: bit `f` of `files` is set when file f has one.
+    files = own | own >> 8
+    files |= files >> 16
+    files = (files | files >> 32) & 0xFF
+    extra = chess.popcount(own) - chess.popcount(files)
+    # Files with pawns but none on either side of them, spread back up over the whole board.
+    isolated = files & ~(files << 1 | files >> 1)
+    isolated |= isolated << 8
+    isolated |= isolated << 16
+    alone = chess.popcount(own & (isolated | isolated << 32))
+    mg = _DOUBLED[0] * extra + _ISOLATED[0] * alone
+    eg = _DOUBLED[1] * extra + _ISOLATED[1] * alone
     for square in chess.scan_forward(own):
         # Only the front pawn of a file can be passed; one behind it is blocked by its own.
         if their & _PASSED_SPAN[square] or own & _FRONT[square]:
