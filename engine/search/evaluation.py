@@ -5,14 +5,18 @@ are blended by the phase, which runs from 24 (all minor and major pieces on the 
 (kings and pawns only). The numbers are the published PeSTO tables (Ronald Friederich's tuned
 values); they are facts about chess, written out here in this module's own layout.
 
-The search keeps the evaluation up to date move by move: `evaluate_terms` gives the full
-`(mg, eg, phase)` of a position once, `move_delta` what a move changes, and `blend` turns the
-terms into centipawns. All terms are from White's point of view.
+The search keeps the material and placement terms up to date move by move: `evaluate_terms`
+gives the `(mg, eg, phase)` of a position once, `move_delta` what a move changes. Where the
+search takes a static evaluation it adds `positional_terms` (pawn structure and king shelter
+through a `PawnTable`, the bishop pair, rooks on open files), and `blend` turns the sum into
+centipawns. All terms are from White's point of view; `evaluate_white` is the whole of it.
 """
 
 from __future__ import annotations
 
 import chess
+
+from engine.search.pawns import PawnTable, pawn_terms
 
 __all__ = [
     "MAX_PHASE",
@@ -23,6 +27,7 @@ __all__ = [
     "evaluate_terms",
     "evaluate_white",
     "move_delta",
+    "positional_terms",
 ]
 
 MAX_PHASE = 24
@@ -33,6 +38,10 @@ PHASE_WEIGHTS = (0, 0, 1, 1, 2, 4, 0)
 
 PIECE_VALUES = (0, 100, 320, 330, 500, 950, 0)
 """Rough material values in centipawns for move ordering and pruning margins (not for scoring)."""
+
+_BISHOP_PAIR = (30, 50)
+_ROOK_OPEN_FILE = (25, 10)
+_ROOK_HALF_OPEN_FILE = (12, 6)
 
 _MG_MATERIAL = (0, 82, 337, 365, 477, 1025, 0)
 _EG_MATERIAL = (0, 94, 281, 297, 512, 936, 0)
@@ -263,13 +272,68 @@ def move_delta(board: chess.Board, move: chess.Move) -> tuple[int, int, int]:
     return mg, eg, phase
 
 
+def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tuple[int, int]:
+    """Return `(mg, eg)` of the terms not kept move by move, from White's point of view.
+
+    Pawn structure and king shelter come from `pawns` when given (a cache the caller owns),
+    else they are computed afresh; the board must have one king of each colour.
+    """
+    if pawns is not None:
+        mg, eg = pawns.terms(board)
+    else:
+        white = board.occupied_co[chess.WHITE]
+        black = board.occupied_co[chess.BLACK]
+        mg, eg = pawn_terms(
+            board.pawns & white,
+            board.pawns & black,
+            chess.lsb(board.kings & white),
+            chess.lsb(board.kings & black),
+        )
+    # Written out per colour: this runs at every node that takes a static evaluation.
+    white = board.occupied_co[chess.WHITE]
+    black = board.occupied_co[chess.BLACK]
+    bishops = board.bishops & white
+    if bishops & (bishops - 1):
+        mg += _BISHOP_PAIR[0]
+        eg += _BISHOP_PAIR[1]
+    bishops = board.bishops & black
+    if bishops & (bishops - 1):
+        mg -= _BISHOP_PAIR[0]
+        eg -= _BISHOP_PAIR[1]
+    rooks = board.rooks
+    if rooks:
+        all_pawns = board.pawns
+        files = chess.BB_FILES
+        own_pawns = all_pawns & white
+        for square in chess.scan_forward(rooks & white):
+            file_mask = files[square & 7]
+            if not all_pawns & file_mask:
+                mg += _ROOK_OPEN_FILE[0]
+                eg += _ROOK_OPEN_FILE[1]
+            elif not own_pawns & file_mask:
+                mg += _ROOK_HALF_OPEN_FILE[0]
+                eg += _ROOK_HALF_OPEN_FILE[1]
+        own_pawns = all_pawns & black
+        for square in chess.scan_forward(rooks & black):
+            file_mask = files[square & 7]
+            if not all_pawns & file_mask:
+                mg -= _ROOK_OPEN_FILE[0]
+                eg -= _ROOK_OPEN_FILE[1]
+            elif not own_pawns & file_mask:
+                mg -= _ROOK_HALF_OPEN_FILE[0]
+                eg -= _ROOK_HALF_OPEN_FILE[1]
+    return mg, eg
+
+
 def evaluate_white(board: chess.Board) -> int:
     """Evaluate `board` in centipawns from White's point of view (positive: White is better).
 
-    A static score: it does not look for checkmate, stalemate or hanging pieces.
+    A static score: it does not look for checkmate, stalemate or hanging pieces. The board
+    must have one king of each colour.
     """
     mg, eg, phase = evaluate_terms(board)
-    return blend(mg, eg, phase)
+    extra_mg, extra_eg = positional_terms(board)
+    return blend(mg + extra_mg, eg + extra_eg, phase)
 
 
 def evaluate(board: chess.Board) -> int:

@@ -14,6 +14,7 @@ from typing import Final
 import chess
 
 from engine.search.evaluation import PIECE_VALUES
+from engine.search.exchange import static_exchange
 
 __all__ = [
     "HASH_MOVE",
@@ -22,6 +23,7 @@ __all__ = [
     "QUIET",
     "TACTICAL",
     "MoveOrder",
+    "is_losing_capture",
     "tactical_moves",
 ]
 
@@ -34,7 +36,10 @@ KILLER: Final = 2
 QUIET: Final = 3
 """Stage of the remaining quiet moves, best history first."""
 LOSING: Final = 4
-"""Stage of captures that likely lose material: a defended victim worth less than its taker."""
+"""Stage of captures that lose material once the exchange on their square is played out."""
+LOSING_BELOW: Final = -50
+"""A capture whose static exchange falls below this loses material (knight and bishop trade
+evenly although their values differ)."""
 
 _HISTORY_LIMIT: Final = 1 << 20
 _FIRST_SCORE = itemgetter(0)
@@ -80,6 +85,18 @@ def tactical_moves(board: chess.Board, min_gain: int = 0) -> list[tuple[int, che
     return [(gain, move) for _, gain, move in scored]
 
 
+def is_losing_capture(board: chess.Board, move: chess.Move, gain: int) -> bool:
+    """Whether the legal capture or promotion `move`, taking `gain` by itself, loses material.
+
+    Only a capture by a piece worth more than `gain` can lose, so only that pays for the
+    static exchange evaluation.
+    """
+    attacker = board.piece_type_at(move.from_square) or chess.PAWN
+    return (
+        PIECE_VALUES[attacker] > gain - LOSING_BELOW and static_exchange(board, move) < LOSING_BELOW
+    )
+
+
 class MoveOrder:
     """Killer moves and history scores gathered during one search, and the staged move order.
 
@@ -104,13 +121,11 @@ class MoveOrder:
         if hash_move is not None:
             yield HASH_MOVE, hash_move
         them = not board.turn
-        piece_type_at = board.piece_type_at
         losing: list[chess.Move] = []
         for gain, move in tactical_moves(board):
             if move == hash_move:
                 continue
-            attacker = piece_type_at(move.from_square) or chess.PAWN
-            if PIECE_VALUES[attacker] > gain + 50 and board.is_attacked_by(them, move.to_square):
+            if is_losing_capture(board, move, gain):
                 losing.append(move)
             else:
                 yield TACTICAL, move

@@ -20,8 +20,21 @@ from typing import Final
 
 import chess
 
-from engine.search.evaluation import PIECE_VALUES, blend, evaluate_terms, move_delta
-from engine.search.ordering import HASH_MOVE, KILLER, QUIET, MoveOrder, tactical_moves
+from engine.search.evaluation import (
+    blend,
+    evaluate_terms,
+    move_delta,
+    positional_terms,
+)
+from engine.search.ordering import (
+    HASH_MOVE,
+    KILLER,
+    QUIET,
+    MoveOrder,
+    is_losing_capture,
+    tactical_moves,
+)
+from engine.search.pawns import PawnTable
 from engine.search.transposition import (
     EXACT,
     LOWER,
@@ -203,6 +216,7 @@ class _SearchJob:
         "next_poll",
         "nodes",
         "order",
+        "pawns",
         "pv",
         "root_moves",
         "root_terms",
@@ -233,6 +247,7 @@ class _SearchJob:
         self.next_poll = 1
         self.table = table
         self.order = MoveOrder(_MAX_PLY)
+        self.pawns = PawnTable()
         # Keys of the positions from the root down to the parent of the current node.
         self.keys: list[object] = []
         self.pv: list[tuple[chess.Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
@@ -249,6 +264,16 @@ class _SearchJob:
         if self.should_stop is not None and self.should_stop():
             raise _Aborted
         self._schedule_poll()
+
+    def _static(self, mg: int, eg: int, phase: int) -> int:
+        """The static evaluation of the current position, from the side to move's view.
+
+        `mg`, `eg` and `phase` are its incrementally kept terms; the positional terms are added.
+        """
+        board = self.board
+        extra_mg, extra_eg = positional_terms(board, self.pawns)
+        score = blend(mg + extra_mg, eg + extra_eg, phase)
+        return score if board.turn else -score
 
     def search_depth(self, depth: int, previous: int) -> int:
         """Search the root to `depth` inside an aspiration window around `previous`."""
@@ -365,9 +390,9 @@ class _SearchJob:
                     return score
 
         turn = board.turn
-        static = blend(mg, eg, phase) if turn else -blend(mg, eg, phase)
         futile = False
         if not pv_node and not in_check:
+            static = self._static(mg, eg, phase)
             if depth <= 3 and beta < MATE_BOUND and static - _REVERSE_FUTILITY_CP * depth >= beta:
                 return static
             if (
@@ -474,9 +499,8 @@ class _SearchJob:
         if ply > self.seldepth:
             self.seldepth = ply
         board = self.board
-        static = blend(mg, eg, phase) if board.turn else -blend(mg, eg, phase)
         if ply >= _MAX_PLY:
-            return static
+            return self._static(mg, eg, phase)
 
         if in_check:
             # No standing pat in check: every evasion must be tried, and none means mate.
@@ -496,19 +520,17 @@ class _SearchJob:
                             break
             return best_score
 
+        static = self._static(mg, eg, phase)
         if static >= beta:
             return static
         if static > alpha:
             alpha = static
         best_score = static
-        them = not board.turn
-        piece_type_at = board.piece_type_at
         for gain, move in tactical_moves(board, alpha - static - _DELTA_CP + 1):
             if static + gain + _DELTA_CP <= alpha:
                 break  # Moves come in falling order of gain: none of the rest can lift alpha.
-            attacker = piece_type_at(move.from_square) or chess.PAWN
-            if PIECE_VALUES[attacker] > gain + 50 and board.is_attacked_by(them, move.to_square):
-                continue  # Likely loses material: a defended piece taken by a bigger one.
+            if is_losing_capture(board, move, gain):
+                continue
             d_mg, d_eg, d_phase = move_delta(board, move)
             board.push(move)
             score = -self._quiesce(

@@ -13,7 +13,9 @@ from engine.search.evaluation import (
     evaluate_terms,
     evaluate_white,
     move_delta,
+    positional_terms,
 )
+from engine.search.pawns import PawnTable
 
 
 @st.composite
@@ -100,3 +102,26 @@ def test_move_delta_handles_special_moves() -> None:
                 board
             ), uci
             board.pop()
+
+
+def test_the_bishop_pair_and_a_rook_on_an_open_file_count() -> None:
+    """Two bishops beat bishop and knight; a rook is best on a file without pawns, next without its own."""
+    pair = chess.Board("4k3/pppp4/8/8/8/8/PPPP4/2BBK3 w - - 0 1")
+    mixed = chess.Board("4k3/pppp4/8/8/8/8/PPPP4/2BNK3 w - - 0 1")
+    assert all(p > m for p, m in zip(positional_terms(pair), positional_terms(mixed), strict=True))
+    # The same pawns and kings: only the rook's file differs.
+    open_file = positional_terms(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/4KR2 w - - 0 1"))
+    half_open = positional_terms(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/4K2R w - - 0 1"))
+    closed = positional_terms(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/R3K3 w - - 0 1"))
+    assert all(o > h > c for o, h, c in zip(open_file, half_open, closed, strict=True))
+
+
+@settings(max_examples=100, deadline=None)
+@given(positions())
+def test_positional_terms_through_a_pawn_table_equal_those_computed_afresh(
+    board: chess.Board,
+) -> None:
+    """The search's cached positional terms are the terms `evaluate_white` computes."""
+    table = PawnTable()
+    assert positional_terms(board, table) == positional_terms(board)
+    assert positional_terms(board, table) == positional_terms(board)

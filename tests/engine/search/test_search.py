@@ -265,15 +265,15 @@ def test_seldepth_reaches_past_the_nominal_depth() -> None:
 def test_partial_yields_the_better_move_of_a_depth_cut_short() -> None:
     """With `partial`, a depth cut short after proving a new best move yields it, incomplete.
 
-    In this middlegame depth 3 prefers c4d5; 1,400 nodes into depth 4, a1c1 has been proved
-    better, which the complete depth 4 confirms.
+    In this middlegame depth 2 prefers c3d5; 1,600 nodes into the search, depth 3 has proved
+    h2h3 better, which the complete depth 3 confirms.
     """
-    fen = "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8"
-    infos = list(iter_search(fen, max_nodes=1_400, partial=True))
+    fen = "r2q1rk1/ppp2ppp/2np1n2/2b1p1B1/2B1P1b1/2NP1N2/PPP2PPP/R2Q1RK1 w - - 6 8"
+    infos = list(iter_search(fen, max_nodes=1_600, partial=True))
     *complete, last = infos
     assert all(info.complete for info in complete)
-    assert (complete[-1].depth, complete[-1].best) == (3, "c4d5")
-    assert (last.complete, last.depth, last.best) == (False, 4, "a1c1")
-    assert final(fen, max_depth=4).best == "a1c1"
+    assert (complete[-1].depth, complete[-1].best) == (2, "c3d5")
+    assert (last.complete, last.depth, last.best) == (False, 3, "h2h3")
+    assert final(fen, max_depth=3).best == "h2h3"
     # Without `partial` the same budget yields complete depths only.
-    assert list(iter_search(fen, max_nodes=1_400)) == complete
+    assert list(iter_search(fen, max_nodes=1_600)) == complete

@@ -1,0 +1,194 @@
+"""Measure a change to the built-in engine by self-play against a baseline checkout of it.
+
+Run from the checkout to measure:
+`nice -n 19 python bench/selfplay.py --baseline /work/wt-baseline --movetime 0.1 [--rounds 2]`.
+
+Both sides are `python -m engine` over UCI, one started in this checkout (or in `--ours`, a
+copy of one, so that work can go on here meanwhile) and one in the `--baseline` checkout, with
+the same interpreter and `PYTHONPATH` set to each checkout. Each side has a fixed time per
+move (or `--nodes` per move instead, which is deterministic and so repeats games). Every line
+of `bench/data/openings.txt` is played twice, once with each colour, `--rounds` times over;
+`--games` cuts the schedule short. Because both sides are the same Python program under the
+same load, fixed-time games are fair; the nodes per second of each side are printed so that a
+change that slows the engine down shows.
+
+Adjudication keeps runs short: a game is won once both engines' own scores have agreed for
+`--resign-moves` moves each that one side is at least `--resign-cp` ahead, drawn once both have
+stayed within `--draw-cp` for as many moves after ply 80, and drawn at `--max-plies`. The
+game's own end (mate, stalemate, repetition, fifty moves, insufficient material) comes first.
+
+Output: one line per game, then games, wins/draws/losses of this checkout, the score with its
+95% margin (from the spread of the game scores), the Elo difference with its margin, and the
+nodes per second of each side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import chess
+import chess.engine
+from match import OPENINGS_PATH, elo_difference, read_openings
+
+ROOT = Path(__file__).resolve().parent.parent
+DRAW_AFTER_PLY = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """Search effort one engine spent over a match."""
+
+    nodes: int = 0
+    search_ms: int = 0
+
+    def plus(self, other: Side) -> Side:
+        """This effort and `other` together."""
+        return Side(self.nodes + other.nodes, self.search_ms + other.search_ms)
+
+    def add(self, info: chess.engine.InfoDict) -> Side:
+        """This effort plus one search's `info`."""
+        return Side(
+            self.nodes + int(info.get("nodes", 0)),
+            self.search_ms + int(1000 * float(info.get("time", 0.0))),
+        )
+
+
+def start_engine(checkout: Path) -> chess.engine.SimpleEngine:
+    """Start `python -m engine` of `checkout` with that checkout first on the import path."""
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    return chess.engine.SimpleEngine.popen_uci(
+        [sys.executable, "-m", "engine"], cwd=str(checkout), env=env
+    )
+
+
+def play_game(
+    opening: list[str],
+    ours_white: bool,
+    ours: chess.engine.SimpleEngine,
+    theirs: chess.engine.SimpleEngine,
+    limit: chess.engine.Limit,
+    args: argparse.Namespace,
+) -> tuple[float, str, int, dict[bool, Side]]:
+    """Play one game; return our score, the reason, its plies and the effort of each side."""
+    board = chess.Board()
+    for uci in opening:
+        board.push_uci(uci)
+    game = object()  # a new game for both engines: python-chess sends ucinewgame
+    effort = {True: Side(), False: Side()}
+    resign_streak = draw_streak = 0
+    white_score: float | None = None
+    reason = ""
+    while white_score is None:
+        outcome = board.outcome(claim_draw=True)
+        if outcome is not None:
+            white_score = {chess.WHITE: 1.0, chess.BLACK: 0.0, None: 0.5}[outcome.winner]
+            reason = outcome.termination.name.lower()
+            break
+        if board.ply() >= args.max_plies:
+            white_score, reason = 0.5, "ply cap"
+            break
+        our_turn = board.turn == (chess.WHITE if ours_white else chess.BLACK)
+        engine = ours if our_turn else theirs
+        result = engine.play(board, limit, game=game, info=chess.engine.INFO_ALL)
+        effort[our_turn] = effort[our_turn].add(result.info)
+        score = result.info.get("score")
+        if score is not None:
+            white_cp = score.white().score(mate_score=100_000)
+            assert white_cp is not None
+            # One streak for both engines: it grows while each move's mover sees the same side
+            # lost, so a resignation needs both engines to agree on alternate moves.
+            lost_by = 0 if abs(white_cp) < args.resign_cp else (1 if white_cp > 0 else -1)
+            resign_streak = resign_streak + lost_by if resign_streak * lost_by > 0 else lost_by
+            low = abs(white_cp) <= args.draw_cp and board.ply() >= DRAW_AFTER_PLY
+            draw_streak = draw_streak + 1 if low else 0
+            if abs(resign_streak) >= 2 * args.resign_moves:
+                white_score, reason = (1.0 if white_cp > 0 else 0.0), "resigned"
+            elif draw_streak >= 2 * args.draw_moves:
+                white_score, reason = 0.5, "drawn by eval"
+        if result.move is None:
+            raise RuntimeError(f"no move from {'ours' if our_turn else 'baseline'}: {board.fen()}")
+        board.push(result.move)
+        if white_score is not None:
+            break
+    score = white_score if ours_white else 1.0 - white_score
+    return score, reason, board.ply(), effort
+
+
+def main() -> None:
+    """Parse the options, play the games and print the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="checkout to play against")
+    parser.add_argument("--ours", type=Path, default=ROOT, help="checkout to measure")
+    parser.add_argument("--movetime", type=float, default=0.1, help="seconds per move, both")
+    parser.add_argument("--nodes", type=int, default=0, help="nodes per move instead of time")
+    parser.add_argument("--rounds", type=int, default=1, help="times through the openings")
+    parser.add_argument("--games", type=int, default=0, help="stop after N games")
+    parser.add_argument("--openings", type=Path, default=OPENINGS_PATH)
+    parser.add_argument("--resign-cp", type=int, default=800)
+    parser.add_argument("--resign-moves", type=int, default=3)
+    parser.add_argument("--draw-cp", type=int, default=10)
+    parser.add_argument("--draw-moves", type=int, default=8)
+    parser.add_argument("--max-plies", type=int, default=200)
+    args = parser.parse_args()
+    openings = read_openings(args.openings)
+    schedule = [(i // 2, i % 2 == 0) for i in range(2 * len(openings))] * args.rounds
+    if args.games:
+        schedule = schedule[: args.games]
+    limit = (
+        chess.engine.Limit(nodes=args.nodes)
+        if args.nodes
+        else chess.engine.Limit(time=args.movetime)
+    )
+    print(
+        f"{args.ours.resolve()} vs {args.baseline.resolve()}, {limit}, {len(schedule)} games, "
+        f"load average at start {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    started = time.monotonic()
+    ours = start_engine(args.ours.resolve())
+    theirs = start_engine(args.baseline.resolve())
+    scores: list[float] = []
+    effort = {True: Side(), False: Side()}
+    try:
+        for index, (opening_index, ours_white) in enumerate(schedule):
+            score, reason, plies, spent = play_game(
+                openings[opening_index], ours_white, ours, theirs, limit, args
+            )
+            scores.append(score)
+            effort = {side: effort[side].plus(spent[side]) for side in effort}
+            print(
+                f"game {index + 1:3d} opening {opening_index + 1:2d} "
+                f"{'white' if ours_white else 'black'}: {score:.1f} ({reason}, {plies} plies)",
+                flush=True,
+            )
+    finally:
+        ours.quit()
+        theirs.quit()
+    count = len(scores)
+    wins, draws = scores.count(1.0), scores.count(0.5)
+    mean = sum(scores) / count
+    variance = sum((s - mean) ** 2 for s in scores) / max(count - 1, 1)
+    margin = 1.96 * math.sqrt(variance / count)
+    epsilon = 0.5 / count
+    low, mid, high = (
+        elo_difference(min(max(s, epsilon), 1 - epsilon))
+        for s in (mean - margin, mean, mean + margin)
+    )
+    print(f"games {count}  +{wins} ={draws} -{count - wins - draws}")
+    print(f"score {mean:.3f} +- {margin:.3f} (95%)")
+    print(f"elo difference {mid:+.0f} (95%: {low:+.0f} .. {high:+.0f})")
+    for side, name in ((True, "ours"), (False, "baseline")):
+        spent = effort[side]
+        print(f"{name} nodes per second {spent.nodes * 1000 // max(spent.search_ms, 1)}")
+    minutes = (time.monotonic() - started) / 60
+    print(f"{minutes:.1f} min; load average at the end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

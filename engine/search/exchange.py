@@ -1,0 +1,62 @@
+"""Static exchange evaluation: what a capture wins once both sides have recaptured on its square.
+
+The exchange is played out on bitboards only: each side recaptures with its least valuable
+piece that attacks the square, pieces behind a capturer join in as it leaves (x-rays), and
+either side may stop when going on would lose. Pins and checks elsewhere are not considered,
+the usual simplification that keeps it cheap enough to run on every doubtful capture.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import chess
+
+from engine.search.evaluation import PIECE_VALUES
+
+__all__ = ["static_exchange"]
+
+# A king takes last; its value dwarfs the rest, so a king that would be taken back never takes.
+_VALUES: Final = (*PIECE_VALUES[:6], 20_000)
+_BY_VALUE: Final = (chess.PAWN, chess.KNIGHT, chess.BISHOP, chess.ROOK, chess.QUEEN, chess.KING)
+
+
+def static_exchange(board: chess.Board, move: chess.Move) -> int:
+    """Return the material the side to move wins by `move` and the exchange on its square.
+
+    In `PIECE_VALUES` centipawns, never less than what the first capture takes minus the piece
+    that made it, never more than the capture and any promotion gain. `move` must be legal;
+    a quiet move scores what its piece stands to lose on the square it goes to, or 0.
+    """
+    from_square = move.from_square
+    to_square = move.to_square
+    mover = board.piece_type_at(from_square)
+    assert mover is not None, "static_exchange needs a legal move"
+    occupied = board.occupied & ~chess.BB_SQUARES[from_square]
+    victim = board.piece_type_at(to_square)
+    if victim is None and mover == chess.PAWN and to_square == board.ep_square:
+        victim = chess.PAWN
+        occupied &= ~chess.BB_SQUARES[to_square - 8 if board.turn else to_square + 8]
+    gains = [_VALUES[victim] if victim is not None else 0]
+    on_square = mover
+    if move.promotion:
+        gains[0] += _VALUES[move.promotion] - _VALUES[chess.PAWN]
+        on_square = move.promotion
+    side = not board.turn
+    while True:
+        attackers = board.attackers_mask(side, to_square, occupied) & occupied
+        if not attackers:
+            break
+        for piece_type in _BY_VALUE:
+            found = attackers & board.pieces_mask(piece_type, side)
+            if found:
+                break
+        # What this side stands at if it takes the piece on the square and the exchange stops.
+        gains.append(_VALUES[on_square] - gains[-1])
+        on_square = piece_type
+        occupied &= ~(found & -found)
+        side = not side
+    # Play it back: each side takes only when taking is better than stopping.
+    for index in range(len(gains) - 1, 0, -1):
+        gains[index - 1] = -max(-gains[index - 1], gains[index])
+    return gains[0]

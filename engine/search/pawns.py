@@ -1,0 +1,138 @@
+"""Pawn structure and king shelter: the evaluation terms that depend on pawns and kings only.
+
+Doubled and isolated pawns cost, passed pawns earn more the further they are (most in the
+endgame, and more when the enemy king is far from the pawn's path and the own king near it),
+and in the middlegame a king on its first two ranks wants pawns in front of it on its own and
+the neighbouring files.
+
+Those terms change only when a pawn or a king moves, which is rare in a search tree, so a
+`PawnTable` keeps them per pawn-and-king placement. A table belongs to one search job, like the
+move-ordering memory; it is bounded and nothing here is module-level state but constants.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import chess
+
+__all__ = ["PawnTable", "pawn_terms"]
+
+_DOUBLED: Final = (-10, -20)
+_ISOLATED: Final = (-10, -12)
+# Indexed by the pawn's rank counted from its own side (1 = the starting rank).
+_PASSED_MG: Final = (0, 0, 2, 5, 12, 25, 45, 0)
+_PASSED_EG: Final = (0, 5, 10, 20, 35, 60, 90, 0)
+# Per rank step beyond the third, per square of king distance (capped) to the square in front.
+_PASSED_THEIR_KING_EG: Final = 4
+_PASSED_OWN_KING_EG: Final = -2
+_KING_DISTANCE_CAP: Final = 5
+_SHIELD_MISSING_MG: Final = -18
+_SHIELD_OPEN_MG: Final = -10
+_SHIELD_ADVANCED_MG: Final = -8
+
+_ADJACENT_FILES: Final = tuple(
+    (chess.BB_FILES[file - 1] if file > 0 else 0) | (chess.BB_FILES[file + 1] if file < 7 else 0)
+    for file in range(8)
+)
+_RANKS_ABOVE: Final = tuple(chess.BB_ALL << 8 * (rank + 1) & chess.BB_ALL for rank in range(8))
+# For a White pawn on a square: the squares ahead of it on its file, and on its file and the
+# neighbouring ones (an enemy pawn there can stop or take it on its way).
+_FRONT: Final = tuple(chess.BB_FILES[sq & 7] & _RANKS_ABOVE[sq >> 3] for sq in chess.SQUARES)
+_PASSED_SPAN: Final = tuple(
+    (chess.BB_FILES[sq & 7] | _ADJACENT_FILES[sq & 7]) & _RANKS_ABOVE[sq >> 3]
+    for sq in chess.SQUARES
+)
+
+
+def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[int, int]:
+    """Return `(mg, eg)` of the pawns `own` and king `own_king` of the side moving up the board."""
+    # Fold the pawns down onto the first rank: bit `f` of `files` is set when file f has one.
+    files = own | own >> 8
+    files |= files >> 16
+    files = (files | files >> 32) & 0xFF
+    extra = chess.popcount(own) - chess.popcount(files)
+    # Files with pawns but none on either side of them, spread back up over the whole board.
+    isolated = files & ~(files << 1 | files >> 1)
+    isolated |= isolated << 8
+    isolated |= isolated << 16
+    alone = chess.popcount(own & (isolated | isolated << 32))
+    mg = _DOUBLED[0] * extra + _ISOLATED[0] * alone
+    eg = _DOUBLED[1] * extra + _ISOLATED[1] * alone
+    for square in chess.scan_forward(own):
+        # Only the front pawn of a file can be passed; one behind it is blocked by its own.
+        if their & _PASSED_SPAN[square] or own & _FRONT[square]:
+            continue
+        rank = square >> 3
+        mg += _PASSED_MG[rank]
+        eg += _PASSED_EG[rank]
+        if rank >= 3:
+            stop = square + 8
+            their_distance = min(chess.square_distance(their_king, stop), _KING_DISTANCE_CAP)
+            own_distance = min(chess.square_distance(own_king, stop), _KING_DISTANCE_CAP)
+            eg += (rank - 2) * (
+                _PASSED_THEIR_KING_EG * their_distance + _PASSED_OWN_KING_EG * own_distance
+            )
+    king_rank = own_king >> 3
+    if king_rank <= 1:
+        king_file = own_king & 7
+        ahead = _RANKS_ABOVE[king_rank]
+        for file in range(max(king_file - 1, 0), min(king_file + 1, 7) + 1):
+            shield = own & chess.BB_FILES[file] & ahead
+            if not shield:
+                mg += _SHIELD_MISSING_MG
+                if not their & chess.BB_FILES[file]:
+                    mg += _SHIELD_OPEN_MG
+            elif chess.lsb(shield) >> 3 > king_rank + 2:
+                mg += _SHIELD_ADVANCED_MG
+    return mg, eg
+
+
+def pawn_terms(white: int, black: int, white_king: int, black_king: int) -> tuple[int, int]:
+    """Return `(mg, eg)` of pawn structure and king shelter, from White's point of view.
+
+    `white` and `black` are the pawn bitboards, the kings are squares. Black's terms are
+    White's terms of the mirrored placement, so a mirrored position scores exactly opposite.
+    """
+    white_mg, white_eg = _white_terms(white, black, white_king, black_king)
+    black_mg, black_eg = _white_terms(
+        chess.flip_vertical(black),
+        chess.flip_vertical(white),
+        chess.square_mirror(black_king),
+        chess.square_mirror(white_king),
+    )
+    return white_mg - black_mg, white_eg - black_eg
+
+
+class PawnTable:
+    """A bounded cache of `pawn_terms` per placement of pawns and kings, for one search job.
+
+    Once it holds `max_entries` placements it starts afresh: the placements of a search tree
+    come back often and are cheap to compute again.
+    """
+
+    __slots__ = ("_entries", "max_entries")
+
+    def __init__(self, max_entries: int = 1 << 16) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def terms(self, board: chess.Board) -> tuple[int, int]:
+        """Return `pawn_terms` of `board`, from the cache when the placement was met before.
+
+        The board must have one king of each colour.
+        """
+        pawns = board.pawns
+        kings = board.kings
+        white = board.occupied_co[chess.WHITE]
+        key = (pawns & white, pawns & ~white, kings & white, kings & ~white)
+        found = self._entries.get(key)
+        if found is None:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            found = pawn_terms(key[0], key[1], chess.lsb(key[2]), chess.lsb(key[3]))
+            self._entries[key] = found
+        return found
