@@ -343,6 +343,14 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         keep_alive.cancel()
         self.timeout_keep_alive_task = None
         self.flow.pause_reading()
+        # uvicorn keeps the answered request's cycle and scope (with FastAPI's exit stacks
+        # and the request's headers) until the next request begins: a parked flood's would
+        # be thousands of young objects for the collector to walk. Nothing reads them once
+        # the response is complete (a connection has no cycle before its first request,
+        # and ``on_message_begin`` makes the next scope and headers).
+        self.cycle = None  # type: ignore[assignment]
+        self.scope = {}  # type: ignore[typeddict-item]
+        self.headers = []
         turns.park(self)
 
     def resume_parked(self) -> bool:
