@@ -328,7 +328,9 @@ def test_a_core_killed_takes_its_edges_and_redis_with_it(tmp_path: Path) -> None
     deadline = time.monotonic() + 10
     while running(left) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert running(left) == [], "still running after the core died"
+    assert running(left) == [], "still running after the core died: " + str(
+        [Path(f"/proc/{pid}/cmdline").read_bytes()[:200] for pid in running(left)]
+    )
 
 
 def test_a_tournament_socket_on_an_edge(cluster: list[ServerProcess]) -> None:
