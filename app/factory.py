@@ -183,7 +183,6 @@ def create_app(
             _collect_store_metrics(metrics, history, games)
             collect_admission(metrics, app.state)
             lag_probe = loop.create_task(watch_loop_lag(metrics), name="gm-loop-lag")
-            unwatch_gc = watch_gc(metrics)
             housekeeping = loop.create_task(hub.run(), name="gm-hub")
             publisher = None
             audience_task = None
@@ -224,9 +223,13 @@ def create_app(
             app.state.archive = archive
             app.state.metrics = metrics
             log.info("data directory: %s", settings.data_dir.resolve())
+            # Registered last and removed first: a start or stop that fails leaves no
+            # callback behind in the process (tests start many apps).
+            unwatch_gc = watch_gc(metrics)
             try:
                 yield
             finally:
+                unwatch_gc()
                 await cancel_and_wait(checkpoints)
                 if reviews is not None:
                     await reviews.close()
@@ -240,7 +243,6 @@ def create_app(
                 if publisher is not None:
                     await publisher.close()
                 await cancel_and_wait(lag_probe)
-                unwatch_gc()
                 await tournaments.close()
                 broadcast.close()
                 await games.close()

@@ -6,7 +6,9 @@ request's header is complete it has ``header_timeout_s`` (from the connection, o
 first byte of a later request); then its body has ``body_timeout_s``. A connection that
 sends nothing in time is closed without a word; one that sent part of a request gets
 ``408 request_timeout`` (when no response has started) and is closed. Between requests
-uvicorn's own keep-alive timeout applies. Nothing is timed once a request is read: long
+uvicorn's own keep-alive timeout applies, except on a connection parked by the anonymous
+turns (:class:`~app.limits.AnonymousTurns`): it reads nothing until its turn, then its
+next header is due within ``header_timeout_s``. Nothing is timed once a request is read: long
 NDJSON streams and WebSockets (which keep the connection's place under the caps until they
 close) are never cut by these deadlines.
 
@@ -209,6 +211,8 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         self._key: str | None = None
         # A trusted proxy's connection: its requests count against forwarded clients.
         self._proxied = False
+        # From a trusted proxy (whether or not its requests are counted per client).
+        self._from_proxy = False
         # Per request from a proxy, in order: the forwarded key it holds (None: none).
         self._forwarded: deque[str | None] | None = None
         self._refuse_upgrade = False
@@ -227,6 +231,7 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._admitted = True
         self._key = key
+        self._from_proxy = admission.is_proxy(host)
         if key is None and admission.max_per_address and admission.is_proxy(host):
             self._proxied = True
         self._arm(self.header_deadlines)
@@ -333,9 +338,19 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         the next request's header deadline is armed when reading resumes."""
         keep_alive = self.timeout_keep_alive_task
         cycle: RequestResponseCycle | None = self.cycle
-        # A trusted proxy's connection carries other clients' requests (a player's move,
-        # next): it never parks.
-        if keep_alive is None or cycle is None or self.pipeline or self._lingering or self._proxied:
+        # Only between requests: not while the next one's header is coming in, nor with
+        # this one's body unread (a route may answer before reading it). A trusted proxy's
+        # connection carries other clients' requests (a player's move, next): never.
+        if (
+            keep_alive is None
+            or cycle is None
+            or self.pipeline
+            or self._lingering
+            or self._from_proxy
+            or self._expecting != _NOTHING
+            or self._started
+            or self._armed is not None
+        ):
             return
         turns = cycle.scope.get(TURNS_SCOPE_KEY)
         if not isinstance(turns, AnonymousTurns) or not turns.should_park():

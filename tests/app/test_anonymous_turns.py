@@ -433,15 +433,20 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return int(lines[0].split()[1]), await reader.readexactly(length)
 
 
-@pytest.mark.parametrize("proxied", [False, True], ids=["direct", "proxied"])
+@pytest.mark.parametrize(
+    ("proxied", "per_ip"),
+    [(False, 0), (True, 1000), (True, 0)],
+    ids=["direct", "proxy", "uncapped"],
+)
 async def test_answered_readers_park_until_their_turn_and_idle_ones_still_close(
-    tmp_path: Path, proxied: bool
+    tmp_path: Path, proxied: bool, per_ip: int
 ) -> None:
     """More kept-alive readers than the turns start in an iteration: answered connections
     stop reading while others wait, then read again; every request is answered (the same
-    game each time), and a connection that then sends nothing is still closed by the
-    header deadline, parked or not. A trusted proxy's connections (whose next request may
-    be a player's) never park."""
+    game each time), also a request whose first bytes came with the one before it (a
+    connection never parks in the middle of a request), and a connection that then sends
+    nothing is still closed by the header deadline, parked or not. A trusted proxy's
+    connections (whose next request may be a player's) never park, capped per client or not."""
     async with serve(
         tmp_path / "data",
         anon_concurrency=2,
@@ -450,18 +455,27 @@ async def test_answered_readers_park_until_their_turn_and_idle_ones_still_close(
         header_timeout_s=1.0,
         keep_alive_s=1.0,
         forwarded_allow_ips=("127.0.0.1",) if proxied else (),
-        max_connections_per_ip=1000 if proxied else 0,
+        max_connections_per_ip=per_ip,
     ) as live:
         game_id, _ = await live.started_game()
         host, port = live.url.removeprefix("http://").split(":")
         forwarded = "x-forwarded-for: 203.0.113.9\r\n" if proxied else ""
         request = f"GET /api/games/{game_id} HTTP/1.1\r\nhost: x\r\n{forwarded}\r\n".encode()
 
-        async def reader() -> list[str]:
+        async def reader(pipelined: bool) -> list[str]:
             stream, writer = await asyncio.open_connection(host, int(port))
             ids = []
-            for _ in range(5):
-                writer.write(request)
+            for turn in range(5):
+                if not pipelined:
+                    writer.write(request)
+                else:
+                    # The rest of the request begun, and the first bytes of the next one.
+                    writer.write((request if turn == 0 else request[20:]) + request[:20])
+                status, body = await read_answer(stream)
+                assert status == 200, body
+                ids.append(json.loads(body)["id"])
+            if pipelined:
+                writer.write(request[20:])
                 status, body = await read_answer(stream)
                 assert status == 200, body
                 ids.append(json.loads(body)["id"])
@@ -470,8 +484,9 @@ async def test_answered_readers_park_until_their_turn_and_idle_ones_still_close(
             writer.close()
             return ids
 
-        answers = await asyncio.wait_for(asyncio.gather(*(reader() for _ in range(40))), 60)
-        assert answers == [[game_id] * 5] * 40
+        readers = (reader(pipelined=i % 4 == 0) for i in range(40))
+        answers = await asyncio.wait_for(asyncio.gather(*readers), 60)
+        assert answers == [[game_id] * (6 if i % 4 == 0 else 5) for i in range(40)]
         turns = turns_of(live)
         assert (turns.parked_total == 0) == proxied, turns.parked_total
         assert (turns.running, turns.waiting, turns.parked) == (0, 0, 0)
