@@ -152,28 +152,35 @@ def elo_difference(score: float) -> float:
     return -400 * math.log10(1 / score - 1)
 
 
-def summarise(results: list[GameResult], elo: int) -> list[str]:
-    """The summary lines: W/D/L, score with 95% margin, Elo difference and rating."""
-    count = len(results)
-    wins = sum(r.score == 1.0 for r in results)
-    draws = sum(r.score == 0.5 for r in results)
-    losses = count - wins - draws
-    mean = sum(r.score for r in results) / count
-    variance = sum((r.score - mean) ** 2 for r in results) / max(count - 1, 1)
+def score_lines(scores: list[float], elo: int | None = None) -> list[str]:
+    """W/D/L, the score with its 95% margin (from the spread of the game scores) and the Elo
+    difference with its margin; with the opponent's `elo`, the rating it gives too."""
+    count = len(scores)
+    wins, draws = scores.count(1.0), scores.count(0.5)
+    mean = sum(scores) / count
+    variance = sum((s - mean) ** 2 for s in scores) / max(count - 1, 1)
     margin = 1.96 * math.sqrt(variance / count)
-    lines = [
-        f"games {count}  +{wins} ={draws} -{losses}",
-        f"score {mean:.3f} +- {margin:.3f} (95%)",
-    ]
     epsilon = 0.5 / count
-    clamp = lambda s: min(max(s, epsilon), 1 - epsilon)  # noqa: E731 - one use, reads best inline
-    diff = elo_difference(clamp(mean))
-    low, high = elo_difference(clamp(mean - margin)), elo_difference(clamp(mean + margin))
-    lines.append(
-        f"elo difference {diff:+.0f} (95%: {low:+.0f} .. {high:+.0f}); "
-        f"rating on Stockfish's UCI_Elo scale {elo + diff:.0f} "
-        f"({elo + low:.0f} .. {elo + high:.0f})"
+    low, diff, high = (
+        elo_difference(min(max(s, epsilon), 1 - epsilon))
+        for s in (mean - margin, mean, mean + margin)
     )
+    elo_line = f"elo difference {diff:+.0f} (95%: {low:+.0f} .. {high:+.0f})"
+    if elo is not None:
+        elo_line += (
+            f"; rating on Stockfish's UCI_Elo scale {elo + diff:.0f} "
+            f"({elo + low:.0f} .. {elo + high:.0f})"
+        )
+    return [
+        f"games {count}  +{wins} ={draws} -{count - wins - draws}",
+        f"score {mean:.3f} +- {margin:.3f} (95%)",
+        elo_line,
+    ]
+
+
+def summarise(results: list[GameResult], elo: int) -> list[str]:
+    """The summary lines: W/D/L, score with 95% margin, Elo difference and rating, NPS."""
+    lines = score_lines([r.score for r in results], elo)
     nodes = sum(r.nodes for r in results)
     search_ms = sum(r.search_ms for r in results)
     lines.append(f"our nodes per second {nodes * 1000 // max(search_ms, 1)}")

@@ -25,7 +25,6 @@ nodes per second of each side.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import chess
 import chess.engine
-from match import OPENINGS_PATH, elo_difference, read_openings
+from match import OPENINGS_PATH, read_openings, score_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 DRAW_AFTER_PLY = 80
@@ -170,19 +169,7 @@ def main() -> None:
     finally:
         ours.quit()
         theirs.quit()
-    count = len(scores)
-    wins, draws = scores.count(1.0), scores.count(0.5)
-    mean = sum(scores) / count
-    variance = sum((s - mean) ** 2 for s in scores) / max(count - 1, 1)
-    margin = 1.96 * math.sqrt(variance / count)
-    epsilon = 0.5 / count
-    low, mid, high = (
-        elo_difference(min(max(s, epsilon), 1 - epsilon))
-        for s in (mean - margin, mean, mean + margin)
-    )
-    print(f"games {count}  +{wins} ={draws} -{count - wins - draws}")
-    print(f"score {mean:.3f} +- {margin:.3f} (95%)")
-    print(f"elo difference {mid:+.0f} (95%: {low:+.0f} .. {high:+.0f})")
+    print("\n".join(score_lines(scores)))
     for side, name in ((True, "ours"), (False, "baseline")):
         spent = effort[side]
         print(f"{name} nodes per second {spent.nodes * 1000 // max(spent.search_ms, 1)}")

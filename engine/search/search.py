@@ -159,36 +159,15 @@ def iter_search(
             score = job.search_depth(depth, score)
         except _Aborted:
             if partial and job.improved and job.improved[0] != best:
-                moves_pv = tuple(move.uci() for move in job.improved)
-                white_partial = job.improved_score if white_to_move else -job.improved_score
-                mate = _mate_in_moves(white_partial)
-                yield SearchInfo(
-                    depth=depth,
-                    score_cp=None if mate is not None else white_partial,
-                    mate=mate,
-                    best=moves_pv[0],
-                    pv=moves_pv,
-                    nodes=job.nodes,
-                    seldepth=job.seldepth,
-                    complete=False,
-                )
+                yield job.info(depth, job.improved, job.improved_score, white_to_move, False)
             return
-        best = job.pv[0][0] if job.pv[0] else job.root_moves[0]
-        white_score = score if white_to_move else -score
-        mate = _mate_in_moves(white_score)
-        pv = tuple(move.uci() for move in job.pv[0]) or (job.root_moves[0].uci(),)
-        yield SearchInfo(
-            depth=depth,
-            score_cp=None if mate is not None else white_score,
-            mate=mate,
-            best=pv[0],
-            pv=pv,
-            nodes=job.nodes,
-            seldepth=job.seldepth,
-        )
-        if mate is not None and mate == previous_mate:
+        line = job.pv[0] or (job.root_moves[0],)
+        best = line[0]
+        info = job.info(depth, line, score, white_to_move, True)
+        yield info
+        if info.mate is not None and info.mate == previous_mate:
             return
-        previous_mate = mate
+        previous_mate = info.mate
 
 
 def _mate_in_moves(white_score: int) -> int | None:
@@ -251,6 +230,30 @@ class _SearchJob:
         # Keys of the positions from the root down to the parent of the current node.
         self.keys: list[object] = []
         self.pv: list[tuple[chess.Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
+
+    def info(
+        self,
+        depth: int,
+        line: tuple[chess.Move, ...],
+        score: int,
+        white_to_move: bool,
+        complete: bool,
+    ) -> SearchInfo:
+        """The `SearchInfo` of the root `line` found at `depth`, `score` from the root's
+        side to move (the board itself may be left inside the tree by an abort)."""
+        white_score = score if white_to_move else -score
+        mate = _mate_in_moves(white_score)
+        pv = tuple(move.uci() for move in line)
+        return SearchInfo(
+            depth=depth,
+            score_cp=None if mate is not None else white_score,
+            mate=mate,
+            best=pv[0],
+            pv=pv,
+            nodes=self.nodes,
+            seldepth=self.seldepth,
+            complete=complete,
+        )
 
     def _schedule_poll(self) -> None:
         next_poll = self.nodes + POLL_NODES
