@@ -20,6 +20,7 @@ from typing import Final
 
 import chess
 
+from engine.search.checks import CheckSquares
 from engine.search.evaluation import (
     blend,
     evaluate_terms,
@@ -428,25 +429,23 @@ class _SearchJob:
         legal = 0
         searched = 0
         quiets_searched: list[chess.Move] = []
+        checks: CheckSquares | None = None
         for stage, move in order.moves(board, hash_move, ply):
             legal += 1
-            d_mg, d_eg, d_phase = move_delta(board, move)
             quiet = KILLER <= stage <= QUIET or (
                 stage == HASH_MOVE and not move.promotion and not board.is_capture(move)
             )
-            board.push(move)
-            check = board.is_check()
             # Futility and late-move pruning: a quiet move that gives no check cannot lift a
             # hopeless frontier node, and late quiet moves rarely matter near the leaves.
-            if (
-                searched
-                and quiet
-                and not check
-                and not in_check
-                and (futile or legal > late_move_count)
-            ):
-                board.pop()
-                continue
+            # Whether it checks is told without playing it: most moves asked about are pruned.
+            if searched and quiet and not in_check and (futile or legal > late_move_count):
+                if checks is None:
+                    checks = CheckSquares(board)
+                if not checks.may_check(board, move):
+                    continue
+            d_mg, d_eg, d_phase = move_delta(board, move)
+            board.push(move)
+            check = board.is_check()
             search = self._search
             child = (ply + 1, check, mg + d_mg, eg + d_eg, phase + d_phase, True)
             if searched == 0:

@@ -1,0 +1,65 @@
+"""Whether a quiet move may give check, told from bitboards without playing it.
+
+The search prunes late and futile quiet moves unless they give check. Playing a move to find
+out (push, `is_check`, pop) costs as much as visiting a node, and most moves tested that way
+are then thrown away; `CheckSquares` answers from the position alone. It is conservative: it
+may say a move checks when it does not (a discovered-check candidate moving along its line,
+castling), never the reverse.
+"""
+
+from __future__ import annotations
+
+import chess
+
+__all__ = ["CheckSquares"]
+
+
+class CheckSquares:
+    """The squares from which each piece type of the side to move would attack the enemy king,
+    and the side to move's pieces that shield the enemy king from its own sliders."""
+
+    __slots__ = ("by_type", "discoverers")
+
+    def __init__(self, board: chess.Board) -> None:
+        turn = board.turn
+        them = board.occupied_co[not turn]
+        king = chess.lsb(board.kings & them)
+        occupied = board.occupied
+        diagonal = chess.BB_DIAG_ATTACKS[king][chess.BB_DIAG_MASKS[king] & occupied]
+        straight = (
+            chess.BB_RANK_ATTACKS[king][chess.BB_RANK_MASKS[king] & occupied]
+            | chess.BB_FILE_ATTACKS[king][chess.BB_FILE_MASKS[king] & occupied]
+        )
+        # A pawn of the side to move checks from where an enemy pawn on the king's square
+        # would attack; a king never gives check itself (castling is handled by the caller).
+        self.by_type = (
+            0,
+            chess.BB_PAWN_ATTACKS[not turn][king],
+            chess.BB_KNIGHT_ATTACKS[king],
+            diagonal,
+            straight,
+            diagonal | straight,
+            0,
+        )
+        own = board.occupied_co[turn]
+        straight_sliders = (board.rooks | board.queens) & own
+        diagonal_sliders = (board.bishops | board.queens) & own
+        snipers = (
+            (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0]) & straight_sliders
+        ) | (chess.BB_DIAG_ATTACKS[king][0] & diagonal_sliders)
+        discoverers = 0
+        for sniper in chess.scan_forward(snipers):
+            between = chess.between(king, sniper) & occupied
+            if between and not between & (between - 1):
+                discoverers |= between
+        self.discoverers = discoverers & own
+
+    def may_check(self, board: chess.Board, move: chess.Move) -> bool:
+        """Whether the legal non-capturing, non-promoting `move` may give check."""
+        from_square = move.from_square
+        if self.discoverers & chess.BB_SQUARES[from_square]:
+            return True
+        piece_type = board.piece_type_at(from_square)
+        if piece_type == chess.KING:
+            return abs(move.to_square - from_square) == 2  # castling: the rook may check
+        return bool(self.by_type[piece_type or 0] & chess.BB_SQUARES[move.to_square])
