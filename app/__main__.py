@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -39,8 +40,19 @@ def raise_file_limit() -> None:
             logging.getLogger(__name__).warning("could not raise the open-file limit from %d", soft)
 
 
-def _stopped(signum: int, frame: object) -> None:
-    """The handler uvicorn re-raises a stop signal to after its graceful shutdown."""
+def _stop_handler(server: uvicorn.Server) -> Callable[[int, object], None]:
+    """The handler of SIGTERM/SIGINT outside uvicorn's own.
+
+    uvicorn takes the stop signals over only once it serves; one that arrives before (while
+    the app is built, or an edge is still starting when its core dies) must stop the server
+    too, which uvicorn checks after its start-up. After its graceful shutdown uvicorn raises
+    the signal again to this handler, which then changes nothing.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    return stop
 
 
 # The exit status after the history could not be written: EX_TEMPFAIL (sysexits.h), so
@@ -175,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         # uvicorn handles SIGTERM/SIGINT itself (spectators get 1012), then re-raises the
         # signal to the handler it found: make that one return, so a clean stop exits 0.
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop_signal, _stopped)
+            signal.signal(stop_signal, _stop_handler(server))
         if edges is not None:
             edges.start()
         # Everything imported and built so far lives as long as the process: keep it out

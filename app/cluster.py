@@ -12,6 +12,7 @@ the core stops.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -26,12 +27,16 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def _die_with_parent() -> None:
-    """In a child, before exec: SIGTERM it when its parent (the core) dies, even by
-    SIGKILL, so no edge or redis-server outlives its core (Linux; elsewhere nothing)."""
+def _die_with_parent(parent: int) -> None:
+    """In a child of process `parent`, before exec: SIGTERM it when its parent (the core)
+    dies, even by SIGKILL, so no edge or redis-server outlives its core (Linux; elsewhere
+    nothing)."""
     if sys.platform == "linux":
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            # The core died between the fork and the line above: no signal will come.
+            os._exit(1)
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -86,7 +91,7 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -143,7 +148,7 @@ class EdgeSupervisor:
         return subprocess.Popen(
             [sys.executable, "-m", "app"],
             env=self._env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
 
     def _watch(self) -> None:

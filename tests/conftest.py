@@ -189,6 +189,23 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Start and wait until ``/healthz`` answers 200."""
+        self.spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.log_since(self.log_offset)
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {err}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("server did not become healthy")
+
+    def spawn(self) -> None:
+        """Start the process and return at once."""
         env = {
             **os.environ,
             "GM_OPERATOR_TOKEN": "operator-secret-token",
@@ -216,18 +233,6 @@ class ServerProcess:
             stderr=log,
         )
         log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.log_since(self.log_offset)
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {err}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("server did not become healthy")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
