@@ -20,6 +20,7 @@ from typing import Final
 
 import chess
 
+from engine.search.board import SearchBoard
 from engine.search.checks import CheckSquares
 from engine.search.evaluation import (
     blend,
@@ -138,7 +139,7 @@ def iter_search(
     # Searching from a fresh board keeps the move stack (and its cost) out of every push.
     # A repetition cannot reach past the last capture or pawn move.
     history = history[max(len(history) - board.halfmove_clock, 0) :] if board.halfmove_clock else []
-    board = chess.Board(board.fen())
+    board = SearchBoard(board.fen())
     root_moves = list(board.generate_legal_moves())
     if not root_moves:
         return

@@ -1,0 +1,106 @@
+"""`SearchBoard` pushes and pops exactly as python-chess's `Board` does, in every kind of move."""
+
+from __future__ import annotations
+
+import chess
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.search.board import SearchBoard
+
+
+def state(board: chess.Board) -> tuple[object, ...]:
+    """Every field a position keeps, and the move stack."""
+    return (
+        board.pawns,
+        board.knights,
+        board.bishops,
+        board.rooks,
+        board.queens,
+        board.kings,
+        board.occupied_co[chess.WHITE],
+        board.occupied_co[chess.BLACK],
+        board.occupied,
+        board.promoted,
+        board.turn,
+        board.castling_rights,
+        board.ep_square,
+        board.halfmove_clock,
+        board.fullmove_number,
+        tuple(board.move_stack),
+        board.fen(),
+    )
+
+
+def play_alike(fen: str, choices: list[int]) -> None:
+    """Play the same moves (picked by `choices`, null moves included) on both boards, then
+    take them all back, comparing the boards after every step."""
+    reference = chess.Board(fen)
+    ours = SearchBoard(fen)
+    played = 0
+    for choice in choices:
+        moves = [*reference.generate_legal_moves()]
+        if not moves:
+            break
+        if choice % 11 == 10 and not reference.is_check():
+            move = chess.Move.null()
+        else:
+            move = moves[choice % len(moves)]
+        reference.push(move)
+        ours.push(move)
+        played += 1
+        assert state(ours) == state(reference), f"after {move} from {fen}"
+    for _ in range(played):
+        assert ours.pop() == reference.pop()
+        assert state(ours) == state(reference)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=120))
+def test_random_games_match_python_chess(choices: list[int]) -> None:
+    """Random games from the start, with null moves here and there."""
+    play_alike(chess.STARTING_FEN, choices)
+
+
+@pytest.mark.parametrize(
+    ("fen", "plies"),
+    [
+        # Castling on both wings for both sides, rooks capturable on their squares.
+        ("r3k2r/pppq1ppp/2n2n2/1Bb1p1B1/1bP1P1b1/2N2N2/PP1Q1PPP/R3K2R w KQkq - 4 9", 2),
+        ("r3k2r/p6p/8/8/8/8/P6P/R3K2R w KQkq - 0 1", 3),
+        # En passant just became possible, and a pinned pawn that may not take it.
+        ("8/8/8/K2pP2r/8/8/8/4k3 w - d6 0 2", 3),
+        ("rnbqkbnr/ppp1p1pp/8/3pPp2/8/8/PPPP1PPP/RNBQKBNR w KQkq f6 0 3", 2),
+        # Promotions, with and without a capture, onto a rook's castling square.
+        ("r3k2r/1P6/8/8/8/8/6p1/R3K2R w KQkq - 0 1", 3),
+    ],
+)
+def test_special_moves_match_python_chess(fen: str, plies: int) -> None:
+    """Every line of up to `plies` moves from positions full of special moves, each pushed
+    and popped on both boards in step."""
+    reference = chess.Board(fen)
+    ours = SearchBoard(fen)
+
+    def walk(depth: int) -> None:
+        for move in list(reference.generate_legal_moves()):
+            reference.push(move)
+            ours.push(move)
+            assert state(ours) == state(reference), [m.uci() for m in reference.move_stack]
+            if depth > 1:
+                walk(depth - 1)
+            assert ours.pop() == reference.pop()
+            assert state(ours) == state(reference), [m.uci() for m in reference.move_stack]
+
+    walk(plies)
+
+
+def test_a_promoted_piece_stays_promoted_as_it_moves() -> None:
+    """The board remembers promoted pieces (python-chess does, for variants) through moves."""
+    board = SearchBoard("7k/P7/8/8/8/8/8/K7 w - - 0 1")
+    board.push(chess.Move.from_uci("a7a8q"))
+    board.push(chess.Move.from_uci("h8h7"))
+    board.push(chess.Move.from_uci("a8a5"))
+    assert board.promoted == chess.BB_A5
+    board.pop()
+    assert board.promoted == chess.BB_A8
