@@ -90,6 +90,8 @@ class _Session:
             options = self.options
             if isinstance(command, SetOption):
                 options = apply_option(options, command.name, command.value)
+            elif isinstance(command, Go):
+                self._check_searchmoves(command)
             # Everything else changes what a search uses: no search may be running meanwhile.
             self.finish()
             if isinstance(command, UciNewGame):
@@ -112,6 +114,15 @@ class _Session:
             self.wake.set()
             thread.join()
             self.thread = None
+
+    def _check_searchmoves(self, go: Go) -> None:
+        """Refuse a `go searchmoves` with a move that is not legal in the position."""
+        if not go.searchmoves:
+            return
+        legal = {move.uci() for move in self.position.board().legal_moves}
+        unknown = [uci for uci in go.searchmoves if uci not in legal]
+        if unknown:
+            raise UciError(f"go searchmoves: not legal here: {' '.join(unknown)}")
 
     def _start(self, go: Go) -> None:
         self.stop = threading.Event()
@@ -158,8 +169,11 @@ class _Session:
         clock = self.clock
         board = position.board()
         white_to_move = board.turn == chess.WHITE
-        legal = list(board.legal_moves)
+        legal = [m for m in board.legal_moves if not go.searchmoves or m.uci() in go.searchmoves]
         timed = go.movetime_ms is None and not go.infinite and deadlines.hard_s is not None
+        multipv = self.options.multipv
+        lines = max(min(multipv, len(legal)), 1)
+        sign = 1 if white_to_move else -1
 
         def should_stop() -> bool:
             hard_s = deadlines.hard_s
@@ -175,12 +189,20 @@ class _Session:
                 should_stop=should_stop,
                 table=table,
                 partial=True,
+                multipv=multipv,
+                searchmoves=go.searchmoves,
             ):
-                last = info
+                if info.multipv == 1:
+                    last = info
                 if not info.complete:
                     break  # A better move found by a depth cut short: played, not reported.
                 elapsed_ms = int((clock() - self.started_s) * 1000)
-                self.write(format_info(info, white_to_move, elapsed_ms))
+                self.write(format_info(info, white_to_move, elapsed_ms, multipv > 1))
+                if info.multipv < lines:
+                    continue  # The depth's other lines come next.
+                found = last.mate if last is not None and last.mate is not None else 0
+                if go.mate is not None and 0 < found * sign <= go.mate:
+                    break  # The mate asked for is found.
                 soft_s = deadlines.soft_s
                 if soft_s is not None and clock() >= soft_s:
                     break

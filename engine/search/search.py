@@ -78,6 +78,7 @@ class SearchInfo:
     `nodes` counts every node the job has visited so far, all depths included; `seldepth` is
     the deepest ply from the root the job has reached so far, quiescence included. `complete`
     is False only for the last info of a search asked for `partial` results (see `iter_search`).
+    `multipv` is the line's rank in a search for several lines (1 is the best).
     """
 
     depth: int
@@ -88,6 +89,7 @@ class SearchInfo:
     nodes: int
     seldepth: int = 0
     complete: bool = True
+    multipv: int = 1
 
 
 def iter_search(
@@ -99,6 +101,8 @@ def iter_search(
     should_stop: Callable[[], bool] | None = None,
     table: TranspositionTable | None = None,
     partial: bool = False,
+    multipv: int = 1,
+    searchmoves: Sequence[str] = (),
 ) -> Iterator[SearchInfo]:
     """Search the position `fen` deeper and deeper, yielding a `SearchInfo` per completed depth.
 
@@ -113,6 +117,12 @@ def iter_search(
     `complete=False`: its `best` is that move and its score is a bound, not exact. A player
     with a clock wants that move; an analysis wants complete depths only.
 
+    `multipv` above 1 asks for that many best lines (as UCI's `MultiPV`): each depth searches
+    the root once per line, each time without the moves that head the lines before, and
+    yields the lines in rank order, each with its `multipv`; a depth cut short yields the lines
+    it completed. `searchmoves` (UCI) restricts the root to those moves, as UCI's
+    `go searchmoves`. The stopping rules below follow the best line.
+
     The search ends after `max_depth`, once a mate score has been confirmed by two consecutive
     depths, when the job has visited `max_nodes` nodes, or when `should_stop()` returns True
     (polled every `POLL_NODES` nodes). A depth interrupted by either of the last two is not
@@ -121,7 +131,8 @@ def iter_search(
 
     Any repetition (a position met twice) counts as a draw, the common simplification of the
     threefold rule. Raises ValueError for a malformed FEN, an impossible position
-    (python-chess `Board.status()`) or a move of `moves` that is not legal where it is played.
+    (python-chess `Board.status()`), a move of `moves` that is not legal where it is played or
+    one of `searchmoves` that is not legal in the searched position.
     """
     board = chess.Board(fen)
     if not board.is_valid():
@@ -141,8 +152,15 @@ def iter_search(
     history = history[max(len(history) - board.halfmove_clock, 0) :] if board.halfmove_clock else []
     board = SearchBoard(board.fen())
     root_moves = list(board.generate_legal_moves())
+    if searchmoves:
+        legal = {move.uci(): move for move in root_moves}
+        unknown = [uci for uci in searchmoves if uci not in legal]
+        if unknown:
+            raise ValueError(f"searchmoves not legal in {board.fen()!r}: {' '.join(unknown)}")
+        root_moves = [legal[uci] for uci in dict.fromkeys(searchmoves)]
     if not root_moves:
         return
+    lines = max(min(multipv, len(root_moves)), 1)
     job = _SearchJob(
         board,
         root_moves,
@@ -152,24 +170,37 @@ def iter_search(
     )
     job.keys.extend(history)
     white_to_move = board.turn == chess.WHITE
-    score = 0
+    scores = [0] * lines
     previous_mate: int | None = None
     best: chess.Move | None = None
     for depth in range(1, min(max_depth, _MAX_PLY - 10) + 1):
         job.improved = ()
+        heads: list[chess.Move] = []
+        infos: list[SearchInfo] = []
         try:
-            score = job.search_depth(depth, score)
+            for rank in range(lines):
+                # The best line reorders the job's root moves in place, as a single line does.
+                candidates = (
+                    job.root_moves if rank == 0 else [m for m in job.root_moves if m not in heads]
+                )
+                scores[rank] = job.search_depth(depth, scores[rank], candidates)
+                line = job.pv[0] or (candidates[0],)
+                heads.append(line[0])
+                infos.append(job.info(depth, line, scores[rank], white_to_move, True, rank + 1))
         except _Aborted:
-            if partial and job.improved and job.improved[0] != best:
+            yield from infos
+            if not infos and partial and job.improved and job.improved[0] != best:
                 yield job.info(depth, job.improved, job.improved_score, white_to_move, False)
             return
-        line = job.pv[0] or (job.root_moves[0],)
-        best = line[0]
-        info = job.info(depth, line, score, white_to_move, True)
-        yield info
-        if info.mate is not None and info.mate == previous_mate:
+        if lines > 1:
+            # The next depth tries the lines' heads first, in their order.
+            job.root_moves[:] = [*heads, *(m for m in job.root_moves if m not in heads)]
+        best = heads[0]
+        yield from infos
+        mate = infos[0].mate
+        if mate is not None and mate == previous_mate:
             return
-        previous_mate = info.mate
+        previous_mate = mate
 
 
 def _mate_in_moves(white_score: int) -> int | None:
@@ -240,6 +271,7 @@ class _SearchJob:
         score: int,
         white_to_move: bool,
         complete: bool,
+        multipv: int = 1,
     ) -> SearchInfo:
         """The `SearchInfo` of the root `line` found at `depth`, `score` from the root's
         side to move (the board itself may be left inside the tree by an abort)."""
@@ -255,6 +287,7 @@ class _SearchJob:
             nodes=self.nodes,
             seldepth=self.seldepth,
             complete=complete,
+            multipv=multipv,
         )
 
     def _schedule_poll(self) -> None:
@@ -280,14 +313,15 @@ class _SearchJob:
         score = blend(mg + extra_mg, eg + extra_eg, phase)
         return score if board.turn else -score
 
-    def search_depth(self, depth: int, previous: int) -> int:
-        """Search the root to `depth` inside an aspiration window around `previous`."""
+    def search_depth(self, depth: int, previous: int, moves: list[chess.Move]) -> int:
+        """Search the root `moves` to `depth` inside an aspiration window around `previous`;
+        the move found best goes to the front of `moves`."""
         if depth < 4 or abs(previous) > MATE_BOUND:
-            return self._search_root(depth, -_INFINITY, _INFINITY)
+            return self._search_root(depth, -_INFINITY, _INFINITY, moves)
         window = _ASPIRATION_CP
         alpha, beta = previous - window, previous + window
         while True:
-            score = self._search_root(depth, alpha, beta)
+            score = self._search_root(depth, alpha, beta, moves)
             if score <= alpha:
                 alpha = max(score - window, -_INFINITY)
             elif score >= beta:
@@ -296,10 +330,9 @@ class _SearchJob:
                 return score
             window *= 2
 
-    def _search_root(self, depth: int, alpha: int, beta: int) -> int:
+    def _search_root(self, depth: int, alpha: int, beta: int, moves: list[chess.Move]) -> int:
         board = self.board
         mg, eg, phase = self.root_terms
-        moves = self.root_moves
         self.pv[0] = ()
         self.keys.append(board._transposition_key())
         best_score = -_INFINITY

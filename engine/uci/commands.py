@@ -89,7 +89,8 @@ class Position:
 class Go:
     """`go` with its limits; times in milliseconds, None where the GUI gave none.
 
-    `searchmoves` and `mate` are not supported (refused by the parser).
+    `searchmoves` are UCI moves the search is restricted to (their legality is the position's
+    to judge); `mate` asks for a mate in that many moves: the search stops once it has one.
     """
 
     wtime_ms: int | None = None
@@ -102,6 +103,8 @@ class Go:
     nodes: int | None = None
     infinite: bool = False
     ponder: bool = False
+    mate: int | None = None
+    searchmoves: tuple[str, ...] = ()
 
 
 Command: TypeAlias = (
@@ -125,10 +128,12 @@ _GO_NUMBERS: Final = {
     "movetime": "movetime_ms",
     "depth": "depth",
     "nodes": "nodes",
+    "mate": "mate",
 }
 _GO_FLAGS: Final = {"infinite", "ponder"}
 # Counts that must be positive to mean anything; clock times may be negative (a flagged GUI).
-_GO_POSITIVE: Final = {"movestogo", "movetime", "depth", "nodes"}
+_GO_POSITIVE: Final = {"movestogo", "movetime", "depth", "nodes", "mate"}
+_GO_KEYWORDS: Final = {*_GO_NUMBERS, *_GO_FLAGS, "searchmoves"}
 
 
 def parse_command(line: str) -> Command | None:
@@ -193,6 +198,18 @@ def _parse_go(tokens: list[str]) -> Go:
         index += 1
         if token in _GO_FLAGS:
             values[token] = True
+        elif token == "searchmoves":  # noqa: S105 (a UCI keyword, not a secret)
+            # Every move up to the next keyword: UCI lets the list end anywhere.
+            moves: list[str] = []
+            while index < len(tokens) and tokens[index] not in _GO_KEYWORDS:
+                try:
+                    moves.append(chess.Move.from_uci(tokens[index]).uci())
+                except ValueError:
+                    raise UciError(f"go searchmoves: not a move {tokens[index]!r}") from None
+                index += 1
+            if not moves:
+                raise UciError("go searchmoves needs at least one move")
+            values["searchmoves"] = tuple(moves)
         elif token in _GO_NUMBERS:
             if index >= len(tokens):
                 raise UciError(f"go {token} needs a number")

@@ -1,8 +1,9 @@
 """The engine's UCI options: what `uci` declares and what `setoption` may change.
 
 `Hash` bounds the transposition table a game keeps from move to move, `Threads` is declared
-with its only supported value (the search is single-threaded Python), and `Move Overhead` is
-the time kept back on every move for the GUI's and the operating system's latency.
+with its only supported value (the search is single-threaded Python), `Move Overhead` is
+the time kept back on every move for the GUI's and the operating system's latency, and
+`MultiPV` is how many best lines a search reports (each costs about one more search).
 """
 
 from __future__ import annotations
@@ -22,16 +23,19 @@ _SPINS: Final = {
     "Hash": (64, 1, 4096),
     "Threads": (1, 1, 1),
     "Move Overhead": (30, 0, 5000),
+    "MultiPV": (1, 1, 256),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """Current option values: `hash_mb` megabytes of table, `move_overhead_ms` per move."""
+    """Current option values: `hash_mb` megabytes of table, `move_overhead_ms` per move,
+    `multipv` lines to search and report."""
 
     hash_mb: int = _SPINS["Hash"][0]
     threads: int = _SPINS["Threads"][0]
     move_overhead_ms: int = _SPINS["Move Overhead"][0]
+    multipv: int = _SPINS["MultiPV"][0]
 
     @property
     def table_entries(self) -> int:
@@ -39,7 +43,12 @@ class Options:
         return max(self.hash_mb * (1 << 20) // BYTES_PER_ENTRY, 2)
 
 
-_FIELDS: Final = {"hash": "hash_mb", "threads": "threads", "move overhead": "move_overhead_ms"}
+_FIELDS: Final = {
+    "hash": "hash_mb",
+    "threads": "threads",
+    "move overhead": "move_overhead_ms",
+    "multipv": "multipv",
+}
 
 
 def apply_option(options: Options, name: str, value: str | None) -> Options:

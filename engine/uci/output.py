@@ -19,8 +19,11 @@ def id_lines() -> list[str]:
     return [f"id name {ENGINE_NAME}", f"id author {ENGINE_AUTHOR}"]
 
 
-def format_info(info: SearchInfo, white_to_move: bool, elapsed_ms: int) -> str:
-    """One `info` line for a completed depth, searched in `elapsed_ms` milliseconds so far."""
+def format_info(
+    info: SearchInfo, white_to_move: bool, elapsed_ms: int, multipv: bool = False
+) -> str:
+    """One `info` line for a completed depth, searched in `elapsed_ms` milliseconds so far;
+    with `multipv`, the line's rank is given (a search for several lines)."""
     sign = 1 if white_to_move else -1
     if info.mate is not None:
         score = f"mate {info.mate * sign}"
@@ -28,7 +31,9 @@ def format_info(info: SearchInfo, white_to_move: bool, elapsed_ms: int) -> str:
         score = f"cp {(info.score_cp or 0) * sign}"
     nps = info.nodes * 1000 // max(elapsed_ms, 1)
     return (
-        f"info depth {info.depth} seldepth {max(info.seldepth, info.depth)} score {score} "
+        f"info depth {info.depth} seldepth {max(info.seldepth, info.depth)} "
+        + (f"multipv {info.multipv} " if multipv else "")
+        + f"score {score} "
         f"nodes {info.nodes} nps {nps} time {elapsed_ms} pv {' '.join(info.pv)}"
     )
 

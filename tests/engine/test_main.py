@@ -101,6 +101,7 @@ def test_uci_identifies_and_declares_options(engine: chess.engine.SimpleEngine) 
     assert engine.options["Hash"].type == "spin"
     assert (engine.options["Threads"].min, engine.options["Threads"].max) == (1, 1)
     assert engine.options["Move Overhead"].default == 30
+    assert engine.options["MultiPV"].default == 1
     engine.configure({"Hash": 16, "Move Overhead": 50})
     engine.ping()  # isready: the engine is still there and answering
     assert engine.play(chess.Board(), chess.engine.Limit(depth=2)).move is not None
@@ -125,6 +126,59 @@ def test_go_depth_reports_every_depth_and_a_ponder_move(
     assert best.move == last["pv"][0]
     assert best.ponder == last["pv"][1]
     assert board.is_legal(best.move)
+
+
+# White takes the queen with the knight or the bishop; anything else loses the bishop to it.
+TWO_WAYS_TO_THE_QUEEN = "6k1/5ppp/8/3q3r/8/2N2B2/5PPP/6K1 w - - 0 1"
+
+
+def test_multipv_gives_the_best_lines_in_order(engine: chess.engine.SimpleEngine) -> None:
+    """`MultiPV` 3: three lines with different first moves, best first; the two captures of
+    the queen lead."""
+    board = chess.Board(TWO_WAYS_TO_THE_QUEEN)
+    lines = engine.analyse(board, chess.engine.Limit(depth=4), multipv=3)
+    assert [line["multipv"] for line in lines] == [1, 2, 3]
+    assert {lines[0]["pv"][0].uci(), lines[1]["pv"][0].uci()} == {"c3d5", "f3d5"}
+    assert lines[2]["pv"][0] not in (lines[0]["pv"][0], lines[1]["pv"][0])
+    scores = [line["score"].relative.score() for line in lines]
+    assert scores == sorted(scores, reverse=True), scores
+    assert scores[1] > scores[2] + 300  # keeping the queen is worth far more than the rest
+
+
+def test_multipv_plays_the_first_lines_move(raw: RawEngine) -> None:
+    """With `MultiPV` 2 each depth reports both lines, and the move played heads the first."""
+    raw.send("setoption name MultiPV value 2")
+    raw.send(f"position fen {TWO_WAYS_TO_THE_QUEEN}")
+    raw.send("go depth 3")
+    seen = raw.expect("bestmove")
+    infos = [line.split() for line in seen if line.startswith("info depth")]
+    ranks = [(int(i[i.index("depth") + 1]), int(i[i.index("multipv") + 1])) for i in infos]
+    assert ranks == [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2)]
+    first = next(i for i in reversed(infos) if i[i.index("multipv") + 1] == "1")
+    assert seen[-1].split()[1] == first[first.index("pv") + 1]
+
+
+def test_searchmoves_restricts_the_moves_searched(engine: chess.engine.SimpleEngine) -> None:
+    """`go searchmoves` plays the best of the moves given, however good the others are."""
+    board = chess.Board(TWO_WAYS_TO_THE_QUEEN)
+    allowed = [chess.Move.from_uci("g1f1"), chess.Move.from_uci("f3h5")]
+    result = engine.play(
+        board, chess.engine.Limit(depth=3), root_moves=allowed, info=chess.engine.INFO_ALL
+    )
+    assert result.move == chess.Move.from_uci("f3h5")
+
+
+def test_go_mate_stops_once_the_mate_is_found(engine: chess.engine.SimpleEngine) -> None:
+    """`go mate 1` reports the mate and plays it at once, without confirming it deeper."""
+    infos: list[chess.engine.InfoDict] = []
+    with engine.analysis(chess.Board(MATE_IN_1), chess.engine.Limit(mate=1)) as analysis:
+        for info in analysis:
+            if "depth" in info:
+                infos.append(info)
+        best = analysis.wait()
+    assert best.move == chess.Move.from_uci("a1a8")
+    assert [info["depth"] for info in infos] == [1]
+    assert infos[0]["score"].relative == chess.engine.Mate(1)
 
 
 def test_scores_are_from_the_side_to_move(engine: chess.engine.SimpleEngine) -> None:
@@ -243,11 +297,21 @@ def test_bad_input_gets_an_error_and_changes_nothing(raw: RawEngine) -> None:
         "position fen 8/8 w - - 0 1",
         "position startpos moves e2e4 e2e4",
         "go depth zero",
+        "go mate 0",
+        "go searchmoves",
+        "go searchmoves e7e5 e2e4",
+        "go searchmoves e7e9",
+        "setoption name MultiPV value 0",
     ):
         raw.send(line)
-        assert raw.expect("info string")[-1].startswith("info string error: "), line
+        answer = raw.expect("info string")
+        # The error alone: no search started (a bad go would otherwise give a bestmove).
+        assert len(answer) == 1, (line, answer)
+        assert answer[0].startswith("info string error: "), line
     raw.send("go depth 2")
-    best = chess.Move.from_uci(raw.expect("bestmove")[-1].split()[1])
+    answer = raw.expect("bestmove")
+    assert not any(seen.startswith("info string") for seen in answer), answer
+    best = chess.Move.from_uci(answer[-1].split()[1])
     after_e4 = chess.Board()
     after_e4.push_uci("e2e4")
     assert after_e4.is_legal(best)

@@ -73,7 +73,12 @@ def test_position_fen_with_and_without_moves() -> None:
         ("go depth x", "needs a number"),
         ("go depth 0", "positive"),
         ("go movetime -5", "positive"),
-        ("go mate 3", "unknown go parameter 'mate'"),
+        ("go mate 0", "positive"),
+        ("go searchmoves", "at least one move"),
+        ("go searchmoves depth 3", "at least one move"),
+        ("go searchmoves e2e4 xyz", "not a move 'xyz'"),
+        ("go searchmoves e2", "not a move 'e2'"),
+        ("go bogus 3", "unknown go parameter 'bogus'"),
         ("setoption Hash 12", "setoption needs"),
         ("setoption name", "setoption needs"),
         ("register later", "unknown command 'register'"),
@@ -103,6 +108,17 @@ def test_go_with_every_limit() -> None:
     assert parse_command("go movetime 300") == Go(movetime_ms=300)
     assert parse_command("go infinite") == Go(infinite=True)
     assert parse_command("go") == Go()
+    assert parse_command("go mate 2") == Go(mate=2)
+
+
+def test_searchmoves_run_to_the_next_keyword() -> None:
+    """`searchmoves` takes every move up to the next `go` keyword, wherever it stands."""
+    assert parse_command("go searchmoves e2e4 d2d4 depth 5") == Go(
+        searchmoves=("e2e4", "d2d4"), depth=5
+    )
+    assert parse_command("go infinite searchmoves e7e8q") == Go(
+        infinite=True, searchmoves=("e7e8q",)
+    )
 
 
 def test_go_accepts_a_negative_clock() -> None:

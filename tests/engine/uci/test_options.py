@@ -9,11 +9,13 @@ from engine.uci.options import BYTES_PER_ENTRY, Options, apply_option, option_li
 
 
 def test_declared_options() -> None:
-    """`uci` declares Hash, Threads (only 1) and Move Overhead as spins with their bounds."""
+    """`uci` declares Hash, Threads (only 1), Move Overhead and MultiPV as spins with their
+    bounds."""
     assert option_lines() == [
         "option name Hash type spin default 64 min 1 max 4096",
         "option name Threads type spin default 1 min 1 max 1",
         "option name Move Overhead type spin default 30 min 0 max 5000",
+        "option name MultiPV type spin default 1 min 1 max 256",
     ]
 
 
