@@ -104,6 +104,9 @@ async def test_a_reviewed_game_shows_accuracy_acpl_counts_and_the_blunder_with_t
         )
         await page.locator(f'#moves button[data-ply="{BLUNDER_PLY}"]').click()
         await wait_for_pieces(page, position_after(HUNG_QUEEN[:BLUNDER_PLY]))
+        await page.wait_for_function(
+            "() => !document.querySelector('#board piece.anim, #board piece.fading')"
+        )
         await screenshot(page, "game-review.png")
         # The summary and the lines under the moves fit a phone's screen.
         await page.set_viewport_size({"width": 390, "height": 844})
