@@ -126,11 +126,13 @@ async def test_a_review_that_arrives_over_the_socket_is_shown_without_a_reload(
         game_id, _ = await live.started_game()
         page = await browsing.open(live, f"/games/{game_id}")
         await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        await page.evaluate("() => { window.__sameDocument = true; }")
+        # Back to back, then the end at once: no position is searched to the review's depth
+        # live, so the review needs the worker.
         for text in HUNG_QUEEN:
             await move(live, game_id, text)
-        await expect(page.locator("#moves button")).to_have_count(len(HUNG_QUEEN))
-        await page.evaluate("() => { window.__sameDocument = true; }")
         await end(live, game_id)
+        await expect(page.locator("#moves button")).to_have_count(len(HUNG_QUEEN))
         status = page.locator("#review-status")
         await expect(status).to_have_text(re.compile(r"^Computer review (queued|running)"))
         await expect(page.locator("#review")).to_be_hidden()
