@@ -58,7 +58,8 @@ system-deps:
 	  fi; \
 	fi
 
-# The browser tests write the README's screenshots (home, game, 16-board tournament) to docs/.
+# The browser tests write the README's screenshots (home, game, game review, 16-board
+# tournament) to docs/.
 screenshots: install system-deps
 	GM_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/site
 

@@ -1,5 +1,6 @@
 // The game page: one game's socket (snapshot, then events, resumed with since=), the board
-// (chessground), the move list with clocks, the evaluation bar, graph and engine line.
+// (chessground), the move list with clocks, the evaluation bar, graph and engine line, and
+// the computer review once the game is finished (fetched, or pushed by the socket).
 import { Chessground } from "chessground";
 import { Chess } from "chessops/chess";
 import { parseFen, makeFen } from "chessops/fen";
@@ -25,6 +26,7 @@ import {
   uciSquares,
   whiteShare,
 } from "./common.js";
+import { budgetText, isReviewOf, judgmentOf, pendingText, summaryTable } from "./review.js";
 
 const gameId = idFromPath();
 const $ = (id) => document.getElementById(id);
@@ -36,6 +38,12 @@ const evals = new Map(); // ply -> the deepest evaluation known for that positio
 let viewPly = null; // null: follow the live position; else the ply shown
 let orientation = "white";
 let pgnEvalsLoaded = false;
+let review = null; // the done review of the game's moves as they are, or null
+let reviewStatus = null; // {status: "queued" | "running", ...} while one is awaited
+let reviewVersion = 0; // bumped when review changes: the move list is redrawn
+let reviewAsk = 0; // bumped per request and on every change, so a late answer is dropped
+let reviewTimer = null;
+const REVIEW_POLL_MS = 5000;
 
 const board = Chessground($("board"), {
   viewOnly: true,
@@ -83,6 +91,7 @@ function onMessage(msg) {
     if (viewPly !== null && viewPly > game.ply) viewPly = null;
     loadPgnEvals();
     loadTournament();
+    syncReview();
     render();
     return;
   }
@@ -98,6 +107,7 @@ function onMessage(msg) {
     return;
   }
   if (msg.type === "move") {
+    dropReview(); // only a reopened game moves after its end
     fens[msg.ply] = msg.fen;
     fens.length = msg.ply + 1;
     checks[msg.ply] = /[+#]$/.test(msg.san);
@@ -108,13 +118,98 @@ function onMessage(msg) {
     checks.length = msg.ply + 1;
     for (const ply of [...evals.keys()]) if (ply > msg.ply) evals.delete(ply);
     if (viewPly !== null && viewPly > msg.ply) viewPly = msg.ply;
+    dropReview(); // a correction reopened the game: its review is gone (see README)
   } else if (msg.type === "eval") {
     const known = evals.get(msg.ply);
-    if (!known || !known.depth || (msg.depth || 0) >= known.depth || known.fromPgn) {
+    if (!known || !known.depth || (msg.depth || 0) >= known.depth || known.recorded) {
       evals.set(msg.ply, msg);
     }
+  } else if (msg.type === "end") {
+    loadReview();
+  } else if (msg.type === "review") {
+    takeReview(msg);
   }
   render();
+}
+
+// --- the review ---
+
+function isFinished() {
+  return game.status === "finished";
+}
+
+/** After a snapshot: keep the review only if it is still the game's, ask for one if due. */
+function syncReview() {
+  if (!isFinished() || (review && !isReviewOf(review, game))) dropReview();
+  if (isFinished() && !review) loadReview();
+}
+
+/** Ask the server for the review (a finished game without one); polls while it is awaited. */
+async function loadReview() {
+  clearTimeout(reviewTimer);
+  reviewTimer = null;
+  if (!game || !isFinished() || review) return;
+  const ask = ++reviewAsk;
+  const answer = await getJson(`/api/games/${encodeURIComponent(gameId)}/review`);
+  if (ask !== reviewAsk || !isFinished()) return; // the game changed, or the socket was first
+  if (answer) takeReview(answer);
+  else waitForReview();
+}
+
+/** A review answer (REST) or event (socket): a done review of these moves, or its status. */
+function takeReview(answer) {
+  reviewAsk += 1;
+  clearTimeout(reviewTimer);
+  reviewTimer = null;
+  if (answer.status === "done") {
+    if (!isReviewOf(answer, game)) return;
+    review = answer;
+    reviewStatus = null;
+    reviewVersion += 1;
+    addReviewEvals(answer);
+  } else {
+    reviewStatus = answer.status === "queued" || answer.status === "running" ? answer : null;
+    if (reviewStatus) waitForReview();
+  }
+  render();
+}
+
+function waitForReview() {
+  clearTimeout(reviewTimer);
+  reviewTimer = setTimeout(() => {
+    if (document.visibilityState === "visible") loadReview();
+    else waitForReview();
+  }, REVIEW_POLL_MS);
+}
+
+function dropReview() {
+  reviewAsk += 1;
+  clearTimeout(reviewTimer);
+  reviewTimer = null;
+  if (review || reviewStatus) reviewVersion += 1;
+  review = null;
+  reviewStatus = null;
+}
+
+/** The review's evaluation of every position fills the graph where nothing better is known. */
+function addReviewEvals(done) {
+  const scores = [done.initial, ...done.moves];
+  scores.forEach((item, ply) => {
+    if (!item || !item.score) return;
+    const known = evals.get(ply);
+    if (known && !(known.recorded && (item.depth || 0) >= (known.depth || 0))) return;
+    const next = done.moves[ply]; // the move played from this position: its best and line
+    const pv = next && next.variation && next.variation.length ? next.variation : undefined;
+    evals.set(ply, {
+      ply,
+      score: item.score,
+      depth: item.depth,
+      engine: done.engine,
+      best: next ? next.best : undefined,
+      pv,
+      recorded: true,
+    });
+  });
 }
 
 /** Evaluations of earlier positions come from the PGN's [%eval] comments, once. */
@@ -138,7 +233,7 @@ async function loadPgnEvals() {
       const ev = parseComment(comment).evaluation;
       if (!ev || evals.has(ply)) continue;
       const score = "mate" in ev ? { mate: ev.mate } : { cp: Math.round(ev.pawns * 100) };
-      evals.set(ply, { ply, score, depth: ev.depth, fromPgn: true });
+      evals.set(ply, { ply, score, depth: ev.depth, recorded: true });
     }
   }
   render();
@@ -173,7 +268,7 @@ function shownPly() {
 function evalFor(ply) {
   if (game.eval && game.eval.ply === ply) {
     const known = evals.get(ply);
-    if (!known || known.fromPgn || (game.eval.depth || 0) >= (known.depth || 0)) return game.eval;
+    if (!known || known.recorded || (game.eval.depth || 0) >= (known.depth || 0)) return game.eval;
   }
   return evals.get(ply) || null;
 }
@@ -207,6 +302,7 @@ function renderNow() {
   renderEval(ev, fen, ply);
   renderMoves(ply);
   renderGraph(ply);
+  renderReview();
   const result = formatResult(game);
   $("result").textContent = result;
   $("result").hidden = !result;
@@ -264,15 +360,19 @@ function renderEval(ev, fen, ply) {
 
 /** The engine's line in SAN with move numbers, from the position it was computed for. */
 function pvSan(fen, pv, ply) {
+  return numbered(sanMoves(fen, pv.slice(0, 12)), ply);
+}
+
+/** UCI moves from ``fen`` in SAN, up to the first that is not legal there. */
+function sanMoves(fen, ucis) {
   let pos;
   try {
     pos = positionFrom(fen);
   } catch {
-    return "";
+    return [];
   }
-  const parts = [];
-  let absolute = startPly(game) + ply;
-  for (const uci of pv.slice(0, 12)) {
+  const sans = [];
+  for (const uci of ucis) {
     const move = parseUci(uci);
     if (!move) break;
     let san;
@@ -282,6 +382,16 @@ function pvSan(fen, pv, ply) {
       break;
     }
     if (san === "--") break;
+    sans.push(san);
+  }
+  return sans;
+}
+
+/** "3… Nf6 4. d3": SAN moves played from the position after ``ply`` half-moves. */
+function numbered(sans, ply) {
+  const parts = [];
+  let absolute = startPly(game) + ply;
+  for (const san of sans) {
     const number = Math.floor(absolute / 2) + 1;
     if (absolute % 2 === 0) parts.push(`${number}. ${san}`);
     else parts.push(parts.length === 0 ? `${number}… ${san}` : san);
@@ -293,7 +403,7 @@ function pvSan(fen, pv, ply) {
 let renderedMoves = "";
 function renderMoves(ply) {
   const list = $("moves");
-  const key = `${game.moves.length}:${game.seq}`;
+  const key = `${game.moves.length}:${game.seq}:${reviewVersion}`;
   if (key !== renderedMoves) {
     renderedMoves = key;
     const nodes = [];
@@ -302,20 +412,46 @@ function renderMoves(ply) {
       nodes.push(el("span", { class: "num" }, `${Math.floor(startPly(game) / 2) + 1}.`));
       nodes.push(el("span", {}, "…"));
     }
+    const reviewed = review && isReviewOf(review, game) ? review.moves : null;
     game.moves.forEach((move, index) => {
       const absolute = startPly(game) + index;
       if (absolute % 2 === 0) nodes.push(el("span", { class: "num" }, `${absolute / 2 + 1}.`));
+      else if (index > 0 && nodes[nodes.length - 1].classList.contains("advice")) {
+        // Black's move after a line under White's: a new row, as lichess does.
+        nodes.push(el("span", { class: "num" }, `${Math.floor(absolute / 2) + 1}.`));
+        nodes.push(el("span", {}, "…"));
+      }
+      const judged = reviewed ? reviewed[index] : null;
+      const judgment = judgmentOf(judged);
+      const advice = judgment ? adviceFor(judged, index) : null;
       const button = el(
         "button",
         {
           type: "button",
           "data-ply": index + 1,
-          "aria-label": `${moveLabel(index)} ${move.san}${move.clock_ms !== undefined ? `, ${formatClock(move.clock_ms)} left` : ""}`,
+          class: judgment ? judgment.kind : undefined,
+          title: advice ? advice.comment : undefined,
+          "aria-label": `${moveLabel(index)} ${move.san}${advice ? `, ${advice.comment}` : ""}${move.clock_ms !== undefined ? `, ${formatClock(move.clock_ms)} left` : ""}`,
         },
-        el("span", { class: "san" }, move.san),
+        el(
+          "span",
+          { class: "mv" },
+          el("span", { class: "san" }, move.san),
+          judgment ? el("span", { class: "nag", "aria-hidden": "true" }, judgment.glyph) : "",
+        ),
         move.clock_ms !== undefined ? el("span", { class: "clk" }, formatClock(move.clock_ms)) : "",
       );
       nodes.push(button);
+      if (advice) {
+        nodes.push(
+          el(
+            "div",
+            { class: `advice ${judgment.kind}`, "data-ply": index + 1 },
+            el("span", { class: "comment" }, advice.comment),
+            advice.line ? el("span", { class: "line" }, advice.line) : "",
+          ),
+        );
+      }
     });
     list.replaceChildren(...nodes);
   }
@@ -333,6 +469,40 @@ function renderMoves(ply) {
   } else if (ply === 0) {
     list.scrollTop = 0;
   }
+}
+
+/**
+ * What a judged move (the review's ``moves[index]``) gets under it: lichess's comment
+ * ("Blunder. Nf6 was best.", built here in SAN when the review has none) and the engine's
+ * better line in SAN from the position before the move.
+ */
+function adviceFor(judged, index) {
+  const judgment = judgmentOf(judged);
+  const ucis = judged.variation && judged.variation.length ? judged.variation : [judged.best].filter(Boolean);
+  const fen = fens[index];
+  const sans = fen ? sanMoves(fen, ucis.slice(0, 8)) : [];
+  let comment = typeof judged.judgment.comment === "string" ? judged.judgment.comment : "";
+  if (!comment) comment = sans.length ? `${judgment.word}. ${sans[0]} was best.` : `${judgment.word}.`;
+  return { comment, line: sans.length ? numbered(sans, index) : "" };
+}
+
+let renderedReview = -1;
+function renderReview() {
+  const status = $("review-status");
+  const text = review ? "" : pendingText(reviewStatus);
+  status.textContent = text;
+  status.hidden = !text;
+  if (renderedReview === reviewVersion) return;
+  renderedReview = reviewVersion;
+  const panel = $("review");
+  panel.hidden = !review;
+  if (!review) {
+    $("review-summary").replaceChildren();
+    $("review-budget").textContent = "";
+    return;
+  }
+  $("review-budget").textContent = budgetText(review);
+  $("review-summary").replaceChildren(summaryTable(review, game));
 }
 
 const SVG = "http://www.w3.org/2000/svg";
