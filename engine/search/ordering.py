@@ -72,17 +72,105 @@ def tactical_moves(board: chess.Board, min_gain: int = 0) -> list[tuple[int, che
                 targets &= ~board.rooks
                 if min_gain > PIECE_VALUES[chess.QUEEN]:
                     targets = 0
-    captures = board.generate_legal_moves(~promoting, targets) if targets else ()
-    for move in captures:
-        gain = PIECE_VALUES[piece_type_at(move.to_square) or chess.PAWN]
-        scored.append((gain * 8 - (piece_type_at(move.from_square) or 0), gain, move))
+    if targets:
+        king = chess.lsb(board.kings & board.occupied_co[turn])
+        if board.attackers_mask(not turn, king):
+            # In check only evasions are legal, which python-chess's generator knows.
+            for move in board.generate_legal_moves(~promoting, targets):
+                gain = PIECE_VALUES[piece_type_at(move.to_square) or chess.PAWN]
+                scored.append((gain * 8 - (piece_type_at(move.from_square) or 0), gain, move))
+        else:
+            _add_captures(board, turn, king, targets, promoting, scored)
     if board.ep_square is not None and min_gain <= PIECE_VALUES[chess.PAWN]:
         for move in board.generate_legal_ep():
             scored.append(
                 (PIECE_VALUES[chess.PAWN] * 8 - chess.PAWN, PIECE_VALUES[chess.PAWN], move)
             )
+    # Stable: moves of the same score keep python-chess's order (pieces before pawns, each by
+    # falling square), which the captures below are generated in.
     scored.sort(key=_FIRST_SCORE, reverse=True)
     return [(gain, move) for _, gain, move in scored]
+
+
+def _add_captures(
+    board: chess.Board,
+    turn: chess.Color,
+    king: chess.Square,
+    targets: chess.Bitboard,
+    promoting: chess.Bitboard,
+    scored: list[tuple[int, int, chess.Move]],
+) -> None:
+    """Append the legal captures of `targets` (not by `promoting` pawns) of a side not in
+    check, as `(MVV-LVA score, gain, move)`, in python-chess's generation order.
+
+    Straight from python-chess's attack tables: its generic generator pays for every piece's
+    quiet moves, castling and a legality test per move, and captures are asked for at most
+    nodes of a search.
+    """
+    own = board.occupied_co[turn]
+    occupied = board.occupied
+    pawns = board.pawns
+    piece_type_at = board.piece_type_at
+    pinned = _pinned(board, king, own, occupied)
+    values = PIECE_VALUES
+    for from_square in chess.scan_reversed(own & ~pawns):
+        attacker = piece_type_at(from_square) or chess.KING
+        if attacker == chess.KNIGHT:
+            attacks = chess.BB_KNIGHT_ATTACKS[from_square]
+        elif attacker == chess.KING:
+            attacks = chess.BB_KING_ATTACKS[from_square]
+        else:
+            attacks = 0
+            if attacker != chess.ROOK:
+                attacks = chess.BB_DIAG_ATTACKS[from_square][
+                    chess.BB_DIAG_MASKS[from_square] & occupied
+                ]
+            if attacker != chess.BISHOP:
+                attacks |= (
+                    chess.BB_RANK_ATTACKS[from_square][chess.BB_RANK_MASKS[from_square] & occupied]
+                    | chess.BB_FILE_ATTACKS[from_square][
+                        chess.BB_FILE_MASKS[from_square] & occupied
+                    ]
+                )
+        attacks &= targets
+        if not attacks:
+            continue
+        is_pinned = pinned & chess.BB_SQUARES[from_square]
+        for to_square in chess.scan_reversed(attacks):
+            if attacker == chess.KING:
+                if board.is_attacked_by(not turn, to_square):
+                    continue
+            elif is_pinned and not chess.ray(from_square, to_square) & chess.BB_SQUARES[king]:
+                continue
+            gain = values[piece_type_at(to_square) or chess.PAWN]
+            scored.append((gain * 8 - attacker, gain, chess.Move(from_square, to_square)))
+    pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
+    for from_square in chess.scan_reversed(own & pawns & ~promoting):
+        attacks = pawn_attacks[from_square] & targets
+        if not attacks:
+            continue
+        is_pinned = pinned & chess.BB_SQUARES[from_square]
+        for to_square in chess.scan_reversed(attacks):
+            if is_pinned and not chess.ray(from_square, to_square) & chess.BB_SQUARES[king]:
+                continue
+            gain = values[piece_type_at(to_square) or chess.PAWN]
+            scored.append((gain * 8 - chess.PAWN, gain, chess.Move(from_square, to_square)))
+
+
+def _pinned(
+    board: chess.Board, king: chess.Square, own: chess.Bitboard, occupied: chess.Bitboard
+) -> chess.Bitboard:
+    """The pieces of `own` that alone stand between their `king` and an enemy slider."""
+    snipers = (
+        (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0])
+        & (board.rooks | board.queens)
+    ) | (chess.BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
+    pinned = 0
+    for sniper in chess.scan_reversed(snipers & ~own & occupied):
+        between = chess.between(king, sniper) & occupied
+        if between and not between & (between - 1):
+            pinned |= between
+    return pinned & own
 
 
 def is_losing_capture(board: chess.Board, move: chess.Move, gain: int) -> bool:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import chess
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.search.ordering import LOSING, TACTICAL, MoveOrder, is_losing_capture
+from engine.search.evaluation import PIECE_VALUES
+from engine.search.ordering import (
+    LOSING,
+    TACTICAL,
+    MoveOrder,
+    is_losing_capture,
+    tactical_moves,
+)
 from tests.engine.search.test_evaluation import positions
 
 
@@ -37,3 +45,52 @@ def test_a_bigger_taker_wins_when_taking_back_would_cost_the_defender_more() -> 
     assert not is_losing_capture(board, rook_takes, 320)
     stages = {move: stage for stage, move in MoveOrder(8).moves(board, None, 0)}
     assert stages[rook_takes] == TACTICAL
+
+
+def reference_tactical_moves(board: chess.Board, min_gain: int) -> list[tuple[int, chess.Move]]:
+    """`tactical_moves` from python-chess's own generator: every legal capture and promotion
+    of a victim worth at least `min_gain` (minor pieces counted as bishops), MVV-LVA, ties in
+    python-chess's order with the promotions first."""
+    floor = {chess.PAWN: 100, chess.KNIGHT: 330, chess.BISHOP: 330, chess.ROOK: 500}
+    promotions, captures = [], []
+    for move in board.generate_legal_moves():
+        victim = chess.PAWN if board.is_en_passant(move) else board.piece_type_at(move.to_square)
+        if move.promotion:
+            gain = PIECE_VALUES[move.promotion] - PIECE_VALUES[chess.PAWN]
+            gain += PIECE_VALUES[victim or 0]
+            promotions.append((gain * 8 - chess.PAWN, gain, move))
+        elif victim is not None and min_gain <= floor.get(victim, 950):
+            attacker = board.piece_type_at(move.from_square) or 0
+            gain = PIECE_VALUES[victim]
+            captures.append((gain * 8 - attacker, gain, move))
+    ordered = sorted(promotions + captures, key=lambda entry: entry[0], reverse=True)
+    return [(gain, move) for _, gain, move in ordered]
+
+
+@settings(max_examples=300, deadline=None)
+@given(positions(), st.sampled_from([0, 100, 101, 330, 331, 500, 501, 950, 951]))
+def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) -> None:
+    """The captures and promotions, their gains and their order are those python-chess's
+    generator gives, in check or not, pinned pieces included."""
+    assert tactical_moves(board, min_gain) == reference_tactical_moves(board, min_gain)
+
+
+@pytest.mark.parametrize(
+    "fen",
+    [
+        # A pawn pinned on its file may not take; one pinned on a diagonal takes the pinner.
+        "4r2k/8/8/8/8/3n1n2/4P3/4K3 w - - 0 1",
+        "7k/8/8/8/8/2b1n3/3P4/4K3 w - - 0 1",
+        # A knight pinned takes nothing; a rook pinned on a file takes along it.
+        "4r2k/8/8/8/8/2p3p1/4N3/4K3 w - - 0 1",
+        "4r2k/8/8/8/4p3/8/4R3/4K3 w - - 0 1",
+        # The king may not take a defended piece.
+        "7k/8/8/8/8/4p3/3n1n2/4K3 w - - 0 1",
+        # Black to move, the same kinds of pin from the other side.
+        "4k3/4p3/3N1N2/8/8/8/8/4R2K b - - 0 1",
+    ],
+)
+def test_pinned_takers_and_the_king_match_python_chess(fen: str) -> None:
+    """Positions built for the legality rules of captures: pins and the king's own safety."""
+    board = chess.Board(fen)
+    assert tactical_moves(board) == reference_tactical_moves(board, 0)
