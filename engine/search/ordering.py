@@ -109,49 +109,58 @@ def _add_captures(
     """
     own = board.occupied_co[turn]
     occupied = board.occupied
-    pawns = board.pawns
     piece_type_at = board.piece_type_at
-    pinned = _pinned(board, king, own, occupied)
     values = PIECE_VALUES
-    for from_square in chess.scan_reversed(own & ~pawns):
-        attacker = piece_type_at(from_square) or chess.KING
-        if attacker == chess.KNIGHT:
-            attacks = chess.BB_KNIGHT_ATTACKS[from_square]
-        elif attacker == chess.KING:
-            attacks = chess.BB_KING_ATTACKS[from_square]
-        else:
-            attacks = 0
-            if attacker != chess.ROOK:
-                attacks = chess.BB_DIAG_ATTACKS[from_square][
-                    chess.BB_DIAG_MASKS[from_square] & occupied
-                ]
-            if attacker != chess.BISHOP:
-                attacks |= (
-                    chess.BB_RANK_ATTACKS[from_square][chess.BB_RANK_MASKS[from_square] & occupied]
-                    | chess.BB_FILE_ATTACKS[from_square][
-                        chess.BB_FILE_MASKS[from_square] & occupied
-                    ]
+    squares = chess.BB_SQUARES
+    king_bb = squares[king]
+    pinned = _pinned(board, king, own, occupied)
+    # Piece type by piece type: ties of score (same taker type and victim value) keep
+    # python-chess's order, falling from-square then falling to-square, all the same.
+    diagonal = chess.BB_DIAG_ATTACKS
+    diagonal_masks = chess.BB_DIAG_MASKS
+    ranks = chess.BB_RANK_ATTACKS
+    rank_masks = chess.BB_RANK_MASKS
+    files = chess.BB_FILE_ATTACKS
+    file_masks = chess.BB_FILE_MASKS
+    for attacker, pieces in (
+        (chess.KNIGHT, board.knights),
+        (chess.BISHOP, board.bishops),
+        (chess.ROOK, board.rooks),
+        (chess.QUEEN, board.queens),
+    ):
+        for from_square in chess.scan_reversed(pieces & own):
+            if attacker == chess.KNIGHT:
+                attacks = chess.BB_KNIGHT_ATTACKS[from_square] & targets
+            elif attacker == chess.BISHOP:
+                attacks = diagonal[from_square][diagonal_masks[from_square] & occupied] & targets
+            else:
+                attacks = (
+                    ranks[from_square][rank_masks[from_square] & occupied]
+                    | files[from_square][file_masks[from_square] & occupied]
                 )
-        attacks &= targets
-        if not attacks:
-            continue
-        is_pinned = pinned & chess.BB_SQUARES[from_square]
-        for to_square in chess.scan_reversed(attacks):
-            if attacker == chess.KING:
-                if board.is_attacked_by(not turn, to_square):
-                    continue
-            elif is_pinned and not chess.ray(from_square, to_square) & chess.BB_SQUARES[king]:
+                if attacker == chess.QUEEN:
+                    attacks |= diagonal[from_square][diagonal_masks[from_square] & occupied]
+                attacks &= targets
+            if not attacks:
                 continue
+            is_pinned = pinned & squares[from_square]
+            for to_square in chess.scan_reversed(attacks):
+                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                    continue
+                gain = values[piece_type_at(to_square) or chess.PAWN]
+                scored.append((gain * 8 - attacker, gain, chess.Move(from_square, to_square)))
+    for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & targets):
+        if not board.is_attacked_by(not turn, to_square):
             gain = values[piece_type_at(to_square) or chess.PAWN]
-            scored.append((gain * 8 - attacker, gain, chess.Move(from_square, to_square)))
+            scored.append((gain * 8 - chess.KING, gain, chess.Move(king, to_square)))
     pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
-    for from_square in chess.scan_reversed(own & pawns & ~promoting):
+    for from_square in chess.scan_reversed(own & board.pawns & ~promoting):
         attacks = pawn_attacks[from_square] & targets
         if not attacks:
             continue
-        is_pinned = pinned & chess.BB_SQUARES[from_square]
+        is_pinned = pinned & squares[from_square]
         for to_square in chess.scan_reversed(attacks):
-            if is_pinned and not chess.ray(from_square, to_square) & chess.BB_SQUARES[king]:
+            if is_pinned and not chess.ray(from_square, to_square) & king_bb:
                 continue
             gain = values[piece_type_at(to_square) or chess.PAWN]
             scored.append((gain * 8 - chess.PAWN, gain, chess.Move(from_square, to_square)))
