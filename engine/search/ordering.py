@@ -166,6 +166,104 @@ def _add_captures(
             scored.append((gain * 8 - chess.PAWN, gain, chess.Move(from_square, to_square)))
 
 
+def _add_quiet_moves(
+    board: chess.Board,
+    turn: chess.Color,
+    king: chess.Square,
+    tried: set[int],
+    history: list[int],
+    offset: int,
+    scored: list[tuple[int, chess.Move]],
+) -> None:
+    """Append the legal moves of a side not in check that neither capture nor promote (nor
+    take en passant) and are not in `tried` (`from_square << 6 | to_square`), as
+    `(key, move)`: the key sorts by history first, then in python-chess's generation order.
+    """
+    own = board.occupied_co[turn]
+    occupied = board.occupied
+    empty = ~occupied & chess.BB_ALL
+    squares = chess.BB_SQUARES
+    king_bb = squares[king]
+    pinned = _pinned(board, king, own, occupied)
+    diagonal = chess.BB_DIAG_ATTACKS
+    diagonal_masks = chess.BB_DIAG_MASKS
+    ranks = chess.BB_RANK_ATTACKS
+    rank_masks = chess.BB_RANK_MASKS
+    files = chess.BB_FILE_ATTACKS
+    file_masks = chess.BB_FILE_MASKS
+    # python-chess's order, as a rank that falls as the move comes later: pieces by falling
+    # from- then to-square, castling, single then double pawn pushes by falling to-square.
+    for attacker, pieces in (
+        (chess.KNIGHT, board.knights),
+        (chess.BISHOP, board.bishops),
+        (chess.ROOK, board.rooks),
+        (chess.QUEEN, board.queens),
+    ):
+        for from_square in chess.scan_reversed(pieces & own):
+            if attacker == chess.KNIGHT:
+                moves = chess.BB_KNIGHT_ATTACKS[from_square] & empty
+            elif attacker == chess.BISHOP:
+                moves = diagonal[from_square][diagonal_masks[from_square] & occupied] & empty
+            else:
+                moves = (
+                    ranks[from_square][rank_masks[from_square] & occupied]
+                    | files[from_square][file_masks[from_square] & occupied]
+                )
+                if attacker == chess.QUEEN:
+                    moves |= diagonal[from_square][diagonal_masks[from_square] & occupied]
+                moves &= empty
+            if not moves:
+                continue
+            is_pinned = pinned & squares[from_square]
+            base = offset | from_square << 6
+            order = 16383 - (63 - from_square) * 64 - 63
+            for to_square in chess.scan_reversed(moves):
+                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                    continue
+                if from_square << 6 | to_square in tried:
+                    continue
+                scored.append(
+                    (
+                        history[base | to_square] * 16384 + order + to_square,
+                        chess.Move(from_square, to_square),
+                    )
+                )
+    base = offset | king << 6
+    order = 16383 - (63 - king) * 64 - 63
+    for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & empty):
+        if king << 6 | to_square in tried or board.is_attacked_by(not turn, to_square):
+            continue
+        scored.append(
+            (history[base | to_square] * 16384 + order + to_square, chess.Move(king, to_square))
+        )
+    if board.castling_rights & own:
+        for move in board.generate_castling_moves():
+            if move.from_square << 6 | move.to_square in tried:
+                continue
+            order = 16383 - 4096 - (0 if move.to_square > move.from_square else 1)
+            key = history[offset | move.from_square << 6 | move.to_square] * 16384 + order
+            scored.append((key, move))
+    pawns = board.pawns & own
+    if turn:
+        singles = pawns << 8 & empty & ~chess.BB_RANK_8
+        doubles = (pawns << 8 & empty) << 8 & empty & chess.BB_RANK_4
+        step = 8
+    else:
+        singles = pawns >> 8 & empty & ~chess.BB_RANK_1
+        doubles = (pawns >> 8 & empty) >> 8 & empty & chess.BB_RANK_5
+        step = -8
+    for first, targets in ((4098, singles), (4162, doubles & chess.BB_ALL)):
+        for to_square in chess.scan_reversed(targets):
+            from_square = to_square - step if first == 4098 else to_square - 2 * step
+            if pinned & squares[from_square] and not chess.ray(from_square, to_square) & king_bb:
+                continue
+            if from_square << 6 | to_square in tried:
+                continue
+            order = 16383 - first - (63 - to_square)
+            key = history[offset | from_square << 6 | to_square] * 16384 + order
+            scored.append((key, chess.Move(from_square, to_square)))
+
+
 def _pinned(
     board: chess.Board, king: chess.Square, own: chess.Bitboard, occupied: chess.Bitboard
 ) -> chess.Bitboard:
@@ -241,16 +339,24 @@ class MoveOrder:
                 tried.append(killer)
                 yield KILLER, killer
 
+        turn = board.turn
         history = self.history
-        offset = board.turn << 12
-        ep_square = board.ep_square
+        offset = turn << 12
+        king = chess.lsb(board.kings & board.occupied_co[turn])
         scored: list[tuple[int, chess.Move]] = []
-        for move in board.generate_legal_moves(chess.BB_ALL, ~them_mask):
-            if move.promotion or move in tried:
-                continue
-            if move.to_square == ep_square and board.is_en_passant(move):
-                continue
-            scored.append((history[offset | move.from_square << 6 | move.to_square], move))
+        if board.attackers_mask(not turn, king):
+            ep_square = board.ep_square
+            for move in board.generate_legal_moves(chess.BB_ALL, ~them_mask):
+                if move.promotion or move in tried:
+                    continue
+                if move.to_square == ep_square and board.is_en_passant(move):
+                    continue
+                scored.append((history[offset | move.from_square << 6 | move.to_square], move))
+        else:
+            tried_keys = {m.from_square << 6 | m.to_square for m in tried if m is not None}
+            _add_quiet_moves(board, turn, king, tried_keys, history, offset, scored)
+        # Best history first; equal histories in python-chess's order (the sort is stable, and
+        # the keys of `_add_quiet_moves` carry that order).
         scored.sort(key=_FIRST_SCORE, reverse=True)
         for _, move in scored:
             yield QUIET, move

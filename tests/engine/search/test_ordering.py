@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import chess
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.ordering import (
     LOSING,
+    QUIET,
     TACTICAL,
     MoveOrder,
     is_losing_capture,
@@ -94,3 +97,32 @@ def test_pinned_takers_and_the_king_match_python_chess(fen: str) -> None:
     """Positions built for the legality rules of captures: pins and the king's own safety."""
     board = chess.Board(fen)
     assert tactical_moves(board) == reference_tactical_moves(board, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(positions(), st.data())
+def test_quiet_moves_come_in_history_then_python_chess_order(
+    board: chess.Board, data: st.DataObject
+) -> None:
+    """The quiet stage holds the quiet moves not tried before, best history first, equal
+    histories in python-chess's generation order (so the search's tree does not depend on
+    which generator made them)."""
+    order = MoveOrder(8)
+    # Few distinct values, so that many moves tie.
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    order.history = [rng.randint(-3, 3) for _ in range(8192)]
+    legal = list(board.generate_legal_moves())
+    hash_move = data.draw(st.sampled_from([None, *legal]))
+    staged = list(order.moves(board, hash_move, 0))
+    quiet = [move for stage, move in staged if stage == QUIET]
+    earlier = {move for stage, move in staged if stage < QUIET}
+    offset = board.turn << 12
+    expected = [
+        move
+        for move in legal
+        if not board.is_capture(move) and not move.promotion and move not in earlier
+    ]
+    expected.sort(
+        key=lambda m: order.history[offset | m.from_square << 6 | m.to_square], reverse=True
+    )
+    assert quiet == expected
