@@ -471,8 +471,10 @@ class _SearchJob:
             )
             # Futility and late-move pruning: a quiet move that gives no check cannot lift a
             # hopeless frontier node, and late quiet moves rarely matter near the leaves.
-            # Whether it checks is told without playing it: most moves asked about are pruned.
-            if searched and quiet and not in_check and (futile or legal > late_move_count):
+            # Whether it checks is told without playing it where the bitboards can tell (most
+            # moves asked about are pruned); the few they cannot tell about are played to see.
+            prunable = searched and quiet and not in_check and (futile or legal > late_move_count)
+            if prunable:
                 if checks is None:
                     checks = CheckSquares(board)
                 if not checks.may_check(board, move):
@@ -480,6 +482,9 @@ class _SearchJob:
             d_mg, d_eg, d_phase = move_delta(board, move)
             board.push(move)
             check = board.is_check()
+            if prunable and not check:
+                board.pop()
+                continue
             search = self._search
             child = (ply + 1, check, mg + d_mg, eg + d_eg, phase + d_phase, True)
             if searched == 0:
