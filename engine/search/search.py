@@ -104,7 +104,8 @@ def iter_search(
     multipv: int = 1,
     searchmoves: Sequence[str] = (),
 ) -> Iterator[SearchInfo]:
-    """Search the position `fen` deeper and deeper, yielding a `SearchInfo` per completed depth.
+    """Search the position `fen` deeper and deeper, yielding a `SearchInfo` per completed depth
+    (per line of it with `multipv`).
 
     `moves` (UCI) are the moves played from `fen` to reach the position to search, as in UCI's
     `position fen ... moves ...`: the search then knows the game's history, and a line that
@@ -119,15 +120,18 @@ def iter_search(
 
     `multipv` above 1 asks for that many best lines (as UCI's `MultiPV`): each depth searches
     the root once per line, each time without the moves that head the lines before, and
-    yields the lines in rank order, each with its `multipv`; a depth cut short yields the lines
-    it completed. `searchmoves` (UCI) restricts the root to those moves, as UCI's
-    `go searchmoves`. The stopping rules below follow the best line.
+    yields the lines in rank order, each with its `multipv` (so the last info of a depth is its
+    worst line: a caller wanting the best takes those with `multipv == 1`); a depth cut short
+    yields the lines it completed, which are complete themselves. `searchmoves` (UCI)
+    restricts the root to those moves (repeats count once), as UCI's `go searchmoves`. The
+    stopping rules below follow the best line.
 
     The search ends after `max_depth`, once a mate score has been confirmed by two consecutive
     depths, when the job has visited `max_nodes` nodes, or when `should_stop()` returns True
-    (polled every `POLL_NODES` nodes). A depth interrupted by either of the last two is not
-    yielded, so every yielded info is complete. A position without a legal move (checkmate or
-    stalemate) yields nothing: the game is over and there is nothing to search.
+    (polled every `POLL_NODES` nodes). A line interrupted by either of the last two is not
+    yielded, so every yielded info is complete (but see `partial`). A position without a legal
+    move (checkmate or stalemate) yields nothing: the game is over and there is nothing to
+    search.
 
     Any repetition (a position met twice) counts as a draw, the common simplification of the
     threefold rule. Raises ValueError for a malformed FEN, an impossible position

@@ -12,6 +12,7 @@ import itertools
 import chess
 import pytest
 
+from engine.search.checks import CheckSquares
 from engine.search.search import SearchInfo, iter_search
 from engine.search.transposition import TranspositionTable
 
@@ -277,3 +278,68 @@ def test_partial_yields_the_better_move_of_a_depth_cut_short() -> None:
     assert final(fen, max_depth=3).best == "h2h3"
     # Without `partial` the same budget yields complete depths only.
     assert list(iter_search(fen, max_nodes=1_600)) == complete
+
+
+@pytest.mark.parametrize(
+    "fen",
+    [
+        "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8",
+        # Castling and pieces shielding the enemy king, which the bitboards cannot rule out.
+        "r3k2r/pppq1ppp/2n2n2/1Bb1p1B1/1bP1P1b1/2N2N2/PP1Q1PPP/R3K2R w KQkq - 4 9",
+        "4k3/4n3/8/8/4R3/8/3B4/R3K3 w Q - 0 1",
+    ],
+)
+def test_the_check_test_before_pruning_only_saves_work(
+    fen: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telling from bitboards whether a move to prune gives check changes nothing but speed:
+    the search is the same as when every move to prune is played to see whether it checks."""
+    fast = [(i.depth, i.nodes, i.score_cp, i.pv) for i in iter_search(fen, max_depth=5)]
+    monkeypatch.setattr(CheckSquares, "may_check", lambda self, board, move: True)
+    played = [(i.depth, i.nodes, i.score_cp, i.pv) for i in iter_search(fen, max_depth=5)]
+    assert fast == played
+
+
+QUEEN_TWO_WAYS = "6k1/5ppp/8/3q3r/8/2N2B2/5PPP/6K1 w - - 0 1"
+
+
+def test_multipv_lines_come_ranked_with_different_first_moves() -> None:
+    """Each depth gives its lines in rank order, headed by different moves, best first; the two
+    captures of the queen lead."""
+    infos = list(iter_search(QUEEN_TWO_WAYS, max_depth=3, multipv=3))
+    assert [(i.depth, i.multipv) for i in infos] == [(d, r) for d in (1, 2, 3) for r in (1, 2, 3)]
+    last = infos[-3:]
+    assert len({i.best for i in last}) == 3
+    assert {last[0].best, last[1].best} == {"c3d5", "f3d5"}
+    scores = [i.score_cp for i in last]
+    assert all(s is not None for s in scores)
+    assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+
+
+def test_multipv_with_fewer_moves_than_lines_and_searchmoves() -> None:
+    """As many lines as there are moves to search; `searchmoves` restricts the root (repeats
+    counted once) and refuses a move that is not legal."""
+    two_moves = "7k/8/5Q2/8/8/8/8/K7 b - - 0 1"  # the black king may go to g8 or h7 only
+    legal = [m.uci() for m in chess.Board(two_moves).legal_moves]
+    infos = list(iter_search(two_moves, max_depth=2, multipv=5))
+    assert [(i.depth, i.multipv) for i in infos] == [
+        (d, r) for d in (1, 2) for r in range(1, len(legal) + 1)
+    ]
+    only = list(
+        iter_search(
+            chess.STARTING_FEN, max_depth=2, multipv=3, searchmoves=["a2a3", "h2h3", "a2a3"]
+        )
+    )
+    assert {i.best for i in only} == {"a2a3", "h2h3"}
+    assert max(i.multipv for i in only) == 2
+    with pytest.raises(ValueError, match="e2e5"):
+        list(iter_search(chess.STARTING_FEN, searchmoves=["e2e4", "e2e5"]))
+
+
+def test_a_stop_during_the_second_line_yields_the_first() -> None:
+    """A depth cut short after its first line yields that line and nothing more."""
+    full = list(iter_search(QUEEN_TWO_WAYS, max_depth=4, multipv=2))
+    first, second = full[-2], full[-1]
+    assert (first.depth, first.multipv, second.multipv) == (4, 1, 2)
+    cut = list(iter_search(QUEEN_TWO_WAYS, max_depth=4, multipv=2, max_nodes=first.nodes + 1))
+    assert cut[-1] == first
