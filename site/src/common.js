@@ -41,15 +41,19 @@ export function formatClock(ms) {
 /** "+0.31", "-1.20", "#3", "#-3" for a White-view score {cp} or {mate}. */
 export function formatScore(score) {
   if (!score) return "";
-  if ("mate" in score) return `#${score.mate}`;
+  if ("mate" in score) return score.mate === 0 ? "checkmate" : `#${score.mate}`;
   const pawns = score.cp / 100;
   return `${pawns >= 0 ? "+" : ""}${pawns.toFixed(2)}`;
 }
 
-/** White's share of the evaluation bar, 0..1 (a mate is a full bar; centipawns are squashed). */
+/** White's share of the evaluation bar, 0..1 (a mate is a full bar; centipawns are squashed).
+ * A checkmate on the board (`mate` 0) is White's when its `winner` says so. */
 export function whiteShare(score) {
   if (!score) return 0.5;
-  if ("mate" in score) return score.mate > 0 ? 1 : score.mate < 0 ? 0 : 0.5;
+  if ("mate" in score) {
+    if (score.mate === 0) return score.winner === "white" ? 1 : score.winner === "black" ? 0 : 0.5;
+    return score.mate > 0 ? 1 : 0;
+  }
   const squashed = 2 / (1 + Math.exp(-score.cp / 300)) - 1;
   return Math.min(1, Math.max(0, 0.5 + squashed / 2));
 }

@@ -200,9 +200,15 @@ function addReviewEvals(done) {
     if (known && !(known.recorded && (item.depth || 0) >= (known.depth || 0))) return;
     const next = done.moves[ply]; // the move played from this position: its best and line
     const pv = next && next.variation && next.variation.length ? next.variation : undefined;
+    let score = item.score;
+    if (score.mate === 0) {
+      // Checkmate on the board (the side to move is mated): the result says who won.
+      const winner = game.result === "1-0" ? "white" : game.result === "0-1" ? "black" : undefined;
+      score = { mate: 0, winner };
+    }
     evals.set(ply, {
       ply,
-      score: item.score,
+      score,
       depth: item.depth,
       engine: done.engine,
       best: next ? next.best : undefined,

@@ -178,3 +178,22 @@ async def test_a_correction_that_reopens_the_game_removes_the_review(
             str(second["black"]["blunder"])
         )
         await expect(page.locator("#review")).to_be_visible()
+
+
+async def test_a_game_ended_by_mate_shows_the_mate_won_in_its_last_position(
+    tmp_path: Path, browsing: Browsing
+) -> None:
+    """The review scores a mated final position as ``{"mate": 0}``: the page says checkmate
+    and gives the winner the whole bar, not an even one."""
+    async with serve(tmp_path / "data", **REVIEWING, review_depth=REVIEW_DEPTH) as live:
+        game_id, _ = await live.started_game()
+        for text in ("f3", "e5", "g4", "Qh4#"):
+            await move(live, game_id, text)
+        review = await review_of(live.client, game_id)
+        assert review["moves"][-1]["score"] == {"mate": 0}
+        page = await browsing.open(live, f"/games/{game_id}")
+        await expect(page.locator("#review")).to_be_visible()
+        await expect(page.locator("#score")).to_have_text("checkmate")
+        await expect(page.locator("#evalbar .white")).to_have_attribute(
+            "style", re.compile(r"scaleY\(0\)")
+        )
