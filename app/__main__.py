@@ -43,10 +43,12 @@ def raise_file_limit() -> None:
 def _stop_handler(server: uvicorn.Server) -> Callable[[int, object], None]:
     """The handler of SIGTERM/SIGINT outside uvicorn's own.
 
-    uvicorn takes the stop signals over only once it serves; one that arrives before (while
-    the app is built, or an edge is still starting when its core dies) must stop the server
-    too, which uvicorn checks after its start-up. After its graceful shutdown uvicorn raises
-    the signal again to this handler, which then changes nothing.
+    It is installed once the app and the server are built (a signal before that still ends
+    the process the default way) and holds until uvicorn takes the stop signals over as it
+    starts to serve: over the edges' start, a full garbage collection and the event loop's
+    creation. A signal then (an edge whose core dies as it starts gets one) must stop the
+    server too, which uvicorn checks after its start-up. After its graceful shutdown uvicorn
+    raises the signal again to this handler, which then changes nothing.
     """
 
     def stop(signum: int, frame: object) -> None:

@@ -4,9 +4,10 @@ Run in each of two checkouts, alternately, on a quiet machine:
 `python bench/search_speed.py [--nodes 20000] [--runs 3]`.
 
 The positions are every fifteenth position of the WAC suite and three middlegames; each is
-searched until a completed depth has spent `--nodes` nodes. A change that leaves the search's
-decisions alone gives the same depths and node counts, so the times compare its speed alone;
-the depths and nodes are printed so that a change of the tree shows.
+searched until the job has spent `--nodes` nodes (the depth then under way is cut short). A
+change that leaves the search's decisions alone gives the same depths and node counts (those
+of each position's last completed depth, summed), so the times compare its speed alone; they
+are printed so that a change of the tree shows.
 """
 
 from __future__ import annotations

@@ -215,8 +215,9 @@ def test_sigterm_while_starting_stops_the_server(tmp_path: Path) -> None:
     server.spawn()
     assert server.proc is not None
     try:
-        # The first handler is the server's own, installed as it starts to serve; uvicorn's
-        # takes over only after a full garbage collection and its own start-up.
+        # The first handler is the server's own; uvicorn's takes over when it starts to
+        # serve, after a full garbage collection of the whole app: tens of milliseconds in
+        # which this signal lands (with a handler that ignored it, the test hung 3 of 3 runs).
         deadline = time.monotonic() + 60
         while not catches(server.proc.pid, signal.SIGTERM):
             assert server.proc.poll() is None, server.log_since(0)

@@ -20,10 +20,10 @@ def id_lines() -> list[str]:
 
 
 def format_info(
-    info: SearchInfo, white_to_move: bool, elapsed_ms: int, multipv: bool = False
+    info: SearchInfo, white_to_move: bool, elapsed_ms: int, with_rank: bool = False
 ) -> str:
     """One `info` line for a completed depth, searched in `elapsed_ms` milliseconds so far;
-    with `multipv`, the line's rank is given (a search for several lines)."""
+    `with_rank` gives the line's rank (`multipv`), as a search for several lines does."""
     sign = 1 if white_to_move else -1
     if info.mate is not None:
         score = f"mate {info.mate * sign}"
@@ -32,7 +32,7 @@ def format_info(
     nps = info.nodes * 1000 // max(elapsed_ms, 1)
     return (
         f"info depth {info.depth} seldepth {max(info.seldepth, info.depth)} "
-        + (f"multipv {info.multipv} " if multipv else "")
+        + (f"multipv {info.multipv} " if with_rank else "")
         + f"score {score} "
         f"nodes {info.nodes} nps {nps} time {elapsed_ms} pv {' '.join(info.pv)}"
     )
