@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import chess
 
+from engine.search.generation import lone_blockers
+
 __all__ = ["CheckSquares"]
 
 
@@ -47,12 +49,7 @@ class CheckSquares:
         snipers = (
             (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0]) & straight_sliders
         ) | (chess.BB_DIAG_ATTACKS[king][0] & diagonal_sliders)
-        discoverers = 0
-        for sniper in chess.scan_forward(snipers):
-            between = chess.between(king, sniper) & occupied
-            if between and not between & (between - 1):
-                discoverers |= between
-        self.discoverers = discoverers & own
+        self.discoverers = lone_blockers(king, snipers, occupied) & own
 
     def may_check(self, board: chess.Board, move: chess.Move) -> bool:
         """Whether the legal non-capturing, non-promoting `move` may give check."""

@@ -15,6 +15,7 @@ import chess
 
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
+from engine.search.generation import SidePieces
 
 __all__ = [
     "HASH_MOVE",
@@ -46,12 +47,15 @@ _FIRST_SCORE = itemgetter(0)
 _PROMOTION_RANKS = (chess.BB_RANK_2, chess.BB_RANK_7)  # where a pawn of each colour promotes from
 
 
-def tactical_moves(board: chess.Board, min_gain: int = 0) -> list[tuple[int, chess.Move]]:
+def tactical_moves(
+    board: chess.Board, min_gain: int = 0, pieces: SidePieces | None = None
+) -> list[tuple[int, chess.Move]]:
     """Return the legal captures and promotions of `board` as `(gain, move)`, best first.
 
     `gain` is the value of the captured piece plus any promotion gain, for delta pruning; moves
     are ordered most valuable victim first, then least valuable attacker first (MVV-LVA).
     Captures of pieces worth less than `min_gain` may be left out, which saves generating them.
+    `pieces` is `SidePieces(board)` when the caller has it already.
     """
     turn = board.turn
     piece_type_at = board.piece_type_at
@@ -73,211 +77,23 @@ def tactical_moves(board: chess.Board, min_gain: int = 0) -> list[tuple[int, che
                 if min_gain > PIECE_VALUES[chess.QUEEN]:
                     targets = 0
     if targets:
-        king = chess.lsb(board.kings & board.occupied_co[turn])
-        if board.attackers_mask(not turn, king):
+        if pieces is None:
+            pieces = SidePieces(board)
+        if pieces.in_check:
             # In check only evasions are legal, which python-chess's generator knows.
             for move in board.generate_legal_moves(~promoting, targets):
                 gain = PIECE_VALUES[piece_type_at(move.to_square) or chess.PAWN]
                 scored.append((gain * 8 - (piece_type_at(move.from_square) or 0), gain, move))
         else:
-            _add_captures(board, turn, king, targets, promoting, scored)
+            pieces.add_captures(board, targets, promoting, scored)
     if board.ep_square is not None and min_gain <= PIECE_VALUES[chess.PAWN]:
         for move in board.generate_legal_ep():
             scored.append(
                 (PIECE_VALUES[chess.PAWN] * 8 - chess.PAWN, PIECE_VALUES[chess.PAWN], move)
             )
-    # Stable: moves of the same score keep python-chess's order (pieces before pawns, each by
-    # falling square), which the captures below are generated in.
+    # Stable: moves of the same score keep python-chess's order, which `SidePieces` keeps.
     scored.sort(key=_FIRST_SCORE, reverse=True)
     return [(gain, move) for _, gain, move in scored]
-
-
-def _add_captures(
-    board: chess.Board,
-    turn: chess.Color,
-    king: chess.Square,
-    targets: chess.Bitboard,
-    promoting: chess.Bitboard,
-    scored: list[tuple[int, int, chess.Move]],
-) -> None:
-    """Append the legal captures of `targets` (not by `promoting` pawns) of a side not in
-    check, as `(MVV-LVA score, gain, move)`, in python-chess's generation order.
-
-    Straight from python-chess's attack tables: its generic generator pays for every piece's
-    quiet moves, castling and a legality test per move, and captures are asked for at most
-    nodes of a search.
-    """
-    own = board.occupied_co[turn]
-    occupied = board.occupied
-    piece_type_at = board.piece_type_at
-    values = PIECE_VALUES
-    squares = chess.BB_SQUARES
-    king_bb = squares[king]
-    pinned = _pinned(board, king, own, occupied)
-    # Piece type by piece type: ties of score (same taker type and victim value) keep
-    # python-chess's order, falling from-square then falling to-square, all the same.
-    diagonal = chess.BB_DIAG_ATTACKS
-    diagonal_masks = chess.BB_DIAG_MASKS
-    ranks = chess.BB_RANK_ATTACKS
-    rank_masks = chess.BB_RANK_MASKS
-    files = chess.BB_FILE_ATTACKS
-    file_masks = chess.BB_FILE_MASKS
-    for attacker, pieces in (
-        (chess.KNIGHT, board.knights),
-        (chess.BISHOP, board.bishops),
-        (chess.ROOK, board.rooks),
-        (chess.QUEEN, board.queens),
-    ):
-        for from_square in chess.scan_reversed(pieces & own):
-            if attacker == chess.KNIGHT:
-                attacks = chess.BB_KNIGHT_ATTACKS[from_square] & targets
-            elif attacker == chess.BISHOP:
-                attacks = diagonal[from_square][diagonal_masks[from_square] & occupied] & targets
-            else:
-                attacks = (
-                    ranks[from_square][rank_masks[from_square] & occupied]
-                    | files[from_square][file_masks[from_square] & occupied]
-                )
-                if attacker == chess.QUEEN:
-                    attacks |= diagonal[from_square][diagonal_masks[from_square] & occupied]
-                attacks &= targets
-            if not attacks:
-                continue
-            is_pinned = pinned & squares[from_square]
-            for to_square in chess.scan_reversed(attacks):
-                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
-                    continue
-                gain = values[piece_type_at(to_square) or chess.PAWN]
-                scored.append((gain * 8 - attacker, gain, chess.Move(from_square, to_square)))
-    for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & targets):
-        if not board.is_attacked_by(not turn, to_square):
-            gain = values[piece_type_at(to_square) or chess.PAWN]
-            scored.append((gain * 8 - chess.KING, gain, chess.Move(king, to_square)))
-    pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
-    for from_square in chess.scan_reversed(own & board.pawns & ~promoting):
-        attacks = pawn_attacks[from_square] & targets
-        if not attacks:
-            continue
-        is_pinned = pinned & squares[from_square]
-        for to_square in chess.scan_reversed(attacks):
-            if is_pinned and not chess.ray(from_square, to_square) & king_bb:
-                continue
-            gain = values[piece_type_at(to_square) or chess.PAWN]
-            scored.append((gain * 8 - chess.PAWN, gain, chess.Move(from_square, to_square)))
-
-
-def _add_quiet_moves(
-    board: chess.Board,
-    turn: chess.Color,
-    king: chess.Square,
-    tried: set[int],
-    history: list[int],
-    offset: int,
-    scored: list[tuple[int, chess.Move]],
-) -> None:
-    """Append the legal moves of a side not in check that neither capture nor promote (nor
-    take en passant) and are not in `tried` (`from_square << 6 | to_square`), as
-    `(key, move)`: the key sorts by history first, then in python-chess's generation order.
-    """
-    own = board.occupied_co[turn]
-    occupied = board.occupied
-    empty = ~occupied & chess.BB_ALL
-    squares = chess.BB_SQUARES
-    king_bb = squares[king]
-    pinned = _pinned(board, king, own, occupied)
-    diagonal = chess.BB_DIAG_ATTACKS
-    diagonal_masks = chess.BB_DIAG_MASKS
-    ranks = chess.BB_RANK_ATTACKS
-    rank_masks = chess.BB_RANK_MASKS
-    files = chess.BB_FILE_ATTACKS
-    file_masks = chess.BB_FILE_MASKS
-    # python-chess's order, as a rank that falls as the move comes later: pieces by falling
-    # from- then to-square, castling, single then double pawn pushes by falling to-square.
-    for attacker, pieces in (
-        (chess.KNIGHT, board.knights),
-        (chess.BISHOP, board.bishops),
-        (chess.ROOK, board.rooks),
-        (chess.QUEEN, board.queens),
-    ):
-        for from_square in chess.scan_reversed(pieces & own):
-            if attacker == chess.KNIGHT:
-                moves = chess.BB_KNIGHT_ATTACKS[from_square] & empty
-            elif attacker == chess.BISHOP:
-                moves = diagonal[from_square][diagonal_masks[from_square] & occupied] & empty
-            else:
-                moves = (
-                    ranks[from_square][rank_masks[from_square] & occupied]
-                    | files[from_square][file_masks[from_square] & occupied]
-                )
-                if attacker == chess.QUEEN:
-                    moves |= diagonal[from_square][diagonal_masks[from_square] & occupied]
-                moves &= empty
-            if not moves:
-                continue
-            is_pinned = pinned & squares[from_square]
-            base = offset | from_square << 6
-            order = 16383 - (63 - from_square) * 64 - 63
-            for to_square in chess.scan_reversed(moves):
-                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
-                    continue
-                if from_square << 6 | to_square in tried:
-                    continue
-                scored.append(
-                    (
-                        history[base | to_square] * 16384 + order + to_square,
-                        chess.Move(from_square, to_square),
-                    )
-                )
-    base = offset | king << 6
-    order = 16383 - (63 - king) * 64 - 63
-    for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & empty):
-        if king << 6 | to_square in tried or board.is_attacked_by(not turn, to_square):
-            continue
-        scored.append(
-            (history[base | to_square] * 16384 + order + to_square, chess.Move(king, to_square))
-        )
-    if board.castling_rights & own:
-        for move in board.generate_castling_moves():
-            if move.from_square << 6 | move.to_square in tried:
-                continue
-            order = 16383 - 4096 - (0 if move.to_square > move.from_square else 1)
-            key = history[offset | move.from_square << 6 | move.to_square] * 16384 + order
-            scored.append((key, move))
-    pawns = board.pawns & own
-    if turn:
-        singles = pawns << 8 & empty & ~chess.BB_RANK_8
-        doubles = (pawns << 8 & empty) << 8 & empty & chess.BB_RANK_4
-        step = 8
-    else:
-        singles = pawns >> 8 & empty & ~chess.BB_RANK_1
-        doubles = (pawns >> 8 & empty) >> 8 & empty & chess.BB_RANK_5
-        step = -8
-    for first, targets in ((4098, singles), (4162, doubles & chess.BB_ALL)):
-        for to_square in chess.scan_reversed(targets):
-            from_square = to_square - step if first == 4098 else to_square - 2 * step
-            if pinned & squares[from_square] and not chess.ray(from_square, to_square) & king_bb:
-                continue
-            if from_square << 6 | to_square in tried:
-                continue
-            order = 16383 - first - (63 - to_square)
-            key = history[offset | from_square << 6 | to_square] * 16384 + order
-            scored.append((key, chess.Move(from_square, to_square)))
-
-
-def _pinned(
-    board: chess.Board, king: chess.Square, own: chess.Bitboard, occupied: chess.Bitboard
-) -> chess.Bitboard:
-    """The pieces of `own` that alone stand between their `king` and an enemy slider."""
-    snipers = (
-        (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0])
-        & (board.rooks | board.queens)
-    ) | (chess.BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
-    pinned = 0
-    for sniper in chess.scan_reversed(snipers & ~own & occupied):
-        between = chess.between(king, sniper) & occupied
-        if between and not between & (between - 1):
-            pinned |= between
-    return pinned & own
 
 
 def is_losing_capture(board: chess.Board, move: chess.Move, gain: int) -> bool:
@@ -317,7 +133,8 @@ class MoveOrder:
             yield HASH_MOVE, hash_move
         them = not board.turn
         losing: list[chess.Move] = []
-        for gain, move in tactical_moves(board):
+        pieces = SidePieces(board)
+        for gain, move in tactical_moves(board, 0, pieces):
             if move == hash_move:
                 continue
             if is_losing_capture(board, move, gain):
@@ -339,12 +156,10 @@ class MoveOrder:
                 tried.append(killer)
                 yield KILLER, killer
 
-        turn = board.turn
         history = self.history
-        offset = turn << 12
-        king = chess.lsb(board.kings & board.occupied_co[turn])
+        offset = board.turn << 12
         scored: list[tuple[int, chess.Move]] = []
-        if board.attackers_mask(not turn, king):
+        if pieces.in_check:
             ep_square = board.ep_square
             for move in board.generate_legal_moves(chess.BB_ALL, ~them_mask):
                 if move.promotion or move in tried:
@@ -354,9 +169,9 @@ class MoveOrder:
                 scored.append((history[offset | move.from_square << 6 | move.to_square], move))
         else:
             tried_keys = {m.from_square << 6 | m.to_square for m in tried if m is not None}
-            _add_quiet_moves(board, turn, king, tried_keys, history, offset, scored)
+            pieces.add_quiet_moves(board, tried_keys, history, offset, scored)
         # Best history first; equal histories in python-chess's order (the sort is stable, and
-        # the keys of `_add_quiet_moves` carry that order).
+        # the keys of `add_quiet_moves` carry that order).
         scored.sort(key=_FIRST_SCORE, reverse=True)
         for _, move in scored:
             yield QUIET, move

@@ -1,0 +1,191 @@
+"""Move generation for the search, straight from python-chess's attack tables.
+
+python-chess's generator is general: it computes each piece's attacks through a method per
+piece, tries castling, and tests every move's legality; the search asks for captures at most
+of its nodes and for quiet moves at many. `SidePieces` reads the side to move's pieces once
+per node (their attacks, its king and the pieces pinned to it) and gives the captures and the
+quiet moves from that, in the very order python-chess's generator gives them, so that the
+search's move order, and with it its tree, does not depend on which generator made them.
+
+A side in check has only evasions, which python-chess's generator knows: `SidePieces` then
+has `in_check` set and nothing else, and the caller uses python-chess.
+"""
+
+from __future__ import annotations
+
+import chess
+
+from engine.search.evaluation import PIECE_VALUES
+
+__all__ = ["SidePieces", "lone_blockers"]
+
+
+def lone_blockers(king: chess.Square, snipers: chess.Bitboard, occupied: chess.Bitboard) -> int:
+    """The pieces that alone stand between `king` and one of `snipers` (sliders aimed at it)."""
+    blockers = 0
+    for sniper in chess.scan_reversed(snipers):
+        between = chess.between(king, sniper) & occupied
+        if between and not between & (between - 1):
+            blockers |= between
+    return blockers
+
+
+class SidePieces:
+    """The side to move's pieces in one position, read once for its captures and quiet moves."""
+
+    __slots__ = ("attacks", "in_check", "king", "own", "pinned", "turn")
+
+    def __init__(self, board: chess.Board) -> None:
+        turn = self.turn = board.turn
+        own = self.own = board.occupied_co[turn]
+        king = self.king = chess.lsb(board.kings & own)
+        self.in_check = bool(board.attackers_mask(not turn, king))
+        # (piece type, square, attacked squares) of the knights, bishops, rooks and queens,
+        # type by type and each by falling square: ties of move order between pieces of one
+        # type then come as python-chess's generator gives them.
+        self.attacks: list[tuple[int, int, int]] = []
+        self.pinned = 0
+        if self.in_check:
+            return
+        occupied = board.occupied
+        theirs = occupied & ~own
+        snipers = (
+            (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0])
+            & (board.rooks | board.queens)
+        ) | (chess.BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
+        self.pinned = lone_blockers(king, snipers & theirs, occupied) & own
+        attacks = self.attacks
+        for square in chess.scan_reversed(board.knights & own):
+            attacks.append((chess.KNIGHT, square, chess.BB_KNIGHT_ATTACKS[square]))
+        diagonal = chess.BB_DIAG_ATTACKS
+        diagonal_masks = chess.BB_DIAG_MASKS
+        ranks = chess.BB_RANK_ATTACKS
+        rank_masks = chess.BB_RANK_MASKS
+        files = chess.BB_FILE_ATTACKS
+        file_masks = chess.BB_FILE_MASKS
+        for piece_type, pieces in (
+            (chess.BISHOP, board.bishops),
+            (chess.ROOK, board.rooks),
+            (chess.QUEEN, board.queens),
+        ):
+            for square in chess.scan_reversed(pieces & own):
+                reach = 0
+                if piece_type != chess.ROOK:
+                    reach = diagonal[square][diagonal_masks[square] & occupied]
+                if piece_type != chess.BISHOP:
+                    reach |= (
+                        ranks[square][rank_masks[square] & occupied]
+                        | files[square][file_masks[square] & occupied]
+                    )
+                attacks.append((piece_type, square, reach))
+
+    def add_captures(
+        self,
+        board: chess.Board,
+        targets: chess.Bitboard,
+        promoting: chess.Bitboard,
+        scored: list[tuple[int, int, chess.Move]],
+    ) -> None:
+        """Append the legal captures of `targets` (not by `promoting` pawns, nor en passant)
+        as `(MVV-LVA score, gain, move)`."""
+        values = PIECE_VALUES
+        turn = self.turn
+        king = self.king
+        pinned = self.pinned
+        squares = chess.BB_SQUARES
+        king_bb = squares[king]
+        piece_type_at = board.piece_type_at
+        for attacker, from_square, reach in self.attacks:
+            hits = reach & targets
+            if not hits:
+                continue
+            is_pinned = pinned & squares[from_square]
+            for to_square in chess.scan_reversed(hits):
+                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                    continue
+                gain = values[piece_type_at(to_square) or chess.PAWN]
+                scored.append((gain * 8 - attacker, gain, chess.Move(from_square, to_square)))
+        for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & targets):
+            if not board.is_attacked_by(not turn, to_square):
+                gain = values[piece_type_at(to_square) or chess.PAWN]
+                scored.append((gain * 8 - chess.KING, gain, chess.Move(king, to_square)))
+        pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
+        for from_square in chess.scan_reversed(self.own & board.pawns & ~promoting):
+            hits = pawn_attacks[from_square] & targets
+            if not hits:
+                continue
+            is_pinned = pinned & squares[from_square]
+            for to_square in chess.scan_reversed(hits):
+                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                    continue
+                gain = values[piece_type_at(to_square) or chess.PAWN]
+                scored.append((gain * 8 - chess.PAWN, gain, chess.Move(from_square, to_square)))
+
+    def add_quiet_moves(
+        self,
+        board: chess.Board,
+        tried: set[int],
+        history: list[int],
+        offset: int,
+        scored: list[tuple[int, chess.Move]],
+    ) -> None:
+        """Append the legal moves that neither capture nor promote (nor take en passant) and
+        are not in `tried` (`from_square << 6 | to_square`), as `(key, move)`: the key sorts by
+        `history[offset | from << 6 | to]` first, then in python-chess's generation order."""
+        turn = self.turn
+        king = self.king
+        pinned = self.pinned
+        own = self.own
+        empty = ~board.occupied & chess.BB_ALL
+        squares = chess.BB_SQUARES
+        king_bb = squares[king]
+        # python-chess's order, as a rank that falls as the move comes later: pieces by falling
+        # from- then to-square, castling, single then double pawn pushes by falling to-square.
+        for _, from_square, reach in self.attacks:
+            moves = reach & empty
+            if not moves:
+                continue
+            is_pinned = pinned & squares[from_square]
+            base = offset | from_square << 6
+            order = 16383 - (63 - from_square) * 64 - 63
+            for to_square in chess.scan_reversed(moves):
+                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                    continue
+                if from_square << 6 | to_square in tried:
+                    continue
+                key = history[base | to_square] * 16384 + order + to_square
+                scored.append((key, chess.Move(from_square, to_square)))
+        base = offset | king << 6
+        order = 16383 - (63 - king) * 64 - 63
+        for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & empty):
+            if king << 6 | to_square in tried or board.is_attacked_by(not turn, to_square):
+                continue
+            key = history[base | to_square] * 16384 + order + to_square
+            scored.append((key, chess.Move(king, to_square)))
+        if board.castling_rights & own:
+            for move in board.generate_castling_moves():
+                if move.from_square << 6 | move.to_square in tried:
+                    continue
+                order = 16383 - 4096 - (0 if move.to_square > move.from_square else 1)
+                key = history[offset | move.from_square << 6 | move.to_square] * 16384 + order
+                scored.append((key, move))
+        pawns = board.pawns & own
+        if turn:
+            singles = pawns << 8 & empty & ~chess.BB_RANK_8
+            doubles = (pawns << 8 & empty) << 8 & empty & chess.BB_RANK_4
+            step = 8
+        else:
+            singles = pawns >> 8 & empty & ~chess.BB_RANK_1
+            doubles = (pawns >> 8 & empty) >> 8 & empty & chess.BB_RANK_5
+            step = -8
+        for first, targets, distance in ((4098, singles, step), (4162, doubles, 2 * step)):
+            for to_square in chess.scan_reversed(targets):
+                from_square = to_square - distance
+                from_bb = squares[from_square]
+                if pinned & from_bb and not chess.ray(from_square, to_square) & king_bb:
+                    continue
+                if from_square << 6 | to_square in tried:
+                    continue
+                order = 16383 - first - (63 - to_square)
+                key = history[offset | from_square << 6 | to_square] * 16384 + order
+                scored.append((key, chess.Move(from_square, to_square)))
