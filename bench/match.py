@@ -17,6 +17,8 @@ insufficient material) comes first.
 Output: one line per game, then games, wins/draws/losses, the score with its 95% margin (from
 the spread of the game scores), the Elo difference with its margin, the rating it gives on
 Stockfish's UCI_Elo scale, our nodes per second, and the load average at the start and the end.
+`--pgn FILE` writes the games, with the built-in engine's own evaluation after each of its
+moves as `[%eval]` and the opening line's length as a `BookPlies` tag, for `bench/judge.py`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from queue import Queue
 
 import chess
 import chess.engine
+import chess.pgn
 
 OPENINGS_PATH = Path(__file__).resolve().parent / "data" / "openings.txt"
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +55,7 @@ class GameResult:
     plies: int
     nodes: int
     search_ms: int
+    game: chess.pgn.Game
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +101,19 @@ def play_game(
     engines: tuple[chess.engine.SimpleEngine, chess.engine.SimpleEngine],
     movetime_s: float,
     rules: Adjudication,
+    elo: int,
 ) -> GameResult:
-    """Play one game from `opening` and return its result for the built-in engine."""
+    """Play one game from `opening` against Stockfish at `elo` and return its result for the
+    built-in engine, with the game's record."""
     ours, theirs = engines
     board = chess.Board()
     for uci in opening:
         board.push_uci(uci)
     limit = chess.engine.Limit(time=movetime_s)
     game = object()  # a new game for both engines: python-chess sends ucinewgame
+    record = chess.pgn.Game.from_board(board)
+    node: chess.pgn.GameNode = record.end()
+    opening_plies = board.ply()
     nodes = search_ms = 0
     resign_streak = draw_streak = 0
     white_score: float | None = None
@@ -141,9 +150,22 @@ def play_game(
         if result.move is None:
             raise RuntimeError(f"no move from {'ours' if our_turn else 'stockfish'}: {board.fen()}")
         board.push(result.move)
+        node = node.add_variation(result.move)
+        if our_turn and result.info.get("score") is not None:
+            # Our own evaluation of the position after our move, as PGN's [%eval] (White's view).
+            node.set_eval(result.info["score"])
     score = white_score if ours_white else 1.0 - white_score
+    ours_name, their_name = "Grandmaster PVS", f"Stockfish UCI_Elo {elo}"
+    record.headers["White"], record.headers["Black"] = (
+        (ours_name, their_name) if ours_white else (their_name, ours_name)
+    )
+    record.headers["Result"] = {1.0: "1-0", 0.0: "0-1", 0.5: "1/2-1/2"}[white_score]
+    record.headers["Round"] = str(index + 1)
+    record.headers["Termination"] = reason
+    record.headers["OpeningLine"] = str(opening_index + 1)
+    record.headers["BookPlies"] = str(opening_plies)
     return GameResult(
-        index, opening_index, ours_white, score, reason, board.ply(), nodes, search_ms
+        index, opening_index, ours_white, score, reason, board.ply(), nodes, search_ms, record
     )
 
 
@@ -202,6 +224,7 @@ def main() -> None:
     parser.add_argument("--draw-cp", type=int, default=15)
     parser.add_argument("--draw-moves", type=int, default=8)
     parser.add_argument("--max-plies", type=int, default=200)
+    parser.add_argument("--pgn", type=Path, help="write the games here (our evals as [%%eval])")
     args = parser.parse_args()
     openings = read_openings(args.openings)
     schedule = [(i // 2, i % 2 == 0) for i in range(2 * len(openings))]
@@ -235,6 +258,7 @@ def main() -> None:
                 pair,
                 args.movetime,
                 rules,
+                args.elo,
             )
         finally:
             pairs.put(pair)
@@ -253,6 +277,10 @@ def main() -> None:
         for ours, theirs in opened:
             ours.quit()
             theirs.quit()
+    if args.pgn is not None:
+        with args.pgn.open("w") as out:
+            for result in results:
+                print(result.game, file=out, end="\n\n")
     for line in summarise(results, args.elo):
         print(line)
     minutes = (time.monotonic() - started) / 60
