@@ -109,6 +109,8 @@ class SidePieces:
             if not board.is_attacked_by(not turn, to_square):
                 gain = values[piece_type_at(to_square) or chess.PAWN]
                 scored.append((gain * 8 - chess.KING, gain, chess.Move(king, to_square)))
+        # The pawns' loop is the pieces' over again, written out: walking both as one
+        # sequence (a list or a chain of the two) costs 2-3% of a search.
         pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
         for from_square in chess.scan_reversed(self.own & board.pawns & ~promoting):
             hits = pawn_attacks[from_square] & targets
