@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,32 @@ async def review_of(client: httpx.AsyncClient, game_id: str, timeout_s: float = 
             if r.json()["status"] == "done":
                 return r.json()
             await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class RelayedBoard:
+    """Board 1 of a relayed tournament, whose operator sends the board's PGN again."""
+
+    live: LiveServer
+    tid: str
+    white: str
+    black: str
+    game_id: str
+
+    async def send(self, sans: list[str], result: str = "*") -> list[dict[str, Any]]:
+        """The board's moves (and result) as the relay sends them; the per-game reports."""
+        return await push(self.live, self.tid, board_pgn(self.white, self.black, 1, sans, result))
+
+
+async def relayed_hung_queen(live: LiveServer) -> RelayedBoard:
+    """A relayed game that ended 1-0 after ``HUNG_QUEEN`` (so it is to be reviewed)."""
+    tid, pairings = await relay_tournament(live)
+    t = (await live.client.get(f"/api/tournaments/{tid}", headers=live.auth())).json()
+    who = {p["id"]: p["name"] for p in t["players"]}
+    (white, black), _ = names(pairings, who)
+    board = RelayedBoard(live, tid, white, black, pairings[0]["game"])
+    await board.send(HUNG_QUEEN, "1-0")
+    return board
 
 
 def read_pgn(text: str) -> chess.pgn.Game:
@@ -336,21 +363,17 @@ async def test_a_relay_correction_drops_the_review_and_the_new_end_brings_a_new_
     withdraws the result, the review is gone (REST, PGN); when the corrected game ends, its
     own review comes, without the blunder."""
     async with serve(tmp_path / "data", **REVIEWING, review_depth=3) as live:
-        tid, pairings = await relay_tournament(live)
-        t = (await live.client.get(f"/api/tournaments/{tid}", headers=live.auth())).json()
-        who = {p["id"]: p["name"] for p in t["players"]}
-        (white, black), _ = names(pairings, who)
-        game_id = pairings[0]["game"]
-        await push(live, tid, board_pgn(white, black, 1, HUNG_QUEEN, "1-0"))
+        board = await relayed_hung_queen(live)
+        game_id = board.game_id
         first = await review_of(live.client, game_id)
         assert first["moves"][5]["judgment"]["name"] == "Blunder"
         corrected = [*HUNG_QUEEN[:5], "Nf6"]
-        [report] = await push(live, tid, board_pgn(white, black, 1, corrected))
+        [report] = await board.send(corrected)
         assert report["corrected"] is True
         assert (await live.client.get(f"/api/games/{game_id}/review")).json() == {"status": "none"}
         pgn = (await live.client.get(f"/api/games/{game_id}/pgn")).text
         assert all(not node.nags for node in read_pgn(pgn).mainline())
-        await push(live, tid, board_pgn(white, black, 1, [*corrected, "d3"], "1/2-1/2"))
+        await board.send([*corrected, "d3"], "1/2-1/2")
         second = await review_of(live.client, game_id)
         assert [m["san"] for m in second["moves"]] == [*corrected, "d3"]
         assert second["black"]["blunder"] == 0

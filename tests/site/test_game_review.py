@@ -11,8 +11,7 @@ import chess
 from playwright.async_api import Page, expect
 
 from tests.app.test_analysis import move
-from tests.app.test_relay_api import board_pgn, names, push, relay_tournament
-from tests.app.test_review import HUNG_QUEEN, REVIEWING, review_of
+from tests.app.test_review import HUNG_QUEEN, REVIEWING, relayed_hung_queen, review_of
 from tests.conftest import LiveServer, serve
 from tests.site.conftest import Browsing, screenshot
 from tests.site.test_game_page import move_texts, position_after, wait_for_pieces
@@ -152,12 +151,8 @@ async def test_a_correction_that_reopens_the_game_removes_the_review(
     """When a relayed game's board takes the blunder back, the page drops the review's panel,
     glyphs and lines at once; when the corrected game ends, its own review is shown."""
     async with serve(tmp_path / "data", **REVIEWING, review_depth=REVIEW_DEPTH) as live:
-        tid, pairings = await relay_tournament(live)
-        t = (await live.client.get(f"/api/tournaments/{tid}", headers=live.auth())).json()
-        who = {p["id"]: p["name"] for p in t["players"]}
-        (white, black), _ = names(pairings, who)
-        game_id = pairings[0]["game"]
-        await push(live, tid, board_pgn(white, black, 1, HUNG_QUEEN, "1-0"))
+        board = await relayed_hung_queen(live)
+        game_id = board.game_id
         review = await review_of(live.client, game_id)
         page = await browsing.open(live, f"/games/{game_id}")
         await expect(page.locator("#moves .nag").first).to_be_visible()
@@ -165,14 +160,14 @@ async def test_a_correction_that_reopens_the_game_removes_the_review(
         assert review["black"]["blunder"] >= 1
 
         corrected = [*HUNG_QUEEN[: BLUNDER_PLY - 1], "Nf6"]
-        await push(live, tid, board_pgn(white, black, 1, corrected))
+        await board.send(corrected)
         await expect(page.locator("#moves button")).to_have_count(len(corrected))
         await expect(page.locator("#review")).to_be_hidden()
         await expect(page.locator("#moves .nag")).to_have_count(0)
         await expect(page.locator("#moves .advice")).to_have_count(0)
         await expect(page.locator("#moves button.blunder")).to_have_count(0)
 
-        await push(live, tid, board_pgn(white, black, 1, [*corrected, "d3"], "1/2-1/2"))
+        await board.send([*corrected, "d3"], "1/2-1/2")
         second = await review_of(live.client, game_id)
         await expect(page.locator('#review tr[data-side="black"] td.blunder')).to_have_text(
             str(second["black"]["blunder"])
