@@ -69,6 +69,33 @@ class Adjudication:
     max_plies: int
 
 
+@dataclass(slots=True)
+class Streaks:
+    """The adjudication of one game under way: fed each judged score, says when it is over.
+
+    The resignation streak grows while consecutive scores see the same side lost (by
+    `resign_cp`); the draw streak while they stay within `draw_cp` after `DRAW_AFTER_PLY`.
+    """
+
+    rules: Adjudication
+    resign: int = 0
+    draw: int = 0
+
+    def see(self, white_cp: int, ply: int) -> tuple[float, str] | None:
+        """Count `white_cp` (White's view) at `ply`; White's score and the reason once the
+        game is adjudicated, else None."""
+        rules = self.rules
+        lost_by = 0 if abs(white_cp) < rules.resign_cp else (1 if white_cp > 0 else -1)
+        self.resign = self.resign + lost_by if self.resign * lost_by > 0 else lost_by
+        low = abs(white_cp) <= rules.draw_cp and ply >= DRAW_AFTER_PLY
+        self.draw = self.draw + 1 if low else 0
+        if abs(self.resign) >= rules.resign_moves:
+            return (1.0 if white_cp > 0 else 0.0), "resigned"
+        if self.draw >= rules.draw_moves:
+            return 0.5, "drawn by eval"
+        return None
+
+
 def read_openings(path: Path) -> list[list[str]]:
     """The opening lines of `path` (UCI moves from the start), checked legal."""
     lines: list[list[str]] = []
@@ -115,17 +142,13 @@ def play_game(
     node: chess.pgn.GameNode = record.end()
     opening_plies = board.ply()
     nodes = search_ms = 0
-    resign_streak = draw_streak = 0
+    streaks = Streaks(rules)
     white_score: float | None = None
     reason = ""
     while white_score is None:
-        outcome = board.outcome(claim_draw=True)
-        if outcome is not None:
-            white_score = {chess.WHITE: 1.0, chess.BLACK: 0.0, None: 0.5}[outcome.winner]
-            reason = outcome.termination.name.lower()
-            break
-        if board.ply() >= rules.max_plies:
-            white_score, reason = 0.5, "ply cap"
+        ended = natural_end(board, rules.max_plies)
+        if ended is not None:
+            white_score, reason = ended
             break
         our_turn = board.turn == (chess.WHITE if ours_white else chess.BLACK)
         if our_turn:
@@ -138,15 +161,10 @@ def play_game(
             if score is not None:
                 white_cp = score.white().score(mate_score=100_000)
                 assert white_cp is not None
-                # The streak counts Stockfish's moves in a row that see the same side lost.
-                lost_by = 0 if abs(white_cp) < rules.resign_cp else (1 if white_cp > 0 else -1)
-                resign_streak = resign_streak + lost_by if resign_streak * lost_by > 0 else lost_by
-                low = abs(white_cp) <= rules.draw_cp and board.ply() >= DRAW_AFTER_PLY
-                draw_streak = draw_streak + 1 if low else 0
-                if abs(resign_streak) >= rules.resign_moves:
-                    white_score, reason = (1.0 if white_cp > 0 else 0.0), "resigned"
-                elif draw_streak >= rules.draw_moves:
-                    white_score, reason = 0.5, "drawn by eval"
+                # The streaks count Stockfish's moves only: its eyes alone adjudicate.
+                judged = streaks.see(white_cp, board.ply())
+                if judged is not None:
+                    white_score, reason = judged
         if result.move is None:
             raise RuntimeError(f"no move from {'ours' if our_turn else 'stockfish'}: {board.fen()}")
         board.push(result.move)
@@ -167,6 +185,18 @@ def play_game(
     return GameResult(
         index, opening_index, ours_white, score, reason, board.ply(), nodes, search_ms, record
     )
+
+
+def natural_end(board: chess.Board, max_plies: int) -> tuple[float, str] | None:
+    """White's score and the reason when the game is over on the board (draws claimed) or
+    has reached `max_plies`; None while it goes on."""
+    outcome = board.outcome(claim_draw=True)
+    if outcome is not None:
+        score = {chess.WHITE: 1.0, chess.BLACK: 0.0, None: 0.5}[outcome.winner]
+        return score, outcome.termination.name.lower()
+    if board.ply() >= max_plies:
+        return 0.5, "ply cap"
+    return None
 
 
 def elo_difference(score: float) -> float:

@@ -33,10 +33,16 @@ from pathlib import Path
 
 import chess
 import chess.engine
-from match import OPENINGS_PATH, read_openings, score_lines
+from match import (
+    OPENINGS_PATH,
+    Adjudication,
+    Streaks,
+    natural_end,
+    read_openings,
+    score_lines,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-DRAW_AFTER_PLY = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +86,19 @@ def play_game(
         board.push_uci(uci)
     game = object()  # a new game for both engines: python-chess sends ucinewgame
     effort = {True: Side(), False: Side()}
-    resign_streak = draw_streak = 0
+    # Both engines' scores feed the streaks, alternately: twice the moves, so that each
+    # engine's own count is the option's.
+    streaks = Streaks(
+        Adjudication(
+            args.resign_cp, 2 * args.resign_moves, args.draw_cp, 2 * args.draw_moves, args.max_plies
+        )
+    )
     white_score: float | None = None
     reason = ""
     while white_score is None:
-        outcome = board.outcome(claim_draw=True)
-        if outcome is not None:
-            white_score = {chess.WHITE: 1.0, chess.BLACK: 0.0, None: 0.5}[outcome.winner]
-            reason = outcome.termination.name.lower()
-            break
-        if board.ply() >= args.max_plies:
-            white_score, reason = 0.5, "ply cap"
+        ended = natural_end(board, args.max_plies)
+        if ended is not None:
+            white_score, reason = ended
             break
         our_turn = board.turn == (chess.WHITE if ours_white else chess.BLACK)
         engine = ours if our_turn else theirs
@@ -102,14 +110,9 @@ def play_game(
             assert white_cp is not None
             # One streak for both engines: it grows while each move's mover sees the same side
             # lost, so a resignation needs both engines to agree on alternate moves.
-            lost_by = 0 if abs(white_cp) < args.resign_cp else (1 if white_cp > 0 else -1)
-            resign_streak = resign_streak + lost_by if resign_streak * lost_by > 0 else lost_by
-            low = abs(white_cp) <= args.draw_cp and board.ply() >= DRAW_AFTER_PLY
-            draw_streak = draw_streak + 1 if low else 0
-            if abs(resign_streak) >= 2 * args.resign_moves:
-                white_score, reason = (1.0 if white_cp > 0 else 0.0), "resigned"
-            elif draw_streak >= 2 * args.draw_moves:
-                white_score, reason = 0.5, "drawn by eval"
+            judged = streaks.see(white_cp, board.ply())
+            if judged is not None:
+                white_score, reason = judged
         if result.move is None:
             raise RuntimeError(f"no move from {'ours' if our_turn else 'baseline'}: {board.fen()}")
         board.push(result.move)
