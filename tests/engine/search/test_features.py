@@ -1,0 +1,78 @@
+"""Tests for engine.search.features: the weighted features are the evaluation, to the centipawn."""
+
+from __future__ import annotations
+
+import chess
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.search.evaluation import evaluate_white
+from engine.search.features import WEIGHTS, evaluate_counts, feature_counts, format_weights
+
+CODE_VALUES = [weight.value for weight in WEIGHTS]
+
+
+@st.composite
+def positions(draw: st.DrawFn) -> chess.Board:
+    """A position reached by random legal moves from the start or from a pawn race, so that
+    passed pawns, promotions, open files and bare kings all come up."""
+    start = draw(st.sampled_from([chess.STARTING_FEN, "4k3/pppppppp/8/8/8/8/PPPPPPPP/4K3 w - - 0 1"]))
+    board = chess.Board(start)
+    for _ in range(draw(st.integers(min_value=0, max_value=160))):
+        moves = list(board.generate_legal_moves())
+        if not moves:
+            break
+        board.push(moves[draw(st.integers(min_value=0, max_value=len(moves) - 1))])
+    return board
+
+
+@settings(max_examples=300, deadline=None)
+@given(positions())
+def test_weighted_features_are_the_evaluation(board: chess.Board) -> None:
+    """The code's weights over a position's features give exactly `evaluate_white`."""
+    counts, phase = feature_counts(board)
+    assert evaluate_counts(CODE_VALUES, counts, phase) == evaluate_white(board)
+
+
+def test_features_of_a_known_position() -> None:
+    """Counted by hand: White's doubled, isolated c-pawns, one passed; a rook on an open file."""
+    board = chess.Board("4k3/8/8/8/2P5/2P5/8/R3K3 w - - 0 1")
+    counts, phase = feature_counts(board)
+    named = {WEIGHTS[index].name: count for index, count in counts.items()}
+    assert phase == 2
+    assert named["mg doubled pawn"] == named["eg doubled pawn"] == 1
+    assert named["mg isolated pawn"] == 2
+    # Only the front pawn (c4, rank 4) is passed; the c3 pawn stands behind its own.
+    assert named["eg passed pawn rank 4"] == 1
+    assert "eg passed pawn rank 3" not in named
+    assert named["mg rook open file"] == 1
+    assert named["mg rook a1"] == named["eg rook a1"] == 1
+    # Rank 4 is two steps beyond the second: (4 - 1 - 2) times the kings' distances to c5.
+    assert named["eg passed pawn, their king's distance"] == 1 * 3
+    assert named["eg passed pawn, own king's distance"] == 1 * 4
+    # Black's king on e8 has no pawns at all on d, e and f: missing and open, three files each;
+    # White's on e1 the same. They cancel.
+    assert "mg king shield pawn missing" not in named
+
+
+def test_formatted_tables_give_back_the_weights() -> None:
+    """Material plus placement in `format_weights`' tables is each piece-square weight again,
+    and every other weight is named with its value."""
+    values = [value + index % 7 for index, value in enumerate(CODE_VALUES)]
+    text = format_weights(values)
+    tables: dict[str, object] = {}
+    exec(text, tables)
+    for stage, offset in (("MG", 0), ("EG", 6 * 64)):
+        material = tables[f"_{stage}_MATERIAL"]
+        diagrams = tables[f"_{stage}_PST_DIAGRAM"]
+        assert isinstance(material, tuple)
+        assert isinstance(diagrams, tuple)
+        for piece_type in chess.PIECE_TYPES:
+            for index in range(64):
+                if piece_type == chess.PAWN and not 8 <= index < 56:
+                    assert diagrams[piece_type][index] == 0
+                    continue
+                combined = material[piece_type] + diagrams[piece_type][index]
+                assert combined == values[offset + (piece_type - 1) * 64 + index]
+    for weight, value in zip(WEIGHTS[2 * 6 * 64 :], values[2 * 6 * 64 :], strict=True):
+        assert f"# {weight.name}: {value}" in text.splitlines()
