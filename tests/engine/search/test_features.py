@@ -16,7 +16,9 @@ CODE_VALUES = [weight.value for weight in WEIGHTS]
 def positions(draw: st.DrawFn) -> chess.Board:
     """A position reached by random legal moves from the start or from a pawn race, so that
     passed pawns, promotions, open files and bare kings all come up."""
-    start = draw(st.sampled_from([chess.STARTING_FEN, "4k3/pppppppp/8/8/8/8/PPPPPPPP/4K3 w - - 0 1"]))
+    start = draw(
+        st.sampled_from([chess.STARTING_FEN, "4k3/pppppppp/8/8/8/8/PPPPPPPP/4K3 w - - 0 1"])
+    )
     board = chess.Board(start)
     for _ in range(draw(st.integers(min_value=0, max_value=160))):
         moves = list(board.generate_legal_moves())
