@@ -16,7 +16,7 @@ from engine.search.evaluation import PIECE_VALUES
 
 __all__ = ["static_exchange"]
 
-# A king takes last; its value dwarfs the rest, so a king that would be taken back never takes.
+# A king takes last, and only where nothing takes back: its value is never counted.
 _VALUES: Final = (*PIECE_VALUES[:6], 20_000)
 _BY_VALUE: Final = (chess.PAWN, chess.KNIGHT, chess.BISHOP, chess.ROOK, chess.QUEEN, chess.KING)
 
@@ -51,10 +51,17 @@ def static_exchange(board: chess.Board, move: chess.Move) -> int:
             found = attackers & board.pieces_mask(piece_type, side)
             if found:
                 break
+        occupied &= ~(found & -found)
+        # A king may not take on a square the other side still attacks, even when that
+        # attacker is the other king or would have to give up its king to take back.
+        if (
+            piece_type == chess.KING
+            and board.attackers_mask(not side, to_square, occupied) & occupied
+        ):
+            break
         # What this side stands at if it takes the piece on the square and the exchange stops.
         gains.append(_VALUES[on_square] - gains[-1])
         on_square = piece_type
-        occupied &= ~(found & -found)
         side = not side
     # Play it back: each side takes only when taking is better than stopping.
     for index in range(len(gains) - 1, 0, -1):

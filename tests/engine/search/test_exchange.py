@@ -74,6 +74,9 @@ def brute_force_exchange(board: chess.Board, move: chess.Move) -> int:
         ("6k1/8/8/8/8/4p3/3p4/3QK3 w - - 0 1", "d1d2", 100 - 950 + 100),
         # ...but not on a square a rook behind still covers.
         ("3r2k1/8/8/8/8/4p3/3p4/3QK3 w - - 0 1", "d1d2", 100 - 950),
+        # Neither king may take on a square the other king touches: the knight is won clean,
+        # although the black bishop behind its king would cover the square once the king left.
+        ("rn3Qr1/1b1p2pp/p1p5/2b2p2/3k1B1P/4nK1N/PP4PR/R7 w - - 1 31", "f4e3", 320),
     ],
 )
 def test_known_exchanges(fen: str, uci: str, expected: int) -> None:
