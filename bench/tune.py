@@ -2,23 +2,31 @@
 
 Two steps, run from anywhere:
 
-`python bench/tune.py generate --games 1500 --seed 1 --out positions-1.txt` has Debian's
-Stockfish play itself at a fixed depth from the lines of `bench/data/openings.txt`, each
-followed by a few random moves, with a random move now and then so that the games reach
-unbalanced positions too (a piece up, a pawn down). Every position Stockfish moves in is
-written as `FEN;cp;bestmove`: its score from White's point of view at that depth, and the move
-it chose. Run one per core with different seeds; the files are appended to.
+`python bench/tune.py generate --games 20000 --seed 11 --out positions-11.txt` has Debian's
+Stockfish play itself (`--play-depth`, 6) from the lines of `bench/data/openings.txt`, each
+followed by up to six random moves, with a random move now and then (4%) so that the games
+reach unbalanced positions too (a piece up, a pawn down). A few positions of each game (8%:
+the positions of one game are much alike) are scored deeper (`--label-depth`, 10) and written
+as `FEN;cp;bestmove`: Stockfish's score from White's point of view and its best move. Run one
+per core with different seeds; the files are appended to, and a run can be stopped any time.
 
-`python bench/tune.py fit positions-*.txt` keeps the quiet positions (not in check, Stockfish's
-move neither a capture nor a promotion, no mate score), writes each as the features of
-`engine.search.features` (the evaluation is a weighted sum of them) and fits the weights by
-gradient descent so that the evaluation's winning chances match Stockfish's: the mean squared
-difference of `1 / (1 + 10 ** (-cp / 400))` over all positions, the error Texel's tuning
-method minimises against game results. Starts from the weights in the code; prints the error
-before and after on positions held out of the fit, and writes the fitted weights as JSON
-(`--out`) for `features.format_tables` to print in the evaluation's own layout.
+`python bench/tune.py fit positions-*.txt --tables shift --keep-scale` keeps the quiet
+positions (not in check, Stockfish's move neither a capture nor a promotion, no mate score),
+each once, writes each as the features of `engine.search.features` (the evaluation is a
+weighted sum of them) and fits the weights by gradient descent so that the evaluation's
+winning chances match Stockfish's: the mean squared difference of the two logistic curves over
+all positions, the error Texel's tuning method minimises against game results. It starts from
+the weights in the code. `--keep-scale` first finds the logistic scale that fits the code's
+own evaluation best and keeps it, so that the fitted weights keep the evaluation's centipawns
+(the search's margins are in them) instead of taking on Stockfish's. `--tables shift` moves a
+piece's placement table of a game phase as a whole (its material) rather than square by
+square: over a few hundred thousand positions the squares' own weights fit the games they
+came from (see the README). Every tenth block of 500 lines is held out of the fit; the
+weights kept are those of the least error on them. It prints the errors, the fitted material
+and tables in the evaluation module's layout and the other weights by name, and writes all of
+them as JSON (`--out`).
 
-Needs numpy (the fit only): `pip install numpy`.
+Needs numpy (the fit only; in the test extras).
 """
 
 from __future__ import annotations
@@ -42,12 +50,13 @@ RESIGN_CP = 1500
 
 
 def generate(args: argparse.Namespace) -> None:
-    """Play Stockfish against itself and append each position it moved in, with its score."""
+    """Play Stockfish against itself and append a sample of the positions, with their scores."""
     rng = random.Random(args.seed)
     openings = read_openings(OPENINGS_PATH)
     engine = chess.engine.SimpleEngine.popen_uci(args.stockfish)
     engine.configure({"Threads": 1, "Hash": 16})
-    limit = chess.engine.Limit(depth=args.depth)
+    play = chess.engine.Limit(depth=args.play_depth)
+    label = chess.engine.Limit(depth=args.label_depth)
     written = 0
     with open(args.out, "a") as out:
         for game_index in range(args.games):
@@ -62,14 +71,21 @@ def generate(args: argparse.Namespace) -> None:
             game = object()
             lost_streak = 0
             while board.outcome(claim_draw=True) is None and board.ply() < args.max_plies:
-                result = engine.play(board, limit, game=game, info=chess.engine.INFO_SCORE)
+                result = engine.play(board, play, game=game, info=chess.engine.INFO_SCORE)
                 score = result.info.get("score")
                 if result.move is None or score is None:
                     break
                 white_cp = score.white().score(mate_score=MATE_CP)
                 assert white_cp is not None
-                out.write(f"{board.fen()};{white_cp};{result.move.uci()}\n")
-                written += 1
+                if rng.random() < args.sample:
+                    # Positions of one game are much alike: a few per game, judged deeper.
+                    info = engine.analyse(board, label, game=game)
+                    judged = info.get("score")
+                    pv = info.get("pv")
+                    if judged is not None and pv:
+                        judged_cp = judged.white().score(mate_score=MATE_CP)
+                        out.write(f"{board.fen()};{judged_cp};{pv[0].uci()}\n")
+                        written += 1
                 lost_streak = lost_streak + 1 if abs(white_cp) >= RESIGN_CP else 0
                 if lost_streak >= 4:
                     break
@@ -77,7 +93,7 @@ def generate(args: argparse.Namespace) -> None:
                 if rng.random() < args.random_rate:
                     move = rng.choice(list(board.legal_moves))
                 board.push(move)
-            if (game_index + 1) % 50 == 0:
+            if (game_index + 1) % 200 == 0:
                 out.flush()
                 print(f"{game_index + 1} games, {written} positions", flush=True)
     engine.quit()
@@ -139,40 +155,78 @@ def fit(args: argparse.Namespace) -> None:
         f"evaluation on {agree}",
         flush=True,
     )
-    scale = np.log(10) / 400
-    target = 1 / (1 + np.exp(-scale * np.array(scores, dtype=np.float64)))
+    target = 1 / (1 + np.exp(-np.log(10) / 400 * np.array(scores, dtype=np.float64)))
     test = np.array(held_out)
     x_fit, y_fit = features[~test], target[~test]
     x_test, y_test = features[test], target[test]
-    values = np.array(start, dtype=np.float64)
+    # The fit moves groups of weights: each weight alone, or with `--tables shift` a piece's
+    # whole table of a game phase by one number (its material), its shape kept.
+    groups: dict[str, int] = {}
+    for weight in WEIGHTS:
+        stage, *rest = weight.name.split()
+        table = args.tables == "shift" and weight.name.rsplit(" ", 1)[-1] in chess.SQUARE_NAMES
+        groups.setdefault(f"{stage} {rest[0]}" if table else weight.name, len(groups))
+    member = np.zeros((len(WEIGHTS), len(groups)), dtype=np.float32)
+    for index, weight in enumerate(WEIGHTS):
+        stage, *rest = weight.name.split()
+        table = args.tables == "shift" and weight.name.rsplit(" ", 1)[-1] in chess.SQUARE_NAMES
+        member[index, groups[f"{stage} {rest[0]}" if table else weight.name]] = 1
+    start_values = np.array(start, dtype=np.float64)
+    base_fit, base_test = x_fit @ start_values, x_test @ start_values
+    # A group the fit's positions hardly show (a king on the far ranks in a middlegame) would
+    # be fitted to a handful of games: it keeps the code's values. A position counts by the
+    # share of its game phase the weight has (a middlegame weight hardly counts in an endgame).
+    shown = np.abs(x_fit).sum(axis=0) @ member >= args.min_positions
+    x_fit, x_test = x_fit @ member, x_test @ member
+    shifts = np.zeros(len(groups))
+    # Texel's first step: the scale that best turns the code's own evaluation into winning
+    # chances is kept throughout, so that the fit keeps the evaluation's scale (the search's
+    # margins are in its centipawns) and Stockfish's scale does not come with its scores.
+    stockfish_scale = np.log(10) / 400
+    scale = stockfish_scale
+    if args.keep_scale:
+        candidates = stockfish_scale * np.linspace(0.5, 2.0, 151)
+        errors = [np.mean((1 / (1 + np.exp(-k * base_fit)) - y_fit) ** 2) for k in candidates]
+        scale = float(candidates[int(np.argmin(errors))])
+    print(f"scale: {scale / stockfish_scale:.3f} of Stockfish's")
+    print(f"{int(shown.sum())} of {len(groups)} groups shown in {args.min_positions} positions")
 
-    def error(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-        return float(np.mean((1 / (1 + np.exp(-scale * (x @ w))) - y) ** 2))
+    def error(x: np.ndarray, base: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+        return float(np.mean((1 / (1 + np.exp(-scale * (base + x @ w))) - y) ** 2))
 
     print(
-        f"start: fit error {error(x_fit, y_fit, values):.6f}, "
-        f"held out {error(x_test, y_test, values):.6f}",
+        f"start: fit error {error(x_fit, base_fit, y_fit, shifts):.6f}, "
+        f"held out {error(x_test, base_test, y_test, shifts):.6f}",
         flush=True,
     )
     # Adam over full batches: the weights are centipawns, so a step of about `rate` each.
-    moment = np.zeros_like(values)
-    square = np.zeros_like(values)
+    # The weights kept are those with the least error on the held-out positions, checked
+    # every 25 steps: past that point the fit learns its own games rather than chess.
+    best = (error(x_test, base_test, y_test, shifts), 0, shifts.copy())
+    moment = np.zeros_like(shifts)
+    square = np.zeros_like(shifts)
     for step in range(1, args.steps + 1):
-        predicted = 1 / (1 + np.exp(-scale * (x_fit @ values)))
+        predicted = 1 / (1 + np.exp(-scale * (base_fit + x_fit @ shifts)))
         slope = 2 * (predicted - y_fit) * predicted * (1 - predicted) * scale
-        gradient = x_fit.T @ slope / len(y_fit) + args.l2 * (values - start)
+        gradient = (x_fit.T @ slope / len(y_fit) + args.l2 * shifts) * shown
         moment = 0.9 * moment + 0.1 * gradient
         square = 0.999 * square + 0.001 * gradient**2
         rate = args.rate * (0.1 ** (step / args.steps))
-        values -= rate * (moment / (1 - 0.9**step)) / (np.sqrt(square / (1 - 0.999**step)) + 1e-12)
+        shifts -= rate * (moment / (1 - 0.9**step)) / (np.sqrt(square / (1 - 0.999**step)) + 1e-12)
+        if step % 25 == 0:
+            held = error(x_test, base_test, y_test, shifts)
+            if held < best[0]:
+                best = (held, step, shifts.copy())
         if step % 100 == 0 or step == args.steps:
             print(
-                f"step {step}: fit error {error(x_fit, y_fit, values):.6f}, "
-                f"held out {error(x_test, y_test, values):.6f}",
+                f"step {step}: fit error {error(x_fit, base_fit, y_fit, shifts):.6f}, "
+                f"held out {error(x_test, base_test, y_test, shifts):.6f}",
                 flush=True,
             )
-    fitted = [round(value) for value in values]
-    print(f"rounded: held out {error(x_test, y_test, np.array(fitted, dtype=np.float64)):.6f}")
+    print(f"kept step {best[1]}: held out {best[0]:.6f}")
+    fitted = [round(value) for value in start_values + member @ best[2]]
+    predicted = 1 / (1 + np.exp(-scale * (features[test] @ np.array(fitted, dtype=np.float64))))
+    print(f"rounded: held out {float(np.mean((predicted - y_test) ** 2)):.6f}")
     args.out.write_text(json.dumps(dict(zip([w.name for w in WEIGHTS], fitted, strict=True))))
     print(format_weights(fitted))
 
@@ -183,7 +237,9 @@ def main() -> None:
     steps = parser.add_subparsers(dest="step", required=True)
     gen = steps.add_parser("generate", help="play Stockfish against itself, write positions")
     gen.add_argument("--games", type=int, default=1000)
-    gen.add_argument("--depth", type=int, default=8)
+    gen.add_argument("--play-depth", type=int, default=6, help="Stockfish's depth for its moves")
+    gen.add_argument("--label-depth", type=int, default=10, help="its depth for the scores")
+    gen.add_argument("--sample", type=float, default=0.08, help="share of positions scored")
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--random-plies", type=int, default=6, help="most random plies after a line")
     gen.add_argument("--random-rate", type=float, default=0.04, help="chance of a random move")
@@ -194,6 +250,15 @@ def main() -> None:
     fitting.add_argument("positions", type=Path, nargs="+")
     fitting.add_argument("--steps", type=int, default=1000)
     fitting.add_argument("--rate", type=float, default=2.0, help="first step size, centipawns")
+    fitting.add_argument(
+        "--keep-scale", action="store_true", help="keep the evaluation's scale (Texel's K)"
+    )
+    fitting.add_argument(
+        "--tables", choices=("fit", "shift"), default="fit", help="fit each square, or shift"
+    )
+    fitting.add_argument(
+        "--min-positions", type=int, default=500, help="fit weights shown this often"
+    )
     fitting.add_argument("--l2", type=float, default=0.0, help="pull towards the code's weights")
     fitting.add_argument("--out", type=Path, default=Path("weights.json"))
     args = parser.parse_args()

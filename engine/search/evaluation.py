@@ -2,13 +2,18 @@
 
 Each piece contributes a middlegame and an endgame value (material and placement). The two sums
 are blended by the phase, which runs from 24 (all minor and major pieces on the board) down to 0
-(kings and pawns only). The numbers are the published PeSTO tables (Ronald Friederich's tuned
-values); they are facts about chess, written out here in this module's own layout.
+(kings and pawns only). The placement tables are the published PeSTO tables (Ronald
+Friederich's tuned values), facts about chess written out here in this module's own layout.
+The material values and every other weight, here and in `engine.search.pawns`, were fitted
+together by `bench/tune.py` to Stockfish's scores of 230,000 quiet positions, on the scale of
+the evaluation as it was (the search's margins are in its centipawns); each weight is part of
+a sum, so a single one need not look like chess wisdom on its own.
 
 The search keeps the material and placement terms up to date move by move: `evaluate_terms`
 gives the `(mg, eg, phase)` of a position once, `move_delta` what a move changes. Where the
 search takes a static evaluation it adds `positional_terms` (pawn structure and king shelter
-through a `PawnTable`, the bishop pair, rooks on open files), and `blend` turns the sum into
+through a `PawnTable`, the bishop pair, rooks on open files, the side to move's tempo and its
+pieces attacked by pawns), and `blend` turns the sum into
 centipawns. All terms are from White's point of view; `evaluate_white` is the whole of it.
 """
 
@@ -39,12 +44,16 @@ PHASE_WEIGHTS = (0, 0, 1, 1, 2, 4, 0)
 PIECE_VALUES = (0, 100, 320, 330, 500, 950, 0)
 """Rough material values in centipawns for move ordering and pruning margins (not for scoring)."""
 
-_BISHOP_PAIR = (30, 50)
-_ROOK_OPEN_FILE = (25, 10)
-_ROOK_HALF_OPEN_FILE = (12, 6)
+_BISHOP_PAIR = (36, 57)
+_ROOK_OPEN_FILE = (27, 11)
+_ROOK_HALF_OPEN_FILE = (15, 29)
+# The side to move's: the right to move, and each of its pieces (not pawns or king) that an
+# enemy pawn attacks (it must move or be lost, or the pawn must be dealt with).
+_TEMPO = (18, 8)
+_PAWN_THREAT = (-39, -21)
 
-_MG_MATERIAL = (0, 82, 337, 365, 477, 1025, 0)
-_EG_MATERIAL = (0, 94, 281, 297, 512, 936, 0)
+_MG_MATERIAL = (0, 83, 362, 371, 456, 1069, 0)
+_EG_MATERIAL = (0, 96, 317, 333, 571, 1016, 0)
 
 # The tables read like a diagram seen from White's side: the first row is rank 8, the last rank 1.
 # fmt: off
@@ -292,6 +301,19 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
     # Written out per colour: this runs at every node that takes a static evaluation.
     white = board.occupied_co[chess.WHITE]
     black = board.occupied_co[chess.BLACK]
+    pieces = ~(board.pawns | board.kings)
+    if board.turn:
+        their_pawns = board.pawns & black
+        attacked = (their_pawns & ~chess.BB_FILE_A) >> 9 | (their_pawns & ~chess.BB_FILE_H) >> 7
+        threatened = chess.popcount(attacked & white & pieces)
+        mg += _TEMPO[0] + _PAWN_THREAT[0] * threatened
+        eg += _TEMPO[1] + _PAWN_THREAT[1] * threatened
+    else:
+        their_pawns = board.pawns & white
+        attacked = (their_pawns & ~chess.BB_FILE_A) << 7 | (their_pawns & ~chess.BB_FILE_H) << 9
+        threatened = chess.popcount(attacked & black & pieces)
+        mg -= _TEMPO[0] + _PAWN_THREAT[0] * threatened
+        eg -= _TEMPO[1] + _PAWN_THREAT[1] * threatened
     bishops = board.bishops & white
     if bishops & (bishops - 1):
         mg += _BISHOP_PAIR[0]

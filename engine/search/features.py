@@ -9,8 +9,8 @@ weights and counts exactly as the evaluation does, so that the two agree to the 
 `format_weights` writes them back in the modules' own layout.
 
 Each piece-square weight holds the piece's material and its placement together (the search
-only ever adds the two up); `format_weights` splits them again, taking the average over the
-squares a piece can stand on as its material.
+only ever adds the two up); `format_weights` splits them again: what a piece's table moved by
+on average goes to its material, the rest to its placement.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def _current_weights() -> tuple[Weight, ...]:
         ("bishop pair", evaluation._BISHOP_PAIR),
         ("rook open file", evaluation._ROOK_OPEN_FILE),
         ("rook half-open file", evaluation._ROOK_HALF_OPEN_FILE),
+        ("tempo", evaluation._TEMPO),
+        ("piece attacked by a pawn", evaluation._PAWN_THREAT),
         ("doubled pawn", pawns._DOUBLED),
         ("isolated pawn", pawns._ISOLATED),
     )
@@ -82,6 +84,8 @@ _PST_EG = 6 * 64  # the endgame piece-square weights follow the middlegame ones
 _BISHOP_PAIR = _INDEX["mg bishop pair"]
 _ROOK_OPEN = _INDEX["mg rook open file"]
 _ROOK_HALF_OPEN = _INDEX["mg rook half-open file"]
+_TEMPO = _INDEX["mg tempo"]
+_PAWN_THREAT = _INDEX["mg piece attacked by a pawn"]
 _DOUBLED = _INDEX["mg doubled pawn"]
 _ISOLATED = _INDEX["mg isolated pawn"]
 _PASSED_MG = _INDEX["mg passed pawn rank 2"] - 1  # + the pawn's rank counted from 0
@@ -173,6 +177,17 @@ def feature_counts(board: chess.Board) -> tuple[dict[int, int], int]:
             elif not own_pawns & file_mask:
                 _add(counts, _ROOK_HALF_OPEN, sign)
                 _add(counts, _ROOK_HALF_OPEN + 1, sign)
+        if board.turn == color:
+            _add(counts, _TEMPO, sign)
+            _add(counts, _TEMPO + 1, sign)
+            threatened = sum(
+                1
+                for square in chess.scan_forward(board.occupied_co[color])
+                if board.piece_type_at(square) not in (chess.PAWN, chess.KING)
+                and board.attackers_mask(not color, square) & board.pawns
+            )
+            _add(counts, _PAWN_THREAT, sign * threatened)
+            _add(counts, _PAWN_THREAT + 1, sign * threatened)
     white_king = board.king(chess.WHITE)
     black_king = board.king(chess.BLACK)
     assert white_king is not None, "the board needs a White king"
@@ -211,15 +226,22 @@ def format_weights(values: Sequence[int]) -> str:
     """Write `values` (one per `WEIGHTS`) as the constants of the evaluation modules: the
     material and piece-square tables as Python, the other weights as comments naming them."""
     lines: list[str] = []
-    for stage, offset in (("MG", 0), ("EG", _PST_EG)):
+    for stage, offset, code_material in (
+        ("MG", 0, evaluation._MG_MATERIAL),
+        ("EG", _PST_EG, evaluation._EG_MATERIAL),
+    ):
         material = [0]
         diagrams: list[list[int]] = [[]]
         for piece_type in chess.PIECE_TYPES:
-            table = list(values[offset + (piece_type - 1) * 64 : offset + piece_type * 64])
-            # A pawn never stands on the first or last rank: those entries stay zero.
-            used = table[8:56] if piece_type == chess.PAWN else table
-            # The king's material is zero: it is never captured, and both sides have one.
-            value = 0 if piece_type == chess.KING else round(sum(used) / len(used))
+            first = offset + (piece_type - 1) * 64
+            table = list(values[first : first + 64])
+            # How far the table moved on average (over the squares a piece can stand on: a
+            # pawn never stands on the first or last rank) goes to the material, the rest to
+            # the placement. The king's material stays zero: both sides always have one.
+            moved = [value - WEIGHTS[first + index].value for index, value in enumerate(table)]
+            used = moved[8:56] if piece_type == chess.PAWN else moved
+            shift = 0 if piece_type == chess.KING else round(sum(used) / len(used))
+            value = code_material[piece_type] + shift
             diagram = [entry - value for entry in table]
             if piece_type == chess.PAWN:
                 diagram[:8] = diagram[56:] = [0] * 8

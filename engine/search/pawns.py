@@ -1,9 +1,10 @@
 """Pawn structure and king shelter: the evaluation terms that depend on pawns and kings only.
 
-Doubled and isolated pawns cost, passed pawns earn more the further they are (most in the
-endgame, and more when the enemy king is far from the pawn's path and the own king near it),
-and in the middlegame a king on its first two ranks wants pawns in front of it on its own and
-the neighbouring files.
+Doubled and isolated pawns cost, passed pawns earn more as they advance (in the endgame, and
+more when the enemy king is far from the pawn's path and the own king near it), and in the
+middlegame a king on its first two ranks wants pawns in front of it on its own and the
+neighbouring files. The weights are fitted (see `engine.search.evaluation`): they add to the
+pawns' placement tables, which already pay for advancing.
 
 Those terms change only when a pawn or a king moves, which is rare in a search tree, so a
 `PawnTable` keeps them per pawn-and-king placement. A table belongs to one search job, like the
@@ -18,18 +19,18 @@ import chess
 
 __all__ = ["PawnTable", "pawn_terms"]
 
-_DOUBLED: Final = (-10, -20)
-_ISOLATED: Final = (-10, -12)
+_DOUBLED: Final = (-8, -27)
+_ISOLATED: Final = (-10, -9)
 # Indexed by the pawn's rank counted from its own side (1 = the starting rank).
-_PASSED_MG: Final = (0, 0, 2, 5, 12, 25, 45, 0)
-_PASSED_EG: Final = (0, 5, 10, 20, 35, 60, 90, 0)
+_PASSED_MG: Final = (0, -15, -26, -6, 11, 50, 2, 0)
+_PASSED_EG: Final = (0, 21, 30, 43, 66, 57, 58, 0)
 # Per rank step beyond the third, per square of king distance (capped) to the square in front.
-_PASSED_THEIR_KING_EG: Final = 4
-_PASSED_OWN_KING_EG: Final = -2
+_PASSED_THEIR_KING_EG: Final = 10
+_PASSED_OWN_KING_EG: Final = -9
 _KING_DISTANCE_CAP: Final = 5
-_SHIELD_MISSING_MG: Final = -18
-_SHIELD_OPEN_MG: Final = -10
-_SHIELD_ADVANCED_MG: Final = -8
+_SHIELD_MISSING_MG: Final = -12
+_SHIELD_OPEN_MG: Final = -13
+_SHIELD_ADVANCED_MG: Final = 5
 
 _ADJACENT_FILES: Final = tuple(
     (chess.BB_FILES[file - 1] if file > 0 else 0) | (chess.BB_FILES[file + 1] if file < 7 else 0)

@@ -361,7 +361,7 @@ def test_the_worse_side_repeats_and_the_better_side_does_not(
     """The moves of `position ... moves` are the game's history: repetitions are seen.
 
     A rook down, Black goes back to h8 and repeats the starting position (a draw, score 0); a
-    rook up, White does not play Rd7 again, though without the history it is its best move.
+    rook up, White does not play Kf1 again, though without the history it is its best move.
     """
     worse = chess.Board("7k/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1")
     for uci in ("d1d2", "h8g8", "d2d1"):
@@ -370,14 +370,14 @@ def test_the_worse_side_repeats_and_the_better_side_does_not(
     assert info["pv"][0] == chess.Move.from_uci("g8h8")
     assert info["score"].relative == chess.engine.Cp(0)
 
-    better = chess.Board("6k1/3R1pp1/7p/8/8/8/5PPP/6K1 b - - 1 1")
-    for uci in ("g8h8", "d7d1", "h8g8"):
+    better = chess.Board("6k1/5pp1/7p/8/8/8/5PPP/3R1K2 b - - 1 1")
+    for uci in ("g8h8", "f1g1", "h8g8"):
         better.push_uci(uci)
     without_history = chess.Board(better.fen())
     plain = engine.play(without_history, chess.engine.Limit(depth=5), game=object())
-    assert plain.move == chess.Move.from_uci("d1d7")
+    assert plain.move == chess.Move.from_uci("g1f1")
     result = engine.play(better, chess.engine.Limit(depth=5), game=object())
-    assert result.move is not None and result.move != chess.Move.from_uci("d1d7")
+    assert result.move is not None and result.move != chess.Move.from_uci("g1f1")
 
 
 # One game in `make test` (about 30 s), four in `make test-full`.

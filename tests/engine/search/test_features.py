@@ -6,6 +6,7 @@ import chess
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.search import evaluation
 from engine.search.evaluation import evaluate_white
 from engine.search.features import WEIGHTS, evaluate_counts, feature_counts, format_weights
 
@@ -78,3 +79,13 @@ def test_formatted_tables_give_back_the_weights() -> None:
                 assert combined == values[offset + (piece_type - 1) * 64 + index]
     for weight, value in zip(WEIGHTS[2 * 6 * 64 :], values[2 * 6 * 64 :], strict=True):
         assert f"# {weight.name}: {value}" in text.splitlines()
+
+
+def test_the_code_s_own_weights_format_as_the_code_has_them() -> None:
+    """Unchanged weights are written back as the very tables of the evaluation module."""
+    tables: dict[str, object] = {}
+    exec(format_weights(CODE_VALUES), tables)
+    assert tables["_MG_MATERIAL"] == evaluation._MG_MATERIAL
+    assert tables["_EG_MATERIAL"] == evaluation._EG_MATERIAL
+    assert tables["_MG_PST_DIAGRAM"] == evaluation._MG_PST_DIAGRAM
+    assert tables["_EG_PST_DIAGRAM"] == evaluation._EG_PST_DIAGRAM

@@ -34,9 +34,10 @@ def test_doubled_and_isolated_pawns_cost() -> None:
 
 
 def test_a_passed_pawn_is_worth_more_the_further_it_is() -> None:
-    """A passed pawn earns more in the endgame the nearer it is to promotion."""
-    on_third = terms_of("k7/8/8/8/8/P7/8/7K w - - 0 1")
-    on_sixth = terms_of("k7/8/P7/8/8/8/8/7K w - - 0 1")
+    """A passed pawn earns more in the endgame the nearer it is to promotion (both kings far
+    from it: with the enemy king in front of a rook's pawn it would be a draw)."""
+    on_third = terms_of("7k/8/8/8/8/P7/8/7K w - - 0 1")
+    on_sixth = terms_of("7k/8/P7/8/8/8/8/7K w - - 0 1")
     assert on_third[1] < on_sixth[1]
 
 

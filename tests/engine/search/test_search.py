@@ -199,8 +199,9 @@ def test_invalid_fen_raises_value_error() -> None:
 REPEAT_START = "7k/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1"
 REPEAT_MOVES = ("d1d2", "h8g8", "d2d1")
 # White, a rook up, played Rd1-d7 here before: playing it again would repeat a position.
-WINNING_START = "6k1/3R1pp1/7p/8/8/8/5PPP/6K1 b - - 1 1"
-WINNING_MOVES = ("g8h8", "d7d1", "h8g8")
+# A rook up, White's best is to bring its king up (g1f1), back to where the game started.
+WINNING_START = "6k1/5pp1/7p/8/8/8/5PPP/3R1K2 b - - 1 1"
+WINNING_MOVES = ("g8h8", "f1g1", "h8g8")
 
 
 def test_moves_reach_the_searched_position() -> None:
@@ -231,9 +232,9 @@ def test_the_better_side_avoids_repeating_a_position_of_the_game() -> None:
     board = chess.Board(WINNING_START)
     for uci in WINNING_MOVES:
         board.push_uci(uci)
-    assert final(board.fen(), max_depth=5).best == "d1d7"  # without the history
+    assert final(board.fen(), max_depth=5).best == "g1f1"  # without the history
     info = list(iter_search(WINNING_START, moves=WINNING_MOVES, max_depth=5))[-1]
-    assert info.best != "d1d7"
+    assert info.best != "g1f1"
     assert info.score_cp is not None and info.score_cp > 300
 
 
@@ -266,18 +267,18 @@ def test_seldepth_reaches_past_the_nominal_depth() -> None:
 def test_partial_yields_the_better_move_of_a_depth_cut_short() -> None:
     """With `partial`, a depth cut short after proving a new best move yields it, incomplete.
 
-    In this middlegame depth 2 prefers c3d5; 1,600 nodes into the search, depth 3 has proved
-    h2h3 better, which the complete depth 3 confirms.
+    In this open Sicilian depth 2 prefers f1b5 (check); 1,400 nodes into the search, depth 3
+    has proved b1c3 better, which the complete depth 3 confirms.
     """
-    fen = "r2q1rk1/ppp2ppp/2np1n2/2b1p1B1/2B1P1b1/2NP1N2/PPP2PPP/R2Q1RK1 w - - 6 8"
-    infos = list(iter_search(fen, max_nodes=1_600, partial=True))
+    fen = "rnbqkb1r/pp2pppp/3p1n2/8/3NP3/8/PPP2PPP/RNBQKB1R w KQkq - 1 5"
+    infos = list(iter_search(fen, max_nodes=1_400, partial=True))
     *complete, last = infos
     assert all(info.complete for info in complete)
-    assert (complete[-1].depth, complete[-1].best) == (2, "c3d5")
-    assert (last.complete, last.depth, last.best) == (False, 3, "h2h3")
-    assert final(fen, max_depth=3).best == "h2h3"
+    assert (complete[-1].depth, complete[-1].best) == (2, "f1b5")
+    assert (last.complete, last.depth, last.best) == (False, 3, "b1c3")
+    assert final(fen, max_depth=3).best == "b1c3"
     # Without `partial` the same budget yields complete depths only.
-    assert list(iter_search(fen, max_nodes=1_600)) == complete
+    assert list(iter_search(fen, max_nodes=1_400)) == complete
 
 
 @pytest.mark.parametrize(
