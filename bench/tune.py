@@ -15,7 +15,7 @@ positions (not in check, Stockfish's move neither a capture nor a promotion, no 
 each once, writes each as the features of `engine.search.features` (the evaluation is a
 weighted sum of them) and fits the weights by gradient descent so that the evaluation's
 winning chances match Stockfish's: the mean squared difference of the two logistic curves over
-all positions, the error Texel's tuning method minimises against game results. It starts from
+the positions fitted, the error Texel's tuning method minimises against game results. It starts from
 the weights in the code. `--keep-scale` first finds the logistic scale that fits the code's
 own evaluation best and keeps it, so that the fitted weights keep the evaluation's centipawns
 (the search's margins are in them) instead of taking on Stockfish's. `--tables shift` moves a
@@ -36,6 +36,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import chess
 import chess.engine
@@ -54,49 +55,63 @@ def generate(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     openings = read_openings(OPENINGS_PATH)
     engine = chess.engine.SimpleEngine.popen_uci(args.stockfish)
-    engine.configure({"Threads": 1, "Hash": 16})
+    try:
+        engine.configure({"Threads": 1, "Hash": 16})
+        written = 0
+        with open(args.out, "a") as out:
+            for game_index in range(args.games):
+                board = chess.Board()
+                for uci in rng.choice(openings):
+                    board.push_uci(uci)
+                for _ in range(rng.randint(0, args.random_plies)):
+                    moves = list(board.legal_moves)
+                    if not moves:
+                        break
+                    board.push(rng.choice(moves))
+                written += play_game(engine, board, rng, args, out)
+                if (game_index + 1) % 200 == 0:
+                    out.flush()
+                    print(f"{game_index + 1} games, {written} positions", flush=True)
+    finally:
+        engine.quit()
+
+
+def play_game(
+    engine: chess.engine.SimpleEngine,
+    board: chess.Board,
+    rng: random.Random,
+    args: argparse.Namespace,
+    out: TextIO,
+) -> int:
+    """Play one game on from `board`, write the positions sampled; return how many."""
     play = chess.engine.Limit(depth=args.play_depth)
     label = chess.engine.Limit(depth=args.label_depth)
-    written = 0
-    with open(args.out, "a") as out:
-        for game_index in range(args.games):
-            board = chess.Board()
-            for uci in rng.choice(openings):
-                board.push_uci(uci)
-            for _ in range(rng.randint(0, args.random_plies)):
-                moves = list(board.legal_moves)
-                if not moves:
-                    break
-                board.push(rng.choice(moves))
-            game = object()
-            lost_streak = 0
-            while board.outcome(claim_draw=True) is None and board.ply() < args.max_plies:
-                result = engine.play(board, play, game=game, info=chess.engine.INFO_SCORE)
-                score = result.info.get("score")
-                if result.move is None or score is None:
-                    break
-                white_cp = score.white().score(mate_score=MATE_CP)
-                assert white_cp is not None
-                if rng.random() < args.sample:
-                    # Positions of one game are much alike: a few per game, judged deeper.
-                    info = engine.analyse(board, label, game=game)
-                    judged = info.get("score")
-                    pv = info.get("pv")
-                    if judged is not None and pv:
-                        judged_cp = judged.white().score(mate_score=MATE_CP)
-                        out.write(f"{board.fen()};{judged_cp};{pv[0].uci()}\n")
-                        written += 1
-                lost_streak = lost_streak + 1 if abs(white_cp) >= RESIGN_CP else 0
-                if lost_streak >= 4:
-                    break
-                move = result.move
-                if rng.random() < args.random_rate:
-                    move = rng.choice(list(board.legal_moves))
-                board.push(move)
-            if (game_index + 1) % 200 == 0:
-                out.flush()
-                print(f"{game_index + 1} games, {written} positions", flush=True)
-    engine.quit()
+    game = object()
+    written = lost_streak = 0
+    while board.outcome(claim_draw=True) is None and board.ply() < args.max_plies:
+        result = engine.play(board, play, game=game, info=chess.engine.INFO_SCORE)
+        score = result.info.get("score")
+        if result.move is None or score is None:
+            break
+        if rng.random() < args.sample:
+            # Positions of one game are much alike: a few per game, judged deeper.
+            info = engine.analyse(board, label, game=game)
+            judged = info.get("score")
+            pv = info.get("pv")
+            if judged is not None and pv:
+                judged_cp = judged.white().score(mate_score=MATE_CP)
+                out.write(f"{board.fen()};{judged_cp};{pv[0].uci()}\n")
+                written += 1
+        white_cp = score.white().score(mate_score=MATE_CP)
+        assert white_cp is not None
+        lost_streak = lost_streak + 1 if abs(white_cp) >= RESIGN_CP else 0
+        if lost_streak >= 4:
+            break
+        move = result.move
+        if rng.random() < args.random_rate:
+            move = rng.choice(list(board.legal_moves))
+        board.push(move)
+    return written
 
 
 def read_positions(paths: list[Path]) -> tuple[list[chess.Board], list[int], list[bool]]:
@@ -109,12 +124,15 @@ def read_positions(paths: list[Path]) -> tuple[list[chess.Board], list[int], lis
     for path in paths:
         with open(path) as lines:
             for number, line in enumerate(lines):
-                fen, cp, uci = line.rstrip("\n").split(";")
-                white_cp = int(cp)
+                try:
+                    fen, cp, uci = line.rstrip("\n").split(";")
+                    white_cp = int(cp)
+                    board = chess.Board(fen)
+                    move = chess.Move.from_uci(uci)
+                except ValueError:
+                    continue  # the last line of a run stopped while it wrote
                 if abs(white_cp) >= MATE_CP // 2:
                     continue
-                board = chess.Board(fen)
-                move = chess.Move.from_uci(uci)
                 if board.is_check() or move.promotion or board.is_capture(move):
                     continue
                 key = " ".join(fen.split()[:4])

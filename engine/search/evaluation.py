@@ -284,7 +284,8 @@ def move_delta(board: chess.Board, move: chess.Move) -> tuple[int, int, int]:
 def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tuple[int, int]:
     """Return `(mg, eg)` of the terms not kept move by move, from White's point of view.
 
-    Pawn structure and king shelter come from `pawns` when given (a cache the caller owns),
+    They depend on the side to move (its tempo, its pieces attacked by pawns). Pawn structure
+    and king shelter come from `pawns` when given (a cache the caller owns),
     else they are computed afresh; the board must have one king of each colour.
     """
     if pawns is not None:
@@ -350,7 +351,8 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
 def evaluate_white(board: chess.Board) -> int:
     """Evaluate `board` in centipawns from White's point of view (positive: White is better).
 
-    A static score: it does not look for checkmate, stalemate or hanging pieces. The board
+    A static score: it does not look for checkmate, stalemate or hanging pieces (only the side
+    to move's pieces attacked by pawns count). The board
     must have one king of each colour.
     """
     mg, eg, phase = evaluate_terms(board)

@@ -23,7 +23,14 @@ import chess
 from engine.search import evaluation, pawns
 from engine.search.evaluation import MAX_PHASE, PHASE_WEIGHTS, blend
 
-__all__ = ["WEIGHTS", "Weight", "evaluate_counts", "feature_counts", "format_weights"]
+__all__ = [
+    "WEIGHTS",
+    "Weight",
+    "evaluate_counts",
+    "feature_counts",
+    "format_weights",
+    "phase_fraction",
+]
 
 _PIECE_NAMES = ("", "pawn", "knight", "bishop", "rook", "queen", "king")
 

@@ -1,10 +1,11 @@
 """Pawn structure and king shelter: the evaluation terms that depend on pawns and kings only.
 
-Doubled and isolated pawns cost, passed pawns earn more as they advance (in the endgame, and
+Doubled and isolated pawns cost, passed pawns earn a bonus by rank (more in the endgame, and
 more when the enemy king is far from the pawn's path and the own king near it), and in the
 middlegame a king on its first two ranks wants pawns in front of it on its own and the
-neighbouring files. The weights are fitted (see `engine.search.evaluation`): they add to the
-pawns' placement tables, which already pay for advancing.
+neighbouring files. The weights are fitted (see `engine.search.evaluation`) and add to the
+pawns' placement tables, which pay for the advance: with them a passed pawn is worth more
+the further it is, though the bonus alone is not larger on every rank.
 
 Those terms change only when a pawn or a king moves, which is rare in a search tree, so a
 `PawnTable` keeps them per pawn-and-king placement. A table belongs to one search job, like the
@@ -30,6 +31,7 @@ _PASSED_OWN_KING_EG: Final = -9
 _KING_DISTANCE_CAP: Final = 5
 _SHIELD_MISSING_MG: Final = -12
 _SHIELD_OPEN_MG: Final = -13
+# Fitted above zero: a shield pawn advanced beyond the third rank still beats none at all.
 _SHIELD_ADVANCED_MG: Final = 5
 
 _ADJACENT_FILES: Final = tuple(

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.search.evaluation import (
+    _TEMPO,
     MAX_PHASE,
     blend,
     evaluate,
@@ -36,6 +37,12 @@ def test_start_position_is_level_but_for_the_move() -> None:
     black_to_move.turn = chess.BLACK
     assert evaluate(chess.Board()) == evaluate(black_to_move)
     assert evaluate_white(chess.Board()) == -evaluate_white(black_to_move)
+
+
+def test_the_side_to_move_has_the_tempo() -> None:
+    """At the start the side to move is ahead by exactly the middlegame tempo."""
+    assert _TEMPO[0] > 0
+    assert evaluate(chess.Board()) == blend(_TEMPO[0], _TEMPO[1], MAX_PHASE)
 
 
 def test_extra_queen_is_worth_a_lot_for_its_owner() -> None:
@@ -108,7 +115,8 @@ def test_move_delta_handles_special_moves() -> None:
 
 
 def test_the_bishop_pair_and_a_rook_on_an_open_file_count() -> None:
-    """Two bishops beat bishop and knight; a rook on a file without pawns, or without its own, beats one behind its pawn."""
+    """Two bishops beat bishop and knight; a rook on a file without pawns, or without its own,
+    beats one behind its own pawn."""
     pair = chess.Board("4k3/pppp4/8/8/8/8/PPPP4/2BBK3 w - - 0 1")
     mixed = chess.Board("4k3/pppp4/8/8/8/8/PPPP4/2BNK3 w - - 0 1")
     assert all(p > m for p, m in zip(positional_terms(pair), positional_terms(mixed), strict=True))

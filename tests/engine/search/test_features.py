@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import chess
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,6 +57,30 @@ def test_features_of_a_known_position() -> None:
     # Black's king on e8 has no pawns at all on d, e and f: missing and open, three files each;
     # White's on e1 the same. They cancel.
     assert "mg king shield pawn missing" not in named
+
+
+@pytest.mark.parametrize(
+    ("fen", "count"),
+    [
+        # White to move: its knight on b4 is attacked by the a5 pawn, its bishop on e4 by the
+        # d5 and f5 pawns (one piece, counted once); its rook on h3 by nothing.
+        ("4k3/8/8/p2p1p2/1N2B3/7R/8/4K3 w - - 0 1", 2),
+        # Black to move: those white pieces do not count, and Black's are not attacked.
+        ("4k3/8/8/p2p1p2/1N2B3/7R/8/4K3 b - - 0 1", 0),
+        # Black to move: the a4 pawn attacks b5, not the bishop on h4 across the board's edge.
+        ("4k3/8/8/1n6/P6b/8/8/4K3 b - - 0 1", -1),
+        # White to move: the h5 pawn attacks g4, not the bishop on a5 across the edge.
+        ("4k3/8/8/B6p/6N1/8/8/4K3 w - - 0 1", 1),
+    ],
+)
+def test_the_side_to_move_s_pieces_attacked_by_pawns(fen: str, count: int) -> None:
+    """Counted by hand: the side to move's pieces (not pawns or king) that enemy pawns attack,
+    White's minus Black's, and the tempo of the side to move."""
+    counts, _ = feature_counts(chess.Board(fen))
+    named = {WEIGHTS[index].name: value for index, value in counts.items()}
+    assert named.get("mg piece attacked by a pawn", 0) == count
+    assert named.get("eg piece attacked by a pawn", 0) == count
+    assert named["mg tempo"] == named["eg tempo"] == (1 if " w " in fen else -1)
 
 
 def test_formatted_tables_give_back_the_weights() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import chess
 from hypothesis import given, settings
 
+from engine.search.evaluation import evaluate_white
 from engine.search.pawns import PawnTable, pawn_terms
 from tests.engine.search.test_evaluation import positions
 
@@ -33,12 +34,16 @@ def test_doubled_and_isolated_pawns_cost() -> None:
     assert doubled_isolated[1] < healthy[1]
 
 
+# The six rows between the kings' ranks (rank 7 first), with an a-pawn on ranks 3 to 7.
+PAWN_ROWS = ["/".join("P7" if row == 6 - rank else "8" for row in range(6)) for rank in range(2, 7)]
+
+
 def test_a_passed_pawn_is_worth_more_the_further_it_is() -> None:
-    """A passed pawn earns more in the endgame the nearer it is to promotion (both kings far
-    from it: with the enemy king in front of a rook's pawn it would be a draw)."""
-    on_third = terms_of("7k/8/8/8/8/P7/8/7K w - - 0 1")
-    on_sixth = terms_of("7k/8/P7/8/8/8/8/7K w - - 0 1")
-    assert on_third[1] < on_sixth[1]
+    """In the whole evaluation (its bonus and the pawn's placement), a passed pawn is worth
+    more with every step from the third rank on, both kings far from it (with the enemy king
+    in front of a rook's pawn it would be a draw)."""
+    scores = [evaluate_white(chess.Board(f"7k/{rows}/7K w - - 0 1")) for rows in PAWN_ROWS]
+    assert scores == sorted(set(scores)), scores
 
 
 def test_a_passed_pawn_far_from_the_enemy_king_is_worth_more() -> None:

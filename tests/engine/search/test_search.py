@@ -198,8 +198,8 @@ def test_invalid_fen_raises_value_error() -> None:
 # Black, a rook down, went Kh8-g8 while White shuffled its rook: Kg8-h8 now repeats the start.
 REPEAT_START = "7k/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1"
 REPEAT_MOVES = ("d1d2", "h8g8", "d2d1")
-# White, a rook up, played Rd1-d7 here before: playing it again would repeat a position.
-# A rook up, White's best is to bring its king up (g1f1), back to where the game started.
+# White, a rook up, went Kf1-g1 while Black shuffled its king: its best move, bringing the
+# king up again (g1f1), would repeat the position the game started from.
 WINNING_START = "6k1/5pp1/7p/8/8/8/5PPP/3R1K2 b - - 1 1"
 WINNING_MOVES = ("g8h8", "f1g1", "h8g8")
 
