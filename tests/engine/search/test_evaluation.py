@@ -20,10 +20,13 @@ from engine.search.pawns import PawnTable
 
 
 @st.composite
-def positions(draw: st.DrawFn) -> chess.Board:
-    """Draw a position reached by random legal moves from the start (captures, castling, ...)."""
-    board = chess.Board()
-    for _ in range(draw(st.integers(min_value=0, max_value=80))):
+def positions(
+    draw: st.DrawFn, starts: tuple[str, ...] = (chess.STARTING_FEN,), max_plies: int = 80
+) -> chess.Board:
+    """Draw a position reached by random legal moves from one of `starts` (captures,
+    castling, ...)."""
+    board = chess.Board(draw(st.sampled_from(starts)))
+    for _ in range(draw(st.integers(min_value=0, max_value=max_plies))):
         moves = list(board.generate_legal_moves())
         if not moves:
             break

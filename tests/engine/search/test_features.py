@@ -5,33 +5,22 @@ from __future__ import annotations
 import chess
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from engine.search import evaluation
 from engine.search.evaluation import evaluate_white
 from engine.search.features import WEIGHTS, evaluate_counts, feature_counts, format_weights
+from tests.engine.search.test_evaluation import positions
 
 CODE_VALUES = [weight.value for weight in WEIGHTS]
 
 
-@st.composite
-def positions(draw: st.DrawFn) -> chess.Board:
-    """A position reached by random legal moves from the start or from a pawn race, so that
-    passed pawns, promotions, open files and bare kings all come up."""
-    start = draw(
-        st.sampled_from([chess.STARTING_FEN, "4k3/pppppppp/8/8/8/8/PPPPPPPP/4K3 w - - 0 1"])
-    )
-    board = chess.Board(start)
-    for _ in range(draw(st.integers(min_value=0, max_value=160))):
-        moves = list(board.generate_legal_moves())
-        if not moves:
-            break
-        board.push(moves[draw(st.integers(min_value=0, max_value=len(moves) - 1))])
-    return board
+# From the start or from a pawn race, so that passed pawns, promotions, open files and bare
+# kings all come up.
+STARTS = (chess.STARTING_FEN, "4k3/pppppppp/8/8/8/8/PPPPPPPP/4K3 w - - 0 1")
 
 
 @settings(max_examples=300, deadline=None)
-@given(positions())
+@given(positions(STARTS, max_plies=160))
 def test_weighted_features_are_the_evaluation(board: chess.Board) -> None:
     """The code's weights over a position's features give exactly `evaluate_white`."""
     counts, phase = feature_counts(board)
