@@ -17,7 +17,6 @@ from engine.search.evaluation import PIECE_VALUES
 __all__ = ["static_exchange"]
 
 # A king takes last, and only where nothing takes back: its value is never counted.
-_VALUES: Final = (*PIECE_VALUES[:6], 20_000)
 _BY_VALUE: Final = (chess.PAWN, chess.KNIGHT, chess.BISHOP, chess.ROOK, chess.QUEEN, chess.KING)
 
 
@@ -37,10 +36,10 @@ def static_exchange(board: chess.Board, move: chess.Move) -> int:
     if victim is None and mover == chess.PAWN and to_square == board.ep_square:
         victim = chess.PAWN
         occupied &= ~chess.BB_SQUARES[to_square - 8 if board.turn else to_square + 8]
-    gains = [_VALUES[victim] if victim is not None else 0]
+    gains = [PIECE_VALUES[victim] if victim is not None else 0]
     on_square = mover
     if move.promotion:
-        gains[0] += _VALUES[move.promotion] - _VALUES[chess.PAWN]
+        gains[0] += PIECE_VALUES[move.promotion] - PIECE_VALUES[chess.PAWN]
         on_square = move.promotion
     side = not board.turn
     while True:
@@ -60,7 +59,7 @@ def static_exchange(board: chess.Board, move: chess.Move) -> int:
         ):
             break
         # What this side stands at if it takes the piece on the square and the exchange stops.
-        gains.append(_VALUES[on_square] - gains[-1])
+        gains.append(PIECE_VALUES[on_square] - gains[-1])
         on_square = piece_type
         side = not side
     # Play it back: each side takes only when taking is better than stopping.
