@@ -173,22 +173,28 @@ def fit(args: argparse.Namespace) -> None:
         f"evaluation on {agree}",
         flush=True,
     )
-    target = 1 / (1 + np.exp(-np.log(10) / 400 * np.array(scores, dtype=np.float64)))
+    stockfish_scale = np.log(10) / 400
+
+    def chances(evaluations: np.ndarray, scale: float) -> np.ndarray:
+        """Winning chances of centipawn scores, on the logistic curve of `scale`."""
+        return 1 / (1 + np.exp(-scale * evaluations))
+
+    target = chances(np.array(scores, dtype=np.float64), stockfish_scale)
     test = np.array(held_out)
     x_fit, y_fit = features[~test], target[~test]
     x_test, y_test = features[test], target[test]
     # The fit moves groups of weights: each weight alone, or with `--tables shift` a piece's
     # whole table of a game phase by one number (its material), its shape kept.
-    groups: dict[str, int] = {}
-    for weight in WEIGHTS:
-        stage, *rest = weight.name.split()
-        table = args.tables == "shift" and weight.name.rsplit(" ", 1)[-1] in chess.SQUARE_NAMES
-        groups.setdefault(f"{stage} {rest[0]}" if table else weight.name, len(groups))
+    # A table weight is named "<phase> <piece> <square>"; its group is "<phase> <piece>".
+    keys = [
+        weight.name.rsplit(" ", 1)[0]
+        if args.tables == "shift" and weight.name.rsplit(" ", 1)[-1] in chess.SQUARE_NAMES
+        else weight.name
+        for weight in WEIGHTS
+    ]
+    groups = {key: index for index, key in enumerate(dict.fromkeys(keys))}
     member = np.zeros((len(WEIGHTS), len(groups)), dtype=np.float32)
-    for index, weight in enumerate(WEIGHTS):
-        stage, *rest = weight.name.split()
-        table = args.tables == "shift" and weight.name.rsplit(" ", 1)[-1] in chess.SQUARE_NAMES
-        member[index, groups[f"{stage} {rest[0]}" if table else weight.name]] = 1
+    member[np.arange(len(WEIGHTS)), [groups[key] for key in keys]] = 1
     start_values = np.array(start, dtype=np.float64)
     base_fit, base_test = x_fit @ start_values, x_test @ start_values
     # A group the fit's positions hardly show (a king on the far ranks in a middlegame) would
@@ -200,17 +206,16 @@ def fit(args: argparse.Namespace) -> None:
     # Texel's first step: the scale that best turns the code's own evaluation into winning
     # chances is kept throughout, so that the fit keeps the evaluation's scale (the search's
     # margins are in its centipawns) and Stockfish's scale does not come with its scores.
-    stockfish_scale = np.log(10) / 400
     scale = stockfish_scale
     if args.keep_scale:
         candidates = stockfish_scale * np.linspace(0.5, 2.0, 151)
-        errors = [np.mean((1 / (1 + np.exp(-k * base_fit)) - y_fit) ** 2) for k in candidates]
+        errors = [np.mean((chances(base_fit, k) - y_fit) ** 2) for k in candidates]
         scale = float(candidates[int(np.argmin(errors))])
     print(f"scale: {scale / stockfish_scale:.3f} of Stockfish's")
     print(f"{int(shown.sum())} of {len(groups)} groups shown in {args.min_positions} positions")
 
     def error(x: np.ndarray, base: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-        return float(np.mean((1 / (1 + np.exp(-scale * (base + x @ w))) - y) ** 2))
+        return float(np.mean((chances(base + x @ w, scale) - y) ** 2))
 
     print(
         f"start: fit error {error(x_fit, base_fit, y_fit, shifts):.6f}, "
@@ -224,7 +229,7 @@ def fit(args: argparse.Namespace) -> None:
     moment = np.zeros_like(shifts)
     square = np.zeros_like(shifts)
     for step in range(1, args.steps + 1):
-        predicted = 1 / (1 + np.exp(-scale * (base_fit + x_fit @ shifts)))
+        predicted = chances(base_fit + x_fit @ shifts, scale)
         slope = 2 * (predicted - y_fit) * predicted * (1 - predicted) * scale
         gradient = (x_fit.T @ slope / len(y_fit) + args.l2 * shifts) * shown
         moment = 0.9 * moment + 0.1 * gradient
@@ -243,7 +248,7 @@ def fit(args: argparse.Namespace) -> None:
             )
     print(f"kept step {best[1]}: held out {best[0]:.6f}")
     fitted = [round(value) for value in start_values + member @ best[2]]
-    predicted = 1 / (1 + np.exp(-scale * (features[test] @ np.array(fitted, dtype=np.float64))))
+    predicted = chances(features[test] @ np.array(fitted, dtype=np.float64), scale)
     print(f"rounded: held out {float(np.mean((predicted - y_test) ** 2)):.6f}")
     args.out.write_text(json.dumps(dict(zip([w.name for w in WEIGHTS], fitted, strict=True))))
     print(format_weights(fitted))
