@@ -27,6 +27,7 @@ from engine.search.evaluation import (
     evaluate_terms,
     move_delta,
     positional_terms,
+    scale_drawish,
 )
 from engine.search.ordering import (
     HASH_MOVE,
@@ -315,6 +316,7 @@ class _SearchJob:
         board = self.board
         extra_mg, extra_eg = positional_terms(board, self.pawns)
         score = blend(mg + extra_mg, eg + extra_eg, phase)
+        score = scale_drawish(board, score)
         return score if board.turn else -score
 
     def search_depth(self, depth: int, previous: int, moves: list[chess.Move]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import chess
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,3 +143,47 @@ def test_positional_terms_through_a_pawn_table_equal_those_computed_afresh(
     table = PawnTable()
     assert positional_terms(board, table) == positional_terms(board)
     assert positional_terms(board, table) == positional_terms(board)
+
+
+def _unscaled(board: chess.Board) -> int:
+    mg, eg, phase = evaluate_terms(board)
+    extra_mg, extra_eg = positional_terms(board)
+    return blend(mg + extra_mg, eg + extra_eg, phase)
+
+
+@pytest.mark.parametrize(
+    ("fen", "factor"),
+    [
+        # Rook and bishop against rook: a minor piece up, no pawns, against more than a minor.
+        ("8/6k1/3R4/8/1K6/1B6/8/4r3 w - - 5 60", 14 / 64),
+        # Rook against bishop and a bishop against pawns: nothing to mate with.
+        ("8/8/4k3/8/3b4/8/2R5/4K3 w - - 0 1", 4 / 64),
+        ("8/8/4k3/8/1p6/8/3B4/4K3 b - - 0 1", 0),
+        # Bishops of opposite colours, White a pawn up.
+        ("8/2k5/1p6/1P1b4/2P5/3K4/3B4/8 w - - 0 1", 1 / 2),
+    ],
+)
+def test_endings_the_side_ahead_cannot_win_are_scaled_towards_a_draw(
+    fen: str, factor: float
+) -> None:
+    """Material the side ahead cannot convert counts for a fraction of itself (both colours)."""
+    for board in (chess.Board(fen), chess.Board(fen).mirror()):
+        unscaled = _unscaled(board)
+        assert unscaled != 0
+        assert evaluate_white(board) == int(unscaled * factor)
+
+
+@pytest.mark.parametrize(
+    "fen",
+    [
+        "8/8/4k3/8/8/8/2R5/4K3 w - - 0 1",  # a rook up: mate
+        "8/8/4k3/8/3r4/8/2Q5/4K3 w - - 0 1",  # queen against rook: a win
+        "8/2k5/1p6/1P1b4/2P5/3K4/4N3/8 w - - 0 1",  # bishop against knight
+        "8/2k5/1p6/1P1b4/2P5/3K4/4B3/8 w - - 0 1",  # bishops of the same colour
+    ],
+)
+def test_winnable_endings_are_not_scaled(fen: str) -> None:
+    """A rook up, queen against rook, and bishop endings that are not opposite-coloured keep
+    their whole score."""
+    board = chess.Board(fen)
+    assert evaluate_white(board) == _unscaled(board) != 0

@@ -177,6 +177,13 @@ def test_insufficient_material_scores_a_draw() -> None:
     assert final("8/8/8/4k3/8/8/8/4K2N w - - 0 1", max_depth=4).score_cp == 0
 
 
+def test_the_search_scores_a_rook_against_a_bishop_near_a_draw() -> None:
+    """The search's own evaluation scales an ending the side ahead cannot win, as
+    `evaluate_white` does: rook against bishop, no pawns, is worth little more than a draw."""
+    score = final("8/8/4k3/8/3b4/8/2R5/4K3 w - - 0 1", max_depth=4).score_cp
+    assert score is not None and 0 < score < 40
+
+
 def test_fifty_move_rule_scores_a_draw() -> None:
     """A rook up with the fifty-move count at 99 is a draw unless mate comes at once."""
     assert final("8/8/8/4k3/8/8/8/R3K3 w - - 99 80", max_depth=3).score_cp == 0
