@@ -9,16 +9,20 @@ reach unbalanced positions too (a piece up, a pawn down). A few positions of eac
 the positions of one game are much alike) are scored deeper (`--label-depth`, 10) and written
 as `FEN;cp;bestmove`: Stockfish's score from White's point of view and its best move. Run one
 per core with different seeds; the files are appended to, and a run can be stopped any time.
+With `--player ours` the built-in engine plays the games instead (`--play-nodes` a move, 3,000)
+and the end of its principal variation is scored too wherever a position is: the positions its
+search steers into are where its evaluation's errors cost games.
 
 `python bench/tune.py fit positions-*.txt --tables shift --keep-scale` keeps the quiet
-positions (not in check, Stockfish's move neither a capture nor a promotion, no mate score),
-each once, writes each as the features of `engine.search.features` (the evaluation is a
-weighted sum of them) and fits the weights by gradient descent so that the evaluation's
-winning chances match Stockfish's: the mean squared difference of the two logistic curves over
-the positions fitted, the error Texel's tuning method minimises against game results. It starts from
-the weights in the code. `--keep-scale` first finds the logistic scale that fits the code's
-own evaluation best and keeps it, so that the fitted weights keep the evaluation's centipawns
-(the search's margins are in them) instead of taking on Stockfish's. `--tables shift` moves a
+positions (not in check, Stockfish's move neither a capture nor a promotion, no mate score, no
+ending that `scale_drawish` shrinks), each once, writes each as the features of
+`engine.search.features` (the evaluation is a weighted sum of them) and fits the weights by
+gradient descent so that the evaluation's winning chances match Stockfish's: the mean squared
+difference of the two logistic curves over the positions fitted, the error Texel's tuning
+method minimises against game results. It starts from the weights in the code.
+`--keep-scale` first finds the logistic scale that fits the code's own evaluation best and
+keeps it, so that the fitted weights keep the evaluation's centipawns (the search's margins
+are in them) instead of taking on Stockfish's. `--tables shift` moves a
 piece's placement table of a game phase as a whole (its material) rather than square by
 square: over a few hundred thousand positions the squares' own weights fit the games they
 came from (see the README). Every tenth block of 500 lines is held out of the fit; the
@@ -51,10 +55,14 @@ RESIGN_CP = 1500
 
 
 def generate(args: argparse.Namespace) -> None:
-    """Play Stockfish against itself and append a sample of the positions, with their scores."""
+    """Play games (Stockfish or the built-in engine against itself) and append a sample of
+    their positions, with Stockfish's scores."""
     rng = random.Random(args.seed)
     openings = read_openings(OPENINGS_PATH)
     engine = chess.engine.SimpleEngine.popen_uci(args.stockfish)
+    player = engine
+    if args.player == "ours":
+        player = chess.engine.SimpleEngine.popen_uci([sys.executable, "-m", "engine"], cwd=ROOT)
     try:
         engine.configure({"Threads": 1, "Hash": 16})
         written = 0
@@ -68,40 +76,54 @@ def generate(args: argparse.Namespace) -> None:
                     if not moves:
                         break
                     board.push(rng.choice(moves))
-                written += play_game(engine, board, rng, args, out)
-                if (game_index + 1) % 200 == 0:
+                written += play_game(engine, player, board, rng, args, out)
+                if (game_index + 1) % 20 == 0:
                     out.flush()
                     print(f"{game_index + 1} games, {written} positions", flush=True)
     finally:
         engine.quit()
+        if player is not engine:
+            player.quit()
 
 
 def play_game(
     engine: chess.engine.SimpleEngine,
+    player: chess.engine.SimpleEngine,
     board: chess.Board,
     rng: random.Random,
     args: argparse.Namespace,
     out: TextIO,
 ) -> int:
-    """Play one game on from `board`, write the positions sampled; return how many."""
-    play = chess.engine.Limit(depth=args.play_depth)
+    """Play one game on from `board` (`player` moves, `engine` scores), write the positions
+    sampled; return how many."""
+    if player is engine:
+        play = chess.engine.Limit(depth=args.play_depth)
+    else:
+        play = chess.engine.Limit(nodes=args.play_nodes)
     label = chess.engine.Limit(depth=args.label_depth)
     game = object()
     written = lost_streak = 0
     while board.outcome(claim_draw=True) is None and board.ply() < args.max_plies:
-        result = engine.play(board, play, game=game, info=chess.engine.INFO_SCORE)
+        result = player.play(
+            board, play, game=game, info=chess.engine.INFO_SCORE | chess.engine.INFO_PV
+        )
         score = result.info.get("score")
         if result.move is None or score is None:
             break
         if rng.random() < args.sample:
             # Positions of one game are much alike: a few per game, judged deeper.
-            info = engine.analyse(board, label, game=game)
-            judged = info.get("score")
-            pv = info.get("pv")
-            if judged is not None and pv:
-                judged_cp = judged.white().score(mate_score=MATE_CP)
-                out.write(f"{board.fen()};{judged_cp};{pv[0].uci()}\n")
-                written += 1
+            sampled = [board]
+            line = result.info.get("pv") or []
+            if player is not engine and len(line) > 1:
+                # Where the built-in engine's search expects the game to go: the positions
+                # its evaluation steers towards, which it may overrate.
+                leaf = board.copy(stack=False)
+                for move in line:
+                    leaf.push(move)
+                if leaf.outcome() is None:
+                    sampled.append(leaf)
+            for position in sampled:
+                written += label_position(engine, position, label, out)
         white_cp = score.white().score(mate_score=MATE_CP)
         assert white_cp is not None
         lost_streak = lost_streak + 1 if abs(white_cp) >= RESIGN_CP else 0
@@ -112,6 +134,23 @@ def play_game(
             move = rng.choice(list(board.legal_moves))
         board.push(move)
     return written
+
+
+def label_position(
+    engine: chess.engine.SimpleEngine,
+    board: chess.Board,
+    label: chess.engine.Limit,
+    out: TextIO,
+) -> int:
+    """Write `board` with Stockfish's score and best move; return how many were written."""
+    info = engine.analyse(board, label, game=object())
+    judged = info.get("score")
+    pv = info.get("pv")
+    if judged is None or not pv:
+        return 0
+    judged_cp = judged.white().score(mate_score=MATE_CP)
+    out.write(f"{board.fen()};{judged_cp};{pv[0].uci()}\n")
+    return 1
 
 
 def read_positions(paths: list[Path]) -> tuple[list[chess.Board], list[int], list[bool]]:
@@ -135,6 +174,10 @@ def read_positions(paths: list[Path]) -> tuple[list[chess.Board], list[int], lis
                     continue
                 if board.is_check() or move.promotion or board.is_capture(move):
                     continue
+                if evaluation.scale_drawish(board, 1000) != 1000 or (
+                    evaluation.scale_drawish(board, -1000) != -1000
+                ):
+                    continue  # a drawish ending: the evaluation is not the weighted sum there
                 key = " ".join(fen.split()[:4])
                 if key in seen:
                     continue
@@ -260,7 +303,11 @@ def main() -> None:
     steps = parser.add_subparsers(dest="step", required=True)
     gen = steps.add_parser("generate", help="play Stockfish against itself, write positions")
     gen.add_argument("--games", type=int, default=1000)
+    gen.add_argument(
+        "--player", choices=("stockfish", "ours"), default="stockfish", help="who plays the games"
+    )
     gen.add_argument("--play-depth", type=int, default=6, help="Stockfish's depth for its moves")
+    gen.add_argument("--play-nodes", type=int, default=3000, help="the built-in engine's nodes")
     gen.add_argument("--label-depth", type=int, default=10, help="its depth for the scores")
     gen.add_argument("--sample", type=float, default=0.08, help="share of positions scored")
     gen.add_argument("--seed", type=int, default=1)
