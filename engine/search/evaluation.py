@@ -358,9 +358,15 @@ _MINORS_ONLY_SCALE = 0
 _MINOR_UP_SCALE = 4
 """Ahead by at most a minor piece, with no pawns, against no more than a minor piece."""
 _EXCHANGE_SCALE = 14
-"""Ahead by at most a minor piece, with no pawns, against more (KRB v KR, KQ v KRB)."""
+"""Ahead by at most a minor piece, with no pawns, against more (KRB v KR, KQ v KRB; not KQ v
+two minor pieces, which the queen wins)."""
 _OPPOSITE_BISHOPS_SCALE = 32
 """One bishop each, on opposite colours, and nothing else but pawns."""
+
+
+_ENDING_QUEEN = 1000
+"""A queen's worth when telling a drawish ending: more than two minor pieces, which it beats
+(`PIECE_VALUES`'s 950 is less, and would count queen against two bishops as a draw)."""
 
 
 def _non_pawn_material(board: chess.Board, mask: int) -> int:
@@ -369,7 +375,7 @@ def _non_pawn_material(board: chess.Board, mask: int) -> int:
         values[chess.KNIGHT] * chess.popcount(board.knights & mask)
         + values[chess.BISHOP] * chess.popcount(board.bishops & mask)
         + values[chess.ROOK] * chess.popcount(board.rooks & mask)
-        + values[chess.QUEEN] * chess.popcount(board.queens & mask)
+        + _ENDING_QUEEN * chess.popcount(board.queens & mask)
     )
 
 

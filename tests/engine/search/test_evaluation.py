@@ -156,6 +156,8 @@ def _unscaled(board: chess.Board) -> int:
     [
         # Rook and bishop against rook: a minor piece up, no pawns, against more than a minor.
         ("8/6k1/3R4/8/1K6/1B6/8/4r3 w - - 5 60", 14 / 64),
+        # Queen against rook and bishop.
+        ("8/8/3bk3/8/3r4/8/2Q5/4K3 w - - 0 1", 14 / 64),
         # Rook against bishop and a bishop against pawns: nothing to mate with.
         ("8/8/4k3/8/3b4/8/2R5/4K3 w - - 0 1", 4 / 64),
         ("8/8/4k3/8/1p6/8/3B4/4K3 b - - 0 1", 0),
@@ -178,6 +180,7 @@ def test_endings_the_side_ahead_cannot_win_are_scaled_towards_a_draw(
     [
         "8/8/4k3/8/8/8/2R5/4K3 w - - 0 1",  # a rook up: mate
         "8/8/4k3/8/3r4/8/2Q5/4K3 w - - 0 1",  # queen against rook: a win
+        "8/8/3bk3/8/3b4/8/2Q5/4K3 w - - 0 1",  # queen against two bishops: a win too
         "8/2k5/1p6/1P1b4/2P5/3K4/4N3/8 w - - 0 1",  # bishop against knight
         "8/2k5/1p6/1P1b4/2P5/3K4/4B3/8 w - - 0 1",  # bishops of the same colour
     ],
