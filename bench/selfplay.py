@@ -1,14 +1,18 @@
 """Measure a change to the built-in engine by self-play against a baseline checkout of it.
 
 Run from the checkout to measure:
-`nice -n 19 python bench/selfplay.py --baseline /work/wt-baseline --movetime 0.1 [--rounds 2]`.
+`nice -n 19 python bench/selfplay.py --baseline /work/wt-baseline --movetime 0.1 [--games 200
+--skip 0]`.
 
 Both sides are `python -m engine` over UCI, one started in this checkout (or in `--ours`, a
 copy of one, so that work can go on here meanwhile) and one in the `--baseline` checkout, with
 the same interpreter and `PYTHONPATH` set to each checkout. Each side has a fixed time per
 move (or `--nodes` per move instead, which is deterministic and so repeats games). Every line
-of `bench/data/openings.txt` is played twice, once with each colour, `--rounds` times over;
-`--games` cuts the schedule short. Because both sides are the same Python program under the
+of the book (`--openings`, by default `bench/data/openings-wide.txt`: 200 balanced lines from
+`bench/openings.py`, so that games are as independent as their number says) is played twice,
+once with each colour, `--rounds` times over; `--games` takes that many games of the
+schedule after the first `--skip` (two processes on two cores: `--games 200` and `--games
+200 --skip 200`). Because both sides are the same Python program under the
 same load, fixed-time games are fair; the nodes per second of each side are printed so that a
 change that slows the engine down shows.
 
@@ -34,7 +38,6 @@ from pathlib import Path
 import chess
 import chess.engine
 from match import (
-    OPENINGS_PATH,
     Adjudication,
     Streaks,
     natural_end,
@@ -43,6 +46,7 @@ from match import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+WIDE_OPENINGS_PATH = ROOT / "bench" / "data" / "openings-wide.txt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +135,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=0, help="nodes per move instead of time")
     parser.add_argument("--rounds", type=int, default=1, help="times through the openings")
     parser.add_argument("--games", type=int, default=0, help="stop after N games")
-    parser.add_argument("--openings", type=Path, default=OPENINGS_PATH)
+    parser.add_argument("--skip", type=int, default=0, help="games of the schedule to leave out")
+    parser.add_argument("--openings", type=Path, default=WIDE_OPENINGS_PATH)
     parser.add_argument("--resign-cp", type=int, default=800)
     parser.add_argument("--resign-moves", type=int, default=3)
     parser.add_argument("--draw-cp", type=int, default=10)
@@ -140,6 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     openings = read_openings(args.openings)
     schedule = [(i // 2, i % 2 == 0) for i in range(2 * len(openings))] * args.rounds
+    schedule = schedule[args.skip :]
     if args.games:
         schedule = schedule[: args.games]
     limit = (
@@ -165,7 +171,7 @@ def main() -> None:
             scores.append(score)
             effort = {side: effort[side].plus(spent[side]) for side in effort}
             print(
-                f"game {index + 1:3d} opening {opening_index + 1:2d} "
+                f"game {args.skip + index + 1:3d} opening {opening_index + 1:3d} "
                 f"{'white' if ours_white else 'black'}: {score:.1f} ({reason}, {plies} plies)",
                 flush=True,
             )
