@@ -14,15 +14,16 @@ gives the `(mg, eg, phase)` of a position once, `move_delta` what a move changes
 search takes a static evaluation it adds `positional_terms` (pawn structure and king shelter
 through a `PawnTable`, the bishop pair, rooks on open files, the side to move's tempo and its
 pieces attacked by pawns), and `blend` turns the sum into
-centipawns; `scale_drawish` then shrinks it in endgames that the side ahead cannot win (a
-minor piece up without pawns, bishops of opposite colours alone). All terms are from White's
-point of view; `evaluate_white` is the whole of it.
+centipawns; `engine.search.endings.scale_drawish` then shrinks it in endings that the side
+ahead cannot win. All terms are from White's point of view; `evaluate_white` is the whole of
+it.
 """
 
 from __future__ import annotations
 
 import chess
 
+from engine.search.endings import scale_drawish
 from engine.search.pawns import PawnTable, pawn_terms
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "evaluate_white",
     "move_delta",
     "positional_terms",
-    "scale_drawish",
 ]
 
 MAX_PHASE = 24
@@ -349,74 +349,6 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
                 mg -= _ROOK_HALF_OPEN_FILE[0]
                 eg -= _ROOK_HALF_OPEN_FILE[1]
     return mg, eg
-
-
-_SCALE_FULL = 64
-"""The denominator of `scale_drawish`'s factors."""
-_MINORS_ONLY_SCALE = 0
-"""Ahead by at most a minor piece, with no pawns and less than a rook: cannot mate."""
-_MINOR_UP_SCALE = 4
-"""Ahead by at most a minor piece, with no pawns, against no more than a minor piece."""
-_EXCHANGE_SCALE = 14
-"""Ahead by at most a minor piece, with no pawns, against more (KRB v KR, KQ v KRB; not KQ v
-two minor pieces, which the queen wins)."""
-_OPPOSITE_BISHOPS_SCALE = 32
-"""One bishop each, on opposite colours, and nothing else but pawns."""
-
-
-_ENDING_QUEEN = 1000
-"""A queen's worth when telling a drawish ending: more than two minor pieces, which it beats
-(`PIECE_VALUES`'s 950 is less, and would count queen against two bishops as a draw)."""
-
-
-def _non_pawn_material(board: chess.Board, mask: int) -> int:
-    values = PIECE_VALUES
-    return (
-        values[chess.KNIGHT] * chess.popcount(board.knights & mask)
-        + values[chess.BISHOP] * chess.popcount(board.bishops & mask)
-        + values[chess.ROOK] * chess.popcount(board.rooks & mask)
-        + _ENDING_QUEEN * chess.popcount(board.queens & mask)
-    )
-
-
-def scale_drawish(board: chess.Board, score: int) -> int:
-    """Shrink `score` (White's view) towards 0 where the side it favours can hardly win.
-
-    Without pawns, a side ahead by no more than a minor piece cannot force mate (two knights
-    aside, which are not told apart); bishops of opposite colours with only pawns beside them
-    draw often even a pawn or two down. The evaluation's terms know neither: the search would
-    trade into such an ending as if its material counted.
-    """
-    ahead = score > 0
-    strong = board.occupied_co[ahead]
-    pawns = board.pawns
-    if not pawns & strong:
-        weak = board.occupied_co[not ahead]
-        strong_material = _non_pawn_material(board, strong)
-        weak_material = _non_pawn_material(board, weak)
-        if strong_material - weak_material <= PIECE_VALUES[chess.BISHOP]:
-            if strong_material < PIECE_VALUES[chess.ROOK]:
-                factor = _MINORS_ONLY_SCALE
-            elif weak_material <= PIECE_VALUES[chess.BISHOP]:
-                factor = _MINOR_UP_SCALE
-            else:
-                factor = _EXCHANGE_SCALE
-            return _scaled(score, factor)
-    bishops = board.bishops
-    if (
-        not (board.knights | board.rooks | board.queens)
-        and chess.popcount(bishops) == 2
-        and chess.popcount(bishops & board.occupied_co[chess.WHITE]) == 1
-        and chess.popcount(bishops & chess.BB_LIGHT_SQUARES) == 1
-    ):
-        return _scaled(score, _OPPOSITE_BISHOPS_SCALE)
-    return score
-
-
-def _scaled(score: int, factor: int) -> int:
-    # Towards zero, so that a position and its colour-mirror score exactly opposite.
-    total = score * factor
-    return total // _SCALE_FULL if total >= 0 else -(-total // _SCALE_FULL)
 
 
 def evaluate_white(board: chess.Board) -> int:

@@ -22,12 +22,12 @@ import chess
 
 from engine.search.board import SearchBoard
 from engine.search.checks import CheckSquares
+from engine.search.endings import scale_drawish
 from engine.search.evaluation import (
     blend,
     evaluate_terms,
     move_delta,
     positional_terms,
-    scale_drawish,
 )
 from engine.search.ordering import (
     HASH_MOVE,
@@ -315,9 +315,16 @@ class _SearchJob:
         """
         board = self.board
         extra_mg, extra_eg = positional_terms(board, self.pawns)
-        score = blend(mg + extra_mg, eg + extra_eg, phase)
-        score = scale_drawish(board, score)
+        score = scale_drawish(board, blend(mg + extra_mg, eg + extra_eg, phase))
         return score if board.turn else -score
+
+    def _static_unscaled(self, mg: int, eg: int, phase: int) -> tuple[int, int]:
+        """`_static`, and the same before `scale_drawish` (both from the side to move's view)."""
+        board = self.board
+        extra_mg, extra_eg = positional_terms(board, self.pawns)
+        unscaled = blend(mg + extra_mg, eg + extra_eg, phase)
+        score = scale_drawish(board, unscaled)
+        return (score, unscaled) if board.turn else (-score, -unscaled)
 
     def search_depth(self, depth: int, previous: int, moves: list[chess.Move]) -> int:
         """Search the root `moves` to `depth` inside an aspiration window around `previous`;
@@ -567,14 +574,18 @@ class _SearchJob:
                             break
             return best_score
 
-        static = self._static(mg, eg, phase)
+        static, unscaled = self._static_unscaled(mg, eg, phase)
         if static >= beta:
             return static
         if static > alpha:
             alpha = static
         best_score = static
-        for gain, move in tactical_moves(board, alpha - static - _DELTA_CP + 1):
-            if static + gain + _DELTA_CP <= alpha:
+        # Delta pruning bounds what a capture can gain from the higher of the scaled and the
+        # unscaled evaluation: taking the piece that made an ending drawish (the bishop of rook
+        # against bishop) gains what the scaling had taken away as well.
+        base = max(static, unscaled)
+        for gain, move in tactical_moves(board, alpha - base - _DELTA_CP + 1):
+            if base + gain + _DELTA_CP <= alpha:
                 break  # Moves come in falling order of gain: none of the rest can lift alpha.
             if is_losing_capture(board, move, gain):
                 continue

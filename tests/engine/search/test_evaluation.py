@@ -145,7 +145,8 @@ def test_positional_terms_through_a_pawn_table_equal_those_computed_afresh(
     assert positional_terms(board, table) == positional_terms(board)
 
 
-def _unscaled(board: chess.Board) -> int:
+def unscaled_evaluation(board: chess.Board) -> int:
+    """`evaluate_white` before `scale_drawish`: the weighted sum of the terms."""
     mg, eg, phase = evaluate_terms(board)
     extra_mg, extra_eg = positional_terms(board)
     return blend(mg + extra_mg, eg + extra_eg, phase)
@@ -154,13 +155,18 @@ def _unscaled(board: chess.Board) -> int:
 @pytest.mark.parametrize(
     ("fen", "factor"),
     [
-        # Rook and bishop against rook: a minor piece up, no pawns, against more than a minor.
+        # A minor piece up without pawns, against more than a minor piece: rook and bishop
+        # against rook, rook and knight against rook, queen against rook and bishop.
         ("8/6k1/3R4/8/1K6/1B6/8/4r3 w - - 5 60", 14 / 64),
-        # Queen against rook and bishop.
+        ("8/6k1/3R4/8/1K6/1N6/8/4r3 w - - 5 60", 14 / 64),
         ("8/8/3bk3/8/3r4/8/2Q5/4K3 w - - 0 1", 14 / 64),
-        # Rook against bishop and a bishop against pawns: nothing to mate with.
+        # Against at most a minor piece: rook against bishop (a rook can mate, but not past
+        # a bishop as a rule), bishop and knight against bishop.
         ("8/8/4k3/8/3b4/8/2R5/4K3 w - - 0 1", 4 / 64),
+        ("8/8/4k3/8/3b4/8/2B5/4KN2 w - - 0 1", 4 / 64),
+        # Nothing to mate with: a bishop against pawns, two knights against a bare king.
         ("8/8/4k3/8/1p6/8/3B4/4K3 b - - 0 1", 0),
+        ("8/8/4k3/8/8/8/3N4/4KN2 w - - 0 1", 0),
         # Bishops of opposite colours, White a pawn up.
         ("8/2k5/1p6/1P1b4/2P5/3K4/3B4/8 w - - 0 1", 1 / 2),
     ],
@@ -170,7 +176,7 @@ def test_endings_the_side_ahead_cannot_win_are_scaled_towards_a_draw(
 ) -> None:
     """Material the side ahead cannot convert counts for a fraction of itself (both colours)."""
     for board in (chess.Board(fen), chess.Board(fen).mirror()):
-        unscaled = _unscaled(board)
+        unscaled = unscaled_evaluation(board)
         assert unscaled != 0
         assert evaluate_white(board) == int(unscaled * factor)
 
@@ -181,12 +187,33 @@ def test_endings_the_side_ahead_cannot_win_are_scaled_towards_a_draw(
         "8/8/4k3/8/8/8/2R5/4K3 w - - 0 1",  # a rook up: mate
         "8/8/4k3/8/3r4/8/2Q5/4K3 w - - 0 1",  # queen against rook: a win
         "8/8/3bk3/8/3b4/8/2Q5/4K3 w - - 0 1",  # queen against two bishops: a win too
+        "8/8/4k3/8/3n4/8/2B5/4KB2 w - - 0 1",  # two bishops against a knight: a win
+        "8/8/4k3/8/8/8/2B5/4KN2 w - - 0 1",  # bishop and knight mate a bare king
+        "8/8/4k3/8/8/3p4/3N4/4KN2 w - - 0 1",  # two knights against a pawn can mate
         "8/2k5/1p6/1P1b4/2P5/3K4/4N3/8 w - - 0 1",  # bishop against knight
         "8/2k5/1p6/1P1b4/2P5/3K4/4B3/8 w - - 0 1",  # bishops of the same colour
     ],
 )
 def test_winnable_endings_are_not_scaled(fen: str) -> None:
-    """A rook up, queen against rook, and bishop endings that are not opposite-coloured keep
-    their whole score."""
-    board = chess.Board(fen)
-    assert evaluate_white(board) == _unscaled(board) != 0
+    """Endings the side ahead can win keep their whole score (both colours)."""
+    for board in (chess.Board(fen), chess.Board(fen).mirror()):
+        assert evaluate_white(board) == unscaled_evaluation(board) != 0
+
+
+ENDING_STARTS = (
+    "8/6k1/3R4/8/1K6/1B6/8/4r3 w - - 0 1",
+    "8/8/4k3/8/3b4/8/2R5/4K3 w - - 0 1",
+    "8/8/4k3/8/1p6/8/3B4/4K3 b - - 0 1",
+    "8/8/4k3/8/8/8/3N4/4KN2 w - - 0 1",
+    "8/2k5/1p6/1P1b4/2P5/3K4/3B4/8 w - - 0 1",
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(positions(ENDING_STARTS, max_plies=30))
+def test_mirror_negates_white_view_in_scaled_endings(board: chess.Board) -> None:
+    """The scaling keeps the evaluation's colour symmetry and never turns its sign."""
+    assert evaluate_white(board.mirror()) == -evaluate_white(board)
+    unscaled = unscaled_evaluation(board)
+    assert evaluate_white(board) * unscaled >= 0
+    assert abs(evaluate_white(board)) <= abs(unscaled)

@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 
 from engine.search import evaluation
-from engine.search.evaluation import evaluate_white
 from engine.search.features import WEIGHTS, evaluate_counts, feature_counts, format_weights
-from tests.engine.search.test_evaluation import positions
+from tests.engine.search.test_evaluation import positions, unscaled_evaluation
 
 CODE_VALUES = [weight.value for weight in WEIGHTS]
 
@@ -22,11 +21,10 @@ STARTS = (chess.STARTING_FEN, "4k3/pppppppp/8/8/8/8/PPPPPPPP/4K3 w - - 0 1")
 @settings(max_examples=300, deadline=None)
 @given(positions(STARTS, max_plies=160))
 def test_weighted_features_are_the_evaluation(board: chess.Board) -> None:
-    """The code's weights over a position's features give exactly `evaluate_white` (before its
-    scaling of drawish endings, which is not a weighted sum)."""
+    """The code's weights over a position's features give exactly the evaluation before its
+    scaling of drawish endings (which is not a weighted sum)."""
     counts, phase = feature_counts(board)
-    weighted = evaluate_counts(CODE_VALUES, counts, phase)
-    assert evaluation.scale_drawish(board, weighted) == evaluate_white(board)
+    assert evaluate_counts(CODE_VALUES, counts, phase) == unscaled_evaluation(board)
 
 
 def test_features_of_a_known_position() -> None:
