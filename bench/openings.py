@@ -40,10 +40,10 @@ def main() -> None:
         lines: list[str] = []
         while len(lines) < args.lines:
             board = chess.Board()
-            for _ in range(args.plies):
+            while board.ply() < args.plies and not board.is_game_over():
                 infos = engine.analyse(board, chess.engine.Limit(depth=args.pick_depth), multipv=4)
                 board.push(rng.choice([info["pv"][0] for info in infos if info.get("pv")]))
-            if board.is_game_over() or board.epd() in seen:
+            if board.ply() < args.plies or board.is_game_over() or board.epd() in seen:
                 continue
             score = engine.analyse(board, chess.engine.Limit(depth=args.check_depth))["score"]
             white_cp = score.white().score(mate_score=100_000)

@@ -145,6 +145,8 @@ def main() -> None:
     args = parser.parse_args()
     openings = read_openings(args.openings)
     schedule = [(i // 2, i % 2 == 0) for i in range(2 * len(openings))] * args.rounds
+    if not 0 <= args.skip < len(schedule):
+        parser.error(f"--skip must leave some of the {len(schedule)} games of the schedule")
     schedule = schedule[args.skip :]
     if args.games:
         schedule = schedule[: args.games]

@@ -15,20 +15,19 @@ search steers into are where its evaluation's errors cost games.
 
 `python bench/tune.py fit positions-*.txt --tables shift --keep-scale` keeps the quiet
 positions (not in check, Stockfish's move neither a capture nor a promotion, no mate score, no
-ending that `scale_drawish` shrinks), each once, writes each as the features of
-`engine.search.features` (the evaluation is a weighted sum of them) and fits the weights by
-gradient descent so that the evaluation's winning chances match Stockfish's: the mean squared
-difference of the two logistic curves over the positions fitted, the error Texel's tuning
-method minimises against game results. It starts from the weights in the code.
+ending whose evaluation `engine.search.endings.scale_drawish` shrinks), each once, writes each
+as the features of `engine.search.features` (the evaluation is a weighted sum of them) and fits
+the weights by gradient descent so that the evaluation's winning chances match Stockfish's: the
+mean squared difference of the two logistic curves over the positions fitted, the error Texel's
+tuning method minimises against game results. It starts from the weights in the code.
 `--keep-scale` first finds the logistic scale that fits the code's own evaluation best and
-keeps it, so that the fitted weights keep the evaluation's centipawns (the search's margins
-are in them) instead of taking on Stockfish's. `--tables shift` moves a
-piece's placement table of a game phase as a whole (its material) rather than square by
-square: over a few hundred thousand positions the squares' own weights fit the games they
-came from (see the README). Every tenth block of 500 lines is held out of the fit; the
-weights kept are those of the least error on them. It prints the errors, the fitted material
-and tables in the evaluation module's layout and the other weights by name, and writes all of
-them as JSON (`--out`).
+keeps it, so that the fitted weights keep the evaluation's centipawns (the search's margins are
+in them) instead of taking on Stockfish's. `--tables shift` moves a piece's placement table of
+a game phase as a whole (its material) rather than square by square: over a few hundred
+thousand positions the squares' own weights fit the games they came from (see the README).
+Every tenth block of 500 lines is held out of the fit; the weights kept are those of the least
+error on them. It prints the errors, the fitted material and tables in the evaluation module's
+layout and the other weights by name, and writes all of them as JSON (`--out`).
 
 Needs numpy (the fit only; in the test extras).
 """
@@ -36,6 +35,7 @@ Needs numpy (the fit only; in the test extras).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -49,8 +49,11 @@ from match import OPENINGS_PATH, ROOT, STOCKFISH_PATH, read_openings
 sys.path.insert(0, str(ROOT))
 
 from engine.search import evaluation
+from engine.search.endings import scale_drawish
 
 MATE_CP = 100_000
+DRAWISH_MARGIN = 100
+"""Within this of 0 the fitted weights may turn a position's evaluation the other way."""
 RESIGN_CP = 1500
 
 
@@ -59,11 +62,13 @@ def generate(args: argparse.Namespace) -> None:
     their positions, with Stockfish's scores."""
     rng = random.Random(args.seed)
     openings = read_openings(OPENINGS_PATH)
-    engine = chess.engine.SimpleEngine.popen_uci(args.stockfish)
-    player = engine
-    if args.player == "ours":
-        player = chess.engine.SimpleEngine.popen_uci([sys.executable, "-m", "engine"], cwd=ROOT)
-    try:
+    with contextlib.ExitStack() as engines:
+        engine = chess.engine.SimpleEngine.popen_uci(args.stockfish)
+        engines.callback(engine.quit)
+        player = engine
+        if args.player == "ours":
+            player = chess.engine.SimpleEngine.popen_uci([sys.executable, "-m", "engine"], cwd=ROOT)
+            engines.callback(player.quit)
         engine.configure({"Threads": 1, "Hash": 16})
         written = 0
         with open(args.out, "a") as out:
@@ -80,10 +85,6 @@ def generate(args: argparse.Namespace) -> None:
                 if (game_index + 1) % 20 == 0:
                     out.flush()
                     print(f"{game_index + 1} games, {written} positions", flush=True)
-    finally:
-        engine.quit()
-        if player is not engine:
-            player.quit()
 
 
 def play_game(
@@ -112,18 +113,17 @@ def play_game(
             break
         if rng.random() < args.sample:
             # Positions of one game are much alike: a few per game, judged deeper.
-            sampled = [board]
+            written += label_position(engine, board, label, game, out)
             line = result.info.get("pv") or []
-            if player is not engine and len(line) > 1:
+            # The move played can come from a depth cut short, whose line is not reported.
+            if player is not engine and len(line) > 1 and line[0] == result.move:
                 # Where the built-in engine's search expects the game to go: the positions
                 # its evaluation steers towards, which it may overrate.
                 leaf = board.copy(stack=False)
                 for move in line:
                     leaf.push(move)
                 if leaf.outcome() is None:
-                    sampled.append(leaf)
-            for position in sampled:
-                written += label_position(engine, position, label, out)
+                    written += label_position(engine, leaf, label, object(), out)
         white_cp = score.white().score(mate_score=MATE_CP)
         assert white_cp is not None
         lost_streak = lost_streak + 1 if abs(white_cp) >= RESIGN_CP else 0
@@ -140,10 +140,13 @@ def label_position(
     engine: chess.engine.SimpleEngine,
     board: chess.Board,
     label: chess.engine.Limit,
+    game: object,
     out: TextIO,
 ) -> int:
-    """Write `board` with Stockfish's score and best move; return how many were written."""
-    info = engine.analyse(board, label, game=object())
+    """Write `board` with Stockfish's score and best move; return how many were written.
+
+    `game` is python-chess's game marker: Stockfish keeps its hash within one game."""
+    info = engine.analyse(board, label, game=game)
     judged = info.get("score")
     pv = info.get("pv")
     if judged is None or not pv:
@@ -174,10 +177,6 @@ def read_positions(paths: list[Path]) -> tuple[list[chess.Board], list[int], lis
                     continue
                 if board.is_check() or move.promotion or board.is_capture(move):
                     continue
-                if evaluation.scale_drawish(board, 1000) != 1000 or (
-                    evaluation.scale_drawish(board, -1000) != -1000
-                ):
-                    continue  # a drawish ending: the evaluation is not the weighted sum there
                 key = " ".join(fen.split()[:4])
                 if key in seen:
                     continue
@@ -200,20 +199,33 @@ def fit(args: argparse.Namespace) -> None:
         phase_fraction,
     )
 
-    boards, scores, held_out = read_positions(args.positions)
+    boards, all_scores, all_held_out = read_positions(args.positions)
     middlegame = np.array([weight.middlegame for weight in WEIGHTS])
     features = np.zeros((len(boards), len(WEIGHTS)), dtype=np.float32)
     start = [weight.value for weight in WEIGHTS]
-    agree = 0
-    for row, board in enumerate(boards):
+    scores: list[int] = []
+    held_out: list[bool] = []
+    agree = drawish = 0
+    for board, score, held in zip(boards, all_scores, all_held_out, strict=True):
         counts, phase = feature_counts(board)
+        weighted = evaluate_counts(start, counts, phase)
+        # Where `scale_drawish` shrinks the evaluation (or would, were the other side ahead of
+        # a close one) the evaluation is not the weighted sum: left out.
+        near = weighted if abs(weighted) >= DRAWISH_MARGIN else -weighted or 1
+        if scale_drawish(board, weighted) != weighted or scale_drawish(board, near) != near:
+            drawish += 1
+            continue
+        row = len(scores)
         share = phase_fraction(phase)
         for index, count in counts.items():
             features[row, index] = count * (share if middlegame[index] else 1.0 - share)
-        agree += evaluate_counts(start, counts, phase) == evaluation.evaluate_white(board)
+        agree += weighted == evaluation.evaluate_white(board)
+        scores.append(score)
+        held_out.append(held)
+    features = features[: len(scores)]
     print(
-        f"{len(boards)} quiet positions, {sum(held_out)} held out; features agree with the "
-        f"evaluation on {agree}",
+        f"{len(scores)} quiet positions ({drawish} drawish endings left out), "
+        f"{sum(held_out)} held out; features agree with the evaluation on {agree}",
         flush=True,
     )
     stockfish_scale = np.log(10) / 400
@@ -301,7 +313,7 @@ def main() -> None:
     """Parse the command line and run a step."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     steps = parser.add_subparsers(dest="step", required=True)
-    gen = steps.add_parser("generate", help="play Stockfish against itself, write positions")
+    gen = steps.add_parser("generate", help="play games, write positions Stockfish scored")
     gen.add_argument("--games", type=int, default=1000)
     gen.add_argument(
         "--player", choices=("stockfish", "ours"), default="stockfish", help="who plays the games"
