@@ -5,7 +5,8 @@ or an endgame number) times how often the position shows the feature it rewards,
 White minus for Black. `WEIGHTS` names them all, in order, with the values the code uses;
 `feature_counts` gives a position's counts and phase, and `evaluate_counts` blends
 weights and counts exactly as the evaluation does, so that the two agree to the centipawn
-(tests hold them to it). `bench/tune.py` fits new weights through these and
+before the evaluation's scaling of drawish endings (`engine.search.endings`, not a weighted
+sum; tests hold them to it). `bench/tune.py` fits new weights through these and
 `format_weights` writes them back in the modules' own layout.
 
 Each piece-square weight holds the piece's material and its placement together (the search

@@ -1,4 +1,5 @@
-"""Tests for engine.search.features: the weighted features are the evaluation, to the centipawn."""
+"""Tests for engine.search.features: the weighted features are the evaluation, to the centipawn
+(before the draw scaling)."""
 
 from __future__ import annotations
 
