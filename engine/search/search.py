@@ -313,10 +313,7 @@ class _SearchJob:
 
         `mg`, `eg` and `phase` are its incrementally kept terms; the positional terms are added.
         """
-        board = self.board
-        extra_mg, extra_eg = positional_terms(board, self.pawns)
-        score = scale_drawish(board, blend(mg + extra_mg, eg + extra_eg, phase))
-        return score if board.turn else -score
+        return self._static_unscaled(mg, eg, phase)[0]
 
     def _static_unscaled(self, mg: int, eg: int, phase: int) -> tuple[int, int]:
         """`_static`, and the same before `scale_drawish` (both from the side to move's view)."""
