@@ -34,7 +34,7 @@ from app.livechess import (
     is_livechess_url,
     round_index_url,
 )
-from app.relay_fetch import SourceError, fetch_bounded, read_pgn
+from app.relay_fetch import SourceError, fetch_bounded, pin_public_address, read_pgn
 from app.settings import Settings
 from app.tournaments import LiveTournament, TournamentService
 from engine.rules.errors import GameRefusal
@@ -351,10 +351,13 @@ class RelayService:
         # No cap on connections: polls of one source never overlap, so a source that
         # hangs holds at most its own few connections and never makes another wait
         # for one (httpx's default pool of 100 is shared by every source).
+        # Accounts' sources go only to public addresses, checked at every request.
+        hooks = {} if follow_redirects else {"request": [pin_public_address]}
         return httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
             follow_redirects=follow_redirects,
+            event_hooks=hooks,
         )
 
     async def _poll(self, live: LiveTournament, source: _Source, round_no: int) -> None:

@@ -16,6 +16,8 @@ body into text, or into a ``SourceError`` when it is not PGN at all.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import zlib
 from dataclasses import dataclass
 
@@ -45,6 +47,40 @@ class Fetched:
     etag: str | None
     last_modified: str | None
     charset: str | None
+
+
+async def pin_public_address(request: httpx.Request) -> None:
+    """An httpx request hook for the sources an account named: resolve the host name now,
+    refuse the fetch (SourceError) unless every address it has is public, and send the
+    request to the address checked, so that the connection cannot go elsewhere.
+
+    The address was checked when the account named the source, but a host name can resolve
+    to a public address then and to the server's own network later (DNS rebinding), and
+    httpx would resolve it again at each connect. The URL keeps its host in the ``Host``
+    header and, for HTTPS, in the TLS server name, so virtual hosts and certificates work as
+    before. A URL naming an address is left as it is: it cannot change (the account's was
+    checked; an operator may name one on the server's own network).
+    """
+    url = request.url
+    host = url.raw_host.decode("ascii")
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SourceError(f"cannot resolve {host}: {exc}") from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses:
+        raise SourceError(f"cannot resolve {host}")
+    private = next((address for address in addresses if not address.is_global), None)
+    if private is not None:
+        raise SourceError(f"{host} resolves to {private}, not a public address")
+    request.extensions["sni_hostname"] = host
+    request.url = url.copy_with(host=str(addresses[0]))
 
 
 async def fetch_bounded(

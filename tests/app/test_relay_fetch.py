@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.relay_fetch import SourceError, fetch_bounded
+from app.relay_fetch import SourceError, fetch_bounded, pin_public_address
 from tests.app.test_lichess_api import personal_token
 from tests.app.test_livechess_relay import ROUND_DIR, game, index
 from tests.app.test_relay_api import board_pgn, random_line
@@ -526,3 +526,83 @@ async def test_an_accounts_round_source_is_never_followed_through_a_redirect(
         redirector.shutdown()
         redirector.server_close()
         thread.join(10)
+
+
+async def test_an_accounts_source_rebound_to_the_servers_network_is_never_fetched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a host name of an account's source that resolved to a public address
+    when it was named and resolves to loopback later is refused at the fetch, and nothing
+    reaches the server behind it."""
+    redirector = _Redirector()
+    port = redirector.server_address[1]
+    redirector.target = f"http://127.0.0.1:{port}/internal"
+    thread = threading.Thread(target=redirector.serve_forever, daemon=True)
+    thread.start()
+    loop = asyncio.get_running_loop()
+    resolve = loop.getaddrinfo
+
+    async def public_when_named(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "localhost":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))]
+        return await resolve(host, *args, **kwargs)
+
+    try:
+        async with serve(tmp_path / "data", relay_poll_s=0.2, relay_max_backoff_s=0.5) as live:
+            alice = await personal_token(live, "Alice")
+            bearer = {"Authorization": f"Bearer {alice}"}
+            r = await live.client.post("/broadcast/new", json={"name": "Mine"}, headers=bearer)
+            assert r.status_code == 200, r.text
+            tour_id = r.json()["tour"]["id"]
+            # Named by the account: refused while the name resolves to loopback ...
+            source = {"name": "Round 1", "syncUrl": f"http://localhost:{port}/round.pgn"}
+            r = await live.client.post(f"/broadcast/{tour_id}/new", json=source, headers=bearer)
+            assert r.status_code == 400, r.text
+            # ... accepted while it resolves to a public address, then rebound.
+            monkeypatch.setattr(loop, "getaddrinfo", public_when_named)
+            r = await live.client.post(f"/broadcast/{tour_id}/new", json=source, headers=bearer)
+            assert r.status_code == 200, r.text
+            round_id = r.json()["round"]["id"]
+            monkeypatch.setattr(loop, "getaddrinfo", resolve)
+
+            async def refused_twice() -> bool:
+                r = await live.client.get(f"/api/tournaments/{tour_id}", headers=live.auth())
+                rnd = next(x for x in r.json()["rounds"] if x["id"] == round_id)
+                found = rnd.get("source") or {}
+                error = found.get("last_error") or ""
+                return found.get("failures", 0) >= 2 and "not a public address" in error
+
+            await until_async(refused_twice)
+            with redirector.lock:
+                assert sum(redirector.requests.values()) == 0
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+        thread.join(10)
+
+
+async def test_a_pinned_request_goes_to_the_address_checked_under_its_own_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pin sends the request to the public address it checked, keeping the host name in
+    the Host header and as the TLS server name; a URL naming an address is left alone, and
+    one private address among public ones refuses the whole name."""
+    loop = asyncio.get_running_loop()
+    answers = {"feed.example": ["8.8.4.4"], "mixed.example": ["8.8.8.8", "10.0.0.3"]}
+
+    async def fake(host: Any, port: Any, **kwargs: Any) -> Any:
+        assert kwargs.get("type") == socket.SOCK_STREAM
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
+
+    monkeypatch.setattr(loop, "getaddrinfo", fake)
+    request = httpx.Request("GET", "https://feed.example:8443/games.pgn?round=2")
+    await pin_public_address(request)
+    assert str(request.url) == "https://8.8.4.4:8443/games.pgn?round=2"
+    assert request.headers["Host"] == "feed.example:8443"
+    assert request.extensions["sni_hostname"] == "feed.example"
+    literal = httpx.Request("GET", "http://[2606:4700::1111]/x.pgn")
+    await pin_public_address(literal)
+    assert str(literal.url) == "http://[2606:4700::1111]/x.pgn"
+    assert "sni_hostname" not in literal.extensions
+    with pytest.raises(SourceError, match=re.escape("mixed.example resolves to 10.0.0.3")):
+        await pin_public_address(httpx.Request("GET", "http://mixed.example/x.pgn"))
