@@ -49,6 +49,26 @@ class Fetched:
     charset: str | None
 
 
+class NotPublicError(SourceError):
+    """A host name that resolves to an address off the public internet."""
+
+
+async def public_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The first address of ``host`` (a name or an address), checked with every other one
+    to be public. Raises NotPublicError when one is not, SourceError when it has none."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SourceError(f"cannot resolve {host}: {exc}") from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses:
+        raise SourceError(f"cannot resolve {host}")
+    private = next((address for address in addresses if not address.is_global), None)
+    if private is not None:
+        raise NotPublicError(f"{host} resolves to {private}, not a public address")
+    return addresses[0]
+
+
 async def pin_public_address(request: httpx.Request) -> None:
     """An httpx request hook for the sources an account named: resolve the host name now,
     refuse the fetch (SourceError) unless every address it has is public, and send the
@@ -68,19 +88,9 @@ async def pin_public_address(request: httpx.Request) -> None:
         return
     except ValueError:
         pass
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise SourceError(f"cannot resolve {host}: {exc}") from None
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    if not addresses:
-        raise SourceError(f"cannot resolve {host}")
-    private = next((address for address in addresses if not address.is_global), None)
-    if private is not None:
-        raise SourceError(f"{host} resolves to {private}, not a public address")
+    address = await public_address(host, url.port or (443 if url.scheme == "https" else 80))
     request.extensions["sni_hostname"] = host
-    request.url = url.copy_with(host=str(addresses[0]))
+    request.url = url.copy_with(host=str(address))
 
 
 async def fetch_bounded(

@@ -12,7 +12,6 @@ these clients read that; a push always answers 200 with its per-game errors insi
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import time
@@ -37,6 +36,7 @@ from app.hub import Hub
 from app.lichess_view import game_preview, my_round_json, round_json, slug, tour_json
 from app.openapi import BEARER, OPTIONAL_BEARER, PGN_TEXT, Responses, body, errors, text
 from app.relay import RelayService
+from app.relay_fetch import NotPublicError, SourceError, public_address
 from app.responses import (
     LichessError,
     MyRound,
@@ -396,13 +396,11 @@ async def _public_source(request: Request, url: str | None) -> None:
         return
     host = urllib.parse.urlsplit(url).hostname or ""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
+        await public_address(host, 0)
+    except NotPublicError:
+        raise _form_error("syncUrl", "The source must be on a public address") from None
+    except SourceError:
         raise _form_error("syncUrl", "Unknown host") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise _form_error("syncUrl", "The source must be on a public address")
 
 
 def _status(fields: dict[str, str]) -> bool:
