@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.admission import RETRY_AFTER_S, Admission, Deadlines, TrustedProxies, error_answer
 from app.errors import error_response
-from app.limits import TURNS_SCOPE_KEY, AnonymousTurns
+from app.limits import TURNS_SCOPE_KEY, AnonymousTurns, carried_known_token
 from app.ws_protocol import FanoutWebSocketProtocol, missing_internals
 
 if TYPE_CHECKING:
@@ -213,6 +213,9 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         self._proxied = False
         # From a trusted proxy (whether or not its requests are counted per client).
         self._from_proxy = False
+        # Has carried a request with a token the server knows: a player's (or account's)
+        # connection, whose next request may be a move whatever this one was.
+        self._known_client = False
         # Per request from a proxy, in order: the forwarded key it holds (None: none).
         self._forwarded: deque[str | None] | None = None
         self._refuse_upgrade = False
@@ -338,9 +341,12 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         the next request's header deadline is armed when reading resumes."""
         keep_alive = self.timeout_keep_alive_task
         cycle: RequestResponseCycle | None = self.cycle
+        if cycle is not None and carried_known_token(cycle.scope):
+            self._known_client = True
         # Only between requests: not while the next one's header is coming in, nor with
         # this one's body unread (a route may answer before reading it). A trusted proxy's
-        # connection carries other clients' requests (a player's move, next): never.
+        # connection carries other clients' requests (a player's move, next): never; nor a
+        # connection that has carried a known token, whose next request may be a move.
         if (
             keep_alive is None
             or cycle is None
@@ -353,7 +359,7 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         ):
             return
         turns = cycle.scope.get(TURNS_SCOPE_KEY)
-        if not isinstance(turns, AnonymousTurns) or not turns.should_park():
+        if self._known_client or not isinstance(turns, AnonymousTurns) or not turns.should_park():
             return
         keep_alive.cancel()
         self.timeout_keep_alive_task = None

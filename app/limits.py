@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -38,6 +38,12 @@ def has_known_token(scope: Scope) -> bool:
     if known is None:
         known = scope[_KNOWN_BEARER] = _has_known_token(scope)
     return bool(known)
+
+
+def carried_known_token(scope: Mapping[str, object]) -> bool:
+    """Whether the request was found to carry a known token (by :func:`has_known_token`,
+    which the anonymous limits ask of every request they see): read, not worked out again."""
+    return bool(scope.get(_KNOWN_BEARER))
 
 
 def _has_known_token(scope: Scope) -> bool:

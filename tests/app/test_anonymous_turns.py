@@ -434,19 +434,21 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 @pytest.mark.parametrize(
-    ("proxied", "per_ip"),
-    [(False, 0), (True, 1000), (True, 0)],
-    ids=["direct", "proxy", "uncapped"],
+    ("proxied", "per_ip", "player"),
+    [(False, 0, False), (True, 1000, False), (True, 0, False), (False, 0, True)],
+    ids=["direct", "proxy", "uncapped", "player"],
 )
 async def test_answered_readers_park_until_their_turn_and_idle_ones_still_close(
-    tmp_path: Path, proxied: bool, per_ip: int
+    tmp_path: Path, proxied: bool, per_ip: int, player: bool
 ) -> None:
     """More kept-alive readers than the turns start in an iteration: answered connections
     stop reading while others wait, then read again; every request is answered (the same
     game each time), also a request whose first bytes came with the one before it (a
     connection never parks in the middle of a request), and a connection that then sends
     nothing is still closed by the header deadline, parked or not. A trusted proxy's
-    connections (whose next request may be a player's) never park, capped per client or not."""
+    connections (whose next request may be a player's) never park, capped per client or not;
+    nor does a connection whose first request carried a player's token, when its next ones
+    carry none (a player's client reading without its token, then moving)."""
     async with serve(
         tmp_path / "data",
         anon_concurrency=2,
@@ -457,20 +459,23 @@ async def test_answered_readers_park_until_their_turn_and_idle_ones_still_close(
         forwarded_allow_ips=("127.0.0.1",) if proxied else (),
         max_connections_per_ip=per_ip,
     ) as live:
-        game_id, _ = await live.started_game()
+        game_id, tokens = await live.started_game()
         host, port = live.url.removeprefix("http://").split(":")
         forwarded = "x-forwarded-for: 203.0.113.9\r\n" if proxied else ""
         request = f"GET /api/games/{game_id} HTTP/1.1\r\nhost: x\r\n{forwarded}\r\n".encode()
+        bearer = f"authorization: Bearer {tokens['white']}\r\n"
+        with_token = request.replace(b"\r\n\r\n", f"\r\n{bearer}\r\n".encode())
 
         async def reader(pipelined: bool) -> list[str]:
             stream, writer = await asyncio.open_connection(host, int(port))
             ids = []
+            first = with_token if player else request
             for turn in range(5):
                 if not pipelined:
-                    writer.write(request)
+                    writer.write(first if turn == 0 else request)
                 else:
                     # The rest of the request begun, and the first bytes of the next one.
-                    writer.write((request if turn == 0 else request[20:]) + request[:20])
+                    writer.write((first if turn == 0 else request[20:]) + request[:20])
                 status, body = await read_answer(stream)
                 assert status == 200, body
                 ids.append(json.loads(body)["id"])
@@ -488,5 +493,5 @@ async def test_answered_readers_park_until_their_turn_and_idle_ones_still_close(
         answers = await asyncio.wait_for(asyncio.gather(*readers), 60)
         assert answers == [[game_id] * (6 if i % 4 == 0 else 5) for i in range(40)]
         turns = turns_of(live)
-        assert (turns.parked_total == 0) == proxied, turns.parked_total
+        assert (turns.parked_total == 0) == (proxied or player), turns.parked_total
         assert (turns.running, turns.waiting, turns.parked) == (0, 0, 0)
