@@ -178,8 +178,11 @@ def iter_search(
     scores = [0] * lines
     previous_mate: int | None = None
     best: chess.Move | None = None
+    no_line: tuple[chess.Move, ...] = ()
     for depth in range(1, min(max_depth, _MAX_PLY - 10) + 1):
-        job.improved = ()
+        # Typed as the attribute is, not as the empty tuple: compiled (mypyc), the reads
+        # below would otherwise check the attribute against the narrower type.
+        job.improved = no_line
         heads: list[chess.Move] = []
         infos: list[SearchInfo] = []
         try:
