@@ -1,4 +1,19 @@
 # Grandmaster: one process serving REST, WebSockets and streams; history in /data.
+
+# The built-in engine's search compiled by mypyc (tools/build_native.py), in a stage of its
+# own so that the image carries no compiler. Same base image as below: the same Python ABI.
+# mypy reads the chess package's types to compile, hence its install here.
+FROM python:3.11-slim-bookworm AS native
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip install --no-cache-dir "mypy>=1.11" "setuptools>=68" "chess>=1.11,<1.12"
+WORKDIR /build
+COPY pyproject.toml ./
+COPY tools/build_native.py ./tools/
+COPY engine ./engine
+RUN python tools/build_native.py
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,6 +31,9 @@ WORKDIR /srv/grandmaster
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY engine ./engine
+# The compiled modules and the stamp of the sources they came from (package data of
+# engine.search, installed with it).
+COPY --from=native /build/engine/search/ ./engine/search/
 COPY workers ./workers
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /data grandmaster \

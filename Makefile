@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CODE := app engine workers
 ARGS ?=
 
-.PHONY: install run test test-full lint system-deps screenshots bench-moves bench-pageload clean
+.PHONY: install native run test test-full lint system-deps screenshots bench-moves bench-pageload clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,24 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-run: install
+# The built-in engine's search compiled by mypyc (tools/build_native.py), about 1.4 times
+# faster; rebuilt when its sources change. Without a working C compiler the engine runs from
+# its sources, as it would anyway (engine/search/__init__.py checks the stamp).
+NATIVE_SOURCES := $(filter-out engine/search/__init__.py,$(wildcard engine/search/*.py))
+engine/search/native.sha256: $(VENV)/.installed $(NATIVE_SOURCES) tools/build_native.py
+	@$(BIN)/python tools/build_native.py >build-native.log 2>&1 \
+	  && rm -f build-native.log \
+	  || { $(BIN)/python tools/build_native.py --clean; \
+	       echo "engine/search not compiled (see build-native.log): the built-in engine runs from its sources" >&2; }
+
+native: engine/search/native.sha256
+
+run: install native
 	$(BIN)/python -m app $(ARGS)
 
 lint: install
-	$(BIN)/ruff check $(CODE) tests bench
-	$(BIN)/ruff format --check $(CODE) tests bench
+	$(BIN)/ruff check $(CODE) tests bench tools
+	$(BIN)/ruff format --check $(CODE) tests bench tools
 	$(BIN)/mypy --strict $(CODE)
 
 # The tests drive a real UCI engine, a real browser and a real Redis, and run the image's
@@ -50,6 +62,13 @@ system-deps:
 	    echo "the bus and scale-out tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; \
 	  fi; \
 	fi
+	@if ! command -v cc >/dev/null 2>&1 || [ ! -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev python3-dev; \
+	  else \
+	    echo "the compiled engine's test needs a C compiler and Python's headers: sudo apt-get install gcc python3-dev" >&2; exit 1; \
+	  fi; \
+	fi
 	@if [ ! -x /usr/bin/tini ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini; \
@@ -63,10 +82,10 @@ system-deps:
 screenshots: install system-deps
 	GM_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/site
 
-test: lint system-deps
+test: lint system-deps native
 	$(BIN)/python -m pytest
 
-test-full: lint system-deps
+test-full: lint system-deps native
 	GM_TEST_FULL=1 $(BIN)/python -m pytest --timeout 1800
 
 bench-moves: install
@@ -76,4 +95,5 @@ bench-pageload: install system-deps
 	$(BIN)/python bench/pageload.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache build-native.log
+	rm -f engine/search/*.so engine/search/native.sha256

@@ -1,0 +1,121 @@
+"""The search compiled by mypyc (tools/build_native.py): built for real into a copy of the
+package, it plays the same trees as its sources, and stale or unwanted compiled modules give
+way to the sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# Searches a few positions to a fixed node budget and prints what each gave, with which
+# modules ran.
+PROBE = """
+import json, sys
+import engine.search, engine.search.search as search
+fens = [
+    "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N2N2/PP2BPPP/R2QKB1R w KQ - 0 9",
+    "2r2rk1/1bqnbppp/p3pn2/1p6/3NP3/P1N1B3/1PP1BPPP/R2Q1RK1 w - - 0 14",
+    "8/5pk1/6p1/8/3K4/8/5PPP/8 w - - 0 40",
+    "6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1",
+]
+lines = []
+for fen in fens:
+    for info in search.iter_search(fen, max_nodes=3000, partial=True):
+        lines.append([info.depth, info.score_cp, info.mate, list(info.pv), info.nodes])
+print(json.dumps({"native": engine.search.NATIVE, "file": search.__file__, "lines": lines}))
+"""
+
+
+def probe(copy: Path, **env: str) -> dict[str, object]:
+    """Run the probe on the copy of the package; its JSON and the warnings it printed."""
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", PROBE],
+        cwd=copy,
+        env={**os.environ, "PYTHONPATH": str(copy), "GM_ENGINE_PURE": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    result["stderr"] = done.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the `engine` package with its search compiled (needs a C compiler)."""
+    copy = tmp_path_factory.mktemp("native")
+    shutil.copytree(
+        ROOT / "engine",
+        copy / "engine",
+        ignore=shutil.ignore_patterns("__pycache__", "*.so", "native.sha256"),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "build_native.py"),
+            "--package-dir",
+            str(copy / "engine" / "search"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return copy
+
+
+def test_compiled_search_plays_the_same_trees_as_its_sources(compiled: Path) -> None:
+    native = probe(compiled)
+    sources = probe(compiled, GM_ENGINE_PURE="1")
+    assert native["native"] is True, native["stderr"]
+    assert str(native["file"]).endswith(".so")
+    assert sources["native"] is False
+    assert str(sources["file"]).endswith("search.py")
+    assert "runs from its sources" not in str(sources["stderr"])
+    assert native["lines"] == sources["lines"]
+    assert len(native["lines"]) > 12  # type: ignore[arg-type]
+
+
+def test_changed_sources_are_used_instead_of_stale_compiled_modules(compiled: Path) -> None:
+    evaluation = compiled / "engine" / "search" / "evaluation.py"
+    text = evaluation.read_text()
+    try:
+        evaluation.write_text(text + "\n# changed after compiling\n")
+        stale = probe(compiled)
+        assert stale["native"] is False
+        assert str(stale["file"]).endswith("search.py")
+        assert "the sources changed since they were compiled" in str(stale["stderr"])
+    finally:
+        evaluation.write_text(text)
+    assert probe(compiled)["native"] is True
+
+
+def test_clean_removes_the_compiled_modules(compiled: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(compiled, copy)
+    package = copy / "engine" / "search"
+    assert any(p.suffix == ".so" for p in package.iterdir())
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "build_native.py"),
+            "--package-dir",
+            str(package),
+            "--clean",
+        ],
+        check=True,
+        timeout=60,
+    )
+    assert not any(p.suffix == ".so" or p.name == "native.sha256" for p in package.iterdir())
+    plain = probe(copy)
+    assert plain["native"] is False
+    assert "runs from its sources" not in str(plain["stderr"])
