@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import chess
 
+from engine.search.bits import piece_type_at
 from engine.search.generation import lone_blockers
 
 __all__ = ["CheckSquares"]
@@ -56,7 +57,7 @@ class CheckSquares:
         from_square = move.from_square
         if self.discoverers & chess.BB_SQUARES[from_square]:
             return True
-        piece_type = board.piece_type_at(from_square)
+        piece_type = piece_type_at(board, from_square)
         if piece_type == chess.KING:
             return abs(move.to_square - from_square) == 2  # castling: the rook may check
-        return bool(self.by_type[piece_type or 0] & chess.BB_SQUARES[move.to_square])
+        return bool(self.by_type[piece_type] & chess.BB_SQUARES[move.to_square])

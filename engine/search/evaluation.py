@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import chess
 
+from engine.search.bits import piece_type_at, squares_up
 from engine.search.endings import scale_drawish
 from engine.search.pawns import PawnTable, pawn_terms
 
@@ -227,7 +228,7 @@ def evaluate_terms(board: chess.Board) -> tuple[int, int, int]:
                 continue
             mg_table = mg_tables[piece_type]
             eg_table = eg_tables[piece_type]
-            for square in chess.scan_forward(mask):
+            for square in squares_up(mask):
                 mg += mg_table[square]
                 eg += eg_table[square]
             phase += PHASE_WEIGHTS[piece_type] * chess.popcount(mask)
@@ -252,8 +253,8 @@ def move_delta(board: chess.Board, move: chess.Move) -> tuple[int, int, int]:
     color = board.turn
     from_square = move.from_square
     to_square = move.to_square
-    piece_type = board.piece_type_at(from_square)
-    assert piece_type is not None, "move_delta needs a legal move"
+    piece_type = piece_type_at(board, from_square)
+    assert piece_type, "move_delta needs a legal move"
     mg_tables = _MG[color]
     eg_tables = _EG[color]
     landed = move.promotion or piece_type
@@ -261,12 +262,12 @@ def move_delta(board: chess.Board, move: chess.Move) -> tuple[int, int, int]:
     eg = eg_tables[landed][to_square] - eg_tables[piece_type][from_square]
     phase = PHASE_WEIGHTS[landed] - PHASE_WEIGHTS[piece_type]
 
-    captured = board.piece_type_at(to_square)
+    captured = piece_type_at(board, to_square)
     capture_square = to_square
-    if piece_type == chess.PAWN and to_square == board.ep_square and captured is None:
+    if piece_type == chess.PAWN and to_square == board.ep_square and not captured:
         captured = chess.PAWN
         capture_square = to_square - 8 if color else to_square + 8
-    if captured is not None:
+    if captured:
         mg -= _MG[not color][captured][capture_square]
         eg -= _EG[not color][captured][capture_square]
         phase -= PHASE_WEIGHTS[captured]
@@ -331,7 +332,7 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
         all_pawns = board.pawns
         files = chess.BB_FILES
         own_pawns = all_pawns & white
-        for square in chess.scan_forward(rooks & white):
+        for square in squares_up(rooks & white):
             file_mask = files[square & 7]
             if not all_pawns & file_mask:
                 mg += _ROOK_OPEN_FILE[0]
@@ -340,7 +341,7 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
                 mg += _ROOK_HALF_OPEN_FILE[0]
                 eg += _ROOK_HALF_OPEN_FILE[1]
         own_pawns = all_pawns & black
-        for square in chess.scan_forward(rooks & black):
+        for square in squares_up(rooks & black):
             file_mask = files[square & 7]
             if not all_pawns & file_mask:
                 mg -= _ROOK_OPEN_FILE[0]

@@ -12,6 +12,7 @@ from typing import Final
 
 import chess
 
+from engine.search.bits import attackers, piece_type_at
 from engine.search.evaluation import PIECE_VALUES
 
 __all__ = ["static_exchange"]
@@ -29,34 +30,31 @@ def static_exchange(board: chess.Board, move: chess.Move) -> int:
     """
     from_square = move.from_square
     to_square = move.to_square
-    mover = board.piece_type_at(from_square)
-    assert mover is not None, "static_exchange needs a legal move"
+    mover = piece_type_at(board, from_square)
+    assert mover, "static_exchange needs a legal move"
     occupied = board.occupied & ~chess.BB_SQUARES[from_square]
-    victim = board.piece_type_at(to_square)
-    if victim is None and mover == chess.PAWN and to_square == board.ep_square:
+    victim = piece_type_at(board, to_square)
+    if not victim and mover == chess.PAWN and to_square == board.ep_square:
         victim = chess.PAWN
         occupied &= ~chess.BB_SQUARES[to_square - 8 if board.turn else to_square + 8]
-    gains = [PIECE_VALUES[victim] if victim is not None else 0]
+    gains = [PIECE_VALUES[victim] if victim else 0]
     on_square = mover
     if move.promotion:
         gains[0] += PIECE_VALUES[move.promotion] - PIECE_VALUES[chess.PAWN]
         on_square = move.promotion
     side = not board.turn
     while True:
-        attackers = board.attackers_mask(side, to_square, occupied) & occupied
-        if not attackers:
+        takers = attackers(board, side, to_square, occupied) & occupied
+        if not takers:
             break
         for piece_type in _BY_VALUE:
-            found = attackers & board.pieces_mask(piece_type, side)
+            found = takers & board.pieces_mask(piece_type, side)
             if found:
                 break
         occupied &= ~(found & -found)
         # A king may not take on a square the other side still attacks, even when that
         # attacker is the other king or would have to give up its king to take back.
-        if (
-            piece_type == chess.KING
-            and board.attackers_mask(not side, to_square, occupied) & occupied
-        ):
+        if piece_type == chess.KING and attackers(board, not side, to_square, occupied) & occupied:
             break
         # What this side stands at if it takes the piece on the square and the exchange stops.
         gains.append(PIECE_VALUES[on_square] - gains[-1])

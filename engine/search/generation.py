@@ -13,17 +13,25 @@ has `in_check` set and nothing else, and the caller uses python-chess.
 
 from __future__ import annotations
 
+from typing import Final
+
 import chess
 
+from engine.search.bits import attackers, piece_type_at, squares_down
 from engine.search.evaluation import PIECE_VALUES
 
 __all__ = ["SidePieces", "lone_blockers"]
+
+# Every plain move, made once (`from_square << 6 | to_square`): a search makes a million
+# moves a minute, and python-chess's `Move` is a dataclass whose `__init__` is Python. Moves
+# are values (compared and hashed by their squares) that nothing changes, so one is shared.
+_MOVES: Final = [chess.Move(index >> 6, index & 63) for index in range(64 * 64)]
 
 
 def lone_blockers(king: chess.Square, snipers: chess.Bitboard, occupied: chess.Bitboard) -> int:
     """The pieces that alone stand between `king` and one of `snipers` (sliders aimed at it)."""
     blockers = 0
-    for sniper in chess.scan_reversed(snipers):
+    for sniper in squares_down(snipers):
         between = chess.between(king, sniper) & occupied
         if between and not between & (between - 1):
             blockers |= between
@@ -39,7 +47,7 @@ class SidePieces:
         turn = self.turn = board.turn
         own = self.own = board.occupied_co[turn]
         king = self.king = chess.lsb(board.kings & own)
-        self.in_check = bool(board.attackers_mask(not turn, king))
+        self.in_check = bool(attackers(board, not turn, king, board.occupied))
         # (piece type, square, attacked squares) of the knights, bishops, rooks and queens,
         # type by type and each by falling square: ties of move order between pieces of one
         # type then come as python-chess's generator gives them.
@@ -55,7 +63,7 @@ class SidePieces:
         ) | (chess.BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
         self.pinned = lone_blockers(king, snipers & theirs, occupied) & own
         attacks = self.attacks
-        for square in chess.scan_reversed(board.knights & own):
+        for square in squares_down(board.knights & own):
             attacks.append((chess.KNIGHT, square, chess.BB_KNIGHT_ATTACKS[square]))
         diagonal = chess.BB_DIAG_ATTACKS
         diagonal_masks = chess.BB_DIAG_MASKS
@@ -68,7 +76,7 @@ class SidePieces:
             (chess.ROOK, board.rooks),
             (chess.QUEEN, board.queens),
         ):
-            for square in chess.scan_reversed(pieces & own):
+            for square in squares_down(pieces & own):
                 reach = 0
                 if piece_type != chess.ROOK:
                     reach = diagonal[square][diagonal_masks[square] & occupied]
@@ -94,34 +102,33 @@ class SidePieces:
         pinned = self.pinned
         squares = chess.BB_SQUARES
         king_bb = squares[king]
-        piece_type_at = board.piece_type_at
         for attacker, from_square, reach in self.attacks:
             hits = reach & targets
             if not hits:
                 continue
             is_pinned = pinned & squares[from_square]
-            for to_square in chess.scan_reversed(hits):
+            for to_square in squares_down(hits):
                 if is_pinned and not chess.ray(from_square, to_square) & king_bb:
                     continue
-                gain = values[piece_type_at(to_square) or chess.PAWN]
-                scored.append((gain * 8 - attacker, gain, chess.Move(from_square, to_square)))
-        for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & targets):
-            if not board.is_attacked_by(not turn, to_square):
-                gain = values[piece_type_at(to_square) or chess.PAWN]
-                scored.append((gain * 8 - chess.KING, gain, chess.Move(king, to_square)))
+                gain = values[piece_type_at(board, to_square) or chess.PAWN]
+                scored.append((gain * 8 - attacker, gain, _MOVES[from_square << 6 | to_square]))
+        for to_square in squares_down(chess.BB_KING_ATTACKS[king] & targets):
+            if not attackers(board, not turn, to_square, board.occupied):
+                gain = values[piece_type_at(board, to_square) or chess.PAWN]
+                scored.append((gain * 8 - chess.KING, gain, _MOVES[king << 6 | to_square]))
         # The pawns' loop is the pieces' over again, written out: walking both as one
         # sequence (a list or a chain of the two) costs 2-3% of a search.
         pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
-        for from_square in chess.scan_reversed(self.own & board.pawns & ~promoting):
+        for from_square in squares_down(self.own & board.pawns & ~promoting):
             hits = pawn_attacks[from_square] & targets
             if not hits:
                 continue
             is_pinned = pinned & squares[from_square]
-            for to_square in chess.scan_reversed(hits):
+            for to_square in squares_down(hits):
                 if is_pinned and not chess.ray(from_square, to_square) & king_bb:
                     continue
-                gain = values[piece_type_at(to_square) or chess.PAWN]
-                scored.append((gain * 8 - chess.PAWN, gain, chess.Move(from_square, to_square)))
+                gain = values[piece_type_at(board, to_square) or chess.PAWN]
+                scored.append((gain * 8 - chess.PAWN, gain, _MOVES[from_square << 6 | to_square]))
 
     def add_quiet_moves(
         self,
@@ -150,20 +157,22 @@ class SidePieces:
             is_pinned = pinned & squares[from_square]
             base = offset | from_square << 6
             order = 16383 - (63 - from_square) * 64 - 63
-            for to_square in chess.scan_reversed(moves):
+            for to_square in squares_down(moves):
                 if is_pinned and not chess.ray(from_square, to_square) & king_bb:
                     continue
                 if from_square << 6 | to_square in tried:
                     continue
                 key = history[base | to_square] * 16384 + order + to_square
-                scored.append((key, chess.Move(from_square, to_square)))
+                scored.append((key, _MOVES[from_square << 6 | to_square]))
         base = offset | king << 6
         order = 16383 - (63 - king) * 64 - 63
-        for to_square in chess.scan_reversed(chess.BB_KING_ATTACKS[king] & empty):
-            if king << 6 | to_square in tried or board.is_attacked_by(not turn, to_square):
+        for to_square in squares_down(chess.BB_KING_ATTACKS[king] & empty):
+            if king << 6 | to_square in tried or attackers(
+                board, not turn, to_square, board.occupied
+            ):
                 continue
             key = history[base | to_square] * 16384 + order + to_square
-            scored.append((key, chess.Move(king, to_square)))
+            scored.append((key, _MOVES[king << 6 | to_square]))
         if board.castling_rights & own:
             for move in board.generate_castling_moves():
                 if move.from_square << 6 | move.to_square in tried:
@@ -181,7 +190,7 @@ class SidePieces:
             doubles = (pawns >> 8 & empty) >> 8 & empty & chess.BB_RANK_5
             step = -8
         for first, targets, distance in ((4098, singles, step), (4162, doubles, 2 * step)):
-            for to_square in chess.scan_reversed(targets):
+            for to_square in squares_down(targets):
                 from_square = to_square - distance
                 from_bb = squares[from_square]
                 if pinned & from_bb and not chess.ray(from_square, to_square) & king_bb:
@@ -190,4 +199,4 @@ class SidePieces:
                     continue
                 order = 16383 - first - (63 - to_square)
                 key = history[offset | from_square << 6 | to_square] * 16384 + order
-                scored.append((key, chess.Move(from_square, to_square)))
+                scored.append((key, _MOVES[from_square << 6 | to_square]))

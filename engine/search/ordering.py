@@ -13,6 +13,7 @@ from typing import Final
 
 import chess
 
+from engine.search.bits import piece_type_at
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
 from engine.search.generation import SidePieces
@@ -58,14 +59,13 @@ def tactical_moves(
     `pieces` is `SidePieces(board)` when the caller has it already.
     """
     turn = board.turn
-    piece_type_at = board.piece_type_at
     targets = board.occupied_co[not turn]
     promoting = board.pawns & board.occupied_co[turn] & _PROMOTION_RANKS[turn]
     scored: list[tuple[int, int, chess.Move]] = []
     if promoting:
         for move in board.generate_legal_moves(promoting, targets | ~board.occupied):
             gain = PIECE_VALUES[move.promotion or chess.PAWN] - PIECE_VALUES[chess.PAWN]
-            gain += PIECE_VALUES[piece_type_at(move.to_square) or 0]
+            gain += PIECE_VALUES[piece_type_at(board, move.to_square)]
             scored.append((gain * 8 - chess.PAWN, gain, move))
     # Leave out victims too small to matter; the bitboard filter is much cheaper than generating.
     if min_gain > PIECE_VALUES[chess.PAWN]:
@@ -82,8 +82,8 @@ def tactical_moves(
         if pieces.in_check:
             # In check only evasions are legal, which python-chess's generator knows.
             for move in board.generate_legal_moves(~promoting, targets):
-                gain = PIECE_VALUES[piece_type_at(move.to_square) or chess.PAWN]
-                scored.append((gain * 8 - (piece_type_at(move.from_square) or 0), gain, move))
+                gain = PIECE_VALUES[piece_type_at(board, move.to_square) or chess.PAWN]
+                scored.append((gain * 8 - piece_type_at(board, move.from_square), gain, move))
         else:
             pieces.add_captures(board, targets, promoting, scored)
     if board.ep_square is not None and min_gain <= PIECE_VALUES[chess.PAWN]:
@@ -102,7 +102,7 @@ def is_losing_capture(board: chess.Board, move: chess.Move, gain: int) -> bool:
     Only a capture by a piece worth more than `gain` can lose, so only that pays for the
     static exchange evaluation.
     """
-    attacker = board.piece_type_at(move.from_square) or chess.PAWN
+    attacker = piece_type_at(board, move.from_square) or chess.PAWN
     return (
         PIECE_VALUES[attacker] > gain - LOSING_BELOW and static_exchange(board, move) < LOSING_BELOW
     )

@@ -18,6 +18,8 @@ from typing import Final
 
 import chess
 
+from engine.search.bits import squares_up
+
 __all__ = ["PawnTable", "pawn_terms"]
 
 _DOUBLED: Final = (-8, -27)
@@ -62,7 +64,7 @@ def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[
     alone = chess.popcount(own & (isolated | isolated << 32))
     mg = _DOUBLED[0] * extra + _ISOLATED[0] * alone
     eg = _DOUBLED[1] * extra + _ISOLATED[1] * alone
-    for square in chess.scan_forward(own):
+    for square in squares_up(own):
         # Only the front pawn of a file can be passed; one behind it is blocked by its own.
         if their & _PASSED_SPAN[square] or own & _FRONT[square]:
             continue

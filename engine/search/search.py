@@ -20,6 +20,7 @@ from typing import Final
 
 import chess
 
+from engine.search.bits import in_check as side_in_check
 from engine.search.board import SearchBoard
 from engine.search.checks import CheckSquares
 from engine.search.endings import scale_drawish
@@ -352,7 +353,7 @@ class _SearchJob:
         for index, move in enumerate(tuple(moves)):
             d_mg, d_eg, d_phase = move_delta(board, move)
             board.push(move)
-            check = board.is_check()
+            check = side_in_check(board)
             child = (mg + d_mg, eg + d_eg, phase + d_phase)
             if index == 0:
                 score = -self._search(depth - 1, -beta, -alpha, 1, check, *child, True)
@@ -494,7 +495,7 @@ class _SearchJob:
                     continue
             d_mg, d_eg, d_phase = move_delta(board, move)
             board.push(move)
-            check = board.is_check()
+            check = side_in_check(board)
             if prunable and not check:
                 board.pop()
                 continue
@@ -563,7 +564,13 @@ class _SearchJob:
                 d_mg, d_eg, d_phase = move_delta(board, move)
                 board.push(move)
                 score = -self._quiesce(
-                    -beta, -alpha, ply + 1, board.is_check(), mg + d_mg, eg + d_eg, phase + d_phase
+                    -beta,
+                    -alpha,
+                    ply + 1,
+                    side_in_check(board),
+                    mg + d_mg,
+                    eg + d_eg,
+                    phase + d_phase,
                 )
                 board.pop()
                 if score > best_score:
@@ -592,7 +599,7 @@ class _SearchJob:
             d_mg, d_eg, d_phase = move_delta(board, move)
             board.push(move)
             score = -self._quiesce(
-                -beta, -alpha, ply + 1, board.is_check(), mg + d_mg, eg + d_eg, phase + d_phase
+                -beta, -alpha, ply + 1, side_in_check(board), mg + d_mg, eg + d_eg, phase + d_phase
             )
             board.pop()
             if score > best_score:

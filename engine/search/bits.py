@@ -1,0 +1,90 @@
+"""The bitboard reads the search makes at every node, as plain functions of a board.
+
+python-chess's own (`piece_type_at`, `attackers_mask`, `is_check`, `scan_reversed`) are methods
+and generators that stay interpreted Python when the search is compiled (`make native`); these
+give the same answers from the same fields and attack tables, and compile to C with the
+search. They are the same code when run from source.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import chess
+
+__all__ = ["attackers", "in_check", "piece_type_at", "squares_down", "squares_up"]
+
+_SQUARES: Final = chess.BB_SQUARES
+_KING_ATTACKS: Final = chess.BB_KING_ATTACKS
+_KNIGHT_ATTACKS: Final = chess.BB_KNIGHT_ATTACKS
+_PAWN_ATTACKS: Final = chess.BB_PAWN_ATTACKS
+_RANK_ATTACKS: Final = chess.BB_RANK_ATTACKS
+_FILE_ATTACKS: Final = chess.BB_FILE_ATTACKS
+_DIAG_ATTACKS: Final = chess.BB_DIAG_ATTACKS
+_RANK_MASKS: Final = chess.BB_RANK_MASKS
+_FILE_MASKS: Final = chess.BB_FILE_MASKS
+_DIAG_MASKS: Final = chess.BB_DIAG_MASKS
+
+
+def squares_down(mask: int) -> list[int]:
+    """The squares of `mask` from the highest, as `chess.scan_reversed` gives them."""
+    squares = []
+    while mask:
+        square = mask.bit_length() - 1
+        squares.append(square)
+        mask ^= _SQUARES[square]
+    return squares
+
+
+def squares_up(mask: int) -> list[int]:
+    """The squares of `mask` from the lowest, as `chess.scan_forward` gives them."""
+    squares = []
+    while mask:
+        lowest = mask & -mask
+        squares.append(lowest.bit_length() - 1)
+        mask ^= lowest
+    return squares
+
+
+def piece_type_at(board: chess.Board, square: int) -> int:
+    """The type of the piece on `square`, 0 when it is empty (python-chess says None)."""
+    mask = _SQUARES[square]
+    if not board.occupied & mask:
+        return 0
+    if board.pawns & mask:
+        return chess.PAWN
+    if board.knights & mask:
+        return chess.KNIGHT
+    if board.bishops & mask:
+        return chess.BISHOP
+    if board.rooks & mask:
+        return chess.ROOK
+    if board.queens & mask:
+        return chess.QUEEN
+    return chess.KING
+
+
+def attackers(board: chess.Board, color: bool, square: int, occupied: int) -> int:
+    """The pieces of `color` that attack `square` with `occupied` as the blockers, as
+    `board.attackers_mask(color, square, occupied)`."""
+    queens = board.queens
+    straight = queens | board.rooks
+    diagonal = queens | board.bishops
+    found = (
+        (_KING_ATTACKS[square] & board.kings)
+        | (_KNIGHT_ATTACKS[square] & board.knights)
+        | (_RANK_ATTACKS[square][_RANK_MASKS[square] & occupied] & straight)
+        | (_FILE_ATTACKS[square][_FILE_MASKS[square] & occupied] & straight)
+        | (_DIAG_ATTACKS[square][_DIAG_MASKS[square] & occupied] & diagonal)
+        | (_PAWN_ATTACKS[not color][square] & board.pawns)
+    )
+    return found & board.occupied_co[color]
+
+
+def in_check(board: chess.Board) -> bool:
+    """Whether the side to move is in check, as `board.is_check()`."""
+    turn = board.turn
+    king = board.occupied_co[turn] & board.kings & ~board.promoted
+    if not king:
+        return False
+    return bool(attackers(board, not turn, king.bit_length() - 1, board.occupied))
