@@ -20,7 +20,7 @@ import chess
 from engine.search.bits import attackers, piece_type_at, squares_down
 from engine.search.evaluation import PIECE_VALUES
 
-__all__ = ["SidePieces", "lone_blockers"]
+__all__ = ["SidePieces", "legal_evasions", "lone_blockers"]
 
 # Every plain move, made once (`from_square << 6 | to_square`): a search makes a million
 # moves a minute, and python-chess's `Move` is a dataclass whose `__init__` is Python. Moves
@@ -200,3 +200,118 @@ class SidePieces:
                 order = 16383 - first - (63 - to_square)
                 key = history[offset | from_square << 6 | to_square] * 16384 + order
                 scored.append((key, _MOVES[from_square << 6 | to_square]))
+
+
+def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[chess.Move]:
+    """The legal moves of a side in check from `from_mask` to `to_mask`, as python-chess's
+    `generate_legal_moves(from_mask, to_mask)` gives them, in its order."""
+    turn = board.turn
+    own = board.occupied_co[turn]
+    occupied = board.occupied
+    squares = chess.BB_SQUARES
+    king = (board.kings & own).bit_length() - 1
+    checkers = attackers(board, not turn, king, occupied)
+    moves: list[chess.Move] = []
+    # The king steps off every checking slider's line, its own square included.
+    attacked = 0
+    for checker in squares_down(checkers & (board.bishops | board.rooks | board.queens)):
+        attacked |= chess.ray(king, checker) & ~squares[checker]
+    if squares[king] & from_mask:
+        steps = chess.BB_KING_ATTACKS[king] & ~own & ~attacked & to_mask
+        for to_square in squares_down(steps):
+            if not attackers(board, not turn, to_square, occupied):
+                moves.append(_MOVES[king << 6 | to_square])
+    checker = checkers.bit_length() - 1
+    if squares[checker] != checkers:
+        return moves  # Double check: only the king may move.
+    # Capture or block the one checker, with a piece not pinned to the king (or moving along
+    # its pin); a pin cannot be a check's ray, so `ray` tells both apart.
+    line = chess.between(king, checker) | checkers
+    target = line & to_mask
+    pinned = _pinned(board, king, own, occupied)
+    king_bb = squares[king]
+    from_mask &= ~board.kings
+    pieces = own & ~board.pawns & from_mask
+    for from_square in squares_down(pieces):
+        reach = _piece_attacks(board, from_square, occupied) & ~own & target
+        is_pinned = pinned & squares[from_square]
+        for to_square in squares_down(reach):
+            if not is_pinned or chess.ray(from_square, to_square) & king_bb:
+                moves.append(_MOVES[from_square << 6 | to_square])
+    pawns = board.pawns & own & from_mask
+    if pawns:
+        theirs = board.occupied_co[not turn]
+        pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
+        for from_square in squares_down(pawns):
+            is_pinned = pinned & squares[from_square]
+            for to_square in squares_down(pawn_attacks[from_square] & theirs & target):
+                if not is_pinned or chess.ray(from_square, to_square) & king_bb:
+                    _add_pawn_move(moves, from_square, to_square)
+        empty = ~occupied
+        if turn:
+            singles = pawns << 8 & empty
+            doubles = singles << 8 & empty & (chess.BB_RANK_3 | chess.BB_RANK_4)
+            step = 8
+        else:
+            singles = pawns >> 8 & empty
+            doubles = singles >> 8 & empty & (chess.BB_RANK_6 | chess.BB_RANK_5)
+            step = -8
+        for to_square in squares_down(singles & target):
+            from_square = to_square - step
+            if not pinned & squares[from_square] or chess.ray(from_square, to_square) & king_bb:
+                _add_pawn_move(moves, from_square, to_square)
+        for to_square in squares_down(doubles & target):
+            from_square = to_square - 2 * step
+            if not pinned & squares[from_square] or chess.ray(from_square, to_square) & king_bb:
+                moves.append(_MOVES[from_square << 6 | to_square])
+    ep_square = board.ep_square
+    if ep_square:
+        # En passant, blocking or taking the checker: python-chess's own generation and test.
+        blockers = own & pinned
+        if pawns:
+            moves.extend(
+                move
+                for move in board.generate_pseudo_legal_ep(from_mask, target)
+                if board._is_safe(king, blockers, move)
+            )
+        if not squares[ep_square] & line and ep_square + (-8 if turn else 8) == checker:
+            moves.extend(
+                move
+                for move in board.generate_pseudo_legal_ep(from_mask, to_mask)
+                if board._is_safe(king, blockers, move)
+            )
+    return moves
+
+
+def _pinned(board: chess.Board, king: int, own: int, occupied: int) -> int:
+    """The side to move's pieces pinned to its `king` (python-chess's `_slider_blockers`)."""
+    snipers = (
+        (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0])
+        & (board.rooks | board.queens)
+    ) | (chess.BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
+    return lone_blockers(king, snipers & board.occupied_co[not board.turn], occupied) & own
+
+
+def _piece_attacks(board: chess.Board, square: int, occupied: int) -> int:
+    """The squares the knight, bishop, rook or queen on `square` attacks."""
+    bb = chess.BB_SQUARES[square]
+    if board.knights & bb:
+        return chess.BB_KNIGHT_ATTACKS[square]
+    reach = 0
+    if (board.bishops | board.queens) & bb:
+        reach = chess.BB_DIAG_ATTACKS[square][chess.BB_DIAG_MASKS[square] & occupied]
+    if (board.rooks | board.queens) & bb:
+        reach |= (
+            chess.BB_RANK_ATTACKS[square][chess.BB_RANK_MASKS[square] & occupied]
+            | chess.BB_FILE_ATTACKS[square][chess.BB_FILE_MASKS[square] & occupied]
+        )
+    return reach
+
+
+def _add_pawn_move(moves: list[chess.Move], from_square: int, to_square: int) -> None:
+    """A pawn's move, as the four promotions in python-chess's order on the last rank."""
+    if to_square < 8 or to_square >= 56:
+        for piece in (chess.QUEEN, chess.ROOK, chess.BISHOP, chess.KNIGHT):
+            moves.append(chess.Move(from_square, to_square, piece))
+    else:
+        moves.append(_MOVES[from_square << 6 | to_square])

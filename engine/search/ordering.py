@@ -16,7 +16,7 @@ import chess
 from engine.search.bits import piece_type_at
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
-from engine.search.generation import SidePieces
+from engine.search.generation import SidePieces, legal_evasions
 
 __all__ = [
     "HASH_MOVE",
@@ -81,7 +81,7 @@ def tactical_moves(
             pieces = SidePieces(board)
         if pieces.in_check:
             # In check only evasions are legal, which python-chess's generator knows.
-            for move in board.generate_legal_moves(~promoting, targets):
+            for move in legal_evasions(board, ~promoting, targets):
                 gain = PIECE_VALUES[piece_type_at(board, move.to_square) or chess.PAWN]
                 scored.append((gain * 8 - piece_type_at(board, move.from_square), gain, move))
         else:
@@ -161,7 +161,7 @@ class MoveOrder:
         scored: list[tuple[int, chess.Move]] = []
         if pieces.in_check:
             ep_square = board.ep_square
-            for move in board.generate_legal_moves(chess.BB_ALL, ~them_mask):
+            for move in legal_evasions(board, chess.BB_ALL, ~them_mask):
                 if move.promotion or move in tried:
                     continue
                 if move.to_square == ep_square and board.is_en_passant(move):

@@ -1,4 +1,4 @@
-"""The search's bitboard reads give python-chess's answers on every square of random positions."""
+"""The search's bitboard reads and its evasions give python-chess's answers on random positions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.search.bits import attackers, in_check, piece_type_at, squares_down, squares_up
+from engine.search.generation import legal_evasions
 from tests.engine.search.test_evaluation import positions
 
 
@@ -25,3 +26,38 @@ def test_bits_agree_with_python_chess(board: chess.Board, blockers: int) -> None
     for mask in (board.occupied, blockers, board.pawns, board.occupied_co[chess.BLACK]):
         assert squares_down(mask) == list(chess.scan_reversed(mask))
         assert squares_up(mask) == list(chess.scan_forward(mask))
+
+
+# Checks that test the evasions' corners: a double check, a pinned blocker, an en passant
+# capture of the checking pawn, promotions that block or take.
+CHECKS = (
+    "4k3/8/8/8/1b6/8/3P4/4K2R w K - 0 1",
+    "4k3/8/5n2/8/1b6/8/8/R3K2R w KQ - 0 1",
+    "8/8/3p4/KPp4r/1R3p1k/8/4P1P1/8 w - c6 0 2",
+    "8/2p5/3p4/KP5r/1R3p1k/8/4P1P1/8 b - - 0 1",
+    "r3k2r/p1pPqpb1/bn2pnp1/4N3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R b KQkq - 0 1",
+    "n1n5/PPPk4/8/8/8/8/4Kppp/5N1N b - - 0 1",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(positions(starts=(chess.STARTING_FEN, *CHECKS)), st.data())
+def test_evasions_are_python_chess_legal_moves_in_its_order(
+    board: chess.Board, data: st.DataObject
+) -> None:
+    """A random position if in check, and every position one checking move after it, with
+    random from and to masks (the search asks for all, for captures only and for all but
+    promotions)."""
+    boards = [board] if board.is_check() else []
+    for move in board.generate_legal_moves():
+        if board.gives_check(move):
+            after = board.copy(stack=False)
+            after.push(move)
+            boards.append(after)
+    for checked in boards:
+        masks = (chess.BB_ALL, data.draw(st.integers(-(1 << 64), (1 << 64) - 1)))
+        for from_mask in masks:
+            for to_mask in masks:
+                assert legal_evasions(checked, from_mask, to_mask) == list(
+                    checked.generate_legal_moves(from_mask, to_mask)
+                ), (checked.fen(), from_mask, to_mask)
