@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The built-in engine's search compiled by mypyc (tools/build_native.py), about 1.4 times
+# The built-in engine's search compiled by mypyc (tools/build_native.py), about 1.9 times
 # faster; rebuilt when its sources change. Without a working C compiler the engine runs from
 # its sources, as it would anyway (engine/search/__init__.py checks the stamp).
 NATIVE_SOURCES := $(filter-out engine/search/__init__.py,$(wildcard engine/search/*.py))
@@ -62,7 +62,7 @@ system-deps:
 	    echo "the bus and scale-out tests need redis-server: sudo apt-get install redis-server" >&2; exit 1; \
 	  fi; \
 	fi
-	@if ! command -v cc >/dev/null 2>&1 || [ ! -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then \
+	@if ! command -v cc >/dev/null 2>&1 || [ ! -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev python3-dev; \
 	  else \
