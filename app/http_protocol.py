@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.admission import RETRY_AFTER_S, Admission, Deadlines, TrustedProxies, error_answer
 from app.errors import error_response
-from app.limits import TURNS_SCOPE_KEY, AnonymousTurns, carried_known_token
+from app.limits import TURNS_SCOPE_KEY, AnonymousTurns
 from app.ws_protocol import FanoutWebSocketProtocol, missing_internals
 
 if TYPE_CHECKING:
@@ -341,8 +341,6 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         the next request's header deadline is armed when reading resumes."""
         keep_alive = self.timeout_keep_alive_task
         cycle: RequestResponseCycle | None = self.cycle
-        if cycle is not None and carried_known_token(cycle.scope):
-            self._known_client = True
         # Only between requests: not while the next one's header is coming in, nor with
         # this one's body unread (a route may answer before reading it). A trusted proxy's
         # connection carries other clients' requests (a player's move, next): never; nor a
@@ -373,6 +371,11 @@ class AdmittedHttpToolsProtocol(HttpToolsProtocol):
         self.scope = {}  # type: ignore[typeddict-item]
         self.headers = []
         turns.park(self)
+
+    def mark_known_client(self) -> None:
+        """A request with a token the server knows came on this connection (called by the
+        turns as it starts): never park it from now on."""
+        self._known_client = True
 
     def resume_parked(self) -> bool:
         """Read again (called by the turns); False when the connection closed meanwhile."""

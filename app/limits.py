@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -31,6 +31,9 @@ class Parkable(Protocol):
     def resume_parked(self) -> bool:
         """Read again; False when the connection closed meanwhile."""
 
+    def mark_known_client(self) -> None:
+        """A request on it carries a token the server knows: it never parks from now on."""
+
 
 def has_known_token(scope: Scope) -> bool:
     """:func:`_has_known_token`, worked out once per request (both anonymous limits ask)."""
@@ -38,12 +41,6 @@ def has_known_token(scope: Scope) -> bool:
     if known is None:
         known = scope[_KNOWN_BEARER] = _has_known_token(scope)
     return bool(known)
-
-
-def carried_known_token(scope: Mapping[str, object]) -> bool:
-    """Whether the request was found to carry a known token (by :func:`has_known_token`,
-    which the anonymous limits ask of every request they see): read, not worked out again."""
-    return bool(scope.get(_KNOWN_BEARER))
 
 
 def _has_known_token(scope: Scope) -> bool:
@@ -282,6 +279,13 @@ class AnonymousTurns:
             or not scope["path"].startswith(_LIMITED)
             or has_known_token(scope)
         ):
+            if (
+                self.per_iteration
+                and scope["type"] == "http"
+                and scope["path"].startswith(_LIMITED)
+                and has_known_token(scope)  # worked out above: only read here
+            ):
+                _mark_known_client(scope)
             await self.app(scope, receive, send)
             return
         if self.per_iteration:
@@ -421,6 +425,18 @@ class AnonymousTurns:
         wait (when many do, a turn handed to one of them spends a start and calls it)."""
         if self._parked and len(self._waiting) < 2 * self.per_iteration:
             self._refill_next()
+
+
+def _mark_known_client(scope: Scope) -> None:
+    """Tell the request's connection (app/http_protocol.py) that it carried a known token,
+    when it is a connection that parks: a player's client may read without its token and
+    then move, and its move must not wait behind parked readers. Marked as the request
+    starts, so that a request pipelined behind it cannot hide it."""
+    transport = _transport(scope)
+    protocol = None if transport is None else transport.get_protocol()
+    mark = getattr(protocol, "mark_known_client", None)
+    if mark is not None:
+        mark()
 
 
 def _transport(scope: Scope) -> Any:
