@@ -8,11 +8,14 @@ exactly the stated number of moves and none shorter.
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 
 import chess
 import pytest
 
-from engine.search.checks import CheckSquares
 from engine.search.search import SearchInfo, iter_search
 from engine.search.transposition import TranspositionTable
 
@@ -297,15 +300,44 @@ def test_partial_yields_the_better_move_of_a_depth_cut_short() -> None:
         "4k3/4n3/8/8/4R3/8/3B4/R3K3 w Q - 0 1",
     ],
 )
-def test_the_check_test_before_pruning_only_saves_work(
-    fen: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_check_test_before_pruning_only_saves_work(fen: str) -> None:
     """Telling from bitboards whether a move to prune gives check changes nothing but speed:
-    the search is the same as when every move to prune is played to see whether it checks."""
-    fast = [(i.depth, i.nodes, i.score_cp, i.pv) for i in iter_search(fen, max_depth=5)]
-    monkeypatch.setattr(CheckSquares, "may_check", lambda self, board, move: True)
-    played = [(i.depth, i.nodes, i.score_cp, i.pv) for i in iter_search(fen, max_depth=5)]
-    assert fast == played
+    the search is the same as when every move to prune is played to see whether it checks.
+    The test is replaced in a process of its own running the sources (`GM_ENGINE_PURE`):
+    compiled code calls the method directly, past any patch of the class."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PLAY_EVERY_PRUNED_MOVE, fen],
+        env={**os.environ, "GM_ENGINE_PURE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["calls"] > 0  # the patch took effect
+    assert result["fast"] == result["played"]
+
+
+# Searches a FEN to depth 5 as it is, then with every move to prune played to see whether it
+# checks; prints both and how often the replaced test ran.
+_PLAY_EVERY_PRUNED_MOVE = """
+import json, sys
+import engine.search
+from engine.search.checks import CheckSquares
+from engine.search.search import iter_search
+assert not engine.search.NATIVE
+fen = sys.argv[1]
+def run():
+    return [[i.depth, i.nodes, i.score_cp, list(i.pv)] for i in iter_search(fen, max_depth=5)]
+fast = run()
+calls = 0
+def always(self, board, move):
+    global calls
+    calls += 1
+    return True
+CheckSquares.may_check = always
+print(json.dumps({"fast": fast, "played": run(), "calls": calls}))
+"""
 
 
 QUEEN_TWO_WAYS = "6k1/5ppp/8/3q3r/8/2N2B2/5PPP/6K1 w - - 0 1"
