@@ -1,13 +1,14 @@
 # Grandmaster: one process serving REST, WebSockets and streams; history in /data.
 
 # The built-in engine's search compiled by mypyc (tools/build_native.py), in a stage of its
-# own so that the image carries no compiler. Same base image as below: the same Python ABI.
+# own so that the image carries no compiler (.dockerignore keeps the host's build out). It
+# runs with GM_ENGINE=builtin; the image's default analysis engine is Stockfish. Same base image as below: the same Python ABI.
 # mypy reads the chess package's types to compile, hence its install here.
 FROM python:3.11-slim-bookworm AS native
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* \
-    && pip install --no-cache-dir "mypy>=1.11" "setuptools>=68" "chess>=1.11,<1.12"
+    && pip install --no-cache-dir "mypy>=1.11,<3" "setuptools>=68" "chess>=1.11,<1.12"
 WORKDIR /build
 COPY pyproject.toml ./
 COPY tools/build_native.py ./tools/

@@ -18,16 +18,18 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # The built-in engine's search compiled by mypyc (tools/build_native.py), about 1.9 times
-# faster; rebuilt when its sources change. Without a working C compiler the engine runs from
-# its sources, as it would anyway (engine/search/__init__.py checks the stamp).
-NATIVE_SOURCES := $(filter-out engine/search/__init__.py,$(wildcard engine/search/*.py))
-engine/search/native.sha256: $(VENV)/.installed $(NATIVE_SOURCES) tools/build_native.py
-	@$(BIN)/python tools/build_native.py >build-native.log 2>&1 \
-	  && rm -f build-native.log \
-	  || { $(BIN)/python tools/build_native.py --clean; \
-	       echo "engine/search not compiled (see build-native.log): the built-in engine runs from its sources" >&2; }
-
-native: engine/search/native.sha256
+# faster; rebuilt whenever the digest of its sources (the one engine/search/__init__.py
+# checks before loading it) changed. Without a C compiler, or when the build fails, the
+# engine runs from its sources, as it would anyway.
+native: install
+	@if ! command -v cc >/dev/null 2>&1; then \
+	  echo "no C compiler (cc): the built-in engine runs from its sources" >&2; \
+	elif $(BIN)/python tools/build_native.py --if-changed >build-native.log 2>&1; then \
+	  rm -f build-native.log; \
+	else \
+	  $(BIN)/python tools/build_native.py --clean; \
+	  echo "engine/search not compiled (see build-native.log): the built-in engine runs from its sources" >&2; \
+	fi
 
 run: install native
 	$(BIN)/python -m app $(ARGS)

@@ -7,7 +7,7 @@ when the stamp matches, and the sources otherwise (as on a machine without a com
 The modules are the same code, so the search's trees are identical; only its speed differs
 (see "Engine" under Benchmarks in the README).
 
-    python tools/build_native.py [--package-dir engine/search] [--clean]
+    python tools/build_native.py [--package-dir engine/search] [--if-changed | --clean]
 """
 
 from __future__ import annotations
@@ -71,14 +71,29 @@ def build(package_dir: Path) -> None:
     (package_dir / NATIVE_STAMP).write_text(digest + "\n")
 
 
+def up_to_date(package_dir: Path) -> bool:
+    """Whether the compiled modules are there and their stamp is that of the sources (what
+    `engine/search/__init__.py` checks before it loads them)."""
+    try:
+        stamp = (package_dir / NATIVE_STAMP).read_text().strip()
+    except OSError:
+        return False
+    return bool(compiled_modules(package_dir)) and stamp == sources_digest(package_dir)
+
+
 def main() -> None:
     """Build (or with `--clean`, remove) the compiled modules."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--package-dir", type=Path, default=ROOT / "engine" / "search")
     parser.add_argument("--clean", action="store_true", help="remove the compiled modules")
+    parser.add_argument(
+        "--if-changed", action="store_true", help="build only when the stamp is not the sources'"
+    )
     args = parser.parse_args()
     if args.clean:
         clean(args.package_dir)
+    elif args.if_changed and up_to_date(args.package_dir):
+        print("engine/search: compiled modules up to date")
     else:
         build(args.package_dir)
 

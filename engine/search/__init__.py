@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+import chess
+
 __all__ = ["NATIVE", "NATIVE_STAMP", "compiled_modules", "sources_digest"]
 
 NATIVE_STAMP = "native.sha256"
@@ -29,14 +31,18 @@ _HERE = Path(__file__).resolve().parent
 
 
 def compiled_modules(package_dir: Path) -> list[Path]:
-    """The extension modules in `package_dir` (compiled modules and mypyc's shared runtime)."""
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    return sorted(p for p in package_dir.iterdir() if p.name.endswith(suffixes))
+    """The extension modules in `package_dir` (compiled modules and mypyc's shared runtime)
+    built for this interpreter (another one's, say `cpython-311` under 3.12, do not count)."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    return sorted(p for p in package_dir.iterdir() if p.name.endswith(suffix))
 
 
 def sources_digest(package_dir: Path) -> str:
-    """SHA-256 over the names and contents of the package's modules but `__init__`."""
+    """SHA-256 over this interpreter's extension suffix, python-chess's version (compiled
+    code checks the types of its fields) and the names and contents of the package's
+    modules but `__init__`."""
     digest = hashlib.sha256()
+    digest.update(f"{importlib.machinery.EXTENSION_SUFFIXES[0]}\0{chess.__version__}\0".encode())
     for path in sorted(package_dir.glob("*.py")):
         if path.name != "__init__.py":
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")

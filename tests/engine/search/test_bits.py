@@ -28,8 +28,8 @@ def test_bits_agree_with_python_chess(board: chess.Board, blockers: int) -> None
         assert squares_up(mask) == list(chess.scan_forward(mask))
 
 
-# Checks that test the evasions' corners: a double check, a pinned blocker, an en passant
-# capture of the checking pawn, promotions that block or take.
+# Positions in check or one move from it, for the evasions' corners: a double check, a
+# pinned blocker, promotions that block or take, an en passant capture of the checking pawn.
 CHECKS = (
     "4k3/8/8/8/1b6/8/3P4/4K2R w K - 0 1",
     "4k3/8/5n2/8/1b6/8/8/R3K2R w KQ - 0 1",
@@ -37,6 +37,11 @@ CHECKS = (
     "8/2p5/3p4/KP5r/1R3p1k/8/4P1P1/8 b - - 0 1",
     "r3k2r/p1pPqpb1/bn2pnp1/4N3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R b KQkq - 0 1",
     "n1n5/PPPk4/8/8/8/8/4Kppp/5N1N b - - 0 1",
+    # In check from a pawn that just advanced two squares: taken en passant, or not, the
+    # taking pawn pinned.
+    "4k3/8/8/3Pp3/3K4/8/8/8 w - e6 0 1",
+    "3rk3/8/8/3Pp3/3K4/8/8/8 w - e6 0 1",
+    "8/8/8/5k2/3pP3/8/8/K7 b - e3 0 1",
 )
 
 

@@ -4,6 +4,7 @@ way to the sources."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import shutil
@@ -30,7 +31,12 @@ lines = []
 for fen in fens:
     for info in search.iter_search(fen, max_nodes=3000, partial=True):
         lines.append([info.depth, info.score_cp, info.mate, list(info.pv), info.nodes])
-print(json.dumps({"native": engine.search.NATIVE, "file": search.__file__, "lines": lines}))
+files = {
+    name: module.__file__
+    for name, module in sys.modules.items()
+    if name.startswith("engine.search.") and not name.endswith("__mypyc")
+}
+print(json.dumps({"native": engine.search.NATIVE, "files": files, "lines": lines}))
 """
 
 
@@ -73,13 +79,21 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
+def loaded_from(result: dict[str, object]) -> set[str]:
+    """The suffixes of the files the package's modules came from, but its board (a source
+    always): {".so"} compiled, {".py"} from the sources, both for a mix."""
+    files: dict[str, str] = result["files"]  # type: ignore[assignment]
+    assert len(files) >= 8, files
+    return {Path(path).suffix for name, path in files.items() if not name.endswith(".board")}
+
+
 def test_compiled_search_plays_the_same_trees_as_its_sources(compiled: Path) -> None:
     native = probe(compiled)
     sources = probe(compiled, GM_ENGINE_PURE="1")
     assert native["native"] is True, native["stderr"]
-    assert str(native["file"]).endswith(".so")
+    assert loaded_from(native) == {".so"}
     assert sources["native"] is False
-    assert str(sources["file"]).endswith("search.py")
+    assert loaded_from(sources) == {".py"}
     assert "runs from its sources" not in str(sources["stderr"])
     assert native["lines"] == sources["lines"]
     assert len(native["lines"]) > 12  # type: ignore[arg-type]
@@ -92,7 +106,7 @@ def test_changed_sources_are_used_instead_of_stale_compiled_modules(compiled: Pa
         evaluation.write_text(text + "\n# changed after compiling\n")
         stale = probe(compiled)
         assert stale["native"] is False
-        assert str(stale["file"]).endswith("search.py")
+        assert loaded_from(stale) == {".py"}
         assert "the sources changed since they were compiled" in str(stale["stderr"])
     finally:
         evaluation.write_text(text)
@@ -119,3 +133,40 @@ def test_clean_removes_the_compiled_modules(compiled: Path, tmp_path: Path) -> N
     plain = probe(copy)
     assert plain["native"] is False
     assert "runs from its sources" not in str(plain["stderr"])
+
+
+def test_up_to_date_build_is_kept_and_another_interpreters_is_ignored(
+    compiled: Path, tmp_path: Path
+) -> None:
+    """`--if-changed` leaves an up-to-date build alone; modules compiled for another
+    interpreter (its suffix) are not this one's: the sources run, and no warning is given."""
+    package = compiled / "engine" / "search"
+    before = {p.name: p.stat().st_mtime_ns for p in package.iterdir() if p.suffix == ".so"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "build_native.py"),
+            "--package-dir",
+            str(package),
+            "--if-changed",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "up to date" in done.stdout
+    assert before == {p.name: p.stat().st_mtime_ns for p in package.iterdir() if p.suffix == ".so"}
+
+    copy = tmp_path / "copy"
+    shutil.copytree(compiled, copy)
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for path in (copy / "engine" / "search").iterdir():
+        if path.name.endswith(suffix):
+            path.rename(
+                path.with_name(path.name.replace(suffix, ".cpython-399-x86_64-linux-gnu.so"))
+            )
+    other = probe(copy)
+    assert other["native"] is False
+    assert loaded_from(other) == {".py"}
+    assert "runs from its sources" not in str(other["stderr"])
