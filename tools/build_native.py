@@ -64,6 +64,7 @@ def build(package_dir: Path) -> None:
         command = dist.get_command_obj("build_ext")
         command.inplace = True  # type: ignore[attr-defined]
         command.build_temp = os.path.join(build_dir, "temp")  # type: ignore[attr-defined]
+        command.build_lib = os.path.join(build_dir, "lib")  # type: ignore[attr-defined]
         dist.run_command("build_ext")
     finally:
         os.chdir(cwd)
