@@ -56,6 +56,23 @@ def probe(copy: Path, **env: str) -> dict[str, object]:
     return result
 
 
+def build_native(package: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """Run tools/build_native.py on `package` (a copy's `engine/search`)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "build_native.py"),
+            "--package-dir",
+            str(package),
+            *flags,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the `engine` package with its search compiled (needs a C compiler)."""
@@ -65,17 +82,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
         copy / "engine",
         ignore=shutil.ignore_patterns("__pycache__", "*.so", "native.sha256"),
     )
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tools" / "build_native.py"),
-            "--package-dir",
-            str(copy / "engine" / "search"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    build_native(copy / "engine" / "search")
     return copy
 
 
@@ -118,17 +125,7 @@ def test_clean_removes_the_compiled_modules(compiled: Path, tmp_path: Path) -> N
     shutil.copytree(compiled, copy)
     package = copy / "engine" / "search"
     assert any(p.suffix == ".so" for p in package.iterdir())
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tools" / "build_native.py"),
-            "--package-dir",
-            str(package),
-            "--clean",
-        ],
-        check=True,
-        timeout=60,
-    )
+    build_native(package, "--clean")
     assert not any(p.suffix == ".so" or p.name == "native.sha256" for p in package.iterdir())
     plain = probe(copy)
     assert plain["native"] is False
@@ -142,19 +139,7 @@ def test_up_to_date_build_is_kept_and_another_interpreters_is_ignored(
     interpreter (its suffix) are not this one's: the sources run, and no warning is given."""
     package = compiled / "engine" / "search"
     before = {p.name: p.stat().st_mtime_ns for p in package.iterdir() if p.suffix == ".so"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tools" / "build_native.py"),
-            "--package-dir",
-            str(package),
-            "--if-changed",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = build_native(package, "--if-changed")
     assert "up to date" in done.stdout
     assert before == {p.name: p.stat().st_mtime_ns for p in package.iterdir() if p.suffix == ".so"}
 
