@@ -56,36 +56,16 @@ class SidePieces:
         if self.in_check:
             return
         occupied = board.occupied
-        theirs = occupied & ~own
-        snipers = (
-            (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0])
-            & (board.rooks | board.queens)
-        ) | (chess.BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
-        self.pinned = lone_blockers(king, snipers & theirs, occupied) & own
+        self.pinned = _pinned(board, king, own, occupied)
         attacks = self.attacks
-        for square in squares_down(board.knights & own):
-            attacks.append((chess.KNIGHT, square, chess.BB_KNIGHT_ATTACKS[square]))
-        diagonal = chess.BB_DIAG_ATTACKS
-        diagonal_masks = chess.BB_DIAG_MASKS
-        ranks = chess.BB_RANK_ATTACKS
-        rank_masks = chess.BB_RANK_MASKS
-        files = chess.BB_FILE_ATTACKS
-        file_masks = chess.BB_FILE_MASKS
         for piece_type, pieces in (
+            (chess.KNIGHT, board.knights),
             (chess.BISHOP, board.bishops),
             (chess.ROOK, board.rooks),
             (chess.QUEEN, board.queens),
         ):
             for square in squares_down(pieces & own):
-                reach = 0
-                if piece_type != chess.ROOK:
-                    reach = diagonal[square][diagonal_masks[square] & occupied]
-                if piece_type != chess.BISHOP:
-                    reach |= (
-                        ranks[square][rank_masks[square] & occupied]
-                        | files[square][file_masks[square] & occupied]
-                    )
-                attacks.append((piece_type, square, reach))
+                attacks.append((piece_type, square, _piece_attacks(piece_type, square, occupied)))
 
     def add_captures(
         self,
@@ -233,7 +213,8 @@ def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[che
     from_mask &= ~board.kings
     pieces = own & ~board.pawns & from_mask
     for from_square in squares_down(pieces):
-        reach = _piece_attacks(board, from_square, occupied) & ~own & target
+        piece_type = piece_type_at(board, from_square)
+        reach = _piece_attacks(piece_type, from_square, occupied) & ~own & target
         is_pinned = pinned & squares[from_square]
         for to_square in squares_down(reach):
             if not is_pinned or chess.ray(from_square, to_square) & king_bb:
@@ -267,18 +248,17 @@ def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[che
     ep_square = board.ep_square
     if ep_square:
         # En passant, blocking or taking the checker: python-chess's own generation and test.
-        blockers = own & pinned
         if pawns:
             moves.extend(
                 move
                 for move in board.generate_pseudo_legal_ep(from_mask, target)
-                if board._is_safe(king, blockers, move)
+                if board._is_safe(king, pinned, move)
             )
         if not squares[ep_square] & line and ep_square + (-8 if turn else 8) == checker:
             moves.extend(
                 move
                 for move in board.generate_pseudo_legal_ep(from_mask, to_mask)
-                if board._is_safe(king, blockers, move)
+                if board._is_safe(king, pinned, move)
             )
     return moves
 
@@ -292,15 +272,14 @@ def _pinned(board: chess.Board, king: int, own: int, occupied: int) -> int:
     return lone_blockers(king, snipers & board.occupied_co[not board.turn], occupied) & own
 
 
-def _piece_attacks(board: chess.Board, square: int, occupied: int) -> int:
-    """The squares the knight, bishop, rook or queen on `square` attacks."""
-    bb = chess.BB_SQUARES[square]
-    if board.knights & bb:
+def _piece_attacks(piece_type: int, square: int, occupied: int) -> int:
+    """The squares a knight, bishop, rook or queen (`piece_type`) on `square` attacks."""
+    if piece_type == chess.KNIGHT:
         return chess.BB_KNIGHT_ATTACKS[square]
     reach = 0
-    if (board.bishops | board.queens) & bb:
+    if piece_type != chess.ROOK:
         reach = chess.BB_DIAG_ATTACKS[square][chess.BB_DIAG_MASKS[square] & occupied]
-    if (board.rooks | board.queens) & bb:
+    if piece_type != chess.BISHOP:
         reach |= (
             chess.BB_RANK_ATTACKS[square][chess.BB_RANK_MASKS[square] & occupied]
             | chess.BB_FILE_ATTACKS[square][chess.BB_FILE_MASKS[square] & occupied]
