@@ -277,14 +277,11 @@ class AnonymousTurns:
             self.concurrency <= 0
             or scope["type"] != "http"
             or not scope["path"].startswith(_LIMITED)
-            or has_known_token(scope)
         ):
-            if (
-                self.per_iteration
-                and scope["type"] == "http"
-                and scope["path"].startswith(_LIMITED)
-                and has_known_token(scope)  # worked out above: only read here
-            ):
+            await self.app(scope, receive, send)
+            return
+        if has_known_token(scope):
+            if self.per_iteration:
                 _mark_known_client(scope)
             await self.app(scope, receive, send)
             return

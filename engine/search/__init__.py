@@ -22,7 +22,7 @@ from types import ModuleType
 
 import chess
 
-__all__ = ["NATIVE", "NATIVE_STAMP", "compiled_modules", "sources_digest"]
+__all__ = ["NATIVE", "NATIVE_STAMP", "compiled_modules", "sources_digest", "stamp_matches"]
 
 NATIVE_STAMP = "native.sha256"
 """The file beside the modules that holds the digest of the sources they were compiled from."""
@@ -62,25 +62,32 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, source)
 
 
-def _sources_instead() -> str | None:
-    """Why the compiled modules must not be used, or None when they may (or there are none)."""
-    if not compiled_modules(_HERE):
-        return None
-    if os.environ.get("GM_ENGINE_PURE", "") not in ("", "0"):
-        return "GM_ENGINE_PURE is set"
+def stamp_matches(package_dir: Path) -> bool:
+    """Whether the stamp beside the compiled modules is the digest of the sources now."""
     try:
-        compiled_from = (_HERE / NATIVE_STAMP).read_text().strip()
+        compiled_from = (package_dir / NATIVE_STAMP).read_text().strip()
     except OSError:
-        compiled_from = ""
-    if compiled_from != sources_digest(_HERE):
-        return "the sources changed since they were compiled (run `make native`)"
-    return None
+        return False
+    return compiled_from == sources_digest(package_dir)
 
 
-_reason = _sources_instead()
-if _reason is not None:
+def _load_compiled() -> bool:
+    """Whether to load the compiled modules; when not, the sources are found first (with
+    a warning if compiled modules are there but stale)."""
+    if not compiled_modules(_HERE):
+        return False
+    pure = os.environ.get("GM_ENGINE_PURE", "") not in ("", "0")
+    if not pure and stamp_matches(_HERE):
+        return True
     sys.meta_path.insert(0, _SourcesFirst())
-    if not _reason.startswith("GM_ENGINE_PURE"):
-        warnings.warn(f"engine.search runs from its sources: {_reason}", stacklevel=1)
-NATIVE: bool = _reason is None and bool(compiled_modules(_HERE))
+    if not pure:
+        warnings.warn(
+            "engine.search runs from its sources: the sources changed since they were "
+            "compiled (run `make native`)",
+            stacklevel=2,
+        )
+    return False
+
+
+NATIVE: bool = _load_compiled()
 """Whether the package's modules are the compiled ones."""
