@@ -49,6 +49,7 @@ from match import OPENINGS_PATH, ROOT, STOCKFISH_PATH, read_openings
 sys.path.insert(0, str(ROOT))
 
 from engine.search import evaluation
+from engine.search.board import SearchBoard
 from engine.search.endings import scale_drawish
 
 MATE_CP = 100_000
@@ -212,7 +213,8 @@ def fit(args: argparse.Namespace) -> None:
         # Where `scale_drawish` shrinks the evaluation (or would, were the other side ahead of
         # a close one) the evaluation is not the weighted sum: left out.
         near = weighted if abs(weighted) >= DRAWISH_MARGIN else -weighted or 1
-        if scale_drawish(board, weighted) != weighted or scale_drawish(board, near) != near:
+        ours = SearchBoard(board)
+        if scale_drawish(ours, weighted) != weighted or scale_drawish(ours, near) != near:
             drawish += 1
             continue
         row = len(scores)

@@ -29,10 +29,7 @@ from engine.search import (  # noqa: E402
     stamp_matches,
 )
 
-# `board.py` subclasses python-chess's `Board`, a Python class: mypyc cannot compile it as
-# its own, and compiled as a Python class it was no faster (5.32 s against 5.19 s on
-# `bench/search_speed.py`).
-_NOT_COMPILED = {"__init__.py", "board.py"}
+_NOT_COMPILED = {"__init__.py"}
 
 
 def clean(package_dir: Path) -> None:

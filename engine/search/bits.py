@@ -1,18 +1,33 @@
 """The bitboard reads the search makes at every node, as plain functions of a board.
 
-python-chess's own (`piece_type_at`, `attackers_mask`, `is_check`, `scan_reversed`) are methods
-and generators that stay interpreted Python when the search is compiled (`make native`); these
-give the same answers from the same fields and attack tables, and compile to C with the
-search. They are the same code when run from source.
+python-chess's own (`piece_type_at`, `attackers_mask`, `is_check`, `scan_reversed`, `lsb`,
+`ray`, `between`, ...) are methods, generators and functions that stay interpreted Python when
+the search is compiled (`make native`); these give the same answers from the same fields and
+attack tables, and compile to C with the search. They are the same code when run from source.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import chess
 
-__all__ = ["attackers", "in_check", "piece_type_at", "squares_down", "squares_up"]
+if TYPE_CHECKING:
+    # Only a type here: the board's module uses these functions.
+    from engine.search.board import SearchBoard
+
+__all__ = [
+    "attackers",
+    "between",
+    "flip_vertical",
+    "in_check",
+    "lowest_square",
+    "piece_type_at",
+    "ray",
+    "square_distance",
+    "squares_down",
+    "squares_up",
+]
 
 _SQUARES: Final = chess.BB_SQUARES
 _KING_ATTACKS: Final = chess.BB_KING_ATTACKS
@@ -24,6 +39,35 @@ _DIAG_ATTACKS: Final = chess.BB_DIAG_ATTACKS
 _RANK_MASKS: Final = chess.BB_RANK_MASKS
 _FILE_MASKS: Final = chess.BB_FILE_MASKS
 _DIAG_MASKS: Final = chess.BB_DIAG_MASKS
+_RAYS: Final = chess.BB_RAYS
+_BETWEEN: Final = [[chess.between(a, b) for b in chess.SQUARES] for a in chess.SQUARES]
+
+
+def lowest_square(mask: int) -> int:
+    """The lowest square of the non-empty `mask`, as `chess.lsb`."""
+    return (mask & -mask).bit_length() - 1
+
+
+def ray(a: int, b: int) -> int:
+    """The whole line through squares `a` and `b` (empty if they share none), as `chess.ray`."""
+    return _RAYS[a][b]
+
+
+def between(a: int, b: int) -> int:
+    """The squares strictly between `a` and `b` on their line, as `chess.between`."""
+    return _BETWEEN[a][b]
+
+
+def square_distance(a: int, b: int) -> int:
+    """The king's distance from `a` to `b`, as `chess.square_distance`."""
+    return max(abs((a & 7) - (b & 7)), abs((a >> 3) - (b >> 3)))
+
+
+def flip_vertical(mask: int) -> int:
+    """`mask` with rank 1 and rank 8 swapped and so on, as `chess.flip_vertical`."""
+    mask = (mask >> 8) & 0x00FF_00FF_00FF_00FF | (mask & 0x00FF_00FF_00FF_00FF) << 8
+    mask = (mask >> 16) & 0x0000_FFFF_0000_FFFF | (mask & 0x0000_FFFF_0000_FFFF) << 16
+    return mask >> 32 | (mask & 0x0000_0000_FFFF_FFFF) << 32
 
 
 def squares_down(mask: int) -> list[int]:
@@ -46,7 +90,7 @@ def squares_up(mask: int) -> list[int]:
     return squares
 
 
-def piece_type_at(board: chess.Board, square: int) -> int:
+def piece_type_at(board: SearchBoard, square: int) -> int:
     """The type of the piece on `square`, 0 when it is empty (python-chess says None)."""
     mask = _SQUARES[square]
     if not board.occupied & mask:
@@ -64,7 +108,7 @@ def piece_type_at(board: chess.Board, square: int) -> int:
     return chess.KING
 
 
-def attackers(board: chess.Board, color: bool, square: int, occupied: int) -> int:
+def attackers(board: SearchBoard, color: bool, square: int, occupied: int) -> int:
     """The pieces of `color` that attack `square` with `occupied` as the blockers, as
     `board.attackers_mask(color, square, occupied)`."""
     queens = board.queens
@@ -81,7 +125,7 @@ def attackers(board: chess.Board, color: bool, square: int, occupied: int) -> in
     return found & board.occupied_co[color]
 
 
-def in_check(board: chess.Board) -> bool:
+def in_check(board: SearchBoard) -> bool:
     """Whether the side to move is in check, as `board.is_check()`."""
     turn = board.turn
     king = board.occupied_co[turn] & board.kings & ~board.promoted

@@ -1,38 +1,217 @@
-"""The search's board: python-chess's `Board` with a push and pop cut down to standard chess.
+"""The search's board: a position's bitboards as a class of the search's own.
 
-A search plays and takes back every move it visits, so `push` and `pop` run once per node.
-python-chess's own are general: Chess960 conversions, a state object per move, the cleaning
-of castling rights and drops. `SearchBoard` keeps the same fields in the same states for the
-moves its own generator gives (standard chess, castling written as the king's two-square move)
-and saves each position's fields as one tuple. Everything else is python-chess's.
-
-Only `push` and `pop` are replaced: a `SearchBoard` must not be copied (`copy` would not
-carry the saved tuples) and must be set up from a FEN, not from another board's stack.
+A search reads a position's fields at every node and plays and takes back every move it
+visits. On python-chess's `Board`, a Python class, code compiled by mypyc (`make native`)
+reaches each field through a dictionary lookup, slower even than the interpreter; a class
+defined here compiles to a C struct whose fields are read directly, and its `push` and
+`pop` compile with it. `SearchBoard` keeps python-chess's fields under python-chess's names,
+in the same states after the same moves (tests compare them move by move), for standard
+chess with castling written as the king's two-square move. Legal move generation is in
+`engine.search.generation`; a board converts to and from a python-chess `Board` where the
+search meets the rest of the program.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 import chess
 
-__all__ = ["SearchBoard"]
+from engine.search.bits import attackers, squares_down
 
-_ROOK_CASTLING = {
+__all__ = ["PositionKey", "SearchBoard"]
+
+_SQUARES: Final = chess.BB_SQUARES
+_ROOK_CASTLING: Final = {
     # king's destination: (rook's square before, rook's square after)
     chess.G1: (chess.H1, chess.F1),
     chess.C1: (chess.A1, chess.D1),
     chess.G8: (chess.H8, chess.F8),
     chess.C8: (chess.A8, chess.D8),
 }
-_BACK_RANKS = (chess.BB_RANK_8, chess.BB_RANK_1)  # indexed by colour
+_BACK_RANKS: Final = (chess.BB_RANK_8, chess.BB_RANK_1)  # indexed by colour
+_PAWN_ATTACKS: Final = chess.BB_PAWN_ATTACKS
 _State = tuple[int, int, int, int, int, int, int, int, int, int, bool, int, int | None, int, int]
 
+PositionKey = tuple[int, int, int, int, int, int, int, int, bool, int, int]
+"""A position exactly, as python-chess's `_transposition_key` tells it: pieces, side to move,
+castling rights and the en passant square when a pawn can legally take there (else -1).
+Equal keys, the same position for the repetition rule and the transposition table."""
 
-class SearchBoard(chess.Board):
-    """A standard-chess board whose `push` and `pop` are the search's fast ones."""
 
-    def __init__(self, fen: str) -> None:
-        super().__init__(fen)
-        self._saved: list[_State] = []
+class SearchBoard:
+    """A standard-chess position with python-chess's fields, and the search's push and pop."""
+
+    pawns: int
+    knights: int
+    bishops: int
+    rooks: int
+    queens: int
+    kings: int
+    occupied_co: list[int]
+    occupied: int
+    promoted: int
+    turn: bool
+    castling_rights: int
+    ep_square: int | None
+    halfmove_clock: int
+    fullmove_number: int
+    move_stack: list[chess.Move]
+    _saved: list[_State]
+
+    def __init__(self, position: str | chess.Board) -> None:
+        """The position of a FEN (python-chess reads it: ValueError when it is malformed) or
+        of python-chess's `Board` (without its move stack)."""
+        board = chess.Board(position) if isinstance(position, str) else position
+        self.pawns = board.pawns
+        self.knights = board.knights
+        self.bishops = board.bishops
+        self.rooks = board.rooks
+        self.queens = board.queens
+        self.kings = board.kings
+        self.occupied_co = [board.occupied_co[chess.BLACK], board.occupied_co[chess.WHITE]]
+        self.occupied = board.occupied
+        self.promoted = board.promoted
+        self.turn = board.turn
+        self.castling_rights = board.castling_rights
+        self.ep_square = board.ep_square
+        self.halfmove_clock = board.halfmove_clock
+        self.fullmove_number = board.fullmove_number
+        self.move_stack = []
+        self._saved = []
+
+    def to_board(self) -> chess.Board:
+        """This position as python-chess's `Board` (without the move stack)."""
+        board = chess.Board(None)
+        board.pawns = self.pawns
+        board.knights = self.knights
+        board.bishops = self.bishops
+        board.rooks = self.rooks
+        board.queens = self.queens
+        board.kings = self.kings
+        board.occupied_co[chess.WHITE] = self.occupied_co[chess.WHITE]
+        board.occupied_co[chess.BLACK] = self.occupied_co[chess.BLACK]
+        board.occupied = self.occupied
+        board.promoted = self.promoted
+        board.turn = self.turn
+        board.castling_rights = self.castling_rights
+        board.ep_square = self.ep_square
+        board.halfmove_clock = self.halfmove_clock
+        board.fullmove_number = self.fullmove_number
+        return board
+
+    def fen(self) -> str:
+        """The position's FEN, as python-chess writes it."""
+        return self.to_board().fen()
+
+    def key(self) -> PositionKey:
+        """The position's `PositionKey`."""
+        occupied_co = self.occupied_co
+        turn = self.turn
+        ep_square = self.ep_square
+        ep = -1
+        if ep_square is not None and self._can_take_en_passant(ep_square):
+            ep = ep_square
+        return (
+            self.pawns,
+            self.knights,
+            self.bishops,
+            self.rooks,
+            self.queens,
+            self.kings,
+            occupied_co[chess.WHITE],
+            occupied_co[chess.BLACK],
+            turn,
+            self.castling_rights,
+            ep,
+        )
+
+    def _can_take_en_passant(self, ep_square: int) -> bool:
+        """Whether a pawn of the side to move can legally take en passant on `ep_square`."""
+        turn = self.turn
+        takers = _PAWN_ATTACKS[not turn][ep_square] & self.pawns & self.occupied_co[turn]
+        if not takers or self.occupied & _SQUARES[ep_square]:
+            return False
+        for from_square in squares_down(takers):
+            self.push(chess.Move(from_square, ep_square))
+            king = self.kings & self.occupied_co[turn]
+            safe = not attackers(self, self.turn, king.bit_length() - 1, self.occupied)
+            self.pop()
+            if safe:
+                return True
+        return False
+
+    def piece_type_at(self, square: int) -> int:
+        """The type of the piece on `square`, 0 when it is empty (python-chess says None)."""
+        mask = _SQUARES[square]
+        if not self.occupied & mask:
+            return 0
+        if self.pawns & mask:
+            return chess.PAWN
+        if self.knights & mask:
+            return chess.KNIGHT
+        if self.bishops & mask:
+            return chess.BISHOP
+        if self.rooks & mask:
+            return chess.ROOK
+        if self.queens & mask:
+            return chess.QUEEN
+        return chess.KING
+
+    def pieces_mask(self, piece_type: int, color: bool) -> int:
+        """The squares of `color`'s pieces of `piece_type`, as python-chess's `pieces_mask`."""
+        if piece_type == chess.PAWN:
+            mask = self.pawns
+        elif piece_type == chess.KNIGHT:
+            mask = self.knights
+        elif piece_type == chess.BISHOP:
+            mask = self.bishops
+        elif piece_type == chess.ROOK:
+            mask = self.rooks
+        elif piece_type == chess.QUEEN:
+            mask = self.queens
+        else:
+            mask = self.kings
+        return mask & self.occupied_co[color]
+
+    def is_en_passant(self, move: chess.Move) -> bool:
+        """Whether `move` takes en passant, as python-chess's `is_en_passant`."""
+        from_square = move.from_square
+        to_square = move.to_square
+        diff = to_square - from_square
+        return (
+            self.ep_square == to_square
+            and bool(self.pawns & _SQUARES[from_square])
+            and diff in (7, 9, -7, -9)
+            and not self.occupied & _SQUARES[to_square]
+        )
+
+    def is_capture(self, move: chess.Move) -> bool:
+        """Whether `move` takes a piece, as python-chess's `is_capture`."""
+        return bool(
+            _SQUARES[move.to_square] & self.occupied_co[not self.turn]
+        ) or self.is_en_passant(move)
+
+    def is_insufficient_material(self) -> bool:
+        """Whether neither side can ever mate, as python-chess's `is_insufficient_material`."""
+        return self._cannot_mate(chess.WHITE) and self._cannot_mate(chess.BLACK)
+
+    def _cannot_mate(self, color: bool) -> bool:
+        own = self.occupied_co[color]
+        if own & (self.pawns | self.rooks | self.queens):
+            return False
+        if own & self.knights:
+            # A lone knight mates only with the other side's own pieces in the way.
+            return (
+                chess.popcount(own) <= 2
+                and not self.occupied_co[not color] & ~self.kings & ~self.queens
+            )
+        if own & self.bishops:
+            # Bishops all on one colour of square, with no knight or pawn to block a king.
+            bishops = self.bishops
+            one_colour = not bishops & chess.BB_DARK_SQUARES or not bishops & chess.BB_LIGHT_SQUARES
+            return one_colour and not self.pawns and not self.knights
+        return True
 
     def push(self, move: chess.Move) -> None:
         """Play the legal (or null) `move`, as python-chess's `push` does."""
@@ -64,20 +243,20 @@ class SearchBoard(chess.Board):
         if not turn:
             self.fullmove_number += 1
         self.turn = not turn
-        if not move:
-            return
-
         from_square = move.from_square
         to_square = move.to_square
-        from_bb = chess.BB_SQUARES[from_square]
-        to_bb = chess.BB_SQUARES[to_square]
+        if from_square == to_square:
+            return  # The null move (python-chess's is a1 to a1).
+
+        from_bb = _SQUARES[from_square]
+        to_bb = _SQUARES[to_square]
         piece = self.piece_type_at(from_square)
         captured = self.piece_type_at(to_square)
         self.castling_rights &= ~(from_bb | to_bb)
         promoted = self.promoted
         was_promoted = promoted & from_bb
         promoted &= ~(from_bb | to_bb)
-        if captured is not None:
+        if captured:
             self._toggle(captured, to_bb)
             occupied_co[not turn] ^= to_bb
             self.occupied ^= to_bb
@@ -88,9 +267,9 @@ class SearchBoard(chess.Board):
             diff = to_square - from_square
             if diff == 16 or diff == -16:
                 self.ep_square = from_square + diff // 2
-            elif to_square == ep_square and captured is None:
+            elif to_square == ep_square and not captured:
                 # En passant: the pawn taken stands beside the one that takes.
-                taken_bb = chess.BB_SQUARES[to_square - 8 if turn else to_square + 8]
+                taken_bb = _SQUARES[to_square - 8 if turn else to_square + 8]
                 self.pawns ^= taken_bb
                 occupied_co[not turn] ^= taken_bb
                 self.occupied ^= taken_bb
@@ -98,7 +277,7 @@ class SearchBoard(chess.Board):
             self.castling_rights &= ~_BACK_RANKS[turn]
             rook_squares = _ROOK_CASTLING.get(to_square)
             if rook_squares is not None and abs(to_square - from_square) == 2:
-                rook_bb = chess.BB_SQUARES[rook_squares[0]] | chess.BB_SQUARES[rook_squares[1]]
+                rook_bb = _SQUARES[rook_squares[0]] | _SQUARES[rook_squares[1]]
                 self.rooks ^= rook_bb
                 occupied_co[turn] ^= rook_bb
                 self.occupied ^= rook_bb
@@ -109,7 +288,7 @@ class SearchBoard(chess.Board):
             self._toggle(landed, to_bb)
             promoted |= to_bb
         else:
-            assert piece is not None, "push() needs a legal move"
+            assert piece, "push() needs a legal move"
             self._toggle(piece, from_bb | to_bb)
             if was_promoted:
                 promoted |= to_bb

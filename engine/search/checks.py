@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import chess
 
-from engine.search.bits import piece_type_at
+from engine.search.bits import lowest_square, piece_type_at
+from engine.search.board import SearchBoard
 from engine.search.generation import lone_blockers
 
 __all__ = ["CheckSquares"]
@@ -23,10 +24,10 @@ class CheckSquares:
 
     __slots__ = ("by_type", "discoverers")
 
-    def __init__(self, board: chess.Board) -> None:
+    def __init__(self, board: SearchBoard) -> None:
         turn = board.turn
         them = board.occupied_co[not turn]
-        king = chess.lsb(board.kings & them)
+        king = lowest_square(board.kings & them)
         occupied = board.occupied
         diagonal = chess.BB_DIAG_ATTACKS[king][chess.BB_DIAG_MASKS[king] & occupied]
         straight = (
@@ -52,7 +53,7 @@ class CheckSquares:
         ) | (chess.BB_DIAG_ATTACKS[king][0] & diagonal_sliders)
         self.discoverers = lone_blockers(king, snipers, occupied) & own
 
-    def may_check(self, board: chess.Board, move: chess.Move) -> bool:
+    def may_check(self, board: SearchBoard, move: chess.Move) -> bool:
         """Whether the legal non-capturing, non-promoting `move` may give check."""
         from_square = move.from_square
         if self.discoverers & chess.BB_SQUARES[from_square]:

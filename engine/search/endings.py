@@ -13,6 +13,8 @@ from typing import Final
 
 import chess
 
+from engine.search.board import SearchBoard
+
 __all__ = ["scale_drawish"]
 
 _SCALE_FULL: Final = 64
@@ -34,7 +36,7 @@ _MINOR: Final = _VALUES[chess.BISHOP]
 _ROOK: Final = _VALUES[chess.ROOK]
 
 
-def _material(board: chess.Board, mask: chess.Bitboard) -> int:
+def _material(board: SearchBoard, mask: chess.Bitboard) -> int:
     return (
         _VALUES[chess.KNIGHT] * chess.popcount(board.knights & mask)
         + _MINOR * chess.popcount(board.bishops & mask)
@@ -43,7 +45,7 @@ def _material(board: chess.Board, mask: chess.Bitboard) -> int:
     )
 
 
-def scale_drawish(board: chess.Board, score: int) -> int:
+def scale_drawish(board: SearchBoard, score: int) -> int:
     """Shrink `score` (White's view) towards 0 where the side it favours can hardly win.
 
     Rounds towards zero, so that a position and its colour mirror score exactly opposite; the

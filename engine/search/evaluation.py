@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import chess
 
-from engine.search.bits import piece_type_at, squares_up
+from engine.search.bits import lowest_square, piece_type_at, squares_up
+from engine.search.board import SearchBoard
 from engine.search.endings import scale_drawish
 from engine.search.pawns import PawnTable, pawn_terms
 
@@ -213,7 +214,7 @@ _MG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_MG_PST_DIAGRAM, _
 _EG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_EG_PST_DIAGRAM, _EG_MATERIAL)
 
 
-def evaluate_terms(board: chess.Board) -> tuple[int, int, int]:
+def evaluate_terms(board: SearchBoard) -> tuple[int, int, int]:
     """Return `(mg, eg, phase)` of the whole position, mg and eg from White's point of view.
 
     The phase is not capped (promotions can lift it above `MAX_PHASE`); `blend` caps it.
@@ -244,7 +245,7 @@ def blend(mg: int, eg: int, phase: int) -> int:
     return total // MAX_PHASE if total >= 0 else -(-total // MAX_PHASE)
 
 
-def move_delta(board: chess.Board, move: chess.Move) -> tuple[int, int, int]:
+def move_delta(board: SearchBoard, move: chess.Move) -> tuple[int, int, int]:
     """Return how `(mg, eg, phase)` change when the legal `move` is played on `board`.
 
     Call it before pushing the move. The deltas are from White's point of view, like
@@ -285,7 +286,7 @@ def move_delta(board: chess.Board, move: chess.Move) -> tuple[int, int, int]:
     return mg, eg, phase
 
 
-def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tuple[int, int]:
+def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tuple[int, int]:
     """Return `(mg, eg)` of the terms not kept move by move, from White's point of view.
 
     They depend on the side to move (its tempo, its pieces attacked by pawns). Pawn structure
@@ -300,8 +301,8 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
         mg, eg = pawn_terms(
             board.pawns & white,
             board.pawns & black,
-            chess.lsb(board.kings & white),
-            chess.lsb(board.kings & black),
+            lowest_square(board.kings & white),
+            lowest_square(board.kings & black),
         )
     # Written out per colour: this runs at every node that takes a static evaluation.
     white = board.occupied_co[chess.WHITE]
@@ -352,19 +353,20 @@ def positional_terms(board: chess.Board, pawns: PawnTable | None = None) -> tupl
     return mg, eg
 
 
-def evaluate_white(board: chess.Board) -> int:
-    """Evaluate `board` in centipawns from White's point of view (positive: White is better).
+def evaluate_white(position: chess.Board | SearchBoard) -> int:
+    """Evaluate `position` in centipawns from White's point of view (positive: White is better).
 
     A static score: it does not look for checkmate, stalemate or hanging pieces (only the side
     to move's pieces attacked by pawns count). The board
     must have one king of each colour.
     """
+    board = position if isinstance(position, SearchBoard) else SearchBoard(position)
     mg, eg, phase = evaluate_terms(board)
     extra_mg, extra_eg = positional_terms(board)
     return scale_drawish(board, blend(mg + extra_mg, eg + extra_eg, phase))
 
 
-def evaluate(board: chess.Board) -> int:
+def evaluate(board: chess.Board | SearchBoard) -> int:
     """Evaluate `board` in centipawns from the side to move's point of view, as negamax wants."""
     score = evaluate_white(board)
     return score if board.turn else -score

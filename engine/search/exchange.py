@@ -13,6 +13,7 @@ from typing import Final
 import chess
 
 from engine.search.bits import attackers, piece_type_at
+from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
 
 __all__ = ["static_exchange"]
@@ -21,7 +22,7 @@ __all__ = ["static_exchange"]
 _BY_VALUE: Final = (chess.PAWN, chess.KNIGHT, chess.BISHOP, chess.ROOK, chess.QUEEN, chess.KING)
 
 
-def static_exchange(board: chess.Board, move: chess.Move) -> int:
+def static_exchange(board: SearchBoard, move: chess.Move) -> int:
     """Return the material the side to move wins by `move` and the exchange on its square.
 
     In `PIECE_VALUES` centipawns, never less than what the first capture takes minus the piece

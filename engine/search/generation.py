@@ -7,8 +7,9 @@ per node (their attacks, its king and the pieces pinned to it) and gives the cap
 quiet moves from that, in the very order python-chess's generator gives them, so that the
 search's move order, and with it its tree, does not depend on which generator made them.
 
-A side in check has only evasions, which python-chess's generator knows: `SidePieces` then
-has `in_check` set and nothing else, and the caller uses python-chess.
+A side in check has only evasions: `SidePieces` then has `in_check` set and nothing else, and
+the caller asks `legal_evasions`. `legal_moves` gives every legal move, for the root and the
+promotions; `castling_moves`, `en_passant_moves` and `is_legal_quiet` the rest the search needs.
 """
 
 from __future__ import annotations
@@ -17,10 +18,26 @@ from typing import Final
 
 import chess
 
-from engine.search.bits import attackers, piece_type_at, squares_down
+from engine.search.bits import (
+    attackers,
+    between,
+    lowest_square,
+    piece_type_at,
+    ray,
+    squares_down,
+)
+from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
 
-__all__ = ["SidePieces", "legal_evasions", "lone_blockers"]
+__all__ = [
+    "SidePieces",
+    "castling_moves",
+    "en_passant_moves",
+    "is_legal_quiet",
+    "legal_evasions",
+    "legal_moves",
+    "lone_blockers",
+]
 
 # Every plain move, made once (`from_square << 6 | to_square`): a search makes a million
 # moves a minute, and python-chess's `Move` is a dataclass whose `__init__` is Python. Moves
@@ -32,9 +49,9 @@ def lone_blockers(king: chess.Square, snipers: chess.Bitboard, occupied: chess.B
     """The pieces that alone stand between `king` and one of `snipers` (sliders aimed at it)."""
     blockers = 0
     for sniper in squares_down(snipers):
-        between = chess.between(king, sniper) & occupied
-        if between and not between & (between - 1):
-            blockers |= between
+        found = between(king, sniper) & occupied
+        if found and not found & (found - 1):
+            blockers |= found
     return blockers
 
 
@@ -43,10 +60,10 @@ class SidePieces:
 
     __slots__ = ("attacks", "in_check", "king", "own", "pinned", "turn")
 
-    def __init__(self, board: chess.Board) -> None:
+    def __init__(self, board: SearchBoard) -> None:
         turn = self.turn = board.turn
         own = self.own = board.occupied_co[turn]
-        king = self.king = chess.lsb(board.kings & own)
+        king = self.king = lowest_square(board.kings & own)
         self.in_check = bool(attackers(board, not turn, king, board.occupied))
         # (piece type, square, attacked squares) of the knights, bishops, rooks and queens,
         # type by type and each by falling square: ties of move order between pieces of one
@@ -69,7 +86,7 @@ class SidePieces:
 
     def add_captures(
         self,
-        board: chess.Board,
+        board: SearchBoard,
         targets: chess.Bitboard,
         promoting: chess.Bitboard,
         scored: list[tuple[int, int, chess.Move]],
@@ -88,7 +105,7 @@ class SidePieces:
                 continue
             is_pinned = pinned & squares[from_square]
             for to_square in squares_down(hits):
-                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or chess.PAWN]
                 scored.append((gain * 8 - attacker, gain, _MOVES[from_square << 6 | to_square]))
@@ -105,14 +122,14 @@ class SidePieces:
                 continue
             is_pinned = pinned & squares[from_square]
             for to_square in squares_down(hits):
-                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or chess.PAWN]
                 scored.append((gain * 8 - chess.PAWN, gain, _MOVES[from_square << 6 | to_square]))
 
     def add_quiet_moves(
         self,
-        board: chess.Board,
+        board: SearchBoard,
         tried: set[int],
         history: list[int],
         offset: int,
@@ -138,7 +155,7 @@ class SidePieces:
             base = offset | from_square << 6
             order = 16383 - (63 - from_square) * 64 - 63
             for to_square in squares_down(moves):
-                if is_pinned and not chess.ray(from_square, to_square) & king_bb:
+                if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 if from_square << 6 | to_square in tried:
                     continue
@@ -154,7 +171,7 @@ class SidePieces:
             key = history[base | to_square] * 16384 + order + to_square
             scored.append((key, _MOVES[king << 6 | to_square]))
         if board.castling_rights & own:
-            for move in board.generate_castling_moves():
+            for move in castling_moves(board):
                 if move.from_square << 6 | move.to_square in tried:
                     continue
                 order = 16383 - 4096 - (0 if move.to_square > move.from_square else 1)
@@ -173,7 +190,7 @@ class SidePieces:
             for to_square in squares_down(targets):
                 from_square = to_square - distance
                 from_bb = squares[from_square]
-                if pinned & from_bb and not chess.ray(from_square, to_square) & king_bb:
+                if pinned & from_bb and not ray(from_square, to_square) & king_bb:
                     continue
                 if from_square << 6 | to_square in tried:
                     continue
@@ -182,7 +199,7 @@ class SidePieces:
                 scored.append((key, _MOVES[from_square << 6 | to_square]))
 
 
-def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[chess.Move]:
+def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[chess.Move]:
     """The legal moves of a side in check from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order."""
     turn = board.turn
@@ -195,7 +212,7 @@ def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[che
     # The king steps off every checking slider's line, its own square included.
     attacked = 0
     for checker in squares_down(checkers & (board.bishops | board.rooks | board.queens)):
-        attacked |= chess.ray(king, checker) & ~squares[checker]
+        attacked |= ray(king, checker) & ~squares[checker]
     if squares[king] & from_mask:
         steps = chess.BB_KING_ATTACKS[king] & ~own & ~attacked & to_mask
         for to_square in squares_down(steps):
@@ -206,7 +223,7 @@ def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[che
         return moves  # Double check: only the king may move.
     # Capture or block the one checker, with a piece not pinned to the king (or moving along
     # its pin); a pin cannot be a check's ray, so `ray` tells both apart.
-    line = chess.between(king, checker) | checkers
+    line = between(king, checker) | checkers
     target = line & to_mask
     pinned = _pinned(board, king, own, occupied)
     king_bb = squares[king]
@@ -217,7 +234,7 @@ def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[che
         reach = _piece_attacks(piece_type, from_square, occupied) & ~own & target
         is_pinned = pinned & squares[from_square]
         for to_square in squares_down(reach):
-            if not is_pinned or chess.ray(from_square, to_square) & king_bb:
+            if not is_pinned or ray(from_square, to_square) & king_bb:
                 moves.append(_MOVES[from_square << 6 | to_square])
     pawns = board.pawns & own & from_mask
     if pawns:
@@ -226,7 +243,7 @@ def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[che
         for from_square in squares_down(pawns):
             is_pinned = pinned & squares[from_square]
             for to_square in squares_down(pawn_attacks[from_square] & theirs & target):
-                if not is_pinned or chess.ray(from_square, to_square) & king_bb:
+                if not is_pinned or ray(from_square, to_square) & king_bb:
                     _add_pawn_move(moves, from_square, to_square)
         empty = ~occupied
         if turn:
@@ -239,31 +256,189 @@ def legal_evasions(board: chess.Board, from_mask: int, to_mask: int) -> list[che
             step = -8
         for to_square in squares_down(singles & target):
             from_square = to_square - step
-            if not pinned & squares[from_square] or chess.ray(from_square, to_square) & king_bb:
+            if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
                 _add_pawn_move(moves, from_square, to_square)
         for to_square in squares_down(doubles & target):
             from_square = to_square - 2 * step
-            if not pinned & squares[from_square] or chess.ray(from_square, to_square) & king_bb:
+            if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
                 moves.append(_MOVES[from_square << 6 | to_square])
     ep_square = board.ep_square
     if ep_square:
-        # En passant, blocking or taking the checker: python-chess's own generation and test.
+        # En passant, blocking or taking the checker.
         if pawns:
-            moves.extend(
-                move
-                for move in board.generate_pseudo_legal_ep(from_mask, target)
-                if board._is_safe(king, pinned, move)
-            )
+            moves.extend(en_passant_moves(board, from_mask, target))
         if not squares[ep_square] & line and ep_square + (-8 if turn else 8) == checker:
-            moves.extend(
-                move
-                for move in board.generate_pseudo_legal_ep(from_mask, to_mask)
-                if board._is_safe(king, pinned, move)
-            )
+            moves.extend(en_passant_moves(board, from_mask, to_mask))
     return moves
 
 
-def _pinned(board: chess.Board, king: int, own: int, occupied: int) -> int:
+def legal_moves(
+    board: SearchBoard, from_mask: int = chess.BB_ALL, to_mask: int = chess.BB_ALL
+) -> list[chess.Move]:
+    """The legal moves from `from_mask` to `to_mask`, as python-chess's
+    `generate_legal_moves(from_mask, to_mask)` gives them, in its order (castling, written as
+    the king's move, is asked for by the rook's square, as python-chess does)."""
+    turn = board.turn
+    own = board.occupied_co[turn]
+    occupied = board.occupied
+    king = (board.kings & own).bit_length() - 1
+    if attackers(board, not turn, king, occupied):
+        return legal_evasions(board, from_mask, to_mask)
+    squares = chess.BB_SQUARES
+    king_bb = squares[king]
+    pinned = _pinned(board, king, own, occupied)
+    moves: list[chess.Move] = []
+    for from_square in squares_down(own & ~board.pawns & from_mask):
+        piece_type = piece_type_at(board, from_square)
+        if piece_type == chess.KING:
+            for to_square in squares_down(chess.BB_KING_ATTACKS[king] & ~own & to_mask):
+                if not attackers(board, not turn, to_square, occupied):
+                    moves.append(_MOVES[king << 6 | to_square])
+            continue
+        reach = _piece_attacks(piece_type, from_square, occupied) & ~own & to_mask
+        is_pinned = pinned & squares[from_square]
+        for to_square in squares_down(reach):
+            if not is_pinned or ray(from_square, to_square) & king_bb:
+                moves.append(_MOVES[from_square << 6 | to_square])
+    if from_mask & king_bb:
+        moves.extend(castling_moves(board, to_mask))
+    pawns = board.pawns & own & from_mask
+    if not pawns:
+        return moves
+    theirs = board.occupied_co[not turn]
+    pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
+    for from_square in squares_down(pawns):
+        is_pinned = pinned & squares[from_square]
+        for to_square in squares_down(pawn_attacks[from_square] & theirs & to_mask):
+            if not is_pinned or ray(from_square, to_square) & king_bb:
+                _add_pawn_move(moves, from_square, to_square)
+    empty = ~occupied
+    if turn:
+        singles = pawns << 8 & empty
+        doubles = singles << 8 & empty & (chess.BB_RANK_3 | chess.BB_RANK_4)
+        step = 8
+    else:
+        singles = pawns >> 8 & empty
+        doubles = singles >> 8 & empty & (chess.BB_RANK_6 | chess.BB_RANK_5)
+        step = -8
+    for to_square in squares_down(singles & to_mask):
+        from_square = to_square - step
+        if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
+            _add_pawn_move(moves, from_square, to_square)
+    for to_square in squares_down(doubles & to_mask):
+        from_square = to_square - 2 * step
+        if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
+            moves.append(_MOVES[from_square << 6 | to_square])
+    if board.ep_square:
+        moves.extend(en_passant_moves(board, from_mask, to_mask))
+    return moves
+
+
+def castling_moves(board: SearchBoard, rook_mask: int = chess.BB_ALL) -> list[chess.Move]:
+    """The side to move's legal castling moves (king's side first, as python-chess gives
+    them) with a rook of `rook_mask`: its king and that rook unmoved, the squares between them
+    empty, and neither the king's square, nor those it crosses or lands on, attacked."""
+    turn = board.turn
+    own = board.occupied_co[turn]
+    back_rank = chess.BB_RANK_1 if turn else chess.BB_RANK_8
+    king_home = chess.E1 if turn else chess.E8
+    king = chess.BB_SQUARES[king_home]
+    if not board.kings & own & ~board.promoted & king:
+        return []
+    moves: list[chess.Move] = []
+    corners = board.castling_rights & board.rooks & own & back_rank & chess.BB_CORNERS & rook_mask
+    occupied = board.occupied
+    for rook_square in squares_down(corners):
+        rook = chess.BB_SQUARES[rook_square]
+        queen_side = rook < king
+        king_to = king_home - 2 if queen_side else king_home + 2
+        rook_to = king_home - 1 if queen_side else king_home + 1
+        king_to_bb = chess.BB_SQUARES[king_to]
+        rook_to_bb = chess.BB_SQUARES[rook_to]
+        king_path = between(king_home, king_to)
+        must_be_empty = king_path | between(rook_square, rook_to) | king_to_bb | rook_to_bb
+        if (occupied ^ king ^ rook) & must_be_empty:
+            continue
+        without_king = occupied ^ king
+        if any(
+            attackers(board, not turn, square, without_king)
+            for square in squares_down(king_path | king)
+        ):
+            continue
+        if attackers(board, not turn, king_to, without_king ^ rook ^ rook_to_bb):
+            continue
+        moves.append(_MOVES[king_home << 6 | king_to])
+    return moves
+
+
+def en_passant_moves(board: SearchBoard, from_mask: int, to_mask: int) -> list[chess.Move]:
+    """The legal en passant captures by pawns of `from_mask` onto a square of `to_mask`, as
+    python-chess gives them (by falling square of the pawn that takes)."""
+    ep_square = board.ep_square
+    if not ep_square or not chess.BB_SQUARES[ep_square] & to_mask & ~board.occupied:
+        return []
+    turn = board.turn
+    takers = (
+        board.pawns
+        & board.occupied_co[turn]
+        & from_mask
+        & chess.BB_PAWN_ATTACKS[not turn][ep_square]
+        & (chess.BB_RANK_5 if turn else chess.BB_RANK_4)
+    )
+    return [
+        move
+        for move in (_MOVES[from_square << 6 | ep_square] for from_square in squares_down(takers))
+        if _king_safe_after(board, move)
+    ]
+
+
+def is_legal_quiet(board: SearchBoard, move: chess.Move) -> bool:
+    """Whether `move`, neither a capture nor a promotion nor en passant, is legal in `board`
+    (python-chess's `is_legal` for such a move; a capture, promotion or en passant says
+    False)."""
+    if move.promotion:
+        return False
+    from_square = move.from_square
+    to_square = move.to_square
+    turn = board.turn
+    own = board.occupied_co[turn]
+    from_bb = chess.BB_SQUARES[from_square]
+    to_bb = chess.BB_SQUARES[to_square]
+    occupied = board.occupied
+    if not own & from_bb or occupied & to_bb:
+        return False
+    piece_type = piece_type_at(board, from_square)
+    if piece_type == chess.PAWN:
+        step = 8 if turn else -8
+        if to_square < 8 or to_square >= 56:
+            return False
+        if to_square - from_square == 2 * step:
+            start = chess.BB_RANK_2 if turn else chess.BB_RANK_7
+            if not from_bb & start or occupied & chess.BB_SQUARES[from_square + step]:
+                return False
+        elif to_square - from_square != step:
+            return False
+    elif piece_type == chess.KING:
+        if abs(to_square - from_square) == 2 and to_square >> 3 == from_square >> 3:
+            return move in castling_moves(board)
+        if not chess.BB_KING_ATTACKS[from_square] & to_bb:
+            return False
+        return not attackers(board, not turn, to_square, occupied ^ from_bb)
+    elif not _piece_attacks(piece_type, from_square, occupied) & to_bb:
+        return False
+    return _king_safe_after(board, move)
+
+
+def _king_safe_after(board: SearchBoard, move: chess.Move) -> bool:
+    """Whether the pseudo-legal `move` leaves the mover's king unattacked."""
+    board.push(move)
+    king = board.kings & board.occupied_co[not board.turn]
+    safe = not attackers(board, board.turn, king.bit_length() - 1, board.occupied)
+    board.pop()
+    return safe
+
+
+def _pinned(board: SearchBoard, king: int, own: int, occupied: int) -> int:
     """The side to move's pieces pinned to its `king` (python-chess's `_slider_blockers`)."""
     snipers = (
         (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0])

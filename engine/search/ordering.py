@@ -14,9 +14,16 @@ from typing import Final
 import chess
 
 from engine.search.bits import piece_type_at
+from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
-from engine.search.generation import SidePieces, legal_evasions
+from engine.search.generation import (
+    SidePieces,
+    en_passant_moves,
+    is_legal_quiet,
+    legal_evasions,
+    legal_moves,
+)
 
 __all__ = [
     "HASH_MOVE",
@@ -49,7 +56,7 @@ _PROMOTION_RANKS = (chess.BB_RANK_2, chess.BB_RANK_7)  # where a pawn of each co
 
 
 def tactical_moves(
-    board: chess.Board, min_gain: int = 0, pieces: SidePieces | None = None
+    board: SearchBoard, min_gain: int = 0, pieces: SidePieces | None = None
 ) -> list[tuple[int, chess.Move]]:
     """Return the legal captures and promotions of `board` as `(gain, move)`, best first.
 
@@ -63,7 +70,7 @@ def tactical_moves(
     promoting = board.pawns & board.occupied_co[turn] & _PROMOTION_RANKS[turn]
     scored: list[tuple[int, int, chess.Move]] = []
     if promoting:
-        for move in board.generate_legal_moves(promoting, targets | ~board.occupied):
+        for move in legal_moves(board, promoting, targets | ~board.occupied):
             gain = PIECE_VALUES[move.promotion or chess.PAWN] - PIECE_VALUES[chess.PAWN]
             gain += PIECE_VALUES[piece_type_at(board, move.to_square)]
             scored.append((gain * 8 - chess.PAWN, gain, move))
@@ -80,14 +87,14 @@ def tactical_moves(
         if pieces is None:
             pieces = SidePieces(board)
         if pieces.in_check:
-            # In check only evasions are legal, which python-chess's generator knows.
+            # In check only evasions are legal.
             for move in legal_evasions(board, ~promoting, targets):
                 gain = PIECE_VALUES[piece_type_at(board, move.to_square) or chess.PAWN]
                 scored.append((gain * 8 - piece_type_at(board, move.from_square), gain, move))
         else:
             pieces.add_captures(board, targets, promoting, scored)
     if board.ep_square is not None and min_gain <= PIECE_VALUES[chess.PAWN]:
-        for move in board.generate_legal_ep():
+        for move in en_passant_moves(board, chess.BB_ALL, chess.BB_ALL):
             scored.append(
                 (PIECE_VALUES[chess.PAWN] * 8 - chess.PAWN, PIECE_VALUES[chess.PAWN], move)
             )
@@ -96,7 +103,7 @@ def tactical_moves(
     return [(gain, move) for _, gain, move in scored]
 
 
-def is_losing_capture(board: chess.Board, move: chess.Move, gain: int) -> bool:
+def is_losing_capture(board: SearchBoard, move: chess.Move, gain: int) -> bool:
     """Whether the legal capture or promotion `move`, taking `gain` by itself, loses material.
 
     Only a capture by a piece worth more than `gain` can lose, so only that pays for the
@@ -122,7 +129,7 @@ class MoveOrder:
         self.history: list[int] = [0] * 8192
 
     def moves(
-        self, board: chess.Board, hash_move: chess.Move | None, ply: int
+        self, board: SearchBoard, hash_move: chess.Move | None, ply: int
     ) -> Iterator[tuple[int, chess.Move]]:
         """Yield every legal move of `board` once, as `(stage, move)`, in search order.
 
@@ -151,7 +158,7 @@ class MoveOrder:
                 and killer != hash_move
                 and not killer.promotion
                 and not them_mask & chess.BB_SQUARES[killer.to_square]
-                and board.is_legal(killer)
+                and is_legal_quiet(board, killer)
             ):
                 tried.append(killer)
                 yield KILLER, killer
@@ -180,7 +187,7 @@ class MoveOrder:
 
     def record_cutoff(
         self,
-        board: chess.Board,
+        board: SearchBoard,
         move: chess.Move,
         ply: int,
         depth: int,

@@ -18,7 +18,8 @@ from typing import Final
 
 import chess
 
-from engine.search.bits import squares_up
+from engine.search.bits import flip_vertical, lowest_square, square_distance, squares_up
+from engine.search.board import SearchBoard
 
 __all__ = ["PawnTable", "pawn_terms"]
 
@@ -73,8 +74,8 @@ def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[
         eg += _PASSED_EG[rank]
         if rank >= 3:
             stop = square + 8
-            their_distance = min(chess.square_distance(their_king, stop), _KING_DISTANCE_CAP)
-            own_distance = min(chess.square_distance(own_king, stop), _KING_DISTANCE_CAP)
+            their_distance = min(square_distance(their_king, stop), _KING_DISTANCE_CAP)
+            own_distance = min(square_distance(own_king, stop), _KING_DISTANCE_CAP)
             eg += (rank - 2) * (
                 _PASSED_THEIR_KING_EG * their_distance + _PASSED_OWN_KING_EG * own_distance
             )
@@ -88,7 +89,7 @@ def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[
                 mg += _SHIELD_MISSING_MG
                 if not their & chess.BB_FILES[file]:
                     mg += _SHIELD_OPEN_MG
-            elif chess.lsb(shield) >> 3 > king_rank + 2:
+            elif lowest_square(shield) >> 3 > king_rank + 2:
                 mg += _SHIELD_ADVANCED_MG
     return mg, eg
 
@@ -101,10 +102,10 @@ def pawn_terms(white: int, black: int, white_king: int, black_king: int) -> tupl
     """
     white_mg, white_eg = _white_terms(white, black, white_king, black_king)
     black_mg, black_eg = _white_terms(
-        chess.flip_vertical(black),
-        chess.flip_vertical(white),
-        chess.square_mirror(black_king),
-        chess.square_mirror(white_king),
+        flip_vertical(black),
+        flip_vertical(white),
+        black_king ^ 56,
+        white_king ^ 56,
     )
     return white_mg - black_mg, white_eg - black_eg
 
@@ -125,7 +126,7 @@ class PawnTable:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def terms(self, board: chess.Board) -> tuple[int, int]:
+    def terms(self, board: SearchBoard) -> tuple[int, int]:
         """Return `pawn_terms` of `board`, from the cache when the placement was met before.
 
         The board must have one king of each colour.
@@ -138,6 +139,6 @@ class PawnTable:
         if found is None:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            found = pawn_terms(key[0], key[1], chess.lsb(key[2]), chess.lsb(key[3]))
+            found = pawn_terms(key[0], key[1], lowest_square(key[2]), lowest_square(key[3]))
             self._entries[key] = found
         return found

@@ -21,7 +21,7 @@ from typing import Final
 import chess
 
 from engine.search.bits import in_check as side_in_check
-from engine.search.board import SearchBoard
+from engine.search.board import PositionKey, SearchBoard
 from engine.search.checks import CheckSquares
 from engine.search.endings import scale_drawish
 from engine.search.evaluation import (
@@ -30,6 +30,7 @@ from engine.search.evaluation import (
     move_delta,
     positional_terms,
 )
+from engine.search.generation import legal_moves
 from engine.search.ordering import (
     HASH_MOVE,
     KILLER,
@@ -140,24 +141,26 @@ def iter_search(
     (python-chess `Board.status()`), a move of `moves` that is not legal where it is played or
     one of `searchmoves` that is not legal in the searched position.
     """
-    board = chess.Board(fen)
-    if not board.is_valid():
-        raise ValueError(f"invalid position: {board.status()!r}")
-    history: list[object] = []
+    game = chess.Board(fen)
+    if not game.is_valid():
+        raise ValueError(f"invalid position: {game.status()!r}")
+    replay = SearchBoard(game)
+    history: list[PositionKey] = []
     for uci in moves:
         try:
-            move = board.parse_uci(uci)
+            move = game.parse_uci(uci)
         except ValueError:
             move = chess.Move.null()
         if not move:
-            raise ValueError(f"illegal move {uci!r} in {board.fen()!r}")
-        history.append(board._transposition_key())
-        board.push(move)
+            raise ValueError(f"illegal move {uci!r} in {game.fen()!r}")
+        history.append(replay.key())
+        game.push(move)
+        replay.push(move)
     # Searching from a fresh board keeps the move stack (and its cost) out of every push.
     # A repetition cannot reach past the last capture or pawn move.
-    history = history[max(len(history) - board.halfmove_clock, 0) :] if board.halfmove_clock else []
-    board = SearchBoard(board.fen())
-    root_moves = list(board.generate_legal_moves())
+    history = history[max(len(history) - game.halfmove_clock, 0) :] if game.halfmove_clock else []
+    board = SearchBoard(game.fen())
+    root_moves = legal_moves(board)
     if searchmoves:
         legal = {move.uci(): move for move in root_moves}
         unknown = [uci for uci in searchmoves if uci not in legal]
@@ -248,7 +251,7 @@ class _SearchJob:
 
     def __init__(
         self,
-        board: chess.Board,
+        board: SearchBoard,
         root_moves: list[chess.Move],
         max_nodes: int | None,
         should_stop: Callable[[], bool] | None,
@@ -270,7 +273,7 @@ class _SearchJob:
         self.order = MoveOrder(_MAX_PLY)
         self.pawns = PawnTable()
         # Keys of the positions from the root down to the parent of the current node.
-        self.keys: list[object] = []
+        self.keys: list[PositionKey] = []
         self.pv: list[tuple[chess.Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
 
     def info(
@@ -348,7 +351,7 @@ class _SearchJob:
         board = self.board
         mg, eg, phase = self.root_terms
         self.pv[0] = ()
-        self.keys.append(board._transposition_key())
+        self.keys.append(board.key())
         best_score = -_INFINITY
         for index, move in enumerate(tuple(moves)):
             d_mg, d_eg, d_phase = move_delta(board, move)
@@ -410,11 +413,11 @@ class _SearchJob:
             if alpha >= beta:
                 return beta
 
-        key = board._transposition_key()
+        key = board.key()
         halfmove_clock = board.halfmove_clock
         if halfmove_clock >= 100:
             # The fifty-move draw, unless the move that reached it delivered mate.
-            if in_check and not any(board.generate_legal_moves()):
+            if in_check and not legal_moves(board):
                 return -MATE + ply
             return 0
         keys = self.keys

@@ -65,7 +65,7 @@ def score_from_table(score: int, ply: int) -> int:
 class TranspositionTable:
     """A bounded map from exact position keys to search results, aging out old entries.
 
-    Keys are `chess.Board._transposition_key()` tuples, which describe the position exactly, so a
+    Keys are `engine.search.board.PositionKey` tuples, which describe the position exactly, so a
     stored move is always legal in the position it is found for. The table holds at most
     `max_entries` entries in two generations: when the young one is full it becomes the old one
     and the previous old one is dropped, so recently used results survive and memory is bounded.

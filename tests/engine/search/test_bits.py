@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.search.bits import attackers, in_check, piece_type_at, squares_down, squares_up
+from engine.search.board import SearchBoard
 from engine.search.generation import legal_evasions
 from tests.engine.search.test_evaluation import positions
 
@@ -15,14 +16,19 @@ from tests.engine.search.test_evaluation import positions
 @given(positions(), st.integers(0, (1 << 64) - 1))
 def test_bits_agree_with_python_chess(board: chess.Board, blockers: int) -> None:
     """Pieces, attackers (with the board's and with arbitrary blockers) and check."""
+    ours = SearchBoard(board)
     for square in chess.SQUARES:
-        assert piece_type_at(board, square) == (board.piece_type_at(square) or 0)
+        assert (
+            piece_type_at(ours, square)
+            == ours.piece_type_at(square)
+            == (board.piece_type_at(square) or 0)
+        )
         for color in chess.COLORS:
             for occupied in (board.occupied, blockers):
-                assert attackers(board, color, square, occupied) == board.attackers_mask(
+                assert attackers(ours, color, square, occupied) == board.attackers_mask(
                     color, square, occupied
                 )
-    assert in_check(board) == board.is_check()
+    assert in_check(ours) == board.is_check()
     for mask in (board.occupied, blockers, board.pawns, board.occupied_co[chess.BLACK]):
         assert squares_down(mask) == list(chess.scan_reversed(mask))
         assert squares_up(mask) == list(chess.scan_forward(mask))
@@ -63,6 +69,6 @@ def test_evasions_are_python_chess_legal_moves_in_its_order(
         masks = (chess.BB_ALL, data.draw(st.integers(-(1 << 64), (1 << 64) - 1)))
         for from_mask in masks:
             for to_mask in masks:
-                assert legal_evasions(checked, from_mask, to_mask) == list(
+                assert legal_evasions(SearchBoard(checked), from_mask, to_mask) == list(
                     checked.generate_legal_moves(from_mask, to_mask)
                 ), (checked.fen(), from_mask, to_mask)

@@ -1,4 +1,5 @@
-"""`SearchBoard` pushes and pops exactly as python-chess's `Board` does, in every kind of move."""
+"""`SearchBoard` pushes and pops exactly as python-chess's `Board` does, in every kind of move,
+and answers what the search asks of a position as python-chess does."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def state(board: chess.Board) -> tuple[object, ...]:
     )
 
 
+def assert_same_answers(ours: SearchBoard, reference: chess.Board) -> None:
+    """The position's key, material and pieces, and each legal move's kind, as python-chess
+    tells them."""
+    key = reference._transposition_key()
+    assert ours.key() == (*key[:-1], -1 if key[-1] is None else key[-1])
+    assert ours.is_insufficient_material() == reference.is_insufficient_material()
+    for piece_type in chess.PIECE_TYPES:
+        for color in chess.COLORS:
+            assert ours.pieces_mask(piece_type, color) == reference.pieces_mask(piece_type, color)
+    for move in reference.generate_legal_moves():
+        assert ours.is_capture(move) == reference.is_capture(move)
+        assert ours.is_en_passant(move) == reference.is_en_passant(move)
+
+
 def play_alike(fen: str, choices: list[int]) -> None:
     """Play the same moves (picked by `choices`, null moves included) on both boards, then
     take them all back, comparing the boards after every step."""
@@ -51,6 +66,7 @@ def play_alike(fen: str, choices: list[int]) -> None:
         ours.push(move)
         played += 1
         assert state(ours) == state(reference), f"after {move} from {fen}"
+        assert_same_answers(ours, reference)
     for _ in range(played):
         assert ours.pop() == reference.pop()
         assert state(ours) == state(reference)
@@ -71,9 +87,14 @@ def test_random_games_match_python_chess(choices: list[int]) -> None:
         ("r3k2r/p6p/8/8/8/8/P6P/R3K2R w KQkq - 0 1", 3),
         # En passant just became possible, and a pinned pawn that may not take it.
         ("8/8/8/K2pP2r/8/8/8/4k3 w - d6 0 2", 3),
+        ("4k3/3p4/8/K3P2r/8/8/8/8 b - - 0 1", 2),
         ("rnbqkbnr/ppp1p1pp/8/3pPp2/8/8/PPPP1PPP/RNBQKBNR w KQkq f6 0 3", 2),
         # Promotions, with and without a capture, onto a rook's castling square.
         ("r3k2r/1P6/8/8/8/8/6p1/R3K2R w KQkq - 0 1", 3),
+        # Minor pieces only: bishops of one colour cannot mate; knight against knight can.
+        ("8/8/4k3/8/8/8/2B1B3/4K3 w - - 0 1", 2),
+        ("8/3n4/4k3/8/8/8/3N4/4K3 w - - 0 1", 2),
+        ("8/8/4k3/8/8/8/3NB3/4K3 b - - 0 1", 2),
     ],
 )
 def test_special_moves_match_python_chess(fen: str, plies: int) -> None:
@@ -81,12 +102,14 @@ def test_special_moves_match_python_chess(fen: str, plies: int) -> None:
     and popped on both boards in step."""
     reference = chess.Board(fen)
     ours = SearchBoard(fen)
+    assert_same_answers(ours, reference)
 
     def walk(depth: int) -> None:
         for move in list(reference.generate_legal_moves()):
             reference.push(move)
             ours.push(move)
             assert state(ours) == state(reference), [m.uci() for m in reference.move_stack]
+            assert_same_answers(ours, reference)
             if depth > 1:
                 walk(depth - 1)
             assert ours.pop() == reference.pop()

@@ -6,6 +6,7 @@ import chess
 import pytest
 from hypothesis import given, settings
 
+from engine.search.board import SearchBoard
 from engine.search.checks import CheckSquares
 from tests.engine.search.test_evaluation import positions
 
@@ -17,11 +18,12 @@ def quiet_moves(board: chess.Board) -> list[chess.Move]:
 
 def assert_sound(board: chess.Board) -> tuple[int, int]:
     """Every checking quiet move is flagged; return (flagged, actually checking)."""
-    squares = CheckSquares(board)
+    ours = SearchBoard(board)
+    squares = CheckSquares(ours)
     flagged = checking = 0
     for move in quiet_moves(board):
         gives = board.gives_check(move)
-        may = squares.may_check(board, move)
+        may = squares.may_check(ours, move)
         assert may or not gives, f"{move.uci()} checks in {board.fen()}"
         flagged += may
         checking += gives
@@ -55,7 +57,7 @@ def test_known_checks_are_flagged(fen: str, checking: str) -> None:
     board = chess.Board(fen)
     move = chess.Move.from_uci(checking)
     assert board.gives_check(move)
-    assert CheckSquares(board).may_check(board, move)
+    assert CheckSquares(SearchBoard(board)).may_check(SearchBoard(board), move)
     flagged, _ = assert_sound(board)
     # Cautious only where a move may discover a check or castles, not everywhere.
     assert flagged < len(quiet_moves(board))

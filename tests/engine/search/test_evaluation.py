@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.search.board import SearchBoard
 from engine.search.evaluation import (
     _TEMPO,
     MAX_PHASE,
@@ -58,7 +59,7 @@ def test_extra_queen_is_worth_a_lot_for_its_owner() -> None:
 
 def test_start_position_has_full_phase() -> None:
     """All minor and major pieces on the board make the full middlegame phase."""
-    assert evaluate_terms(chess.Board())[2] == MAX_PHASE
+    assert evaluate_terms(SearchBoard(chess.Board()))[2] == MAX_PHASE
 
 
 def test_blend_uses_endgame_terms_without_pieces() -> None:
@@ -86,12 +87,13 @@ def test_side_to_move_view_is_symmetric_under_mirror(board: chess.Board) -> None
 @given(positions())
 def test_move_delta_matches_full_evaluation(board: chess.Board) -> None:
     """For every legal move, the terms before plus the move's delta equal the terms after."""
-    before = evaluate_terms(board)
+    ours = SearchBoard(board)
+    before = evaluate_terms(ours)
     for move in list(board.generate_legal_moves()):
-        delta = move_delta(board, move)
-        board.push(move)
-        after = evaluate_terms(board)
-        board.pop()
+        delta = move_delta(ours, move)
+        ours.push(move)
+        after = evaluate_terms(ours)
+        ours.pop()
         assert tuple(b + d for b, d in zip(before, delta, strict=True)) == after, move.uci()
 
 
@@ -106,16 +108,22 @@ def test_move_delta_handles_special_moves() -> None:
     ]
     for fen, ucis in fens_and_moves:
         board = chess.Board(fen)
-        before = evaluate_terms(board)
+        ours = SearchBoard(board)
+        before = evaluate_terms(ours)
         for uci in ucis:
             move = chess.Move.from_uci(uci)
             assert board.is_legal(move), uci
-            delta = move_delta(board, move)
-            board.push(move)
+            delta = move_delta(ours, move)
+            ours.push(move)
             assert tuple(b + d for b, d in zip(before, delta, strict=True)) == evaluate_terms(
-                board
+                ours
             ), uci
-            board.pop()
+            ours.pop()
+
+
+def terms_of(board: chess.Board) -> tuple[int, int]:
+    """`positional_terms` of python-chess's `board`."""
+    return positional_terms(SearchBoard(board))
 
 
 def test_the_bishop_pair_and_a_rook_on_an_open_file_count() -> None:
@@ -123,11 +131,11 @@ def test_the_bishop_pair_and_a_rook_on_an_open_file_count() -> None:
     beats one behind its own pawn."""
     pair = chess.Board("4k3/pppp4/8/8/8/8/PPPP4/2BBK3 w - - 0 1")
     mixed = chess.Board("4k3/pppp4/8/8/8/8/PPPP4/2BNK3 w - - 0 1")
-    assert all(p > m for p, m in zip(positional_terms(pair), positional_terms(mixed), strict=True))
+    assert all(p > m for p, m in zip(terms_of(pair), terms_of(mixed), strict=True))
     # The same pawns and kings: only the rook's file differs.
-    open_file = positional_terms(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/4KR2 w - - 0 1"))
-    half_open = positional_terms(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/4K2R w - - 0 1"))
-    closed = positional_terms(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/R3K3 w - - 0 1"))
+    open_file = terms_of(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/4KR2 w - - 0 1"))
+    half_open = terms_of(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/4K2R w - - 0 1"))
+    closed = terms_of(chess.Board("4k3/pppp3p/8/8/8/8/PPPP4/R3K3 w - - 0 1"))
     assert all(o > c and h > c for o, h, c in zip(open_file, half_open, closed, strict=True))
     # The fitted weights put a file without any pawns first in the middlegame; in the endgame
     # a file without the rook's own pawns scores higher still.
@@ -141,14 +149,16 @@ def test_positional_terms_through_a_pawn_table_equal_those_computed_afresh(
 ) -> None:
     """The search's cached positional terms are the terms `evaluate_white` computes."""
     table = PawnTable()
-    assert positional_terms(board, table) == positional_terms(board)
-    assert positional_terms(board, table) == positional_terms(board)
+    ours = SearchBoard(board)
+    assert positional_terms(ours, table) == positional_terms(ours)
+    assert positional_terms(ours, table) == positional_terms(ours)
 
 
 def unscaled_evaluation(board: chess.Board) -> int:
     """`evaluate_white` before `scale_drawish`: the weighted sum of the terms."""
-    mg, eg, phase = evaluate_terms(board)
-    extra_mg, extra_eg = positional_terms(board)
+    ours = SearchBoard(board)
+    mg, eg, phase = evaluate_terms(ours)
+    extra_mg, extra_eg = positional_terms(ours)
     return blend(mg + extra_mg, eg + extra_eg, phase)
 
 

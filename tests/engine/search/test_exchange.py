@@ -6,6 +6,7 @@ import chess
 import pytest
 from hypothesis import given, settings
 
+from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
 from tests.engine.search.test_evaluation import positions
@@ -84,7 +85,7 @@ def test_known_exchanges(fen: str, uci: str, expected: int) -> None:
     board = chess.Board(fen)
     move = chess.Move.from_uci(uci)
     assert board.is_legal(move)
-    assert static_exchange(board, move) == expected
+    assert static_exchange(SearchBoard(board), move) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -92,7 +93,7 @@ def test_known_exchanges(fen: str, uci: str, expected: int) -> None:
 def test_exchange_matches_brute_force_and_its_bounds(board: chess.Board) -> None:
     """Every capture scores what the recursive exchange finds, within its first capture's bounds."""
     for move in list(board.generate_legal_captures()):
-        found = static_exchange(board, move)
+        found = static_exchange(SearchBoard(board), move)
         assert found == brute_force_exchange(board, move), move.uci()
         victim = PIECE_VALUES[
             chess.PAWN if board.is_en_passant(move) else board.piece_type_at(move.to_square) or 0

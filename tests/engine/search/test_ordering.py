@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.ordering import (
     LOSING,
@@ -27,7 +28,7 @@ def test_every_legal_move_is_yielded_once(board: chess.Board, data: st.DataObjec
     """With or without a hash move, the order holds each legal move exactly once."""
     legal = list(board.generate_legal_moves())
     hash_move = data.draw(st.sampled_from([None, *legal]))
-    ordered = [move for _, move in MoveOrder(8).moves(board, hash_move, 0)]
+    ordered = [move for _, move in MoveOrder(8).moves(SearchBoard(board), hash_move, 0)]
     assert sorted(ordered, key=chess.Move.uci) == sorted(legal, key=chess.Move.uci)
 
 
@@ -35,8 +36,8 @@ def test_a_defended_pawn_taken_by_the_queen_comes_last() -> None:
     """A capture that loses the taker once the victim's defender takes back is tried last."""
     board = chess.Board("4k3/8/2p5/3p4/8/8/8/3QK3 w - - 0 1")
     queen_takes = chess.Move.from_uci("d1d5")
-    assert is_losing_capture(board, queen_takes, 100)
-    stages = {move: stage for stage, move in MoveOrder(8).moves(board, None, 0)}
+    assert is_losing_capture(SearchBoard(board), queen_takes, 100)
+    stages = {move: stage for stage, move in MoveOrder(8).moves(SearchBoard(board), None, 0)}
     assert stages[queen_takes] == LOSING
     assert list(stages)[-1] == queen_takes
 
@@ -45,8 +46,8 @@ def test_a_bigger_taker_wins_when_taking_back_would_cost_the_defender_more() -> 
     """A rook may take a knight its queen defends when a pawn would then take the queen."""
     board = chess.Board("4k3/3q4/8/3n4/4P3/8/8/3RK3 w - - 0 1")
     rook_takes = chess.Move.from_uci("d1d5")
-    assert not is_losing_capture(board, rook_takes, 320)
-    stages = {move: stage for stage, move in MoveOrder(8).moves(board, None, 0)}
+    assert not is_losing_capture(SearchBoard(board), rook_takes, 320)
+    stages = {move: stage for stage, move in MoveOrder(8).moves(SearchBoard(board), None, 0)}
     assert stages[rook_takes] == TACTICAL
 
 
@@ -75,7 +76,7 @@ def reference_tactical_moves(board: chess.Board, min_gain: int) -> list[tuple[in
 def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) -> None:
     """The captures and promotions, their gains and their order are those python-chess's
     generator gives, in check or not, pinned pieces included."""
-    assert tactical_moves(board, min_gain) == reference_tactical_moves(board, min_gain)
+    assert tactical_moves(SearchBoard(board), min_gain) == reference_tactical_moves(board, min_gain)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +97,7 @@ def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) ->
 def test_pinned_takers_and_the_king_match_python_chess(fen: str) -> None:
     """Positions built for the legality rules of captures: pins and the king's own safety."""
     board = chess.Board(fen)
-    assert tactical_moves(board) == reference_tactical_moves(board, 0)
+    assert tactical_moves(SearchBoard(board)) == reference_tactical_moves(board, 0)
 
 
 @settings(max_examples=300, deadline=None)
@@ -113,7 +114,7 @@ def test_quiet_moves_come_in_history_then_python_chess_order(
     order.history = [rng.randint(-3, 3) for _ in range(8192)]
     legal = list(board.generate_legal_moves())
     hash_move = data.draw(st.sampled_from([None, *legal]))
-    staged = list(order.moves(board, hash_move, 0))
+    staged = list(order.moves(SearchBoard(board), hash_move, 0))
     quiet = [move for stage, move in staged if stage == QUIET]
     earlier = {move for stage, move in staged if stage < QUIET}
     offset = board.turn << 12

@@ -5,6 +5,7 @@ from __future__ import annotations
 import chess
 from hypothesis import given, settings
 
+from engine.search.board import SearchBoard
 from engine.search.evaluation import evaluate_white
 from engine.search.pawns import PawnTable, pawn_terms
 from tests.engine.search.test_evaluation import positions
@@ -73,7 +74,7 @@ def test_mirror_negates_pawn_terms(board: chess.Board) -> None:
 def test_the_cache_gives_what_a_fresh_computation_gives(board: chess.Board) -> None:
     """Along a game, a small table that fills and starts afresh agrees with `pawn_terms`."""
     table = PawnTable(max_entries=4)
-    replay = chess.Board()
+    replay = SearchBoard(chess.STARTING_FEN)
     for move in [*board.move_stack, None]:
         assert table.terms(replay) == terms_of(replay.fen())
         assert table.terms(replay) == terms_of(replay.fen())  # a hit now, maybe a miss before
