@@ -12,6 +12,26 @@ from typing import TYPE_CHECKING, Final
 
 import chess
 
+from engine.search.constants import (
+    BB_DIAG_ATTACKS,
+    BB_DIAG_MASKS,
+    BB_FILE_ATTACKS,
+    BB_FILE_MASKS,
+    BB_KING_ATTACKS,
+    BB_KNIGHT_ATTACKS,
+    BB_PAWN_ATTACKS,
+    BB_RANK_ATTACKS,
+    BB_RANK_MASKS,
+    BB_RAYS,
+    BB_SQUARES,
+    BISHOP,
+    KING,
+    KNIGHT,
+    PAWN,
+    QUEEN,
+    ROOK,
+)
+
 if TYPE_CHECKING:
     # Only a type here: the board's module uses these functions.
     from engine.search.board import SearchBoard
@@ -29,17 +49,17 @@ __all__ = [
     "squares_up",
 ]
 
-_SQUARES: Final = chess.BB_SQUARES
-_KING_ATTACKS: Final = chess.BB_KING_ATTACKS
-_KNIGHT_ATTACKS: Final = chess.BB_KNIGHT_ATTACKS
-_PAWN_ATTACKS: Final = chess.BB_PAWN_ATTACKS
-_RANK_ATTACKS: Final = chess.BB_RANK_ATTACKS
-_FILE_ATTACKS: Final = chess.BB_FILE_ATTACKS
-_DIAG_ATTACKS: Final = chess.BB_DIAG_ATTACKS
-_RANK_MASKS: Final = chess.BB_RANK_MASKS
-_FILE_MASKS: Final = chess.BB_FILE_MASKS
-_DIAG_MASKS: Final = chess.BB_DIAG_MASKS
-_RAYS: Final = chess.BB_RAYS
+_SQUARES: Final = BB_SQUARES
+_KING_ATTACKS: Final = BB_KING_ATTACKS
+_KNIGHT_ATTACKS: Final = BB_KNIGHT_ATTACKS
+_PAWN_ATTACKS: Final = BB_PAWN_ATTACKS
+_RANK_ATTACKS: Final = BB_RANK_ATTACKS
+_FILE_ATTACKS: Final = BB_FILE_ATTACKS
+_DIAG_ATTACKS: Final = BB_DIAG_ATTACKS
+_RANK_MASKS: Final = BB_RANK_MASKS
+_FILE_MASKS: Final = BB_FILE_MASKS
+_DIAG_MASKS: Final = BB_DIAG_MASKS
+_RAYS: Final = BB_RAYS
 _BETWEEN: Final = [[chess.between(a, b) for b in chess.SQUARES] for a in chess.SQUARES]
 
 
@@ -96,16 +116,16 @@ def piece_type_at(board: SearchBoard, square: int) -> int:
     if not board.occupied & mask:
         return 0
     if board.pawns & mask:
-        return chess.PAWN
+        return PAWN
     if board.knights & mask:
-        return chess.KNIGHT
+        return KNIGHT
     if board.bishops & mask:
-        return chess.BISHOP
+        return BISHOP
     if board.rooks & mask:
-        return chess.ROOK
+        return ROOK
     if board.queens & mask:
-        return chess.QUEEN
-    return chess.KING
+        return QUEEN
+    return KING
 
 
 def attackers(board: SearchBoard, color: bool, square: int, occupied: int) -> int:

@@ -18,10 +18,26 @@ from typing import Final
 import chess
 
 from engine.search.bits import attackers, squares_down
+from engine.search.constants import (
+    BB_DARK_SQUARES,
+    BB_LIGHT_SQUARES,
+    BB_PAWN_ATTACKS,
+    BB_RANK_1,
+    BB_RANK_8,
+    BB_SQUARES,
+    BISHOP,
+    BLACK,
+    KING,
+    KNIGHT,
+    PAWN,
+    QUEEN,
+    ROOK,
+    WHITE,
+)
 
 __all__ = ["PositionKey", "SearchBoard"]
 
-_SQUARES: Final = chess.BB_SQUARES
+_SQUARES: Final = BB_SQUARES
 _ROOK_CASTLING: Final = {
     # king's destination: (rook's square before, rook's square after)
     chess.G1: (chess.H1, chess.F1),
@@ -29,8 +45,8 @@ _ROOK_CASTLING: Final = {
     chess.G8: (chess.H8, chess.F8),
     chess.C8: (chess.A8, chess.D8),
 }
-_BACK_RANKS: Final = (chess.BB_RANK_8, chess.BB_RANK_1)  # indexed by colour
-_PAWN_ATTACKS: Final = chess.BB_PAWN_ATTACKS
+_BACK_RANKS: Final = (BB_RANK_8, BB_RANK_1)  # indexed by colour
+_PAWN_ATTACKS: Final = BB_PAWN_ATTACKS
 _State = tuple[int, int, int, int, int, int, int, int, int, int, bool, int, int | None, int, int]
 
 PositionKey = tuple[int, int, int, int, int, int, int, int, bool, int, int]
@@ -69,7 +85,7 @@ class SearchBoard:
         self.rooks = board.rooks
         self.queens = board.queens
         self.kings = board.kings
-        self.occupied_co = [board.occupied_co[chess.BLACK], board.occupied_co[chess.WHITE]]
+        self.occupied_co = [board.occupied_co[BLACK], board.occupied_co[WHITE]]
         self.occupied = board.occupied
         self.promoted = board.promoted
         self.turn = board.turn
@@ -89,8 +105,8 @@ class SearchBoard:
         board.rooks = self.rooks
         board.queens = self.queens
         board.kings = self.kings
-        board.occupied_co[chess.WHITE] = self.occupied_co[chess.WHITE]
-        board.occupied_co[chess.BLACK] = self.occupied_co[chess.BLACK]
+        board.occupied_co[WHITE] = self.occupied_co[WHITE]
+        board.occupied_co[BLACK] = self.occupied_co[BLACK]
         board.occupied = self.occupied
         board.promoted = self.promoted
         board.turn = self.turn
@@ -119,8 +135,8 @@ class SearchBoard:
             self.rooks,
             self.queens,
             self.kings,
-            occupied_co[chess.WHITE],
-            occupied_co[chess.BLACK],
+            occupied_co[WHITE],
+            occupied_co[BLACK],
             turn,
             self.castling_rights,
             ep,
@@ -147,28 +163,28 @@ class SearchBoard:
         if not self.occupied & mask:
             return 0
         if self.pawns & mask:
-            return chess.PAWN
+            return PAWN
         if self.knights & mask:
-            return chess.KNIGHT
+            return KNIGHT
         if self.bishops & mask:
-            return chess.BISHOP
+            return BISHOP
         if self.rooks & mask:
-            return chess.ROOK
+            return ROOK
         if self.queens & mask:
-            return chess.QUEEN
-        return chess.KING
+            return QUEEN
+        return KING
 
     def pieces_mask(self, piece_type: int, color: bool) -> int:
         """The squares of `color`'s pieces of `piece_type`, as python-chess's `pieces_mask`."""
-        if piece_type == chess.PAWN:
+        if piece_type == PAWN:
             mask = self.pawns
-        elif piece_type == chess.KNIGHT:
+        elif piece_type == KNIGHT:
             mask = self.knights
-        elif piece_type == chess.BISHOP:
+        elif piece_type == BISHOP:
             mask = self.bishops
-        elif piece_type == chess.ROOK:
+        elif piece_type == ROOK:
             mask = self.rooks
-        elif piece_type == chess.QUEEN:
+        elif piece_type == QUEEN:
             mask = self.queens
         else:
             mask = self.kings
@@ -194,7 +210,7 @@ class SearchBoard:
 
     def is_insufficient_material(self) -> bool:
         """Whether neither side can ever mate, as python-chess's `is_insufficient_material`."""
-        return self._cannot_mate(chess.WHITE) and self._cannot_mate(chess.BLACK)
+        return self._cannot_mate(WHITE) and self._cannot_mate(BLACK)
 
     def _cannot_mate(self, color: bool) -> bool:
         own = self.occupied_co[color]
@@ -203,13 +219,13 @@ class SearchBoard:
         if own & self.knights:
             # A lone knight mates only with the other side's own pieces in the way.
             return (
-                chess.popcount(own) <= 2
+                int.bit_count(own) <= 2
                 and not self.occupied_co[not color] & ~self.kings & ~self.queens
             )
         if own & self.bishops:
             # Bishops all on one colour of square, with no knight or pawn to block a king.
             bishops = self.bishops
-            one_colour = not bishops & chess.BB_DARK_SQUARES or not bishops & chess.BB_LIGHT_SQUARES
+            one_colour = not bishops & BB_DARK_SQUARES or not bishops & BB_LIGHT_SQUARES
             return one_colour and not self.pawns and not self.knights
         return True
 
@@ -226,8 +242,8 @@ class SearchBoard:
                 self.rooks,
                 self.queens,
                 self.kings,
-                occupied_co[chess.WHITE],
-                occupied_co[chess.BLACK],
+                occupied_co[WHITE],
+                occupied_co[BLACK],
                 self.occupied,
                 self.promoted,
                 turn,
@@ -262,7 +278,7 @@ class SearchBoard:
             self.occupied ^= to_bb
             self.halfmove_clock = 0
 
-        if piece == chess.PAWN:
+        if piece == PAWN:
             self.halfmove_clock = 0
             diff = to_square - from_square
             if diff == 16 or diff == -16:
@@ -273,7 +289,7 @@ class SearchBoard:
                 self.pawns ^= taken_bb
                 occupied_co[not turn] ^= taken_bb
                 self.occupied ^= taken_bb
-        elif piece == chess.KING:
+        elif piece == KING:
             self.castling_rights &= ~_BACK_RANKS[turn]
             rook_squares = _ROOK_CASTLING.get(to_square)
             if rook_squares is not None and abs(to_square - from_square) == 2:
@@ -315,20 +331,20 @@ class SearchBoard:
             self.halfmove_clock,
             self.fullmove_number,
         ) = self._saved.pop()
-        self.occupied_co[chess.WHITE] = white
-        self.occupied_co[chess.BLACK] = black
+        self.occupied_co[WHITE] = white
+        self.occupied_co[BLACK] = black
         return self.move_stack.pop()
 
     def _toggle(self, piece_type: int, mask: int) -> None:
-        if piece_type == chess.PAWN:
+        if piece_type == PAWN:
             self.pawns ^= mask
-        elif piece_type == chess.KNIGHT:
+        elif piece_type == KNIGHT:
             self.knights ^= mask
-        elif piece_type == chess.BISHOP:
+        elif piece_type == BISHOP:
             self.bishops ^= mask
-        elif piece_type == chess.ROOK:
+        elif piece_type == ROOK:
             self.rooks ^= mask
-        elif piece_type == chess.QUEEN:
+        elif piece_type == QUEEN:
             self.queens ^= mask
         else:
             self.kings ^= mask

@@ -13,6 +13,18 @@ import chess
 
 from engine.search.bits import lowest_square, piece_type_at
 from engine.search.board import SearchBoard
+from engine.search.constants import (
+    BB_DIAG_ATTACKS,
+    BB_DIAG_MASKS,
+    BB_FILE_ATTACKS,
+    BB_FILE_MASKS,
+    BB_KNIGHT_ATTACKS,
+    BB_PAWN_ATTACKS,
+    BB_RANK_ATTACKS,
+    BB_RANK_MASKS,
+    BB_SQUARES,
+    KING,
+)
 from engine.search.generation import lone_blockers
 
 __all__ = ["CheckSquares"]
@@ -29,17 +41,17 @@ class CheckSquares:
         them = board.occupied_co[not turn]
         king = lowest_square(board.kings & them)
         occupied = board.occupied
-        diagonal = chess.BB_DIAG_ATTACKS[king][chess.BB_DIAG_MASKS[king] & occupied]
+        diagonal = BB_DIAG_ATTACKS[king][BB_DIAG_MASKS[king] & occupied]
         straight = (
-            chess.BB_RANK_ATTACKS[king][chess.BB_RANK_MASKS[king] & occupied]
-            | chess.BB_FILE_ATTACKS[king][chess.BB_FILE_MASKS[king] & occupied]
+            BB_RANK_ATTACKS[king][BB_RANK_MASKS[king] & occupied]
+            | BB_FILE_ATTACKS[king][BB_FILE_MASKS[king] & occupied]
         )
         # A pawn of the side to move checks from where an enemy pawn on the king's square
         # would attack; a king never gives check itself (castling is handled by the caller).
         self.by_type = (
             0,
-            chess.BB_PAWN_ATTACKS[not turn][king],
-            chess.BB_KNIGHT_ATTACKS[king],
+            BB_PAWN_ATTACKS[not turn][king],
+            BB_KNIGHT_ATTACKS[king],
             diagonal,
             straight,
             diagonal | straight,
@@ -48,17 +60,17 @@ class CheckSquares:
         own = board.occupied_co[turn]
         straight_sliders = (board.rooks | board.queens) & own
         diagonal_sliders = (board.bishops | board.queens) & own
-        snipers = (
-            (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0]) & straight_sliders
-        ) | (chess.BB_DIAG_ATTACKS[king][0] & diagonal_sliders)
+        snipers = ((BB_RANK_ATTACKS[king][0] | BB_FILE_ATTACKS[king][0]) & straight_sliders) | (
+            BB_DIAG_ATTACKS[king][0] & diagonal_sliders
+        )
         self.discoverers = lone_blockers(king, snipers, occupied) & own
 
     def may_check(self, board: SearchBoard, move: chess.Move) -> bool:
         """Whether the legal non-capturing, non-promoting `move` may give check."""
         from_square = move.from_square
-        if self.discoverers & chess.BB_SQUARES[from_square]:
+        if self.discoverers & BB_SQUARES[from_square]:
             return True
         piece_type = piece_type_at(board, from_square)
-        if piece_type == chess.KING:
+        if piece_type == KING:
             return abs(move.to_square - from_square) == 2  # castling: the rook may check
-        return bool(self.by_type[piece_type] & chess.BB_SQUARES[move.to_square])
+        return bool(self.by_type[piece_type] & BB_SQUARES[move.to_square])

@@ -14,6 +14,14 @@ from typing import Final
 import chess
 
 from engine.search.board import SearchBoard
+from engine.search.constants import (
+    BB_LIGHT_SQUARES,
+    BISHOP,
+    KNIGHT,
+    QUEEN,
+    ROOK,
+    WHITE,
+)
 
 __all__ = ["scale_drawish"]
 
@@ -32,16 +40,16 @@ _VALUES: Final = (0, 0, 320, 330, 500, 1000, 0)
 """Material without pawns, by piece type, for telling these endings apart: a queen counts
 for more than any two minor pieces by more than a bishop (queen against two minor pieces
 wins, queen against rook and bishop mostly draws)."""
-_MINOR: Final = _VALUES[chess.BISHOP]
-_ROOK: Final = _VALUES[chess.ROOK]
+_MINOR: Final = _VALUES[BISHOP]
+_ROOK: Final = _VALUES[ROOK]
 
 
 def _material(board: SearchBoard, mask: chess.Bitboard) -> int:
     return (
-        _VALUES[chess.KNIGHT] * chess.popcount(board.knights & mask)
-        + _MINOR * chess.popcount(board.bishops & mask)
-        + _ROOK * chess.popcount(board.rooks & mask)
-        + _VALUES[chess.QUEEN] * chess.popcount(board.queens & mask)
+        _VALUES[KNIGHT] * int.bit_count(board.knights & mask)
+        + _MINOR * int.bit_count(board.bishops & mask)
+        + _ROOK * int.bit_count(board.rooks & mask)
+        + _VALUES[QUEEN] * int.bit_count(board.queens & mask)
     )
 
 
@@ -60,7 +68,7 @@ def scale_drawish(board: SearchBoard, score: int) -> int:
         if (
             not pawns
             and not strong & ~(board.kings | knights)
-            and chess.popcount(strong & knights) <= 2
+            and int.bit_count(strong & knights) <= 2
         ):
             return 0  # Two knights cannot force mate without pawns to lift a stalemate.
         strong_material = _material(board, strong)
@@ -76,9 +84,9 @@ def scale_drawish(board: SearchBoard, score: int) -> int:
     bishops = board.bishops
     if (
         not (board.knights | board.rooks | board.queens)
-        and chess.popcount(bishops) == 2
-        and chess.popcount(bishops & board.occupied_co[chess.WHITE]) == 1
-        and chess.popcount(bishops & chess.BB_LIGHT_SQUARES) == 1
+        and int.bit_count(bishops) == 2
+        and int.bit_count(bishops & board.occupied_co[WHITE]) == 1
+        and int.bit_count(bishops & BB_LIGHT_SQUARES) == 1
     ):
         return _scaled(score, _OPPOSITE_BISHOPS)
     return score

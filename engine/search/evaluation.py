@@ -25,6 +25,16 @@ import chess
 
 from engine.search.bits import lowest_square, piece_type_at, squares_up
 from engine.search.board import SearchBoard
+from engine.search.constants import (
+    BB_FILE_A,
+    BB_FILE_H,
+    BB_FILES,
+    BLACK,
+    KING,
+    PAWN,
+    ROOK,
+    WHITE,
+)
 from engine.search.endings import scale_drawish
 from engine.search.pawns import PawnTable, pawn_terms
 
@@ -44,7 +54,7 @@ MAX_PHASE = 24
 """The phase of a position with all sixteen minor and major pieces; the middlegame weight."""
 
 PHASE_WEIGHTS = (0, 0, 1, 1, 2, 4, 0)
-"""How much each piece type (indexed by `chess.PAWN` .. `chess.KING`) counts towards the phase."""
+"""How much each piece type (indexed by `PAWN` .. `KING`) counts towards the phase."""
 
 PIECE_VALUES = (0, 100, 320, 330, 500, 950, 0)
 """Rough material values in centipawns for move ordering and pruning margins (not for scoring)."""
@@ -209,7 +219,7 @@ def _signed_tables(
     return black, white
 
 
-# Indexed [colour][piece type][square]; `chess.BLACK` is 0 and `chess.WHITE` is 1.
+# Indexed [colour][piece type][square]; `BLACK` is 0 and `WHITE` is 1.
 _MG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_MG_PST_DIAGRAM, _MG_MATERIAL)
 _EG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_EG_PST_DIAGRAM, _EG_MATERIAL)
 
@@ -232,7 +242,7 @@ def evaluate_terms(board: SearchBoard) -> tuple[int, int, int]:
             for square in squares_up(mask):
                 mg += mg_table[square]
                 eg += eg_table[square]
-            phase += PHASE_WEIGHTS[piece_type] * chess.popcount(mask)
+            phase += PHASE_WEIGHTS[piece_type] * int.bit_count(mask)
     return mg, eg, phase
 
 
@@ -265,22 +275,22 @@ def move_delta(board: SearchBoard, move: chess.Move) -> tuple[int, int, int]:
 
     captured = piece_type_at(board, to_square)
     capture_square = to_square
-    if piece_type == chess.PAWN and to_square == board.ep_square and not captured:
-        captured = chess.PAWN
+    if piece_type == PAWN and to_square == board.ep_square and not captured:
+        captured = PAWN
         capture_square = to_square - 8 if color else to_square + 8
     if captured:
         mg -= _MG[not color][captured][capture_square]
         eg -= _EG[not color][captured][capture_square]
         phase -= PHASE_WEIGHTS[captured]
-    elif piece_type == chess.KING and abs(to_square - from_square) == 2:
+    elif piece_type == KING and abs(to_square - from_square) == 2:
         # Castling (standard notation, the king moves two files): the rook moves as well.
         rank_base = from_square & 56
         if to_square > from_square:
             rook_from, rook_to = rank_base + 7, rank_base + 5
         else:
             rook_from, rook_to = rank_base, rank_base + 3
-        rooks_mg = mg_tables[chess.ROOK]
-        rooks_eg = eg_tables[chess.ROOK]
+        rooks_mg = mg_tables[ROOK]
+        rooks_eg = eg_tables[ROOK]
         mg += rooks_mg[rook_to] - rooks_mg[rook_from]
         eg += rooks_eg[rook_to] - rooks_eg[rook_from]
     return mg, eg, phase
@@ -296,8 +306,8 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
     if pawns is not None:
         mg, eg = pawns.terms(board)
     else:
-        white = board.occupied_co[chess.WHITE]
-        black = board.occupied_co[chess.BLACK]
+        white = board.occupied_co[WHITE]
+        black = board.occupied_co[BLACK]
         mg, eg = pawn_terms(
             board.pawns & white,
             board.pawns & black,
@@ -305,19 +315,19 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
             lowest_square(board.kings & black),
         )
     # Written out per colour: this runs at every node that takes a static evaluation.
-    white = board.occupied_co[chess.WHITE]
-    black = board.occupied_co[chess.BLACK]
+    white = board.occupied_co[WHITE]
+    black = board.occupied_co[BLACK]
     pieces = ~(board.pawns | board.kings)
     if board.turn:
         their_pawns = board.pawns & black
-        attacked = (their_pawns & ~chess.BB_FILE_A) >> 9 | (their_pawns & ~chess.BB_FILE_H) >> 7
-        threatened = chess.popcount(attacked & white & pieces)
+        attacked = (their_pawns & ~BB_FILE_A) >> 9 | (their_pawns & ~BB_FILE_H) >> 7
+        threatened = int.bit_count(attacked & white & pieces)
         mg += _TEMPO[0] + _PAWN_THREAT[0] * threatened
         eg += _TEMPO[1] + _PAWN_THREAT[1] * threatened
     else:
         their_pawns = board.pawns & white
-        attacked = (their_pawns & ~chess.BB_FILE_A) << 7 | (their_pawns & ~chess.BB_FILE_H) << 9
-        threatened = chess.popcount(attacked & black & pieces)
+        attacked = (their_pawns & ~BB_FILE_A) << 7 | (their_pawns & ~BB_FILE_H) << 9
+        threatened = int.bit_count(attacked & black & pieces)
         mg -= _TEMPO[0] + _PAWN_THREAT[0] * threatened
         eg -= _TEMPO[1] + _PAWN_THREAT[1] * threatened
     bishops = board.bishops & white
@@ -331,7 +341,7 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
     rooks = board.rooks
     if rooks:
         all_pawns = board.pawns
-        files = chess.BB_FILES
+        files = BB_FILES
         own_pawns = all_pawns & white
         for square in squares_up(rooks & white):
             file_mask = files[square & 7]

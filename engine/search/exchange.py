@@ -14,12 +14,21 @@ import chess
 
 from engine.search.bits import attackers, piece_type_at
 from engine.search.board import SearchBoard
+from engine.search.constants import (
+    BB_SQUARES,
+    BISHOP,
+    KING,
+    KNIGHT,
+    PAWN,
+    QUEEN,
+    ROOK,
+)
 from engine.search.evaluation import PIECE_VALUES
 
 __all__ = ["static_exchange"]
 
 # A king takes last, and only where nothing takes back: its value is never counted.
-_BY_VALUE: Final = (chess.PAWN, chess.KNIGHT, chess.BISHOP, chess.ROOK, chess.QUEEN, chess.KING)
+_BY_VALUE: Final = (PAWN, KNIGHT, BISHOP, ROOK, QUEEN, KING)
 
 
 def static_exchange(board: SearchBoard, move: chess.Move) -> int:
@@ -33,15 +42,15 @@ def static_exchange(board: SearchBoard, move: chess.Move) -> int:
     to_square = move.to_square
     mover = piece_type_at(board, from_square)
     assert mover, "static_exchange needs a legal move"
-    occupied = board.occupied & ~chess.BB_SQUARES[from_square]
+    occupied = board.occupied & ~BB_SQUARES[from_square]
     victim = piece_type_at(board, to_square)
-    if not victim and mover == chess.PAWN and to_square == board.ep_square:
-        victim = chess.PAWN
-        occupied &= ~chess.BB_SQUARES[to_square - 8 if board.turn else to_square + 8]
+    if not victim and mover == PAWN and to_square == board.ep_square:
+        victim = PAWN
+        occupied &= ~BB_SQUARES[to_square - 8 if board.turn else to_square + 8]
     gains = [PIECE_VALUES[victim] if victim else 0]
     on_square = mover
     if move.promotion:
-        gains[0] += PIECE_VALUES[move.promotion] - PIECE_VALUES[chess.PAWN]
+        gains[0] += PIECE_VALUES[move.promotion] - PIECE_VALUES[PAWN]
         on_square = move.promotion
     side = not board.turn
     while True:
@@ -55,7 +64,7 @@ def static_exchange(board: SearchBoard, move: chess.Move) -> int:
         occupied &= ~(found & -found)
         # A king may not take on a square the other side still attacks, even when that
         # attacker is the other king or would have to give up its king to take back.
-        if piece_type == chess.KING and attackers(board, not side, to_square, occupied) & occupied:
+        if piece_type == KING and attackers(board, not side, to_square, occupied) & occupied:
             break
         # What this side stands at if it takes the piece on the square and the exchange stops.
         gains.append(PIECE_VALUES[on_square] - gains[-1])

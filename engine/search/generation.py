@@ -27,6 +27,34 @@ from engine.search.bits import (
     squares_down,
 )
 from engine.search.board import SearchBoard
+from engine.search.constants import (
+    BB_ALL,
+    BB_CORNERS,
+    BB_DIAG_ATTACKS,
+    BB_DIAG_MASKS,
+    BB_FILE_ATTACKS,
+    BB_FILE_MASKS,
+    BB_KING_ATTACKS,
+    BB_KNIGHT_ATTACKS,
+    BB_PAWN_ATTACKS,
+    BB_RANK_1,
+    BB_RANK_2,
+    BB_RANK_3,
+    BB_RANK_4,
+    BB_RANK_5,
+    BB_RANK_6,
+    BB_RANK_7,
+    BB_RANK_8,
+    BB_RANK_ATTACKS,
+    BB_RANK_MASKS,
+    BB_SQUARES,
+    BISHOP,
+    KING,
+    KNIGHT,
+    PAWN,
+    QUEEN,
+    ROOK,
+)
 from engine.search.evaluation import PIECE_VALUES
 
 __all__ = [
@@ -76,10 +104,10 @@ class SidePieces:
         self.pinned = _pinned(board, king, own, occupied)
         attacks = self.attacks
         for piece_type, pieces in (
-            (chess.KNIGHT, board.knights),
-            (chess.BISHOP, board.bishops),
-            (chess.ROOK, board.rooks),
-            (chess.QUEEN, board.queens),
+            (KNIGHT, board.knights),
+            (BISHOP, board.bishops),
+            (ROOK, board.rooks),
+            (QUEEN, board.queens),
         ):
             for square in squares_down(pieces & own):
                 attacks.append((piece_type, square, _piece_attacks(piece_type, square, occupied)))
@@ -97,7 +125,7 @@ class SidePieces:
         turn = self.turn
         king = self.king
         pinned = self.pinned
-        squares = chess.BB_SQUARES
+        squares = BB_SQUARES
         king_bb = squares[king]
         for attacker, from_square, reach in self.attacks:
             hits = reach & targets
@@ -107,15 +135,15 @@ class SidePieces:
             for to_square in squares_down(hits):
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
-                gain = values[piece_type_at(board, to_square) or chess.PAWN]
+                gain = values[piece_type_at(board, to_square) or PAWN]
                 scored.append((gain * 8 - attacker, gain, _MOVES[from_square << 6 | to_square]))
-        for to_square in squares_down(chess.BB_KING_ATTACKS[king] & targets):
+        for to_square in squares_down(BB_KING_ATTACKS[king] & targets):
             if not attackers(board, not turn, to_square, board.occupied):
-                gain = values[piece_type_at(board, to_square) or chess.PAWN]
-                scored.append((gain * 8 - chess.KING, gain, _MOVES[king << 6 | to_square]))
+                gain = values[piece_type_at(board, to_square) or PAWN]
+                scored.append((gain * 8 - KING, gain, _MOVES[king << 6 | to_square]))
         # The pawns' loop is the pieces' over again, written out: walking both as one
         # sequence (a list or a chain of the two) costs 2-3% of a search.
-        pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
+        pawn_attacks = BB_PAWN_ATTACKS[turn]
         for from_square in squares_down(self.own & board.pawns & ~promoting):
             hits = pawn_attacks[from_square] & targets
             if not hits:
@@ -124,8 +152,8 @@ class SidePieces:
             for to_square in squares_down(hits):
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
-                gain = values[piece_type_at(board, to_square) or chess.PAWN]
-                scored.append((gain * 8 - chess.PAWN, gain, _MOVES[from_square << 6 | to_square]))
+                gain = values[piece_type_at(board, to_square) or PAWN]
+                scored.append((gain * 8 - PAWN, gain, _MOVES[from_square << 6 | to_square]))
 
     def add_quiet_moves(
         self,
@@ -142,8 +170,8 @@ class SidePieces:
         king = self.king
         pinned = self.pinned
         own = self.own
-        empty = ~board.occupied & chess.BB_ALL
-        squares = chess.BB_SQUARES
+        empty = ~board.occupied & BB_ALL
+        squares = BB_SQUARES
         king_bb = squares[king]
         # python-chess's order, as a rank that falls as the move comes later: pieces by falling
         # from- then to-square, castling, single then double pawn pushes by falling to-square.
@@ -163,7 +191,7 @@ class SidePieces:
                 scored.append((key, _MOVES[from_square << 6 | to_square]))
         base = offset | king << 6
         order = 16383 - (63 - king) * 64 - 63
-        for to_square in squares_down(chess.BB_KING_ATTACKS[king] & empty):
+        for to_square in squares_down(BB_KING_ATTACKS[king] & empty):
             if king << 6 | to_square in tried or attackers(
                 board, not turn, to_square, board.occupied
             ):
@@ -179,12 +207,12 @@ class SidePieces:
                 scored.append((key, move))
         pawns = board.pawns & own
         if turn:
-            singles = pawns << 8 & empty & ~chess.BB_RANK_8
-            doubles = (pawns << 8 & empty) << 8 & empty & chess.BB_RANK_4
+            singles = pawns << 8 & empty & ~BB_RANK_8
+            doubles = (pawns << 8 & empty) << 8 & empty & BB_RANK_4
             step = 8
         else:
-            singles = pawns >> 8 & empty & ~chess.BB_RANK_1
-            doubles = (pawns >> 8 & empty) >> 8 & empty & chess.BB_RANK_5
+            singles = pawns >> 8 & empty & ~BB_RANK_1
+            doubles = (pawns >> 8 & empty) >> 8 & empty & BB_RANK_5
             step = -8
         for first, targets, distance in ((4098, singles, step), (4162, doubles, 2 * step)):
             for to_square in squares_down(targets):
@@ -205,7 +233,7 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
     turn = board.turn
     own = board.occupied_co[turn]
     occupied = board.occupied
-    squares = chess.BB_SQUARES
+    squares = BB_SQUARES
     king = (board.kings & own).bit_length() - 1
     checkers = attackers(board, not turn, king, occupied)
     moves: list[chess.Move] = []
@@ -214,7 +242,7 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
     for checker in squares_down(checkers & (board.bishops | board.rooks | board.queens)):
         attacked |= ray(king, checker) & ~squares[checker]
     if squares[king] & from_mask:
-        steps = chess.BB_KING_ATTACKS[king] & ~own & ~attacked & to_mask
+        steps = BB_KING_ATTACKS[king] & ~own & ~attacked & to_mask
         for to_square in squares_down(steps):
             if not attackers(board, not turn, to_square, occupied):
                 moves.append(_MOVES[king << 6 | to_square])
@@ -239,7 +267,7 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
     pawns = board.pawns & own & from_mask
     if pawns:
         theirs = board.occupied_co[not turn]
-        pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
+        pawn_attacks = BB_PAWN_ATTACKS[turn]
         for from_square in squares_down(pawns):
             is_pinned = pinned & squares[from_square]
             for to_square in squares_down(pawn_attacks[from_square] & theirs & target):
@@ -248,11 +276,11 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
         empty = ~occupied
         if turn:
             singles = pawns << 8 & empty
-            doubles = singles << 8 & empty & (chess.BB_RANK_3 | chess.BB_RANK_4)
+            doubles = singles << 8 & empty & (BB_RANK_3 | BB_RANK_4)
             step = 8
         else:
             singles = pawns >> 8 & empty
-            doubles = singles >> 8 & empty & (chess.BB_RANK_6 | chess.BB_RANK_5)
+            doubles = singles >> 8 & empty & (BB_RANK_6 | BB_RANK_5)
             step = -8
         for to_square in squares_down(singles & target):
             from_square = to_square - step
@@ -273,7 +301,7 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
 
 
 def legal_moves(
-    board: SearchBoard, from_mask: int = chess.BB_ALL, to_mask: int = chess.BB_ALL
+    board: SearchBoard, from_mask: int = BB_ALL, to_mask: int = BB_ALL
 ) -> list[chess.Move]:
     """The legal moves from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order (castling, written as
@@ -284,14 +312,14 @@ def legal_moves(
     king = (board.kings & own).bit_length() - 1
     if attackers(board, not turn, king, occupied):
         return legal_evasions(board, from_mask, to_mask)
-    squares = chess.BB_SQUARES
+    squares = BB_SQUARES
     king_bb = squares[king]
     pinned = _pinned(board, king, own, occupied)
     moves: list[chess.Move] = []
     for from_square in squares_down(own & ~board.pawns & from_mask):
         piece_type = piece_type_at(board, from_square)
-        if piece_type == chess.KING:
-            for to_square in squares_down(chess.BB_KING_ATTACKS[king] & ~own & to_mask):
+        if piece_type == KING:
+            for to_square in squares_down(BB_KING_ATTACKS[king] & ~own & to_mask):
                 if not attackers(board, not turn, to_square, occupied):
                     moves.append(_MOVES[king << 6 | to_square])
             continue
@@ -306,7 +334,7 @@ def legal_moves(
     if not pawns:
         return moves
     theirs = board.occupied_co[not turn]
-    pawn_attacks = chess.BB_PAWN_ATTACKS[turn]
+    pawn_attacks = BB_PAWN_ATTACKS[turn]
     for from_square in squares_down(pawns):
         is_pinned = pinned & squares[from_square]
         for to_square in squares_down(pawn_attacks[from_square] & theirs & to_mask):
@@ -315,11 +343,11 @@ def legal_moves(
     empty = ~occupied
     if turn:
         singles = pawns << 8 & empty
-        doubles = singles << 8 & empty & (chess.BB_RANK_3 | chess.BB_RANK_4)
+        doubles = singles << 8 & empty & (BB_RANK_3 | BB_RANK_4)
         step = 8
     else:
         singles = pawns >> 8 & empty
-        doubles = singles >> 8 & empty & (chess.BB_RANK_6 | chess.BB_RANK_5)
+        doubles = singles >> 8 & empty & (BB_RANK_6 | BB_RANK_5)
         step = -8
     for to_square in squares_down(singles & to_mask):
         from_square = to_square - step
@@ -334,27 +362,27 @@ def legal_moves(
     return moves
 
 
-def castling_moves(board: SearchBoard, rook_mask: int = chess.BB_ALL) -> list[chess.Move]:
+def castling_moves(board: SearchBoard, rook_mask: int = BB_ALL) -> list[chess.Move]:
     """The side to move's legal castling moves (king's side first, as python-chess gives
     them) with a rook of `rook_mask`: its king and that rook unmoved, the squares between them
     empty, and neither the king's square, nor those it crosses or lands on, attacked."""
     turn = board.turn
     own = board.occupied_co[turn]
-    back_rank = chess.BB_RANK_1 if turn else chess.BB_RANK_8
+    back_rank = BB_RANK_1 if turn else BB_RANK_8
     king_home = chess.E1 if turn else chess.E8
-    king = chess.BB_SQUARES[king_home]
+    king = BB_SQUARES[king_home]
     if not board.kings & own & ~board.promoted & king:
         return []
     moves: list[chess.Move] = []
-    corners = board.castling_rights & board.rooks & own & back_rank & chess.BB_CORNERS & rook_mask
+    corners = board.castling_rights & board.rooks & own & back_rank & BB_CORNERS & rook_mask
     occupied = board.occupied
     for rook_square in squares_down(corners):
-        rook = chess.BB_SQUARES[rook_square]
+        rook = BB_SQUARES[rook_square]
         queen_side = rook < king
         king_to = king_home - 2 if queen_side else king_home + 2
         rook_to = king_home - 1 if queen_side else king_home + 1
-        king_to_bb = chess.BB_SQUARES[king_to]
-        rook_to_bb = chess.BB_SQUARES[rook_to]
+        king_to_bb = BB_SQUARES[king_to]
+        rook_to_bb = BB_SQUARES[rook_to]
         king_path = between(king_home, king_to)
         must_be_empty = king_path | between(rook_square, rook_to) | king_to_bb | rook_to_bb
         if (occupied ^ king ^ rook) & must_be_empty:
@@ -375,15 +403,15 @@ def en_passant_moves(board: SearchBoard, from_mask: int, to_mask: int) -> list[c
     """The legal en passant captures by pawns of `from_mask` onto a square of `to_mask`, as
     python-chess gives them (by falling square of the pawn that takes)."""
     ep_square = board.ep_square
-    if not ep_square or not chess.BB_SQUARES[ep_square] & to_mask & ~board.occupied:
+    if not ep_square or not BB_SQUARES[ep_square] & to_mask & ~board.occupied:
         return []
     turn = board.turn
     takers = (
         board.pawns
         & board.occupied_co[turn]
         & from_mask
-        & chess.BB_PAWN_ATTACKS[not turn][ep_square]
-        & (chess.BB_RANK_5 if turn else chess.BB_RANK_4)
+        & BB_PAWN_ATTACKS[not turn][ep_square]
+        & (BB_RANK_5 if turn else BB_RANK_4)
     )
     return [
         move
@@ -402,26 +430,26 @@ def is_legal_quiet(board: SearchBoard, move: chess.Move) -> bool:
     to_square = move.to_square
     turn = board.turn
     own = board.occupied_co[turn]
-    from_bb = chess.BB_SQUARES[from_square]
-    to_bb = chess.BB_SQUARES[to_square]
+    from_bb = BB_SQUARES[from_square]
+    to_bb = BB_SQUARES[to_square]
     occupied = board.occupied
     if not own & from_bb or occupied & to_bb:
         return False
     piece_type = piece_type_at(board, from_square)
-    if piece_type == chess.PAWN:
+    if piece_type == PAWN:
         step = 8 if turn else -8
         if to_square < 8 or to_square >= 56:
             return False
         if to_square - from_square == 2 * step:
-            start = chess.BB_RANK_2 if turn else chess.BB_RANK_7
-            if not from_bb & start or occupied & chess.BB_SQUARES[from_square + step]:
+            start = BB_RANK_2 if turn else BB_RANK_7
+            if not from_bb & start or occupied & BB_SQUARES[from_square + step]:
                 return False
         elif to_square - from_square != step:
             return False
-    elif piece_type == chess.KING:
+    elif piece_type == KING:
         if abs(to_square - from_square) == 2 and to_square >> 3 == from_square >> 3:
             return move in castling_moves(board)
-        if not chess.BB_KING_ATTACKS[from_square] & to_bb:
+        if not BB_KING_ATTACKS[from_square] & to_bb:
             return False
         return not attackers(board, not turn, to_square, occupied ^ from_bb)
     elif not _piece_attacks(piece_type, from_square, occupied) & to_bb:
@@ -441,23 +469,22 @@ def _king_safe_after(board: SearchBoard, move: chess.Move) -> bool:
 def _pinned(board: SearchBoard, king: int, own: int, occupied: int) -> int:
     """The side to move's pieces pinned to its `king` (python-chess's `_slider_blockers`)."""
     snipers = (
-        (chess.BB_RANK_ATTACKS[king][0] | chess.BB_FILE_ATTACKS[king][0])
-        & (board.rooks | board.queens)
-    ) | (chess.BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
+        (BB_RANK_ATTACKS[king][0] | BB_FILE_ATTACKS[king][0]) & (board.rooks | board.queens)
+    ) | (BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
     return lone_blockers(king, snipers & board.occupied_co[not board.turn], occupied) & own
 
 
 def _piece_attacks(piece_type: int, square: int, occupied: int) -> int:
     """The squares a knight, bishop, rook or queen (`piece_type`) on `square` attacks."""
-    if piece_type == chess.KNIGHT:
-        return chess.BB_KNIGHT_ATTACKS[square]
+    if piece_type == KNIGHT:
+        return BB_KNIGHT_ATTACKS[square]
     reach = 0
-    if piece_type != chess.ROOK:
-        reach = chess.BB_DIAG_ATTACKS[square][chess.BB_DIAG_MASKS[square] & occupied]
-    if piece_type != chess.BISHOP:
+    if piece_type != ROOK:
+        reach = BB_DIAG_ATTACKS[square][BB_DIAG_MASKS[square] & occupied]
+    if piece_type != BISHOP:
         reach |= (
-            chess.BB_RANK_ATTACKS[square][chess.BB_RANK_MASKS[square] & occupied]
-            | chess.BB_FILE_ATTACKS[square][chess.BB_FILE_MASKS[square] & occupied]
+            BB_RANK_ATTACKS[square][BB_RANK_MASKS[square] & occupied]
+            | BB_FILE_ATTACKS[square][BB_FILE_MASKS[square] & occupied]
         )
     return reach
 
@@ -465,7 +492,7 @@ def _piece_attacks(piece_type: int, square: int, occupied: int) -> int:
 def _add_pawn_move(moves: list[chess.Move], from_square: int, to_square: int) -> None:
     """A pawn's move, as the four promotions in python-chess's order on the last rank."""
     if to_square < 8 or to_square >= 56:
-        for piece in (chess.QUEEN, chess.ROOK, chess.BISHOP, chess.KNIGHT):
+        for piece in (QUEEN, ROOK, BISHOP, KNIGHT):
             moves.append(chess.Move(from_square, to_square, piece))
     else:
         moves.append(_MOVES[from_square << 6 | to_square])

@@ -15,6 +15,16 @@ import chess
 
 from engine.search.bits import piece_type_at
 from engine.search.board import SearchBoard
+from engine.search.constants import (
+    BB_ALL,
+    BB_RANK_2,
+    BB_RANK_7,
+    BB_SQUARES,
+    BISHOP,
+    PAWN,
+    QUEEN,
+    ROOK,
+)
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
 from engine.search.generation import (
@@ -52,7 +62,7 @@ evenly although their values differ)."""
 
 _HISTORY_LIMIT: Final = 1 << 20
 _FIRST_SCORE = itemgetter(0)
-_PROMOTION_RANKS = (chess.BB_RANK_2, chess.BB_RANK_7)  # where a pawn of each colour promotes from
+_PROMOTION_RANKS = (BB_RANK_2, BB_RANK_7)  # where a pawn of each colour promotes from
 
 
 def tactical_moves(
@@ -71,17 +81,17 @@ def tactical_moves(
     scored: list[tuple[int, int, chess.Move]] = []
     if promoting:
         for move in legal_moves(board, promoting, targets | ~board.occupied):
-            gain = PIECE_VALUES[move.promotion or chess.PAWN] - PIECE_VALUES[chess.PAWN]
+            gain = PIECE_VALUES[move.promotion or PAWN] - PIECE_VALUES[PAWN]
             gain += PIECE_VALUES[piece_type_at(board, move.to_square)]
-            scored.append((gain * 8 - chess.PAWN, gain, move))
+            scored.append((gain * 8 - PAWN, gain, move))
     # Leave out victims too small to matter; the bitboard filter is much cheaper than generating.
-    if min_gain > PIECE_VALUES[chess.PAWN]:
+    if min_gain > PIECE_VALUES[PAWN]:
         targets &= ~board.pawns
-        if min_gain > PIECE_VALUES[chess.BISHOP]:
+        if min_gain > PIECE_VALUES[BISHOP]:
             targets &= ~(board.knights | board.bishops)
-            if min_gain > PIECE_VALUES[chess.ROOK]:
+            if min_gain > PIECE_VALUES[ROOK]:
                 targets &= ~board.rooks
-                if min_gain > PIECE_VALUES[chess.QUEEN]:
+                if min_gain > PIECE_VALUES[QUEEN]:
                     targets = 0
     if targets:
         if pieces is None:
@@ -89,15 +99,13 @@ def tactical_moves(
         if pieces.in_check:
             # In check only evasions are legal.
             for move in legal_evasions(board, ~promoting, targets):
-                gain = PIECE_VALUES[piece_type_at(board, move.to_square) or chess.PAWN]
+                gain = PIECE_VALUES[piece_type_at(board, move.to_square) or PAWN]
                 scored.append((gain * 8 - piece_type_at(board, move.from_square), gain, move))
         else:
             pieces.add_captures(board, targets, promoting, scored)
-    if board.ep_square is not None and min_gain <= PIECE_VALUES[chess.PAWN]:
-        for move in en_passant_moves(board, chess.BB_ALL, chess.BB_ALL):
-            scored.append(
-                (PIECE_VALUES[chess.PAWN] * 8 - chess.PAWN, PIECE_VALUES[chess.PAWN], move)
-            )
+    if board.ep_square is not None and min_gain <= PIECE_VALUES[PAWN]:
+        for move in en_passant_moves(board, BB_ALL, BB_ALL):
+            scored.append((PIECE_VALUES[PAWN] * 8 - PAWN, PIECE_VALUES[PAWN], move))
     # Stable: moves of the same score keep python-chess's order, which `SidePieces` keeps.
     scored.sort(key=_FIRST_SCORE, reverse=True)
     return [(gain, move) for _, gain, move in scored]
@@ -109,7 +117,7 @@ def is_losing_capture(board: SearchBoard, move: chess.Move, gain: int) -> bool:
     Only a capture by a piece worth more than `gain` can lose, so only that pays for the
     static exchange evaluation.
     """
-    attacker = piece_type_at(board, move.from_square) or chess.PAWN
+    attacker = piece_type_at(board, move.from_square) or PAWN
     return (
         PIECE_VALUES[attacker] > gain - LOSING_BELOW and static_exchange(board, move) < LOSING_BELOW
     )
@@ -157,7 +165,7 @@ class MoveOrder:
                 killer is not None
                 and killer != hash_move
                 and not killer.promotion
-                and not them_mask & chess.BB_SQUARES[killer.to_square]
+                and not them_mask & BB_SQUARES[killer.to_square]
                 and is_legal_quiet(board, killer)
             ):
                 tried.append(killer)
@@ -168,7 +176,7 @@ class MoveOrder:
         scored: list[tuple[int, chess.Move]] = []
         if pieces.in_check:
             ep_square = board.ep_square
-            for move in legal_evasions(board, chess.BB_ALL, ~them_mask):
+            for move in legal_evasions(board, BB_ALL, ~them_mask):
                 if move.promotion or move in tried:
                     continue
                 if move.to_square == ep_square and board.is_en_passant(move):

@@ -20,6 +20,11 @@ import chess
 
 from engine.search.bits import flip_vertical, lowest_square, square_distance, squares_up
 from engine.search.board import SearchBoard
+from engine.search.constants import (
+    BB_ALL,
+    BB_FILES,
+    WHITE,
+)
 
 __all__ = ["PawnTable", "pawn_terms"]
 
@@ -38,16 +43,15 @@ _SHIELD_OPEN_MG: Final = -13
 _SHIELD_ADVANCED_MG: Final = 5
 
 _ADJACENT_FILES: Final = tuple(
-    (chess.BB_FILES[file - 1] if file > 0 else 0) | (chess.BB_FILES[file + 1] if file < 7 else 0)
+    (BB_FILES[file - 1] if file > 0 else 0) | (BB_FILES[file + 1] if file < 7 else 0)
     for file in range(8)
 )
-_RANKS_ABOVE: Final = tuple(chess.BB_ALL << 8 * (rank + 1) & chess.BB_ALL for rank in range(8))
+_RANKS_ABOVE: Final = tuple(BB_ALL << 8 * (rank + 1) & BB_ALL for rank in range(8))
 # For a White pawn on a square: the squares ahead of it on its file, and on its file and the
 # neighbouring ones (an enemy pawn there can stop or take it on its way).
-_FRONT: Final = tuple(chess.BB_FILES[sq & 7] & _RANKS_ABOVE[sq >> 3] for sq in chess.SQUARES)
+_FRONT: Final = tuple(BB_FILES[sq & 7] & _RANKS_ABOVE[sq >> 3] for sq in chess.SQUARES)
 _PASSED_SPAN: Final = tuple(
-    (chess.BB_FILES[sq & 7] | _ADJACENT_FILES[sq & 7]) & _RANKS_ABOVE[sq >> 3]
-    for sq in chess.SQUARES
+    (BB_FILES[sq & 7] | _ADJACENT_FILES[sq & 7]) & _RANKS_ABOVE[sq >> 3] for sq in chess.SQUARES
 )
 
 
@@ -57,12 +61,12 @@ def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[
     files = own | own >> 8
     files |= files >> 16
     files = (files | files >> 32) & 0xFF
-    extra = chess.popcount(own) - chess.popcount(files)
+    extra = int.bit_count(own) - int.bit_count(files)
     # Files with pawns but none on either side of them, spread back up over the whole board.
     isolated = files & ~(files << 1 | files >> 1)
     isolated |= isolated << 8
     isolated |= isolated << 16
-    alone = chess.popcount(own & (isolated | isolated << 32))
+    alone = int.bit_count(own & (isolated | isolated << 32))
     mg = _DOUBLED[0] * extra + _ISOLATED[0] * alone
     eg = _DOUBLED[1] * extra + _ISOLATED[1] * alone
     for square in squares_up(own):
@@ -84,10 +88,10 @@ def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[
         king_file = own_king & 7
         ahead = _RANKS_ABOVE[king_rank]
         for file in range(max(king_file - 1, 0), min(king_file + 1, 7) + 1):
-            shield = own & chess.BB_FILES[file] & ahead
+            shield = own & BB_FILES[file] & ahead
             if not shield:
                 mg += _SHIELD_MISSING_MG
-                if not their & chess.BB_FILES[file]:
+                if not their & BB_FILES[file]:
                     mg += _SHIELD_OPEN_MG
             elif lowest_square(shield) >> 3 > king_rank + 2:
                 mg += _SHIELD_ADVANCED_MG
@@ -133,7 +137,7 @@ class PawnTable:
         """
         pawns = board.pawns
         kings = board.kings
-        white = board.occupied_co[chess.WHITE]
+        white = board.occupied_co[WHITE]
         key = (pawns & white, pawns & ~white, kings & white, kings & ~white)
         found = self._entries.get(key)
         if found is None:

@@ -23,6 +23,9 @@ import chess
 from engine.search.bits import in_check as side_in_check
 from engine.search.board import PositionKey, SearchBoard
 from engine.search.checks import CheckSquares
+from engine.search.constants import (
+    WHITE,
+)
 from engine.search.endings import scale_drawish
 from engine.search.evaluation import (
     blend,
@@ -178,7 +181,7 @@ def iter_search(
         table if table is not None else TranspositionTable(),
     )
     job.keys.extend(history)
-    white_to_move = board.turn == chess.WHITE
+    white_to_move = board.turn == WHITE
     scores = [0] * lines
     previous_mate: int | None = None
     best: chess.Move | None = None
@@ -357,13 +360,17 @@ class _SearchJob:
             d_mg, d_eg, d_phase = move_delta(board, move)
             board.push(move)
             check = side_in_check(board)
-            child = (mg + d_mg, eg + d_eg, phase + d_phase)
+            c_mg, c_eg, c_phase = mg + d_mg, eg + d_eg, phase + d_phase
             if index == 0:
-                score = -self._search(depth - 1, -beta, -alpha, 1, check, *child, True)
+                score = -self._search(depth - 1, -beta, -alpha, 1, check, c_mg, c_eg, c_phase, True)
             else:
-                score = -self._search(depth - 1, -alpha - 1, -alpha, 1, check, *child, True)
+                score = -self._search(
+                    depth - 1, -alpha - 1, -alpha, 1, check, c_mg, c_eg, c_phase, True
+                )
                 if alpha < score < beta:
-                    score = -self._search(depth - 1, -beta, -alpha, 1, check, *child, True)
+                    score = -self._search(
+                        depth - 1, -beta, -alpha, 1, check, c_mg, c_eg, c_phase, True
+                    )
             board.pop()
             if score > best_score:
                 best_score = score
@@ -502,10 +509,13 @@ class _SearchJob:
             if prunable and not check:
                 board.pop()
                 continue
-            search = self._search
-            child = (ply + 1, check, mg + d_mg, eg + d_eg, phase + d_phase, True)
+            # Arguments written out: compiled, a call with `*args` or through a bound method
+            # goes through Python's calling convention instead of a direct C call.
+            c_ply, c_mg, c_eg, c_phase = ply + 1, mg + d_mg, eg + d_eg, phase + d_phase
             if searched == 0:
-                score = -search(depth - 1, -beta, -alpha, *child)
+                score = -self._search(
+                    depth - 1, -beta, -alpha, c_ply, check, c_mg, c_eg, c_phase, True
+                )
             else:
                 # Principal variation search: prove the move worse with a null window, possibly
                 # at reduced depth, and search it fully only when that proof fails.
@@ -514,11 +524,25 @@ class _SearchJob:
                     reduction = lmr[min(searched, 63)]
                     if pv_node and reduction:
                         reduction -= 1
-                score = -search(depth - 1 - reduction, -alpha - 1, -alpha, *child)
+                score = -self._search(
+                    depth - 1 - reduction,
+                    -alpha - 1,
+                    -alpha,
+                    c_ply,
+                    check,
+                    c_mg,
+                    c_eg,
+                    c_phase,
+                    True,
+                )
                 if score > alpha and reduction:
-                    score = -search(depth - 1, -alpha - 1, -alpha, *child)
+                    score = -self._search(
+                        depth - 1, -alpha - 1, -alpha, c_ply, check, c_mg, c_eg, c_phase, True
+                    )
                 if alpha < score < beta:
-                    score = -search(depth - 1, -beta, -alpha, *child)
+                    score = -self._search(
+                        depth - 1, -beta, -alpha, c_ply, check, c_mg, c_eg, c_phase, True
+                    )
             board.pop()
             searched += 1
             if score > best_score:
