@@ -47,12 +47,71 @@ _ROOK_CASTLING: Final = {
 }
 _BACK_RANKS: Final = (BB_RANK_8, BB_RANK_1)  # indexed by colour
 _PAWN_ATTACKS: Final = BB_PAWN_ATTACKS
-_State = tuple[int, int, int, int, int, int, int, int, int, int, bool, int, int | None, int, int]
 
 PositionKey = tuple[int, int, int, int, int, int, int, int, bool, int, int]
 """A position exactly, as python-chess's `_transposition_key` tells it: pieces, side to move,
 castling rights and the en passant square when a pawn can legally take there (else -1).
 Equal keys, the same position for the repetition rule and the transposition table."""
+
+
+class _Saved:
+    """A position's fields as `push` found them, for `pop` to put back.
+
+    A class rather than a tuple: compiled, its fields hold the integers as they are, where a
+    tuple would need an object for each (an allocation per field per move).
+    """
+
+    __slots__ = (
+        "bishops",
+        "black",
+        "castling_rights",
+        "ep_square",
+        "fullmove_number",
+        "halfmove_clock",
+        "kings",
+        "knights",
+        "occupied",
+        "pawns",
+        "promoted",
+        "queens",
+        "rooks",
+        "turn",
+        "white",
+    )
+
+    def __init__(
+        self,
+        pawns: int,
+        knights: int,
+        bishops: int,
+        rooks: int,
+        queens: int,
+        kings: int,
+        white: int,
+        black: int,
+        occupied: int,
+        promoted: int,
+        turn: bool,
+        castling_rights: int,
+        ep_square: int | None,
+        halfmove_clock: int,
+        fullmove_number: int,
+    ) -> None:
+        self.pawns = pawns
+        self.knights = knights
+        self.bishops = bishops
+        self.rooks = rooks
+        self.queens = queens
+        self.kings = kings
+        self.white = white
+        self.black = black
+        self.occupied = occupied
+        self.promoted = promoted
+        self.turn = turn
+        self.castling_rights = castling_rights
+        self.ep_square = ep_square
+        self.halfmove_clock = halfmove_clock
+        self.fullmove_number = fullmove_number
 
 
 class SearchBoard:
@@ -73,7 +132,7 @@ class SearchBoard:
     halfmove_clock: int
     fullmove_number: int
     move_stack: list[chess.Move]
-    _saved: list[_State]
+    _saved: list[_Saved]
 
     def __init__(self, position: str | chess.Board) -> None:
         """The position of a FEN (python-chess reads it: ValueError when it is malformed) or
@@ -235,7 +294,7 @@ class SearchBoard:
         turn = self.turn
         ep_square = self.ep_square
         self._saved.append(
-            (
+            _Saved(
                 self.pawns,
                 self.knights,
                 self.bishops,
@@ -314,25 +373,22 @@ class SearchBoard:
 
     def pop(self) -> chess.Move:
         """Take back the last move pushed, as python-chess's `pop` does."""
-        (
-            self.pawns,
-            self.knights,
-            self.bishops,
-            self.rooks,
-            self.queens,
-            self.kings,
-            white,
-            black,
-            self.occupied,
-            self.promoted,
-            self.turn,
-            self.castling_rights,
-            self.ep_square,
-            self.halfmove_clock,
-            self.fullmove_number,
-        ) = self._saved.pop()
-        self.occupied_co[WHITE] = white
-        self.occupied_co[BLACK] = black
+        saved = self._saved.pop()
+        self.pawns = saved.pawns
+        self.knights = saved.knights
+        self.bishops = saved.bishops
+        self.rooks = saved.rooks
+        self.queens = saved.queens
+        self.kings = saved.kings
+        self.occupied_co[WHITE] = saved.white
+        self.occupied_co[BLACK] = saved.black
+        self.occupied = saved.occupied
+        self.promoted = saved.promoted
+        self.turn = saved.turn
+        self.castling_rights = saved.castling_rights
+        self.ep_square = saved.ep_square
+        self.halfmove_clock = saved.halfmove_clock
+        self.fullmove_number = saved.fullmove_number
         return self.move_stack.pop()
 
     def _toggle(self, piece_type: int, mask: int) -> None:
