@@ -221,7 +221,7 @@ def fit(args: argparse.Namespace) -> None:
         share = phase_fraction(phase)
         for index, count in counts.items():
             features[row, index] = count * (share if middlegame[index] else 1.0 - share)
-        agree += weighted == evaluation.evaluate_white(board)
+        agree += weighted == evaluation.evaluate_white(ours)
         scores.append(score)
         held_out.append(held)
     features = features[: len(scores)]

@@ -17,7 +17,7 @@ from typing import Final
 
 import chess
 
-from engine.search.bits import attackers, squares_down
+from engine.search.bits import attackers, piece_type_at, squares_down
 from engine.search.constants import (
     BB_DARK_SQUARES,
     BB_LIGHT_SQUARES,
@@ -57,8 +57,9 @@ Equal keys, the same position for the repetition rule and the transposition tabl
 class _Saved:
     """A position's fields as `push` found them, for `pop` to put back.
 
-    A class rather than a tuple: compiled, its fields hold the integers as they are, where a
-    tuple would need an object for each (an allocation per field per move).
+    A class rather than a tuple: compiled, its fields hold the integers unboxed wherever they
+    fit (a bitboard without g8 and h8), where a tuple would need an object for each (an
+    allocation per field per move).
     """
 
     __slots__ = (
@@ -148,7 +149,9 @@ class SearchBoard:
         self.occupied = board.occupied
         self.promoted = board.promoted
         self.turn = board.turn
-        self.castling_rights = board.castling_rights
+        # Rights without their king and rook unmoved mean nothing: cleaned, as python-chess's
+        # key and FEN clean them, they stay clean through every push.
+        self.castling_rights = board.clean_castling_rights()
         self.ep_square = board.ep_square
         self.halfmove_clock = board.halfmove_clock
         self.fullmove_number = board.fullmove_number
@@ -218,20 +221,7 @@ class SearchBoard:
 
     def piece_type_at(self, square: int) -> int:
         """The type of the piece on `square`, 0 when it is empty (python-chess says None)."""
-        mask = _SQUARES[square]
-        if not self.occupied & mask:
-            return 0
-        if self.pawns & mask:
-            return PAWN
-        if self.knights & mask:
-            return KNIGHT
-        if self.bishops & mask:
-            return BISHOP
-        if self.rooks & mask:
-            return ROOK
-        if self.queens & mask:
-            return QUEEN
-        return KING
+        return piece_type_at(self, square)
 
     def pieces_mask(self, piece_type: int, color: bool) -> int:
         """The squares of `color`'s pieces of `piece_type`, as python-chess's `pieces_mask`."""
@@ -263,9 +253,8 @@ class SearchBoard:
 
     def is_capture(self, move: chess.Move) -> bool:
         """Whether `move` takes a piece, as python-chess's `is_capture`."""
-        return bool(
-            _SQUARES[move.to_square] & self.occupied_co[not self.turn]
-        ) or self.is_en_passant(move)
+        touched = _SQUARES[move.from_square] ^ _SQUARES[move.to_square]
+        return bool(touched & self.occupied_co[not self.turn]) or self.is_en_passant(move)
 
     def is_insufficient_material(self) -> bool:
         """Whether neither side can ever mate, as python-chess's `is_insufficient_material`."""

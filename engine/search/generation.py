@@ -227,6 +227,39 @@ class SidePieces:
                 scored.append((key, _MOVES[from_square << 6 | to_square]))
 
 
+def _add_pawn_moves(
+    moves: list[chess.Move], board: SearchBoard, pawns: int, target: int, pinned: int, king_bb: int
+) -> None:
+    """Append the legal captures, then pushes, of the side to move's `pawns` onto `target`
+    (en passant aside), in python-chess's order; a pinned pawn moves only along its pin."""
+    squares = BB_SQUARES
+    turn = board.turn
+    theirs = board.occupied_co[not turn]
+    pawn_attacks = BB_PAWN_ATTACKS[turn]
+    for from_square in squares_down(pawns):
+        is_pinned = pinned & squares[from_square]
+        for to_square in squares_down(pawn_attacks[from_square] & theirs & target):
+            if not is_pinned or ray(from_square, to_square) & king_bb:
+                _add_pawn_move(moves, from_square, to_square)
+    empty = ~board.occupied
+    if turn:
+        singles = pawns << 8 & empty
+        doubles = singles << 8 & empty & (BB_RANK_3 | BB_RANK_4)
+        step = 8
+    else:
+        singles = pawns >> 8 & empty
+        doubles = singles >> 8 & empty & (BB_RANK_6 | BB_RANK_5)
+        step = -8
+    for to_square in squares_down(singles & target):
+        from_square = to_square - step
+        if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
+            _add_pawn_move(moves, from_square, to_square)
+    for to_square in squares_down(doubles & target):
+        from_square = to_square - 2 * step
+        if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
+            moves.append(_MOVES[from_square << 6 | to_square])
+
+
 def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[chess.Move]:
     """The legal moves of a side in check from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order."""
@@ -266,30 +299,7 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
                 moves.append(_MOVES[from_square << 6 | to_square])
     pawns = board.pawns & own & from_mask
     if pawns:
-        theirs = board.occupied_co[not turn]
-        pawn_attacks = BB_PAWN_ATTACKS[turn]
-        for from_square in squares_down(pawns):
-            is_pinned = pinned & squares[from_square]
-            for to_square in squares_down(pawn_attacks[from_square] & theirs & target):
-                if not is_pinned or ray(from_square, to_square) & king_bb:
-                    _add_pawn_move(moves, from_square, to_square)
-        empty = ~occupied
-        if turn:
-            singles = pawns << 8 & empty
-            doubles = singles << 8 & empty & (BB_RANK_3 | BB_RANK_4)
-            step = 8
-        else:
-            singles = pawns >> 8 & empty
-            doubles = singles >> 8 & empty & (BB_RANK_6 | BB_RANK_5)
-            step = -8
-        for to_square in squares_down(singles & target):
-            from_square = to_square - step
-            if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
-                _add_pawn_move(moves, from_square, to_square)
-        for to_square in squares_down(doubles & target):
-            from_square = to_square - 2 * step
-            if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
-                moves.append(_MOVES[from_square << 6 | to_square])
+        _add_pawn_moves(moves, board, pawns, target, pinned, king_bb)
     ep_square = board.ep_square
     if ep_square:
         # En passant, blocking or taking the checker.
@@ -333,30 +343,7 @@ def legal_moves(
     pawns = board.pawns & own & from_mask
     if not pawns:
         return moves
-    theirs = board.occupied_co[not turn]
-    pawn_attacks = BB_PAWN_ATTACKS[turn]
-    for from_square in squares_down(pawns):
-        is_pinned = pinned & squares[from_square]
-        for to_square in squares_down(pawn_attacks[from_square] & theirs & to_mask):
-            if not is_pinned or ray(from_square, to_square) & king_bb:
-                _add_pawn_move(moves, from_square, to_square)
-    empty = ~occupied
-    if turn:
-        singles = pawns << 8 & empty
-        doubles = singles << 8 & empty & (BB_RANK_3 | BB_RANK_4)
-        step = 8
-    else:
-        singles = pawns >> 8 & empty
-        doubles = singles >> 8 & empty & (BB_RANK_6 | BB_RANK_5)
-        step = -8
-    for to_square in squares_down(singles & to_mask):
-        from_square = to_square - step
-        if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
-            _add_pawn_move(moves, from_square, to_square)
-    for to_square in squares_down(doubles & to_mask):
-        from_square = to_square - 2 * step
-        if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
-            moves.append(_MOVES[from_square << 6 | to_square])
+    _add_pawn_moves(moves, board, pawns, to_mask, pinned, king_bb)
     if board.ep_square:
         moves.extend(en_passant_moves(board, from_mask, to_mask))
     return moves
@@ -369,7 +356,7 @@ def castling_moves(board: SearchBoard, rook_mask: int = BB_ALL) -> list[chess.Mo
     turn = board.turn
     own = board.occupied_co[turn]
     back_rank = BB_RANK_1 if turn else BB_RANK_8
-    king_home = chess.E1 if turn else chess.E8
+    king_home = 4 if turn else 60  # e1, e8
     king = BB_SQUARES[king_home]
     if not board.kings & own & ~board.promoted & king:
         return []

@@ -159,7 +159,7 @@ def iter_search(
         history.append(replay.key())
         game.push(move)
         replay.push(move)
-    # Searching from a fresh board keeps the move stack (and its cost) out of every push.
+    # The search starts from the position itself: its board knows nothing of the moves before.
     # A repetition cannot reach past the last capture or pawn move.
     history = history[max(len(history) - game.halfmove_clock, 0) :] if game.halfmove_clock else []
     board = SearchBoard(game.fen())

@@ -118,6 +118,18 @@ def test_special_moves_match_python_chess(fen: str, plies: int) -> None:
     walk(plies)
 
 
+def test_castling_rights_without_their_king_and_rook_are_cleaned() -> None:
+    """A FEN may grant rights whose rook is gone (or is an enemy knight): the key and the FEN
+    drop them, as python-chess's do, and a null move takes nothing."""
+    fen = "4k3/8/8/8/8/8/8/n3K2R w KQkq - 0 1"
+    reference = chess.Board(fen)
+    ours = SearchBoard(fen)
+    assert_same_answers(ours, reference)
+    assert ours.fen() == reference.fen() == "4k3/8/8/8/8/8/8/n3K2R w K - 0 1"
+    assert not ours.is_capture(chess.Move.null())
+    assert SearchBoard(reference).key() == ours.key()
+
+
 def test_a_promoted_piece_stays_promoted_as_it_moves() -> None:
     """The board remembers promoted pieces (python-chess does, for variants) through moves."""
     board = SearchBoard("7k/P7/8/8/8/8/8/K7 w - - 0 1")

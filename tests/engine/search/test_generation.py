@@ -15,6 +15,7 @@ from engine.search.generation import (
     legal_moves,
 )
 from tests.engine.search.test_bits import CHECKS
+from tests.engine.search.test_board import assert_same_answers
 from tests.engine.search.test_evaluation import positions
 
 # Positions rich in castling (through attacked squares too), en passant (pinned takers
@@ -34,8 +35,10 @@ ANY_MASK = st.integers(-(1 << 64), (1 << 64) - 1)
 
 
 def assert_generates_alike(board: chess.Board, from_mask: int, to_mask: int) -> None:
-    """`legal_moves` with all masks and with these, castling and en passant, as python-chess."""
+    """`legal_moves` with all masks and with these, castling and en passant, and the answers
+    `assert_same_answers` checks (the key among them), as python-chess."""
     ours = SearchBoard(board)
+    assert_same_answers(ours, board)
     for masks in ((chess.BB_ALL, chess.BB_ALL), (from_mask, to_mask)):
         assert legal_moves(ours, *masks) == list(board.generate_legal_moves(*masks)), board.fen()
     assert castling_moves(ours) == list(board.generate_castling_moves())

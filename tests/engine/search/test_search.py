@@ -383,3 +383,12 @@ def test_a_stop_during_the_second_line_yields_the_first() -> None:
     assert (first.depth, first.multipv, second.multipv) == (4, 1, 2)
     cut = list(iter_search(QUEEN_TWO_WAYS, max_depth=4, multipv=2, max_nodes=first.nodes + 1))
     assert cut[-1] == first
+
+
+def test_a_repetition_reaches_back_to_the_position_after_a_double_step() -> None:
+    """The position after ...h7h5 has an en passant square no pawn can use: reached again
+    without it, it is the same position, and the side a rook down takes the draw."""
+    start = "6k1/5ppp/8/8/8/8/5PPP/3R2K1 b - - 0 1"
+    infos = list(iter_search(start, moves=("h7h5", "d1d2", "g8h7", "d2d1"), max_depth=5))
+    assert infos[-1].best == "h7g8"
+    assert infos[-1].score_cp == 0
