@@ -465,7 +465,8 @@ class _SearchJob:
             ):
                 # Null move: if passing still fails high, a real move would too (no zugzwang
                 # while the side to move keeps a piece).
-                reduction = 3 if depth >= 6 else 2
+                # Deeper nodes, and those further above beta, prove the cut-off with less.
+                reduction = 2 + depth // 3 + min((static - beta) // 200, 2)
                 keys.append(key)
                 board.push(_NULL_MOVE)
                 score = -self._search(
