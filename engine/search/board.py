@@ -37,7 +37,6 @@ from engine.search.constants import (
 
 __all__ = ["PositionKey", "SearchBoard"]
 
-_SQUARES: Final = BB_SQUARES
 _ROOK_CASTLING: Final = {
     # king's destination: (rook's square before, rook's square after)
     chess.G1: (chess.H1, chess.F1),
@@ -46,7 +45,6 @@ _ROOK_CASTLING: Final = {
     chess.C8: (chess.A8, chess.D8),
 }
 _BACK_RANKS: Final = (BB_RANK_8, BB_RANK_1)  # indexed by colour
-_PAWN_ATTACKS: Final = BB_PAWN_ATTACKS
 
 PositionKey = tuple[int, int, int, int, int, int, int, int, bool, int, int]
 """A position exactly, as python-chess's `_transposition_key` tells it: pieces, side to move,
@@ -207,8 +205,8 @@ class SearchBoard:
     def _can_take_en_passant(self, ep_square: int) -> bool:
         """Whether a pawn of the side to move can legally take en passant on `ep_square`."""
         turn = self.turn
-        takers = _PAWN_ATTACKS[not turn][ep_square] & self.pawns & self.occupied_co[turn]
-        if not takers or self.occupied & _SQUARES[ep_square]:
+        takers = BB_PAWN_ATTACKS[not turn][ep_square] & self.pawns & self.occupied_co[turn]
+        if not takers or self.occupied & BB_SQUARES[ep_square]:
             return False
         for from_square in squares_down(takers):
             self.push(chess.Move(from_square, ep_square))
@@ -246,14 +244,14 @@ class SearchBoard:
         diff = to_square - from_square
         return (
             self.ep_square == to_square
-            and bool(self.pawns & _SQUARES[from_square])
+            and bool(self.pawns & BB_SQUARES[from_square])
             and diff in (7, 9, -7, -9)
-            and not self.occupied & _SQUARES[to_square]
+            and not self.occupied & BB_SQUARES[to_square]
         )
 
     def is_capture(self, move: chess.Move) -> bool:
         """Whether `move` takes a piece, as python-chess's `is_capture`."""
-        touched = _SQUARES[move.from_square] ^ _SQUARES[move.to_square]
+        touched = BB_SQUARES[move.from_square] ^ BB_SQUARES[move.to_square]
         return bool(touched & self.occupied_co[not self.turn]) or self.is_en_passant(move)
 
     def is_insufficient_material(self) -> bool:
@@ -312,8 +310,8 @@ class SearchBoard:
         if from_square == to_square:
             return  # The null move (python-chess's is a1 to a1).
 
-        from_bb = _SQUARES[from_square]
-        to_bb = _SQUARES[to_square]
+        from_bb = BB_SQUARES[from_square]
+        to_bb = BB_SQUARES[to_square]
         piece = self.piece_type_at(from_square)
         captured = self.piece_type_at(to_square)
         self.castling_rights &= ~(from_bb | to_bb)
@@ -333,7 +331,7 @@ class SearchBoard:
                 self.ep_square = from_square + diff // 2
             elif to_square == ep_square and not captured:
                 # En passant: the pawn taken stands beside the one that takes.
-                taken_bb = _SQUARES[to_square - 8 if turn else to_square + 8]
+                taken_bb = BB_SQUARES[to_square - 8 if turn else to_square + 8]
                 self.pawns ^= taken_bb
                 occupied_co[not turn] ^= taken_bb
                 self.occupied ^= taken_bb
@@ -341,7 +339,7 @@ class SearchBoard:
             self.castling_rights &= ~_BACK_RANKS[turn]
             rook_squares = _ROOK_CASTLING.get(to_square)
             if rook_squares is not None and abs(to_square - from_square) == 2:
-                rook_bb = _SQUARES[rook_squares[0]] | _SQUARES[rook_squares[1]]
+                rook_bb = BB_SQUARES[rook_squares[0]] | BB_SQUARES[rook_squares[1]]
                 self.rooks ^= rook_bb
                 occupied_co[turn] ^= rook_bb
                 self.occupied ^= rook_bb
