@@ -307,8 +307,11 @@ async def test_a_killed_worker_does_not_stop_analysis(analysed: LiveServer) -> N
 
 
 async def test_evaluations_reach_the_pgn_and_survive_a_restart(tmp_path: Path) -> None:
-    """Analysed positions carry [%eval] in the PGN, also for a finished game after a restart."""
-    async with serve(tmp_path / "data", **ANALYSIS) as live:
+    """Analysed positions carry [%eval] in the PGN, also for a finished game after a restart.
+
+    The game's review is off: finished while either server runs, it would add its own
+    evaluations and marks to the PGN between the two reads (test_review.py covers it)."""
+    async with serve(tmp_path / "data", **ANALYSIS, review=False) as live:
         game_id, _ = await live.started_game()
         async with websockets.connect(ws_url(live, f"/ws/games/{game_id}")) as ws:
             watcher = Watcher(ws)
@@ -323,7 +326,7 @@ async def test_evaluations_reach_the_pgn_and_survive_a_restart(tmp_path: Path) -
         )
         assert r.status_code == 200
         before = (await live.client.get(f"/api/games/{game_id}/pgn")).text
-    async with serve(tmp_path / "data", **ANALYSIS) as live:
+    async with serve(tmp_path / "data", **ANALYSIS, review=False) as live:
         after = (await live.client.get(f"/api/games/{game_id}/pgn")).text
     assert after == before
     game = chess.pgn.read_game(io.StringIO(after))
