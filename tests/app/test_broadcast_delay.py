@@ -11,7 +11,9 @@ import websockets
 from tests.app.test_live import recv_json, ws_url
 from tests.conftest import LiveServer
 
-DELAY_S = 1
+# Long enough that the requests each test makes before a release land inside the delay
+# even on a loaded machine (make test runs two test processes).
+DELAY_S = 2
 
 
 async def test_delay_holds_spectators_and_public_reads_back_but_not_the_operator(
@@ -41,7 +43,7 @@ async def test_delay_holds_spectators_and_public_reads_back_but_not_the_operator
         snapshot = await recv_json(ws)
         assert snapshot["game"]["status"] == "created"
         assert snapshot["game"]["seq"] == 0
-        start = await recv_json(ws, 3)
+        start = await recv_json(ws, DELAY_S + 3)
         assert start["type"] == "start"
         assert time.monotonic() - paired_at >= DELAY_S - 0.05
         acked: dict[int, float] = {}
@@ -61,7 +63,7 @@ async def test_delay_holds_spectators_and_public_reads_back_but_not_the_operator
             await asyncio.sleep(0.3)
         arrived: dict[int, float] = {}
         while len(arrived) < 2:
-            message = await recv_json(ws, 3)
+            message = await recv_json(ws, DELAY_S + 3)
             if message["type"] == "move":
                 arrived[message["ply"]] = time.monotonic()
         for ply in (1, 2):
@@ -90,9 +92,9 @@ async def test_delay_holds_rounds_standings_and_public_exports(live: LiveServer)
         r = await live.client.post(f"/api/tournaments/{tid}/rounds", json={}, headers=live.auth())
         paired_at = time.monotonic()
         game = r.json()["pairings"][0]["game"]
-        message = await recv_json(ws, 3)
+        message = await recv_json(ws, DELAY_S + 3)
         while message["type"] != "round":
-            message = await recv_json(ws, 3)
+            message = await recv_json(ws, DELAY_S + 3)
         assert time.monotonic() - paired_at >= DELAY_S - 0.05
         r = await live.client.post(
             f"/api/tournaments/{tid}/rounds/1/results",
@@ -108,9 +110,9 @@ async def test_delay_holds_rounds_standings_and_public_exports(live: LiveServer)
             await live.client.get(f"/api/tournaments/{tid}/standings", headers=live.auth())
         ).json()
         assert [row["points"] for row in operator["standings"]] == [1.0, 0.0]
-        message = await recv_json(ws, 3)
+        message = await recv_json(ws, DELAY_S + 3)
         while message["type"] != "standings":
-            message = await recv_json(ws, 3)
+            message = await recv_json(ws, DELAY_S + 3)
         assert time.monotonic() - decided_at >= DELAY_S - 0.05
         assert [row["points"] for row in message["standings"]] == [1.0, 0.0]
     public_game = (await live.client.get(f"/api/games/{game}")).json()
