@@ -84,11 +84,15 @@ system-deps:
 screenshots: install system-deps
 	GM_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/site
 
+# Two test processes (pytest-xdist), each file's tests kept together in one of them and in
+# their order; `$(BIN)/python -m pytest` runs the suite in a single process.
+PYTEST_PROCESSES ?= -n 2 --dist loadfile
+
 test: lint system-deps native
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PROCESSES)
 
 test-full: lint system-deps native
-	GM_TEST_FULL=1 $(BIN)/python -m pytest --timeout 1800
+	GM_TEST_FULL=1 $(BIN)/python -m pytest $(PYTEST_PROCESSES) --timeout 1800
 
 bench-moves: install
 	$(BIN)/python bench/moves.py
