@@ -43,12 +43,42 @@ def free_socket() -> socket.socket:
     return sock
 
 
+# Ports for subprocesses that bind their own, below Linux's ephemeral range (32768-60999),
+# from which bind() to port 0 and outgoing connections take theirs: one of these is never
+# taken by the machine's own traffic in the moment before its server binds it. Each
+# pytest-xdist process has a block of its own (gw0, gw1, ...; a single process has the
+# first), so the two test processes of `make test` never hand out the same port.
+_PORT_BLOCK = 2000
+_PORTS_FROM = 20000
+_next_ports: Iterator[int] | None = None
+
+
+def _own_ports() -> Iterator[int]:
+    """This test process's ports, round and round, from a point set by its pid."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = _PORTS_FROM + (index % 6) * _PORT_BLOCK
+    offset = os.getpid() % _PORT_BLOCK
+    while True:
+        for step in range(_PORT_BLOCK):
+            yield first + (offset + step) % _PORT_BLOCK
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (for subprocesses that bind it themselves)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port that is free now and that nothing but the caller will take: for subprocesses
+    that bind it themselves (see `_own_ports`)."""
+    global _next_ports
+    if _next_ports is None:
+        _next_ports = _own_ports()
+    for _ in range(_PORT_BLOCK):
+        port = next(_next_ports)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or left in TIME_WAIT by an earlier server
+            return port
+    raise RuntimeError(f"none of this test process's {_PORT_BLOCK} ports is free")
 
 
 class FakeTime:
