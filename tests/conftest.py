@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -46,10 +47,11 @@ def free_socket() -> socket.socket:
 # Ports for subprocesses that bind their own, below Linux's ephemeral range (32768-60999),
 # from which bind() to port 0 and outgoing connections take theirs: one of these is never
 # taken by the machine's own traffic in the moment before its server binds it. Each
-# pytest-xdist process has a block of its own (gw0, gw1, ...; a single process has the
+# pytest-xdist process has a block of its own (gw0 to gw5; a single process has the
 # first), so the two test processes of `make test` never hand out the same port.
 _PORT_BLOCK = 2000
 _PORTS_FROM = 20000
+_BLOCKS = (32768 - _PORTS_FROM) // _PORT_BLOCK
 _next_ports: Iterator[int] | None = None
 
 
@@ -57,11 +59,10 @@ def _own_ports() -> Iterator[int]:
     """This test process's ports, round and round, from a point set by its pid."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker[2:].isdigit() else 0
-    first = _PORTS_FROM + (index % 6) * _PORT_BLOCK
-    offset = os.getpid() % _PORT_BLOCK
-    while True:
-        for step in range(_PORT_BLOCK):
-            yield first + (offset + step) % _PORT_BLOCK
+    first = _PORTS_FROM + index % _BLOCKS * _PORT_BLOCK
+    ports = range(first, first + _PORT_BLOCK)
+    start = os.getpid() % _PORT_BLOCK
+    return itertools.cycle([*ports[start:], *ports[:start]])
 
 
 def free_port() -> int:
