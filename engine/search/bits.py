@@ -2,8 +2,13 @@
 
 python-chess's own (`piece_type_at`, `attackers_mask`, `is_check`, `scan_reversed`, `lsb`,
 `ray`, `between`, ...) are methods, generators and functions that stay interpreted Python when
-the search is compiled (`make native`); these give the same answers from the same fields and
-attack tables, and compile to C with the search. They are the same code when run from source.
+the search is compiled (`make native`); these give the same answers from the same fields, on
+the search's signed bitboards (`engine.search.constants`), and compile to C with the search.
+They are the same code when run from source.
+
+Sliding attacks come from tables indexed by the occupancy of one line through the square, an
+8-bit number gathered with shifts: python-chess's tables are dictionaries keyed by the
+occupancy itself, a hashed object per lookup. The tables hold python-chess's attacks.
 """
 
 from __future__ import annotations
@@ -11,17 +16,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 import chess
+from mypy_extensions import i64
 
 from engine.search.constants import (
-    BB_DIAG_ATTACKS,
-    BB_DIAG_MASKS,
-    BB_FILE_ATTACKS,
-    BB_FILE_MASKS,
+    BB_BELOW_H8,
+    BB_BETWEEN,
+    BB_FILE_A,
+    BB_H8,
     BB_KING_ATTACKS,
     BB_KNIGHT_ATTACKS,
     BB_PAWN_ATTACKS,
-    BB_RANK_ATTACKS,
-    BB_RANK_MASKS,
     BB_RAYS,
     BB_SQUARES,
     BISHOP,
@@ -30,6 +34,7 @@ from engine.search.constants import (
     PAWN,
     QUEEN,
     ROOK,
+    to_bitboard,
 )
 
 if TYPE_CHECKING:
@@ -39,41 +44,160 @@ if TYPE_CHECKING:
 __all__ = [
     "attackers",
     "between",
+    "bishop_attacks",
     "flip_vertical",
+    "highest_square",
     "in_check",
     "lowest_square",
+    "more_than_one",
     "piece_type_at",
+    "popcount",
     "ray",
+    "rook_attacks",
     "square_distance",
     "squares_down",
     "squares_up",
+    "wrap",
 ]
 
 _SQUARES: Final = BB_SQUARES
 _KING_ATTACKS: Final = BB_KING_ATTACKS
 _KNIGHT_ATTACKS: Final = BB_KNIGHT_ATTACKS
 _PAWN_ATTACKS: Final = BB_PAWN_ATTACKS
-_RANK_ATTACKS: Final = BB_RANK_ATTACKS
-_FILE_ATTACKS: Final = BB_FILE_ATTACKS
-_DIAG_ATTACKS: Final = BB_DIAG_ATTACKS
-_RANK_MASKS: Final = BB_RANK_MASKS
-_FILE_MASKS: Final = BB_FILE_MASKS
-_DIAG_MASKS: Final = BB_DIAG_MASKS
 _RAYS: Final = BB_RAYS
-_BETWEEN: Final = [[chess.between(a, b) for b in chess.SQUARES] for a in chess.SQUARES]
+_BETWEEN: Final = BB_BETWEEN
+_BIT_62: Final[i64] = 1 << 62
+_BELOW_62: Final[i64] = (1 << 62) - 1
+_ONES: Final = [int.bit_count(index) for index in range(1 << 16)]
 
 
-def lowest_square(mask: int) -> int:
+def _line(square: int, step_file: int, step_rank: int) -> list[int]:
+    """The squares of the line through `square` in one direction and the other, by file
+    (by rank for a file)."""
+    squares = [square]
+    for sign in (1, -1):
+        file, rank = chess.square_file(square), chess.square_rank(square)
+        while True:
+            file += sign * step_file
+            rank += sign * step_rank
+            if not (0 <= file < 8 and 0 <= rank < 8):
+                break
+            squares.append(chess.square(file, rank))
+    return squares
+
+
+def _line_table(
+    step_file: int, step_rank: int, table: list[dict[int, int]], masks: list[int]
+) -> list[i64]:
+    """For each square and each 8-bit occupancy of its line (bit `i`: the line's square on
+    file `i`, or on rank `i` for a file), the attacks along that line, from python-chess's
+    `table` (its rank, file or diagonal attacks, keyed by the occupancy within `masks`)."""
+    attacks: list[i64] = []
+    for square in chess.SQUARES:
+        line = _line(square, step_file, step_rank)
+        line_mask = 0
+        for on_line in line:
+            line_mask |= chess.BB_SQUARES[on_line]
+        for index in range(256):
+            occupied = 0
+            for on_line in line:
+                coordinate = chess.square_rank(on_line) if step_file == 0 else on_line & 7
+                if index >> coordinate & 1:
+                    occupied |= chess.BB_SQUARES[on_line]
+            reach = table[square][occupied & masks[square]] & line_mask
+            attacks.append(to_bitboard(reach))
+    return attacks
+
+
+def _line_masks(step_file: int, step_rank: int) -> list[i64]:
+    masks: list[i64] = []
+    for square in chess.SQUARES:
+        mask = 0
+        for on_line in _line(square, step_file, step_rank):
+            mask |= chess.BB_SQUARES[on_line]
+        masks.append(to_bitboard(mask))
+    return masks
+
+
+_RANK_TABLE: Final = _line_table(1, 0, chess.BB_RANK_ATTACKS, chess.BB_RANK_MASKS)
+_FILE_TABLE: Final = _line_table(0, 1, chess.BB_FILE_ATTACKS, chess.BB_FILE_MASKS)
+_DIAG_TABLE: Final = _line_table(1, 1, chess.BB_DIAG_ATTACKS, chess.BB_DIAG_MASKS)
+_ANTI_TABLE: Final = _line_table(1, -1, chess.BB_DIAG_ATTACKS, chess.BB_DIAG_MASKS)
+_DIAG_LINES: Final = _line_masks(1, 1)
+_ANTI_LINES: Final = _line_masks(1, -1)
+
+
+def rook_attacks(square: int, occupied: i64) -> i64:
+    """The squares a rook on `square` attacks with `occupied` as the blockers."""
+    rank = occupied >> (square & 56) & 255
+    # The file's eight squares gathered into one byte, rank by rank.
+    gathered = occupied >> (square & 7) & BB_FILE_A
+    gathered |= gathered >> 7
+    gathered |= gathered >> 14
+    gathered |= gathered >> 28
+    return _RANK_TABLE[square << 8 | rank] | _FILE_TABLE[square << 8 | (gathered & 255)]
+
+
+def bishop_attacks(square: int, occupied: i64) -> i64:
+    """The squares a bishop on `square` attacks with `occupied` as the blockers."""
+    # Each diagonal has one square per file: its ranks folded onto one byte keep them apart.
+    diagonal = occupied & _DIAG_LINES[square]
+    diagonal |= diagonal >> 32
+    diagonal |= diagonal >> 16
+    diagonal |= diagonal >> 8
+    anti = occupied & _ANTI_LINES[square]
+    anti |= anti >> 32
+    anti |= anti >> 16
+    anti |= anti >> 8
+    return _DIAG_TABLE[square << 8 | (diagonal & 255)] | _ANTI_TABLE[square << 8 | (anti & 255)]
+
+
+def wrap(mask: i64) -> i64:
+    """`mask`'s low 64 bits as a bitboard: a left shift's result. Compiled, the shift has
+    already wrapped and this changes nothing; from source it drops what went past h8."""
+    return (mask & BB_BELOW_H8) | (BB_H8 if mask >> 63 & 1 else 0)
+
+
+def lowest_square(mask: i64) -> int:
     """The lowest square of the non-empty `mask`, as `chess.lsb`."""
-    return (mask & -mask).bit_length() - 1
+    low = mask & _BELOW_62
+    if low:
+        # Below g8 the number fits an unboxed `int`, whose bit_length is native.
+        return int(low & -low).bit_length() - 1
+    return 62 if mask & _BIT_62 else 63
 
 
-def ray(a: int, b: int) -> int:
+def highest_square(mask: i64) -> int:
+    """The highest square of the non-empty `mask`, as `chess.msb`."""
+    if mask < 0:
+        return 63
+    if mask & _BIT_62:
+        return 62
+    return int(mask).bit_length() - 1
+
+
+def popcount(mask: i64) -> int:
+    """How many squares `mask` holds, as `chess.popcount`."""
+    ones = _ONES
+    return (
+        ones[mask & 0xFFFF]
+        + ones[mask >> 16 & 0xFFFF]
+        + ones[mask >> 32 & 0xFFFF]
+        + ones[mask >> 48 & 0xFFFF]
+    )
+
+
+def more_than_one(mask: i64) -> bool:
+    """Whether `mask` holds two squares or more."""
+    return mask != BB_H8 and bool(mask & (mask - 1))
+
+
+def ray(a: int, b: int) -> i64:
     """The whole line through squares `a` and `b` (empty if they share none), as `chess.ray`."""
     return _RAYS[a][b]
 
 
-def between(a: int, b: int) -> int:
+def between(a: int, b: int) -> i64:
     """The squares strictly between `a` and `b` on their line, as `chess.between`."""
     return _BETWEEN[a][b]
 
@@ -84,29 +208,40 @@ def square_distance(a: int, b: int) -> int:
 
 
 def flip_vertical(mask: int) -> int:
-    """`mask` with rank 1 and rank 8 swapped and so on, as `chess.flip_vertical`."""
+    """`mask` with rank 1 and rank 8 swapped and so on, as `chess.flip_vertical`: for a
+    python-chess bitboard, or one of the search's without h8 (pawns)."""
     mask = (mask >> 8) & 0x00FF_00FF_00FF_00FF | (mask & 0x00FF_00FF_00FF_00FF) << 8
     mask = (mask >> 16) & 0x0000_FFFF_0000_FFFF | (mask & 0x0000_FFFF_0000_FFFF) << 16
     return mask >> 32 | (mask & 0x0000_0000_FFFF_FFFF) << 32
 
 
-def squares_down(mask: int) -> list[int]:
+def squares_down(mask: i64) -> list[int]:
     """The squares of `mask` from the highest, as `chess.scan_reversed` gives them."""
     squares = []
-    while mask:
-        square = mask.bit_length() - 1
+    if mask < 0:
+        squares.append(63)
+    if mask & _BIT_62:
+        squares.append(62)
+    low = int(mask & _BELOW_62)
+    while low:
+        square = low.bit_length() - 1
         squares.append(square)
-        mask ^= _SQUARES[square]
+        low ^= 1 << square
     return squares
 
 
-def squares_up(mask: int) -> list[int]:
+def squares_up(mask: i64) -> list[int]:
     """The squares of `mask` from the lowest, as `chess.scan_forward` gives them."""
     squares = []
-    while mask:
-        lowest = mask & -mask
+    low = int(mask & _BELOW_62)
+    while low:
+        lowest = low & -low
         squares.append(lowest.bit_length() - 1)
-        mask ^= lowest
+        low ^= lowest
+    if mask & _BIT_62:
+        squares.append(62)
+    if mask < 0:
+        squares.append(63)
     return squares
 
 
@@ -128,20 +263,21 @@ def piece_type_at(board: SearchBoard, square: int) -> int:
     return KING
 
 
-def attackers(board: SearchBoard, color: bool, square: int, occupied: int) -> int:
+def attackers(board: SearchBoard, color: bool, square: int, occupied: i64) -> i64:
     """The pieces of `color` that attack `square` with `occupied` as the blockers, as
     `board.attackers_mask(color, square, occupied)`."""
     queens = board.queens
-    straight = queens | board.rooks
-    diagonal = queens | board.bishops
     found = (
         (_KING_ATTACKS[square] & board.kings)
         | (_KNIGHT_ATTACKS[square] & board.knights)
-        | (_RANK_ATTACKS[square][_RANK_MASKS[square] & occupied] & straight)
-        | (_FILE_ATTACKS[square][_FILE_MASKS[square] & occupied] & straight)
-        | (_DIAG_ATTACKS[square][_DIAG_MASKS[square] & occupied] & diagonal)
         | (_PAWN_ATTACKS[not color][square] & board.pawns)
     )
+    straight = queens | board.rooks
+    if straight:
+        found |= rook_attacks(square, occupied) & straight
+    diagonal = queens | board.bishops
+    if diagonal:
+        found |= bishop_attacks(square, occupied) & diagonal
     return found & board.occupied_co[color]
 
 
@@ -151,4 +287,4 @@ def in_check(board: SearchBoard) -> bool:
     king = board.occupied_co[turn] & board.kings & ~board.promoted
     if not king:
         return False
-    return bool(attackers(board, not turn, king.bit_length() - 1, board.occupied))
+    return bool(attackers(board, not turn, lowest_square(king), board.occupied))

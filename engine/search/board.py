@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Final
 
 import chess
+from mypy_extensions import i64
 
-from engine.search.bits import attackers, piece_type_at, squares_down
+from engine.search.bits import attackers, lowest_square, piece_type_at, popcount, squares_down
 from engine.search.constants import (
     BB_DARK_SQUARES,
     BB_LIGHT_SQUARES,
@@ -33,6 +34,8 @@ from engine.search.constants import (
     QUEEN,
     ROOK,
     WHITE,
+    from_bitboard,
+    to_bitboard,
 )
 
 __all__ = ["PositionKey", "SearchBoard"]
@@ -46,7 +49,7 @@ _ROOK_CASTLING: Final = {
 }
 _BACK_RANKS: Final = (BB_RANK_8, BB_RANK_1)  # indexed by colour
 
-PositionKey = tuple[int, int, int, int, int, int, int, int, bool, int, int]
+PositionKey = tuple[i64, i64, i64, i64, i64, i64, i64, i64, bool, i64, int]
 """A position exactly, as python-chess's `_transposition_key` tells it: pieces, side to move,
 castling rights and the en passant square when a pawn can legally take there (else -1).
 Equal keys, the same position for the repetition rule and the transposition table."""
@@ -80,18 +83,18 @@ class _Saved:
 
     def __init__(
         self,
-        pawns: int,
-        knights: int,
-        bishops: int,
-        rooks: int,
-        queens: int,
-        kings: int,
-        white: int,
-        black: int,
-        occupied: int,
-        promoted: int,
+        pawns: i64,
+        knights: i64,
+        bishops: i64,
+        rooks: i64,
+        queens: i64,
+        kings: i64,
+        white: i64,
+        black: i64,
+        occupied: i64,
+        promoted: i64,
         turn: bool,
-        castling_rights: int,
+        castling_rights: i64,
         ep_square: int | None,
         halfmove_clock: int,
         fullmove_number: int,
@@ -116,17 +119,17 @@ class _Saved:
 class SearchBoard:
     """A standard-chess position with python-chess's fields, and the search's push and pop."""
 
-    pawns: int
-    knights: int
-    bishops: int
-    rooks: int
-    queens: int
-    kings: int
-    occupied_co: list[int]
-    occupied: int
-    promoted: int
+    pawns: i64
+    knights: i64
+    bishops: i64
+    rooks: i64
+    queens: i64
+    kings: i64
+    occupied_co: list[i64]
+    occupied: i64
+    promoted: i64
     turn: bool
-    castling_rights: int
+    castling_rights: i64
     ep_square: int | None
     halfmove_clock: int
     fullmove_number: int
@@ -137,19 +140,22 @@ class SearchBoard:
         """The position of a FEN (python-chess reads it: ValueError when it is malformed) or
         of python-chess's `Board` (without its move stack)."""
         board = chess.Board(position) if isinstance(position, str) else position
-        self.pawns = board.pawns
-        self.knights = board.knights
-        self.bishops = board.bishops
-        self.rooks = board.rooks
-        self.queens = board.queens
-        self.kings = board.kings
-        self.occupied_co = [board.occupied_co[BLACK], board.occupied_co[WHITE]]
-        self.occupied = board.occupied
-        self.promoted = board.promoted
+        self.pawns = to_bitboard(board.pawns)
+        self.knights = to_bitboard(board.knights)
+        self.bishops = to_bitboard(board.bishops)
+        self.rooks = to_bitboard(board.rooks)
+        self.queens = to_bitboard(board.queens)
+        self.kings = to_bitboard(board.kings)
+        self.occupied_co = [
+            to_bitboard(board.occupied_co[BLACK]),
+            to_bitboard(board.occupied_co[WHITE]),
+        ]
+        self.occupied = to_bitboard(board.occupied)
+        self.promoted = to_bitboard(board.promoted)
         self.turn = board.turn
         # Rights without their king and rook unmoved mean nothing: cleaned, as python-chess's
         # key and FEN clean them, they stay clean through every push.
-        self.castling_rights = board.clean_castling_rights()
+        self.castling_rights = to_bitboard(board.clean_castling_rights())
         self.ep_square = board.ep_square
         self.halfmove_clock = board.halfmove_clock
         self.fullmove_number = board.fullmove_number
@@ -159,18 +165,18 @@ class SearchBoard:
     def to_board(self) -> chess.Board:
         """This position as python-chess's `Board` (without the move stack)."""
         board = chess.Board(None)
-        board.pawns = self.pawns
-        board.knights = self.knights
-        board.bishops = self.bishops
-        board.rooks = self.rooks
-        board.queens = self.queens
-        board.kings = self.kings
-        board.occupied_co[WHITE] = self.occupied_co[WHITE]
-        board.occupied_co[BLACK] = self.occupied_co[BLACK]
-        board.occupied = self.occupied
-        board.promoted = self.promoted
+        board.pawns = from_bitboard(self.pawns)
+        board.knights = from_bitboard(self.knights)
+        board.bishops = from_bitboard(self.bishops)
+        board.rooks = from_bitboard(self.rooks)
+        board.queens = from_bitboard(self.queens)
+        board.kings = from_bitboard(self.kings)
+        board.occupied_co[WHITE] = from_bitboard(self.occupied_co[WHITE])
+        board.occupied_co[BLACK] = from_bitboard(self.occupied_co[BLACK])
+        board.occupied = from_bitboard(self.occupied)
+        board.promoted = from_bitboard(self.promoted)
         board.turn = self.turn
-        board.castling_rights = self.castling_rights
+        board.castling_rights = from_bitboard(self.castling_rights)
         board.ep_square = self.ep_square
         board.halfmove_clock = self.halfmove_clock
         board.fullmove_number = self.fullmove_number
@@ -211,7 +217,7 @@ class SearchBoard:
         for from_square in squares_down(takers):
             self.push(chess.Move(from_square, ep_square))
             king = self.kings & self.occupied_co[turn]
-            safe = not attackers(self, self.turn, king.bit_length() - 1, self.occupied)
+            safe = not attackers(self, self.turn, lowest_square(king), self.occupied)
             self.pop()
             if safe:
                 return True
@@ -221,7 +227,7 @@ class SearchBoard:
         """The type of the piece on `square`, 0 when it is empty (python-chess says None)."""
         return piece_type_at(self, square)
 
-    def pieces_mask(self, piece_type: int, color: bool) -> int:
+    def pieces_mask(self, piece_type: int, color: bool) -> i64:
         """The squares of `color`'s pieces of `piece_type`, as python-chess's `pieces_mask`."""
         if piece_type == PAWN:
             mask = self.pawns
@@ -265,8 +271,7 @@ class SearchBoard:
         if own & self.knights:
             # A lone knight mates only with the other side's own pieces in the way.
             return (
-                int.bit_count(own) <= 2
-                and not self.occupied_co[not color] & ~self.kings & ~self.queens
+                popcount(own) <= 2 and not self.occupied_co[not color] & ~self.kings & ~self.queens
             )
         if own & self.bishops:
             # Bishops all on one colour of square, with no knight or pawn to block a king.
@@ -378,7 +383,7 @@ class SearchBoard:
         self.fullmove_number = saved.fullmove_number
         return self.move_stack.pop()
 
-    def _toggle(self, piece_type: int, mask: int) -> None:
+    def _toggle(self, piece_type: int, mask: i64) -> None:
         if piece_type == PAWN:
             self.pawns ^= mask
         elif piece_type == KNIGHT:

@@ -10,18 +10,13 @@ castling), never the reverse.
 from __future__ import annotations
 
 import chess
+from mypy_extensions import i64
 
-from engine.search.bits import lowest_square, piece_type_at
+from engine.search.bits import bishop_attacks, lowest_square, piece_type_at, rook_attacks
 from engine.search.board import SearchBoard
 from engine.search.constants import (
-    BB_DIAG_ATTACKS,
-    BB_DIAG_MASKS,
-    BB_FILE_ATTACKS,
-    BB_FILE_MASKS,
     BB_KNIGHT_ATTACKS,
     BB_PAWN_ATTACKS,
-    BB_RANK_ATTACKS,
-    BB_RANK_MASKS,
     BB_SQUARES,
     KING,
 )
@@ -36,16 +31,16 @@ class CheckSquares:
 
     __slots__ = ("by_type", "discoverers")
 
+    by_type: tuple[i64, i64, i64, i64, i64, i64, i64]
+    discoverers: i64
+
     def __init__(self, board: SearchBoard) -> None:
         turn = board.turn
         them = board.occupied_co[not turn]
         king = lowest_square(board.kings & them)
         occupied = board.occupied
-        diagonal = BB_DIAG_ATTACKS[king][BB_DIAG_MASKS[king] & occupied]
-        straight = (
-            BB_RANK_ATTACKS[king][BB_RANK_MASKS[king] & occupied]
-            | BB_FILE_ATTACKS[king][BB_FILE_MASKS[king] & occupied]
-        )
+        diagonal = bishop_attacks(king, occupied)
+        straight = rook_attacks(king, occupied)
         # A pawn of the side to move checks from where an enemy pawn on the king's square
         # would attack; a king never gives check itself (castling is handled by the caller).
         self.by_type = (
@@ -60,8 +55,8 @@ class CheckSquares:
         own = board.occupied_co[turn]
         straight_sliders = (board.rooks | board.queens) & own
         diagonal_sliders = (board.bishops | board.queens) & own
-        snipers = ((BB_RANK_ATTACKS[king][0] | BB_FILE_ATTACKS[king][0]) & straight_sliders) | (
-            BB_DIAG_ATTACKS[king][0] & diagonal_sliders
+        snipers = (rook_attacks(king, 0) & straight_sliders) | (
+            bishop_attacks(king, 0) & diagonal_sliders
         )
         self.discoverers = lone_blockers(king, snipers, occupied) & own
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
-import chess
+from mypy_extensions import i64
 
+from engine.search.bits import popcount
 from engine.search.board import SearchBoard
 from engine.search.constants import (
     BB_LIGHT_SQUARES,
@@ -44,12 +45,12 @@ _MINOR: Final = _VALUES[BISHOP]
 _ROOK: Final = _VALUES[ROOK]
 
 
-def _material(board: SearchBoard, mask: chess.Bitboard) -> int:
+def _material(board: SearchBoard, mask: i64) -> int:
     return (
-        _VALUES[KNIGHT] * int.bit_count(board.knights & mask)
-        + _MINOR * int.bit_count(board.bishops & mask)
-        + _ROOK * int.bit_count(board.rooks & mask)
-        + _VALUES[QUEEN] * int.bit_count(board.queens & mask)
+        _VALUES[KNIGHT] * popcount(board.knights & mask)
+        + _MINOR * popcount(board.bishops & mask)
+        + _ROOK * popcount(board.rooks & mask)
+        + _VALUES[QUEEN] * popcount(board.queens & mask)
     )
 
 
@@ -65,11 +66,7 @@ def scale_drawish(board: SearchBoard, score: int) -> int:
     pawns = board.pawns
     if not pawns & strong:
         knights = board.knights
-        if (
-            not pawns
-            and not strong & ~(board.kings | knights)
-            and int.bit_count(strong & knights) <= 2
-        ):
+        if not pawns and not strong & ~(board.kings | knights) and popcount(strong & knights) <= 2:
             return 0  # Two knights cannot force mate without pawns to lift a stalemate.
         strong_material = _material(board, strong)
         weak_material = _material(board, board.occupied_co[not ahead])
@@ -84,9 +81,9 @@ def scale_drawish(board: SearchBoard, score: int) -> int:
     bishops = board.bishops
     if (
         not (board.knights | board.rooks | board.queens)
-        and int.bit_count(bishops) == 2
-        and int.bit_count(bishops & board.occupied_co[WHITE]) == 1
-        and int.bit_count(bishops & BB_LIGHT_SQUARES) == 1
+        and popcount(bishops) == 2
+        and popcount(bishops & board.occupied_co[WHITE]) == 1
+        and popcount(bishops & BB_LIGHT_SQUARES) == 1
     ):
         return _scaled(score, _OPPOSITE_BISHOPS)
     return score

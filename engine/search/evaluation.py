@@ -23,7 +23,14 @@ from __future__ import annotations
 
 import chess
 
-from engine.search.bits import lowest_square, piece_type_at, squares_up
+from engine.search.bits import (
+    lowest_square,
+    more_than_one,
+    piece_type_at,
+    popcount,
+    squares_up,
+    wrap,
+)
 from engine.search.board import SearchBoard
 from engine.search.constants import (
     BB_FILE_A,
@@ -242,7 +249,7 @@ def evaluate_terms(board: SearchBoard) -> tuple[int, int, int]:
             for square in squares_up(mask):
                 mg += mg_table[square]
                 eg += eg_table[square]
-            phase += PHASE_WEIGHTS[piece_type] * int.bit_count(mask)
+            phase += PHASE_WEIGHTS[piece_type] * popcount(mask)
     return mg, eg, phase
 
 
@@ -321,21 +328,19 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
     if board.turn:
         their_pawns = board.pawns & black
         attacked = (their_pawns & ~BB_FILE_A) >> 9 | (their_pawns & ~BB_FILE_H) >> 7
-        threatened = int.bit_count(attacked & white & pieces)
+        threatened = popcount(attacked & white & pieces)
         mg += _TEMPO[0] + _PAWN_THREAT[0] * threatened
         eg += _TEMPO[1] + _PAWN_THREAT[1] * threatened
     else:
         their_pawns = board.pawns & white
-        attacked = (their_pawns & ~BB_FILE_A) << 7 | (their_pawns & ~BB_FILE_H) << 9
-        threatened = int.bit_count(attacked & black & pieces)
+        attacked = wrap((their_pawns & ~BB_FILE_A) << 7 | (their_pawns & ~BB_FILE_H) << 9)
+        threatened = popcount(attacked & black & pieces)
         mg -= _TEMPO[0] + _PAWN_THREAT[0] * threatened
         eg -= _TEMPO[1] + _PAWN_THREAT[1] * threatened
-    bishops = board.bishops & white
-    if bishops & (bishops - 1):
+    if more_than_one(board.bishops & white):
         mg += _BISHOP_PAIR[0]
         eg += _BISHOP_PAIR[1]
-    bishops = board.bishops & black
-    if bishops & (bishops - 1):
+    if more_than_one(board.bishops & black):
         mg -= _BISHOP_PAIR[0]
         eg -= _BISHOP_PAIR[1]
     rooks = board.rooks

@@ -12,7 +12,7 @@ from typing import Final
 
 import chess
 
-from engine.search.bits import attackers, piece_type_at
+from engine.search.bits import attackers, lowest_square, piece_type_at
 from engine.search.board import SearchBoard
 from engine.search.constants import (
     BB_SQUARES,
@@ -61,7 +61,7 @@ def static_exchange(board: SearchBoard, move: chess.Move) -> int:
             found = takers & board.pieces_mask(piece_type, side)
             if found:
                 break
-        occupied &= ~(found & -found)
+        occupied &= ~BB_SQUARES[lowest_square(found)]
         # A king may not take on a square the other side still attacks, even when that
         # attacker is the other king or would have to give up its king to take back.
         if piece_type == KING and attackers(board, not side, to_square, occupied) & occupied:

@@ -17,23 +17,25 @@ from __future__ import annotations
 from typing import Final
 
 import chess
+from mypy_extensions import i64
 
 from engine.search.bits import (
     attackers,
     between,
+    bishop_attacks,
+    highest_square,
     lowest_square,
+    more_than_one,
     piece_type_at,
     ray,
+    rook_attacks,
     squares_down,
+    wrap,
 )
 from engine.search.board import SearchBoard
 from engine.search.constants import (
     BB_ALL,
     BB_CORNERS,
-    BB_DIAG_ATTACKS,
-    BB_DIAG_MASKS,
-    BB_FILE_ATTACKS,
-    BB_FILE_MASKS,
     BB_KING_ATTACKS,
     BB_KNIGHT_ATTACKS,
     BB_PAWN_ATTACKS,
@@ -45,8 +47,6 @@ from engine.search.constants import (
     BB_RANK_6,
     BB_RANK_7,
     BB_RANK_8,
-    BB_RANK_ATTACKS,
-    BB_RANK_MASKS,
     BB_SQUARES,
     BISHOP,
     KING,
@@ -71,14 +71,17 @@ __all__ = [
 # moves a minute, and python-chess's `Move` is a dataclass whose `__init__` is Python. Moves
 # are values (compared and hashed by their squares) that nothing changes, so one is shared.
 _MOVES: Final = [chess.Move(index >> 6, index & 63) for index in range(64 * 64)]
+# The lines from each square, the blockers aside: the sliders that could pin to a king there.
+_STRAIGHT_LINES: Final = [rook_attacks(square, 0) for square in range(64)]
+_DIAGONAL_LINES: Final = [bishop_attacks(square, 0) for square in range(64)]
 
 
-def lone_blockers(king: chess.Square, snipers: chess.Bitboard, occupied: chess.Bitboard) -> int:
+def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:
     """The pieces that alone stand between `king` and one of `snipers` (sliders aimed at it)."""
-    blockers = 0
+    blockers: i64 = 0
     for sniper in squares_down(snipers):
         found = between(king, sniper) & occupied
-        if found and not found & (found - 1):
+        if found and not more_than_one(found):
             blockers |= found
     return blockers
 
@@ -88,6 +91,13 @@ class SidePieces:
 
     __slots__ = ("attacks", "in_check", "king", "own", "pinned", "turn")
 
+    attacks: list[tuple[int, int, i64]]
+    in_check: bool
+    king: int
+    own: i64
+    pinned: i64
+    turn: bool
+
     def __init__(self, board: SearchBoard) -> None:
         turn = self.turn = board.turn
         own = self.own = board.occupied_co[turn]
@@ -96,7 +106,7 @@ class SidePieces:
         # (piece type, square, attacked squares) of the knights, bishops, rooks and queens,
         # type by type and each by falling square: ties of move order between pieces of one
         # type then come as python-chess's generator gives them.
-        self.attacks: list[tuple[int, int, int]] = []
+        self.attacks = []
         self.pinned = 0
         if self.in_check:
             return
@@ -115,8 +125,8 @@ class SidePieces:
     def add_captures(
         self,
         board: SearchBoard,
-        targets: chess.Bitboard,
-        promoting: chess.Bitboard,
+        targets: i64,
+        promoting: i64,
         scored: list[tuple[int, int, chess.Move]],
     ) -> None:
         """Append the legal captures of `targets` (not by `promoting` pawns, nor en passant)
@@ -170,7 +180,7 @@ class SidePieces:
         king = self.king
         pinned = self.pinned
         own = self.own
-        empty = ~board.occupied & BB_ALL
+        empty = ~board.occupied
         squares = BB_SQUARES
         king_bb = squares[king]
         # python-chess's order, as a rank that falls as the move comes later: pieces by falling
@@ -228,7 +238,7 @@ class SidePieces:
 
 
 def _add_pawn_moves(
-    moves: list[chess.Move], board: SearchBoard, pawns: int, target: int, pinned: int, king_bb: int
+    moves: list[chess.Move], board: SearchBoard, pawns: i64, target: i64, pinned: i64, king_bb: i64
 ) -> None:
     """Append the legal captures, then pushes, of the side to move's `pawns` onto `target`
     (en passant aside), in python-chess's order; a pinned pawn moves only along its pin."""
@@ -243,7 +253,7 @@ def _add_pawn_moves(
                 _add_pawn_move(moves, from_square, to_square)
     empty = ~board.occupied
     if turn:
-        singles = pawns << 8 & empty
+        singles = wrap(pawns << 8) & empty
         doubles = singles << 8 & empty & (BB_RANK_3 | BB_RANK_4)
         step = 8
     else:
@@ -260,18 +270,18 @@ def _add_pawn_moves(
             moves.append(_MOVES[from_square << 6 | to_square])
 
 
-def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[chess.Move]:
+def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[chess.Move]:
     """The legal moves of a side in check from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order."""
     turn = board.turn
     own = board.occupied_co[turn]
     occupied = board.occupied
     squares = BB_SQUARES
-    king = (board.kings & own).bit_length() - 1
+    king = lowest_square(board.kings & own)
     checkers = attackers(board, not turn, king, occupied)
     moves: list[chess.Move] = []
     # The king steps off every checking slider's line, its own square included.
-    attacked = 0
+    attacked: i64 = 0
     for checker in squares_down(checkers & (board.bishops | board.rooks | board.queens)):
         attacked |= ray(king, checker) & ~squares[checker]
     if squares[king] & from_mask:
@@ -279,7 +289,7 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
         for to_square in squares_down(steps):
             if not attackers(board, not turn, to_square, occupied):
                 moves.append(_MOVES[king << 6 | to_square])
-    checker = checkers.bit_length() - 1
+    checker = highest_square(checkers)
     if squares[checker] != checkers:
         return moves  # Double check: only the king may move.
     # Capture or block the one checker, with a piece not pinned to the king (or moving along
@@ -311,7 +321,7 @@ def legal_evasions(board: SearchBoard, from_mask: int, to_mask: int) -> list[che
 
 
 def legal_moves(
-    board: SearchBoard, from_mask: int = BB_ALL, to_mask: int = BB_ALL
+    board: SearchBoard, from_mask: i64 = BB_ALL, to_mask: i64 = BB_ALL
 ) -> list[chess.Move]:
     """The legal moves from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order (castling, written as
@@ -319,7 +329,7 @@ def legal_moves(
     turn = board.turn
     own = board.occupied_co[turn]
     occupied = board.occupied
-    king = (board.kings & own).bit_length() - 1
+    king = lowest_square(board.kings & own)
     if attackers(board, not turn, king, occupied):
         return legal_evasions(board, from_mask, to_mask)
     squares = BB_SQUARES
@@ -349,7 +359,7 @@ def legal_moves(
     return moves
 
 
-def castling_moves(board: SearchBoard, rook_mask: int = BB_ALL) -> list[chess.Move]:
+def castling_moves(board: SearchBoard, rook_mask: i64 = BB_ALL) -> list[chess.Move]:
     """The side to move's legal castling moves (king's side first, as python-chess gives
     them) with a rook of `rook_mask`: its king and that rook unmoved, the squares between them
     empty, and neither the king's square, nor those it crosses or lands on, attacked."""
@@ -365,7 +375,7 @@ def castling_moves(board: SearchBoard, rook_mask: int = BB_ALL) -> list[chess.Mo
     occupied = board.occupied
     for rook_square in squares_down(corners):
         rook = BB_SQUARES[rook_square]
-        queen_side = rook < king
+        queen_side = rook_square < king_home
         king_to = king_home - 2 if queen_side else king_home + 2
         rook_to = king_home - 1 if queen_side else king_home + 1
         king_to_bb = BB_SQUARES[king_to]
@@ -386,7 +396,7 @@ def castling_moves(board: SearchBoard, rook_mask: int = BB_ALL) -> list[chess.Mo
     return moves
 
 
-def en_passant_moves(board: SearchBoard, from_mask: int, to_mask: int) -> list[chess.Move]:
+def en_passant_moves(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[chess.Move]:
     """The legal en passant captures by pawns of `from_mask` onto a square of `to_mask`, as
     python-chess gives them (by falling square of the pawn that takes)."""
     ep_square = board.ep_square
@@ -448,32 +458,28 @@ def _king_safe_after(board: SearchBoard, move: chess.Move) -> bool:
     """Whether the pseudo-legal `move` leaves the mover's king unattacked."""
     board.push(move)
     king = board.kings & board.occupied_co[not board.turn]
-    safe = not attackers(board, board.turn, king.bit_length() - 1, board.occupied)
+    safe = not attackers(board, board.turn, lowest_square(king), board.occupied)
     board.pop()
     return safe
 
 
-def _pinned(board: SearchBoard, king: int, own: int, occupied: int) -> int:
+def _pinned(board: SearchBoard, king: int, own: i64, occupied: i64) -> i64:
     """The side to move's pieces pinned to its `king` (python-chess's `_slider_blockers`)."""
-    snipers = (
-        (BB_RANK_ATTACKS[king][0] | BB_FILE_ATTACKS[king][0]) & (board.rooks | board.queens)
-    ) | (BB_DIAG_ATTACKS[king][0] & (board.bishops | board.queens))
+    snipers = (_STRAIGHT_LINES[king] & (board.rooks | board.queens)) | (
+        _DIAGONAL_LINES[king] & (board.bishops | board.queens)
+    )
     return lone_blockers(king, snipers & board.occupied_co[not board.turn], occupied) & own
 
 
-def _piece_attacks(piece_type: int, square: int, occupied: int) -> int:
+def _piece_attacks(piece_type: int, square: int, occupied: i64) -> i64:
     """The squares a knight, bishop, rook or queen (`piece_type`) on `square` attacks."""
     if piece_type == KNIGHT:
         return BB_KNIGHT_ATTACKS[square]
-    reach = 0
-    if piece_type != ROOK:
-        reach = BB_DIAG_ATTACKS[square][BB_DIAG_MASKS[square] & occupied]
-    if piece_type != BISHOP:
-        reach |= (
-            BB_RANK_ATTACKS[square][BB_RANK_MASKS[square] & occupied]
-            | BB_FILE_ATTACKS[square][BB_FILE_MASKS[square] & occupied]
-        )
-    return reach
+    if piece_type == BISHOP:
+        return bishop_attacks(square, occupied)
+    if piece_type == ROOK:
+        return rook_attacks(square, occupied)
+    return bishop_attacks(square, occupied) | rook_attacks(square, occupied)
 
 
 def _add_pawn_move(moves: list[chess.Move], from_square: int, to_square: int) -> None:

@@ -21,9 +21,9 @@ import chess
 from engine.search.bits import flip_vertical, lowest_square, square_distance, squares_up
 from engine.search.board import SearchBoard
 from engine.search.constants import (
-    BB_ALL,
     BB_FILES,
     WHITE,
+    to_bitboard,
 )
 
 __all__ = ["PawnTable", "pawn_terms"]
@@ -46,7 +46,7 @@ _ADJACENT_FILES: Final = tuple(
     (BB_FILES[file - 1] if file > 0 else 0) | (BB_FILES[file + 1] if file < 7 else 0)
     for file in range(8)
 )
-_RANKS_ABOVE: Final = tuple(BB_ALL << 8 * (rank + 1) & BB_ALL for rank in range(8))
+_RANKS_ABOVE: Final = tuple(to_bitboard(chess.BB_ALL << 8 * (rank + 1)) for rank in range(8))
 # For a White pawn on a square: the squares ahead of it on its file, and on its file and the
 # neighbouring ones (an enemy pawn there can stop or take it on its way).
 _FRONT: Final = tuple(BB_FILES[sq & 7] & _RANKS_ABOVE[sq >> 3] for sq in chess.SQUARES)

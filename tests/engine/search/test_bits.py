@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from engine.search.bits import attackers, in_check, piece_type_at, squares_down, squares_up
 from engine.search.board import SearchBoard
+from engine.search.constants import from_bitboard, to_bitboard
 from engine.search.generation import legal_evasions
 from tests.engine.search.test_evaluation import positions
 
@@ -25,13 +26,12 @@ def test_bits_agree_with_python_chess(board: chess.Board, blockers: int) -> None
         )
         for color in chess.COLORS:
             for occupied in (board.occupied, blockers):
-                assert attackers(ours, color, square, occupied) == board.attackers_mask(
-                    color, square, occupied
-                )
+                found = attackers(ours, color, square, to_bitboard(occupied))
+                assert from_bitboard(found) == board.attackers_mask(color, square, occupied)
     assert in_check(ours) == board.is_check()
     for mask in (board.occupied, blockers, board.pawns, board.occupied_co[chess.BLACK]):
-        assert squares_down(mask) == list(chess.scan_reversed(mask))
-        assert squares_up(mask) == list(chess.scan_forward(mask))
+        assert squares_down(to_bitboard(mask)) == list(chess.scan_reversed(mask))
+        assert squares_up(to_bitboard(mask)) == list(chess.scan_forward(mask))
 
 
 # Positions in check or one move from it, for the evasions' corners: a double check, a
@@ -69,6 +69,7 @@ def test_evasions_are_python_chess_legal_moves_in_its_order(
         masks = (chess.BB_ALL, data.draw(st.integers(-(1 << 64), (1 << 64) - 1)))
         for from_mask in masks:
             for to_mask in masks:
-                assert legal_evasions(SearchBoard(checked), from_mask, to_mask) == list(
-                    checked.generate_legal_moves(from_mask, to_mask)
-                ), (checked.fen(), from_mask, to_mask)
+                ours = SearchBoard(checked)
+                found = legal_evasions(ours, to_bitboard(from_mask), to_bitboard(to_mask))
+                expected = list(checked.generate_legal_moves(from_mask, to_mask))
+                assert found == expected, (checked.fen(), from_mask, to_mask)

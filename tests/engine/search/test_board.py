@@ -9,23 +9,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.search.board import SearchBoard
+from engine.search.constants import from_bitboard
 
 
-def state(board: chess.Board) -> tuple[object, ...]:
-    """Every field a position keeps, and the move stack."""
+def state(board: chess.Board | SearchBoard) -> tuple[object, ...]:
+    """Every field a position keeps, and the move stack (bitboards as python-chess's)."""
     return (
-        board.pawns,
-        board.knights,
-        board.bishops,
-        board.rooks,
-        board.queens,
-        board.kings,
-        board.occupied_co[chess.WHITE],
-        board.occupied_co[chess.BLACK],
-        board.occupied,
-        board.promoted,
+        from_bitboard(board.pawns),
+        from_bitboard(board.knights),
+        from_bitboard(board.bishops),
+        from_bitboard(board.rooks),
+        from_bitboard(board.queens),
+        from_bitboard(board.kings),
+        from_bitboard(board.occupied_co[chess.WHITE]),
+        from_bitboard(board.occupied_co[chess.BLACK]),
+        from_bitboard(board.occupied),
+        from_bitboard(board.promoted),
         board.turn,
-        board.castling_rights,
+        from_bitboard(board.castling_rights),
         board.ep_square,
         board.halfmove_clock,
         board.fullmove_number,
@@ -38,11 +39,14 @@ def assert_same_answers(ours: SearchBoard, reference: chess.Board) -> None:
     """The position's key, material and pieces, and each legal move's kind, as python-chess
     tells them."""
     key = reference._transposition_key()
-    assert ours.key() == (*key[:-1], -1 if key[-1] is None else key[-1])
+    (*masks, turn, rights, ep) = ours.key()
+    ours_key = (*map(from_bitboard, masks), turn, from_bitboard(rights), ep)
+    assert ours_key == (*key[:-1], -1 if key[-1] is None else key[-1])
     assert ours.is_insufficient_material() == reference.is_insufficient_material()
     for piece_type in chess.PIECE_TYPES:
         for color in chess.COLORS:
-            assert ours.pieces_mask(piece_type, color) == reference.pieces_mask(piece_type, color)
+            mask = reference.pieces_mask(piece_type, color)
+            assert from_bitboard(ours.pieces_mask(piece_type, color)) == mask
     for move in reference.generate_legal_moves():
         assert ours.is_capture(move) == reference.is_capture(move)
         assert ours.is_en_passant(move) == reference.is_en_passant(move)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.search.board import SearchBoard
+from engine.search.constants import BB_ALL, to_bitboard
 from engine.search.generation import (
     castling_moves,
     en_passant_moves,
@@ -40,9 +41,12 @@ def assert_generates_alike(board: chess.Board, from_mask: int, to_mask: int) -> 
     ours = SearchBoard(board)
     assert_same_answers(ours, board)
     for masks in ((chess.BB_ALL, chess.BB_ALL), (from_mask, to_mask)):
-        assert legal_moves(ours, *masks) == list(board.generate_legal_moves(*masks)), board.fen()
+        ours_masks = (to_bitboard(masks[0]), to_bitboard(masks[1]))
+        assert legal_moves(ours, *ours_masks) == list(board.generate_legal_moves(*masks)), (
+            board.fen()
+        )
     assert castling_moves(ours) == list(board.generate_castling_moves())
-    assert en_passant_moves(ours, chess.BB_ALL, chess.BB_ALL) == list(board.generate_legal_ep())
+    assert en_passant_moves(ours, BB_ALL, BB_ALL) == list(board.generate_legal_ep())
     assert ours.fen() == board.fen()  # nothing was left pushed
 
 
