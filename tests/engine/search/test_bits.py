@@ -6,7 +6,21 @@ import chess
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.search.bits import attackers, in_check, piece_type_at, squares_down, squares_up
+from engine.search import NATIVE
+from engine.search.bits import (
+    attackers,
+    bishop_attacks,
+    highest_square,
+    in_check,
+    lowest_square,
+    more_than_one,
+    piece_type_at,
+    popcount,
+    rook_attacks,
+    squares_down,
+    squares_up,
+    wrap,
+)
 from engine.search.board import SearchBoard
 from engine.search.constants import from_bitboard, to_bitboard
 from engine.search.generation import legal_evasions
@@ -32,6 +46,41 @@ def test_bits_agree_with_python_chess(board: chess.Board, blockers: int) -> None
     for mask in (board.occupied, blockers, board.pawns, board.occupied_co[chess.BLACK]):
         assert squares_down(to_bitboard(mask)) == list(chess.scan_reversed(mask))
         assert squares_up(to_bitboard(mask)) == list(chess.scan_forward(mask))
+
+
+# Masks of few squares and of many, and every mask of one square (h8 the sign bit).
+MASKS = st.one_of(
+    st.integers(0, (1 << 64) - 1),
+    st.builds(int.__and__, st.integers(0, (1 << 64) - 1), st.integers(0, (1 << 64) - 1)),
+    st.sampled_from([1 << square for square in chess.SQUARES]),
+    st.sampled_from([chess.BB_ALL, chess.BB_H8 | chess.BB_G8, chess.BB_H8 | chess.BB_A1]),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(MASKS, st.sampled_from(chess.SQUARES), st.integers(0, 63))
+def test_signed_bitboards_agree_with_python_chess(mask: int, square: int, shift: int) -> None:
+    """The search's reads of a signed bitboard, and its sliders' attacks, as python-chess's."""
+    ours = to_bitboard(mask)
+    assert -(1 << 63) <= ours < 1 << 63 and from_bitboard(ours) == mask
+    assert popcount(ours) == chess.popcount(mask)
+    assert more_than_one(ours) == (chess.popcount(mask) > 1)
+    if mask:
+        assert lowest_square(ours) == chess.lsb(mask)
+        assert highest_square(ours) == chess.msb(mask)
+    # Compiled, the shift itself wraps, so only a value in range can reach `wrap`; from the
+    # sources `wrap` drops what went past h8.
+    shifted = ours << shift
+    if not NATIVE or -(1 << 63) <= shifted < 1 << 63:
+        assert wrap(shifted) == to_bitboard(mask << shift)
+    board = chess.Board(None)
+    rook = board.attacks_mask  # python-chess's attacks of a piece placed on `square`
+    board.occupied = mask | chess.BB_SQUARES[square]
+    board.rooks = board.occupied_co[chess.WHITE] = chess.BB_SQUARES[square]
+    assert from_bitboard(rook_attacks(square, ours)) == rook(square)
+    board.rooks = 0
+    board.bishops = chess.BB_SQUARES[square]
+    assert from_bitboard(bishop_attacks(square, ours)) == rook(square)
 
 
 # Positions in check or one move from it, for the evasions' corners: a double check, a
