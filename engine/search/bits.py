@@ -154,7 +154,9 @@ def bishop_attacks(square: int, occupied: i64) -> i64:
 
 def wrap(mask: i64) -> i64:
     """`mask`'s low 64 bits as a bitboard: a left shift's result. Compiled, the shift has
-    already wrapped and this changes nothing; from source it drops what went past h8."""
+    already wrapped (a C shift of an `int64_t` into the sign bit, which GCC, the compiler
+    `make native` uses, defines as two's complement) and this changes nothing; from source it
+    drops what went past h8."""
     return (mask & BB_BELOW_H8) | (BB_H8 if mask >> 63 & 1 else 0)
 
 

@@ -74,13 +74,13 @@ def test_signed_bitboards_agree_with_python_chess(mask: int, square: int, shift:
     if not NATIVE or -(1 << 63) <= shifted < 1 << 63:
         assert wrap(shifted) == to_bitboard(mask << shift)
     board = chess.Board(None)
-    rook = board.attacks_mask  # python-chess's attacks of a piece placed on `square`
+    attacks = board.attacks_mask  # python-chess's attacks of the piece on `square`
     board.occupied = mask | chess.BB_SQUARES[square]
     board.rooks = board.occupied_co[chess.WHITE] = chess.BB_SQUARES[square]
-    assert from_bitboard(rook_attacks(square, ours)) == rook(square)
+    assert from_bitboard(rook_attacks(square, ours)) == attacks(square)
     board.rooks = 0
     board.bishops = chess.BB_SQUARES[square]
-    assert from_bitboard(bishop_attacks(square, ours)) == rook(square)
+    assert from_bitboard(bishop_attacks(square, ours)) == attacks(square)
 
 
 # Positions in check or one move from it, for the evasions' corners: a double check, a
