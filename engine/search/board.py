@@ -37,6 +37,7 @@ from engine.search.constants import (
     from_bitboard,
     to_bitboard,
 )
+from engine.search.move import Move
 
 __all__ = ["PositionKey", "SearchBoard"]
 
@@ -133,7 +134,7 @@ class SearchBoard:
     ep_square: int | None
     halfmove_clock: int
     fullmove_number: int
-    move_stack: list[chess.Move]
+    move_stack: list[Move]
     _saved: list[_Saved]
 
     def __init__(self, position: str | chess.Board) -> None:
@@ -215,7 +216,7 @@ class SearchBoard:
         if not takers or self.occupied & BB_SQUARES[ep_square]:
             return False
         for from_square in squares_down(takers):
-            self.push(chess.Move(from_square, ep_square))
+            self.push(Move(from_square, ep_square))
             king = self.kings & self.occupied_co[turn]
             safe = not attackers(self, self.turn, lowest_square(king), self.occupied)
             self.pop()
@@ -243,7 +244,7 @@ class SearchBoard:
             mask = self.kings
         return mask & self.occupied_co[color]
 
-    def is_en_passant(self, move: chess.Move) -> bool:
+    def is_en_passant(self, move: Move) -> bool:
         """Whether `move` takes en passant, as python-chess's `is_en_passant`."""
         from_square = move.from_square
         to_square = move.to_square
@@ -255,7 +256,7 @@ class SearchBoard:
             and not self.occupied & BB_SQUARES[to_square]
         )
 
-    def is_capture(self, move: chess.Move) -> bool:
+    def is_capture(self, move: Move) -> bool:
         """Whether `move` takes a piece, as python-chess's `is_capture`."""
         touched = BB_SQUARES[move.from_square] ^ BB_SQUARES[move.to_square]
         return bool(touched & self.occupied_co[not self.turn]) or self.is_en_passant(move)
@@ -280,7 +281,7 @@ class SearchBoard:
             return one_colour and not self.pawns and not self.knights
         return True
 
-    def push(self, move: chess.Move) -> None:
+    def push(self, move: Move) -> None:
         """Play the legal (or null) `move`, as python-chess's `push` does."""
         occupied_co = self.occupied_co
         turn = self.turn
@@ -363,7 +364,7 @@ class SearchBoard:
         occupied_co[turn] ^= from_bb | to_bb
         self.occupied ^= from_bb | to_bb
 
-    def pop(self) -> chess.Move:
+    def pop(self) -> Move:
         """Take back the last move pushed, as python-chess's `pop` does."""
         saved = self._saved.pop()
         self.pawns = saved.pawns

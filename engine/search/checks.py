@@ -9,7 +9,6 @@ castling), never the reverse.
 
 from __future__ import annotations
 
-import chess
 from mypy_extensions import i64
 
 from engine.search.bits import bishop_attacks, lowest_square, piece_type_at, rook_attacks
@@ -21,6 +20,7 @@ from engine.search.constants import (
     KING,
 )
 from engine.search.generation import lone_blockers
+from engine.search.move import Move
 
 __all__ = ["CheckSquares"]
 
@@ -60,7 +60,7 @@ class CheckSquares:
         )
         self.discoverers = lone_blockers(king, snipers, occupied) & own
 
-    def may_check(self, board: SearchBoard, move: chess.Move) -> bool:
+    def may_check(self, board: SearchBoard, move: Move) -> bool:
         """Whether the legal non-capturing, non-promoting `move` may give check."""
         from_square = move.from_square
         if self.discoverers & BB_SQUARES[from_square]:

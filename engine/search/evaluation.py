@@ -43,6 +43,7 @@ from engine.search.constants import (
     WHITE,
 )
 from engine.search.endings import scale_drawish
+from engine.search.move import Move
 from engine.search.pawns import PawnTable, pawn_terms
 
 __all__ = [
@@ -262,7 +263,7 @@ def blend(mg: int, eg: int, phase: int) -> int:
     return total // MAX_PHASE if total >= 0 else -(-total // MAX_PHASE)
 
 
-def move_delta(board: SearchBoard, move: chess.Move) -> tuple[int, int, int]:
+def move_delta(board: SearchBoard, move: Move) -> tuple[int, int, int]:
     """Return how `(mg, eg, phase)` change when the legal `move` is played on `board`.
 
     Call it before pushing the move. The deltas are from White's point of view, like

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import chess
-
 from engine.search.bits import attackers, lowest_square, piece_type_at
 from engine.search.board import SearchBoard
 from engine.search.constants import (
@@ -24,6 +22,7 @@ from engine.search.constants import (
     ROOK,
 )
 from engine.search.evaluation import PIECE_VALUES
+from engine.search.move import Move
 
 __all__ = ["static_exchange"]
 
@@ -31,7 +30,7 @@ __all__ = ["static_exchange"]
 _BY_VALUE: Final = (PAWN, KNIGHT, BISHOP, ROOK, QUEEN, KING)
 
 
-def static_exchange(board: SearchBoard, move: chess.Move) -> int:
+def static_exchange(board: SearchBoard, move: Move) -> int:
     """Return the material the side to move wins by `move` and the exchange on its square.
 
     In `PIECE_VALUES` centipawns, never less than what the first capture takes minus the piece

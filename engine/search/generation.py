@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import chess
 from mypy_extensions import i64
 
 from engine.search.bits import (
@@ -56,6 +55,7 @@ from engine.search.constants import (
     ROOK,
 )
 from engine.search.evaluation import PIECE_VALUES
+from engine.search.move import Move
 
 __all__ = [
     "SidePieces",
@@ -70,7 +70,7 @@ __all__ = [
 # Every plain move, made once (`from_square << 6 | to_square`): a search makes a million
 # moves a minute, and python-chess's `Move` is a dataclass whose `__init__` is Python. Moves
 # are values (compared and hashed by their squares) that nothing changes, so one is shared.
-_MOVES: Final = [chess.Move(index >> 6, index & 63) for index in range(64 * 64)]
+_MOVES: Final = [Move(index >> 6, index & 63) for index in range(64 * 64)]
 # The lines from each square, the blockers aside: the sliders that could pin to a king there.
 _STRAIGHT_LINES: Final = [rook_attacks(square, 0) for square in range(64)]
 _DIAGONAL_LINES: Final = [bishop_attacks(square, 0) for square in range(64)]
@@ -127,7 +127,7 @@ class SidePieces:
         board: SearchBoard,
         targets: i64,
         promoting: i64,
-        scored: list[tuple[int, int, chess.Move]],
+        scored: list[tuple[int, int, Move]],
     ) -> None:
         """Append the legal captures of `targets` (not by `promoting` pawns, nor en passant)
         as `(MVV-LVA score, gain, move)`."""
@@ -171,7 +171,7 @@ class SidePieces:
         tried: set[int],
         history: list[int],
         offset: int,
-        scored: list[tuple[int, chess.Move]],
+        scored: list[tuple[int, Move]],
     ) -> None:
         """Append the legal moves that neither capture nor promote (nor take en passant) and
         are not in `tried` (`from_square << 6 | to_square`), as `(key, move)`: the key sorts by
@@ -238,7 +238,7 @@ class SidePieces:
 
 
 def _add_pawn_moves(
-    moves: list[chess.Move], board: SearchBoard, pawns: i64, target: i64, pinned: i64, king_bb: i64
+    moves: list[Move], board: SearchBoard, pawns: i64, target: i64, pinned: i64, king_bb: i64
 ) -> None:
     """Append the legal captures, then pushes, of the side to move's `pawns` onto `target`
     (en passant aside), in python-chess's order; a pinned pawn moves only along its pin."""
@@ -270,7 +270,7 @@ def _add_pawn_moves(
             moves.append(_MOVES[from_square << 6 | to_square])
 
 
-def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[chess.Move]:
+def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Move]:
     """The legal moves of a side in check from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order."""
     turn = board.turn
@@ -279,7 +279,7 @@ def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[che
     squares = BB_SQUARES
     king = lowest_square(board.kings & own)
     checkers = attackers(board, not turn, king, occupied)
-    moves: list[chess.Move] = []
+    moves: list[Move] = []
     # The king steps off every checking slider's line, its own square included.
     attacked: i64 = 0
     for checker in squares_down(checkers & (board.bishops | board.rooks | board.queens)):
@@ -320,9 +320,7 @@ def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[che
     return moves
 
 
-def legal_moves(
-    board: SearchBoard, from_mask: i64 = BB_ALL, to_mask: i64 = BB_ALL
-) -> list[chess.Move]:
+def legal_moves(board: SearchBoard, from_mask: i64 = BB_ALL, to_mask: i64 = BB_ALL) -> list[Move]:
     """The legal moves from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order (castling, written as
     the king's move, is asked for by the rook's square, as python-chess does)."""
@@ -335,7 +333,7 @@ def legal_moves(
     squares = BB_SQUARES
     king_bb = squares[king]
     pinned = _pinned(board, king, own, occupied)
-    moves: list[chess.Move] = []
+    moves: list[Move] = []
     for from_square in squares_down(own & ~board.pawns & from_mask):
         piece_type = piece_type_at(board, from_square)
         if piece_type == KING:
@@ -359,7 +357,7 @@ def legal_moves(
     return moves
 
 
-def castling_moves(board: SearchBoard, rook_mask: i64 = BB_ALL) -> list[chess.Move]:
+def castling_moves(board: SearchBoard, rook_mask: i64 = BB_ALL) -> list[Move]:
     """The side to move's legal castling moves (king's side first, as python-chess gives
     them) with a rook of `rook_mask`: its king and that rook unmoved, the squares between them
     empty, and neither the king's square, nor those it crosses or lands on, attacked."""
@@ -370,7 +368,7 @@ def castling_moves(board: SearchBoard, rook_mask: i64 = BB_ALL) -> list[chess.Mo
     king = BB_SQUARES[king_home]
     if not board.kings & own & ~board.promoted & king:
         return []
-    moves: list[chess.Move] = []
+    moves: list[Move] = []
     corners = board.castling_rights & board.rooks & own & back_rank & BB_CORNERS & rook_mask
     occupied = board.occupied
     for rook_square in squares_down(corners):
@@ -396,7 +394,7 @@ def castling_moves(board: SearchBoard, rook_mask: i64 = BB_ALL) -> list[chess.Mo
     return moves
 
 
-def en_passant_moves(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[chess.Move]:
+def en_passant_moves(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Move]:
     """The legal en passant captures by pawns of `from_mask` onto a square of `to_mask`, as
     python-chess gives them (by falling square of the pawn that takes)."""
     ep_square = board.ep_square
@@ -417,7 +415,7 @@ def en_passant_moves(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[c
     ]
 
 
-def is_legal_quiet(board: SearchBoard, move: chess.Move) -> bool:
+def is_legal_quiet(board: SearchBoard, move: Move) -> bool:
     """Whether `move`, neither a capture nor a promotion nor en passant, is legal in `board`
     (python-chess's `is_legal` for such a move; a capture, promotion or en passant says
     False)."""
@@ -454,7 +452,7 @@ def is_legal_quiet(board: SearchBoard, move: chess.Move) -> bool:
     return _king_safe_after(board, move)
 
 
-def _king_safe_after(board: SearchBoard, move: chess.Move) -> bool:
+def _king_safe_after(board: SearchBoard, move: Move) -> bool:
     """Whether the pseudo-legal `move` leaves the mover's king unattacked."""
     board.push(move)
     king = board.kings & board.occupied_co[not board.turn]
@@ -482,10 +480,10 @@ def _piece_attacks(piece_type: int, square: int, occupied: i64) -> i64:
     return bishop_attacks(square, occupied) | rook_attacks(square, occupied)
 
 
-def _add_pawn_move(moves: list[chess.Move], from_square: int, to_square: int) -> None:
+def _add_pawn_move(moves: list[Move], from_square: int, to_square: int) -> None:
     """A pawn's move, as the four promotions in python-chess's order on the last rank."""
     if to_square < 8 or to_square >= 56:
         for piece in (QUEEN, ROOK, BISHOP, KNIGHT):
-            moves.append(chess.Move(from_square, to_square, piece))
+            moves.append(Move(from_square, to_square, piece))
     else:
         moves.append(_MOVES[from_square << 6 | to_square])

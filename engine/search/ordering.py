@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from operator import itemgetter
 from typing import Final
 
-import chess
-
 from engine.search.bits import piece_type_at
 from engine.search.board import SearchBoard
 from engine.search.constants import (
@@ -34,6 +32,7 @@ from engine.search.generation import (
     legal_evasions,
     legal_moves,
 )
+from engine.search.move import Move
 
 __all__ = [
     "HASH_MOVE",
@@ -67,7 +66,7 @@ _PROMOTION_RANKS = (BB_RANK_2, BB_RANK_7)  # where a pawn of each colour promote
 
 def tactical_moves(
     board: SearchBoard, min_gain: int = 0, pieces: SidePieces | None = None
-) -> list[tuple[int, chess.Move]]:
+) -> list[tuple[int, Move]]:
     """Return the legal captures and promotions of `board` as `(gain, move)`, best first.
 
     `gain` is the value of the captured piece plus any promotion gain, for delta pruning; moves
@@ -78,7 +77,7 @@ def tactical_moves(
     turn = board.turn
     targets = board.occupied_co[not turn]
     promoting = board.pawns & board.occupied_co[turn] & _PROMOTION_RANKS[turn]
-    scored: list[tuple[int, int, chess.Move]] = []
+    scored: list[tuple[int, int, Move]] = []
     if promoting:
         for move in legal_moves(board, promoting, targets | ~board.occupied):
             gain = PIECE_VALUES[move.promotion or PAWN] - PIECE_VALUES[PAWN]
@@ -111,7 +110,7 @@ def tactical_moves(
     return [(gain, move) for _, gain, move in scored]
 
 
-def is_losing_capture(board: SearchBoard, move: chess.Move, gain: int) -> bool:
+def is_losing_capture(board: SearchBoard, move: Move, gain: int) -> bool:
     """Whether the legal capture or promotion `move`, taking `gain` by itself, loses material.
 
     Only a capture by a piece worth more than `gain` can lose, so only that pays for the
@@ -132,13 +131,13 @@ class MoveOrder:
     __slots__ = ("history", "killers")
 
     def __init__(self, max_ply: int) -> None:
-        self.killers: list[list[chess.Move | None]] = [[None, None] for _ in range(max_ply + 1)]
+        self.killers: list[list[Move | None]] = [[None, None] for _ in range(max_ply + 1)]
         # Indexed by colour * 4096 + from_square * 64 + to_square.
         self.history: list[int] = [0] * 8192
 
     def moves(
-        self, board: SearchBoard, hash_move: chess.Move | None, ply: int
-    ) -> Iterator[tuple[int, chess.Move]]:
+        self, board: SearchBoard, hash_move: Move | None, ply: int
+    ) -> Iterator[tuple[int, Move]]:
         """Yield every legal move of `board` once, as `(stage, move)`, in search order.
 
         `hash_move` must be legal in `board` or None. The board must be back in the same position
@@ -147,7 +146,7 @@ class MoveOrder:
         if hash_move is not None:
             yield HASH_MOVE, hash_move
         them = not board.turn
-        losing: list[chess.Move] = []
+        losing: list[Move] = []
         pieces = SidePieces(board)
         for gain, move in tactical_moves(board, 0, pieces):
             if move == hash_move:
@@ -173,7 +172,7 @@ class MoveOrder:
 
         history = self.history
         offset = board.turn << 12
-        scored: list[tuple[int, chess.Move]] = []
+        scored: list[tuple[int, Move]] = []
         if pieces.in_check:
             ep_square = board.ep_square
             for move in legal_evasions(board, BB_ALL, ~them_mask):
@@ -196,10 +195,10 @@ class MoveOrder:
     def record_cutoff(
         self,
         board: SearchBoard,
-        move: chess.Move,
+        move: Move,
         ply: int,
         depth: int,
-        failed: list[chess.Move],
+        failed: list[Move],
     ) -> None:
         """Remember that the quiet `move` of `board` cut off the node at `ply`, `depth` deep.
 

@@ -34,6 +34,7 @@ from engine.search.evaluation import (
     positional_terms,
 )
 from engine.search.generation import legal_moves
+from engine.search.move import Move
 from engine.search.ordering import (
     HASH_MOVE,
     KILLER,
@@ -61,7 +62,7 @@ POLL_NODES: Final = 64
 
 _MAX_PLY: Final = 100
 _INFINITY: Final = MATE + 1
-_NULL_MOVE: Final = chess.Move.null()
+_NULL_MOVE: Final = Move(0, 0)
 _ASPIRATION_CP: Final = 35
 _FUTILITY_MARGINS: Final = (0, 150, 320)
 _REVERSE_FUTILITY_CP: Final = 110
@@ -158,7 +159,7 @@ def iter_search(
             raise ValueError(f"illegal move {uci!r} in {game.fen()!r}")
         history.append(replay.key())
         game.push(move)
-        replay.push(move)
+        replay.push(Move.from_chess(move))
     # The search starts from the position itself: its board knows nothing of the moves before.
     # A repetition cannot reach past the last capture or pawn move.
     history = history[max(len(history) - game.halfmove_clock, 0) :] if game.halfmove_clock else []
@@ -184,13 +185,13 @@ def iter_search(
     white_to_move = board.turn == WHITE
     scores = [0] * lines
     previous_mate: int | None = None
-    best: chess.Move | None = None
-    no_line: tuple[chess.Move, ...] = ()
+    best: Move | None = None
+    no_line: tuple[Move, ...] = ()
     for depth in range(1, min(max_depth, _MAX_PLY - 10) + 1):
         # Typed as the attribute is, not as the empty tuple: compiled (mypyc), the reads
         # below would otherwise check the attribute against the narrower type.
         job.improved = no_line
-        heads: list[chess.Move] = []
+        heads: list[Move] = []
         infos: list[SearchInfo] = []
         try:
             for rank in range(lines):
@@ -255,7 +256,7 @@ class _SearchJob:
     def __init__(
         self,
         board: SearchBoard,
-        root_moves: list[chess.Move],
+        root_moves: list[Move],
         max_nodes: int | None,
         should_stop: Callable[[], bool] | None,
         table: TranspositionTable,
@@ -268,7 +269,7 @@ class _SearchJob:
         self.nodes = 0
         self.seldepth = 0
         # The best root line proved so far in the depth being searched, and its score.
-        self.improved: tuple[chess.Move, ...] = ()
+        self.improved: tuple[Move, ...] = ()
         self.improved_score = 0
         # Poll at the very first node, so that a stop requested before the job starts is seen.
         self.next_poll = 1
@@ -277,12 +278,12 @@ class _SearchJob:
         self.pawns = PawnTable()
         # Keys of the positions from the root down to the parent of the current node.
         self.keys: list[PositionKey] = []
-        self.pv: list[tuple[chess.Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
+        self.pv: list[tuple[Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
 
     def info(
         self,
         depth: int,
-        line: tuple[chess.Move, ...],
+        line: tuple[Move, ...],
         score: int,
         white_to_move: bool,
         complete: bool,
@@ -333,7 +334,7 @@ class _SearchJob:
         score = scale_drawish(board, unscaled)
         return (score, unscaled) if board.turn else (-score, -unscaled)
 
-    def search_depth(self, depth: int, previous: int, moves: list[chess.Move]) -> int:
+    def search_depth(self, depth: int, previous: int, moves: list[Move]) -> int:
         """Search the root `moves` to `depth` inside an aspiration window around `previous`;
         the move found best goes to the front of `moves`."""
         if depth < 4 or abs(previous) > MATE_BOUND:
@@ -350,7 +351,7 @@ class _SearchJob:
                 return score
             window *= 2
 
-    def _search_root(self, depth: int, alpha: int, beta: int, moves: list[chess.Move]) -> int:
+    def _search_root(self, depth: int, alpha: int, beta: int, moves: list[Move]) -> int:
         board = self.board
         mg, eg, phase = self.root_terms
         self.pv[0] = ()
@@ -487,7 +488,7 @@ class _SearchJob:
         flag = UPPER
         legal = 0
         searched = 0
-        quiets_searched: list[chess.Move] = []
+        quiets_searched: list[Move] = []
         checks: CheckSquares | None = None
         for stage, move in order.moves(board, hash_move, ply):
             legal += 1

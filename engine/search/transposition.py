@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final, TypeAlias
 
-import chess
+from engine.search.move import Move
 
 __all__ = [
     "EXACT",
@@ -36,7 +36,7 @@ LOWER: Final = 1
 UPPER: Final = 2
 """The search failed low: the true value is at most the stored score."""
 
-Entry: TypeAlias = tuple[int, int, int, chess.Move | None]
+Entry: TypeAlias = tuple[int, int, int, Move | None]
 """`(depth, bound flag, score as stored, best move or None)`."""
 
 

@@ -119,6 +119,9 @@ def test_evasions_are_python_chess_legal_moves_in_its_order(
         for from_mask in masks:
             for to_mask in masks:
                 ours = SearchBoard(checked)
-                found = legal_evasions(ours, to_bitboard(from_mask), to_bitboard(to_mask))
+                found = [
+                    move.to_chess()
+                    for move in legal_evasions(ours, to_bitboard(from_mask), to_bitboard(to_mask))
+                ]
                 expected = list(checked.generate_legal_moves(from_mask, to_mask))
                 assert found == expected, (checked.fen(), from_mask, to_mask)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from engine.search.board import SearchBoard
 from engine.search.constants import from_bitboard
+from engine.search.move import Move
 
 
 def state(board: chess.Board | SearchBoard) -> tuple[object, ...]:
@@ -30,7 +31,7 @@ def state(board: chess.Board | SearchBoard) -> tuple[object, ...]:
         board.ep_square,
         board.halfmove_clock,
         board.fullmove_number,
-        tuple(board.move_stack),
+        tuple(move.uci() for move in board.move_stack),
         board.fen(),
     )
 
@@ -48,8 +49,8 @@ def assert_same_answers(ours: SearchBoard, reference: chess.Board) -> None:
             mask = reference.pieces_mask(piece_type, color)
             assert from_bitboard(ours.pieces_mask(piece_type, color)) == mask
     for move in reference.generate_legal_moves():
-        assert ours.is_capture(move) == reference.is_capture(move)
-        assert ours.is_en_passant(move) == reference.is_en_passant(move)
+        assert ours.is_capture(Move.from_chess(move)) == reference.is_capture(move)
+        assert ours.is_en_passant(Move.from_chess(move)) == reference.is_en_passant(move)
 
 
 def play_alike(fen: str, choices: list[int]) -> None:
@@ -67,12 +68,12 @@ def play_alike(fen: str, choices: list[int]) -> None:
         else:
             move = moves[choice % len(moves)]
         reference.push(move)
-        ours.push(move)
+        ours.push(Move.from_chess(move))
         played += 1
         assert state(ours) == state(reference), f"after {move} from {fen}"
         assert_same_answers(ours, reference)
     for _ in range(played):
-        assert ours.pop() == reference.pop()
+        assert ours.pop().to_chess() == reference.pop()
         assert state(ours) == state(reference)
 
 
@@ -111,12 +112,12 @@ def test_special_moves_match_python_chess(fen: str, plies: int) -> None:
     def walk(depth: int) -> None:
         for move in list(reference.generate_legal_moves()):
             reference.push(move)
-            ours.push(move)
+            ours.push(Move.from_chess(move))
             assert state(ours) == state(reference), [m.uci() for m in reference.move_stack]
             assert_same_answers(ours, reference)
             if depth > 1:
                 walk(depth - 1)
-            assert ours.pop() == reference.pop()
+            assert ours.pop().to_chess() == reference.pop()
             assert state(ours) == state(reference), [m.uci() for m in reference.move_stack]
 
     walk(plies)
@@ -130,16 +131,16 @@ def test_castling_rights_without_their_king_and_rook_are_cleaned() -> None:
     ours = SearchBoard(fen)
     assert_same_answers(ours, reference)
     assert ours.fen() == reference.fen() == "4k3/8/8/8/8/8/8/n3K2R w K - 0 1"
-    assert not ours.is_capture(chess.Move.null())
+    assert not ours.is_capture(Move(0, 0))
     assert SearchBoard(reference).key() == ours.key()
 
 
 def test_a_promoted_piece_stays_promoted_as_it_moves() -> None:
     """The board remembers promoted pieces (python-chess does, for variants) through moves."""
     board = SearchBoard("7k/P7/8/8/8/8/8/K7 w - - 0 1")
-    board.push(chess.Move.from_uci("a7a8q"))
-    board.push(chess.Move.from_uci("h8h7"))
-    board.push(chess.Move.from_uci("a8a5"))
+    board.push(Move.from_chess(chess.Move.from_uci("a7a8q")))
+    board.push(Move.from_chess(chess.Move.from_uci("h8h7")))
+    board.push(Move.from_chess(chess.Move.from_uci("a8a5")))
     assert board.promoted == chess.BB_A5
     board.pop()
     assert board.promoted == chess.BB_A8

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 
 from engine.search.board import SearchBoard
 from engine.search.checks import CheckSquares
+from engine.search.move import Move
 from tests.engine.search.test_evaluation import positions
 
 
@@ -23,7 +24,7 @@ def assert_sound(board: chess.Board) -> tuple[int, int]:
     flagged = checking = 0
     for move in quiet_moves(board):
         gives = board.gives_check(move)
-        may = squares.may_check(ours, move)
+        may = squares.may_check(ours, Move.from_chess(move))
         assert may or not gives, f"{move.uci()} checks in {board.fen()}"
         flagged += may
         checking += gives
@@ -57,7 +58,7 @@ def test_known_checks_are_flagged(fen: str, checking: str) -> None:
     board = chess.Board(fen)
     move = chess.Move.from_uci(checking)
     assert board.gives_check(move)
-    assert CheckSquares(SearchBoard(board)).may_check(SearchBoard(board), move)
+    assert CheckSquares(SearchBoard(board)).may_check(SearchBoard(board), Move.from_chess(move))
     flagged, _ = assert_sound(board)
     # Cautious only where a move may discover a check or castles, not everywhere.
     assert flagged < len(quiet_moves(board))

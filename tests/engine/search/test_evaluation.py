@@ -18,6 +18,7 @@ from engine.search.evaluation import (
     move_delta,
     positional_terms,
 )
+from engine.search.move import Move
 from engine.search.pawns import PawnTable
 
 
@@ -89,7 +90,7 @@ def test_move_delta_matches_full_evaluation(board: chess.Board) -> None:
     """For every legal move, the terms before plus the move's delta equal the terms after."""
     ours = SearchBoard(board)
     before = evaluate_terms(ours)
-    for move in list(board.generate_legal_moves()):
+    for move in map(Move.from_chess, board.generate_legal_moves()):
         delta = move_delta(ours, move)
         ours.push(move)
         after = evaluate_terms(ours)
@@ -111,8 +112,8 @@ def test_move_delta_handles_special_moves() -> None:
         ours = SearchBoard(board)
         before = evaluate_terms(ours)
         for uci in ucis:
-            move = chess.Move.from_uci(uci)
-            assert board.is_legal(move), uci
+            assert board.is_legal(chess.Move.from_uci(uci)), uci
+            move = Move.from_chess(chess.Move.from_uci(uci))
             delta = move_delta(ours, move)
             ours.push(move)
             assert tuple(b + d for b, d in zip(before, delta, strict=True)) == evaluate_terms(

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
+from engine.search.move import Move
 from tests.engine.search.test_evaluation import positions
 
 KING_VALUE = 20_000
@@ -85,7 +86,7 @@ def test_known_exchanges(fen: str, uci: str, expected: int) -> None:
     board = chess.Board(fen)
     move = chess.Move.from_uci(uci)
     assert board.is_legal(move)
-    assert static_exchange(SearchBoard(board), move) == expected
+    assert static_exchange(SearchBoard(board), Move.from_chess(move)) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -93,7 +94,7 @@ def test_known_exchanges(fen: str, uci: str, expected: int) -> None:
 def test_exchange_matches_brute_force_and_its_bounds(board: chess.Board) -> None:
     """Every capture scores what the recursive exchange finds, within its first capture's bounds."""
     for move in list(board.generate_legal_captures()):
-        found = static_exchange(SearchBoard(board), move)
+        found = static_exchange(SearchBoard(board), Move.from_chess(move))
         assert found == brute_force_exchange(board, move), move.uci()
         victim = PIECE_VALUES[
             chess.PAWN if board.is_en_passant(move) else board.piece_type_at(move.to_square) or 0

@@ -15,6 +15,7 @@ from engine.search.generation import (
     is_legal_quiet,
     legal_moves,
 )
+from engine.search.move import Move
 from tests.engine.search.test_bits import CHECKS
 from tests.engine.search.test_board import assert_same_answers
 from tests.engine.search.test_evaluation import positions
@@ -42,11 +43,12 @@ def assert_generates_alike(board: chess.Board, from_mask: int, to_mask: int) -> 
     assert_same_answers(ours, board)
     for masks in ((chess.BB_ALL, chess.BB_ALL), (from_mask, to_mask)):
         ours_masks = (to_bitboard(masks[0]), to_bitboard(masks[1]))
-        assert legal_moves(ours, *ours_masks) == list(board.generate_legal_moves(*masks)), (
-            board.fen()
-        )
-    assert castling_moves(ours) == list(board.generate_castling_moves())
-    assert en_passant_moves(ours, BB_ALL, BB_ALL) == list(board.generate_legal_ep())
+        found = [move.to_chess() for move in legal_moves(ours, *ours_masks)]
+        assert found == list(board.generate_legal_moves(*masks)), board.fen()
+    found = [move.to_chess() for move in castling_moves(ours)]
+    assert found == list(board.generate_castling_moves())
+    found = [move.to_chess() for move in en_passant_moves(ours, BB_ALL, BB_ALL)]
+    assert found == list(board.generate_legal_ep())
     assert ours.fen() == board.fen()  # nothing was left pushed
 
 
@@ -85,8 +87,11 @@ def test_a_quiet_move_is_legal_as_python_chess_says(board: chess.Board) -> None:
             if board.is_castling(move) and abs(to_square - from_square) != 2:
                 continue  # python-chess's other castling notation, king takes own rook
             expected = board.is_legal(move) and not board.is_capture(move)
-            assert is_legal_quiet(ours, move) == expected, (board.fen(), move.uci())
+            assert is_legal_quiet(ours, Move.from_chess(move)) == expected, (
+                board.fen(),
+                move.uci(),
+            )
     for move in board.generate_legal_moves():
         if move.promotion:
-            assert not is_legal_quiet(ours, move)
+            assert not is_legal_quiet(ours, Move.from_chess(move))
     assert ours.fen() == board.fen()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
+from engine.search.move import Move
 from engine.search.ordering import (
     LOSING,
     QUIET,
@@ -22,13 +23,28 @@ from engine.search.ordering import (
 from tests.engine.search.test_evaluation import positions
 
 
+def ours(move: chess.Move | None) -> Move | None:
+    """python-chess's `move` (or None) as the search's."""
+    return None if move is None else Move.from_chess(move)
+
+
+def staged(
+    board: chess.Board, order: MoveOrder, hash_move: chess.Move | None
+) -> list[tuple[int, chess.Move]]:
+    """`order.moves` of `board` as `(stage, python-chess's move)`."""
+    return [
+        (stage, move.to_chess())
+        for stage, move in order.moves(SearchBoard(board), ours(hash_move), 0)
+    ]
+
+
 @settings(max_examples=100, deadline=None)
 @given(positions(), st.data())
 def test_every_legal_move_is_yielded_once(board: chess.Board, data: st.DataObject) -> None:
     """With or without a hash move, the order holds each legal move exactly once."""
     legal = list(board.generate_legal_moves())
     hash_move = data.draw(st.sampled_from([None, *legal]))
-    ordered = [move for _, move in MoveOrder(8).moves(SearchBoard(board), hash_move, 0)]
+    ordered = [move for _, move in staged(board, MoveOrder(8), hash_move)]
     assert sorted(ordered, key=chess.Move.uci) == sorted(legal, key=chess.Move.uci)
 
 
@@ -36,8 +52,8 @@ def test_a_defended_pawn_taken_by_the_queen_comes_last() -> None:
     """A capture that loses the taker once the victim's defender takes back is tried last."""
     board = chess.Board("4k3/8/2p5/3p4/8/8/8/3QK3 w - - 0 1")
     queen_takes = chess.Move.from_uci("d1d5")
-    assert is_losing_capture(SearchBoard(board), queen_takes, 100)
-    stages = {move: stage for stage, move in MoveOrder(8).moves(SearchBoard(board), None, 0)}
+    assert is_losing_capture(SearchBoard(board), Move.from_chess(queen_takes), 100)
+    stages = {move: stage for stage, move in staged(board, MoveOrder(8), None)}
     assert stages[queen_takes] == LOSING
     assert list(stages)[-1] == queen_takes
 
@@ -46,8 +62,8 @@ def test_a_bigger_taker_wins_when_taking_back_would_cost_the_defender_more() -> 
     """A rook may take a knight its queen defends when a pawn would then take the queen."""
     board = chess.Board("4k3/3q4/8/3n4/4P3/8/8/3RK3 w - - 0 1")
     rook_takes = chess.Move.from_uci("d1d5")
-    assert not is_losing_capture(SearchBoard(board), rook_takes, 320)
-    stages = {move: stage for stage, move in MoveOrder(8).moves(SearchBoard(board), None, 0)}
+    assert not is_losing_capture(SearchBoard(board), Move.from_chess(rook_takes), 320)
+    stages = {move: stage for stage, move in staged(board, MoveOrder(8), None)}
     assert stages[rook_takes] == TACTICAL
 
 
@@ -76,7 +92,8 @@ def reference_tactical_moves(board: chess.Board, min_gain: int) -> list[tuple[in
 def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) -> None:
     """The captures and promotions, their gains and their order are those python-chess's
     generator gives, in check or not, pinned pieces included."""
-    assert tactical_moves(SearchBoard(board), min_gain) == reference_tactical_moves(board, min_gain)
+    found = [(gain, move.to_chess()) for gain, move in tactical_moves(SearchBoard(board), min_gain)]
+    assert found == reference_tactical_moves(board, min_gain)
 
 
 @pytest.mark.parametrize(
@@ -97,7 +114,8 @@ def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) ->
 def test_pinned_takers_and_the_king_match_python_chess(fen: str) -> None:
     """Positions built for the legality rules of captures: pins and the king's own safety."""
     board = chess.Board(fen)
-    assert tactical_moves(SearchBoard(board)) == reference_tactical_moves(board, 0)
+    found = [(gain, move.to_chess()) for gain, move in tactical_moves(SearchBoard(board))]
+    assert found == reference_tactical_moves(board, 0)
 
 
 @settings(max_examples=300, deadline=None)
@@ -114,9 +132,9 @@ def test_quiet_moves_come_in_history_then_python_chess_order(
     order.history = [rng.randint(-3, 3) for _ in range(8192)]
     legal = list(board.generate_legal_moves())
     hash_move = data.draw(st.sampled_from([None, *legal]))
-    staged = list(order.moves(SearchBoard(board), hash_move, 0))
-    quiet = [move for stage, move in staged if stage == QUIET]
-    earlier = {move for stage, move in staged if stage < QUIET}
+    yielded = staged(board, order, hash_move)
+    quiet = [move for stage, move in yielded if stage == QUIET]
+    earlier = {move for stage, move in yielded if stage < QUIET}
     offset = board.turn << 12
     expected = [
         move

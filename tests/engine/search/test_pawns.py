@@ -7,6 +7,7 @@ from hypothesis import given, settings
 
 from engine.search.board import SearchBoard
 from engine.search.evaluation import evaluate_white
+from engine.search.move import Move
 from engine.search.pawns import PawnTable, pawn_terms
 from tests.engine.search.test_evaluation import positions
 
@@ -80,4 +81,4 @@ def test_the_cache_gives_what_a_fresh_computation_gives(board: chess.Board) -> N
         assert table.terms(replay) == terms_of(replay.fen())  # a hit now, maybe a miss before
         assert len(table) <= 4
         if move is not None:
-            replay.push(move)
+            replay.push(Move.from_chess(move))
