@@ -68,8 +68,8 @@ __all__ = [
 ]
 
 # Every plain move, made once (`from_square << 6 | to_square`): a search makes a million
-# moves a minute, and python-chess's `Move` is a dataclass whose `__init__` is Python. Moves
-# are values (compared and hashed by their squares) that nothing changes, so one is shared.
+# moves a minute. Moves are values (compared and hashed by their squares) that nothing
+# changes, so one is shared.
 _MOVES: Final = [Move(index >> 6, index & 63) for index in range(64 * 64)]
 # The lines from each square, the blockers aside: the sliders that could pin to a king there.
 _STRAIGHT_LINES: Final = [rook_attacks(square, 0) for square in range(64)]

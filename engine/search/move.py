@@ -46,7 +46,7 @@ class Move:
 
     def uci(self) -> str:
         """The move in UCI's notation, as python-chess's `Move.uci()` writes it."""
-        if self.from_square == self.to_square:
+        if not (self.from_square or self.to_square or self.promotion):
             return "0000"
         return _NAMES[self.from_square] + _NAMES[self.to_square] + _SYMBOLS[self.promotion]
 
@@ -63,4 +63,4 @@ class Move:
         return self.promotion << 12 | self.from_square << 6 | self.to_square
 
     def __repr__(self) -> str:
-        return f"Move.from_uci({self.uci()!r})"
+        return f"Move({self.from_square}, {self.to_square}, {self.promotion})"

@@ -144,3 +144,21 @@ def test_a_promoted_piece_stays_promoted_as_it_moves() -> None:
     assert board.promoted == chess.BB_A5
     board.pop()
     assert board.promoted == chess.BB_A8
+
+
+def test_the_search_move_is_python_chess_move() -> None:
+    """Every move of standard chess (and python-chess's null move) converts both ways, and
+    reads, compares and hashes as python-chess's own."""
+    promotions = (None, chess.KNIGHT, chess.BISHOP, chess.ROOK, chess.QUEEN)
+    reference = [
+        chess.Move(a, b, piece)
+        for a in chess.SQUARES
+        for b in chess.SQUARES
+        for piece in promotions
+    ]
+    ours = [Move.from_chess(move) for move in reference]
+    assert [move.to_chess() for move in ours] == reference
+    assert [move.uci() for move in ours] == [move.uci() for move in reference]
+    assert len(set(ours)) == len(set(reference)) == len(reference)
+    assert Move(12, 28) == Move.from_chess(chess.Move.from_uci("e2e4")) != Move(12, 20)
+    assert Move(0, 0).uci() == "0000" and Move(0, 0) != None  # noqa: E711
