@@ -196,8 +196,10 @@ CASES = [
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     """One server for the module: each case makes its own games, tournament and broadcast,
-    so none sees another's (and 308 server starts would dominate the run)."""
-    async with serve(tmp_path_factory.mktemp("matrix") / "data") as live:
+    so none sees another's (and 308 server starts would dominate the run). Without the
+    periodic clock checkpoint: it adds a clock event to every started game every 10 s, and
+    one landing between a case's two snapshots would read as a refusal that changed `seq`."""
+    async with serve(tmp_path_factory.mktemp("matrix") / "data", clock_checkpoint_s=3600) as live:
         yield live
 
 
