@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from engine.search.board import SearchBoard
 
 __all__ = [
+    "BISHOP_LINES",
+    "ROOK_LINES",
     "attackers",
     "between",
     "bishop_attacks",
@@ -86,6 +88,14 @@ def _line(square: int, step_file: int, step_rank: int) -> list[int]:
     return squares
 
 
+def _line_mask(square: int, step_file: int, step_rank: int) -> int:
+    """The line through `square` (itself included), as python-chess's bitboard."""
+    mask = 0
+    for on_line in _line(square, step_file, step_rank):
+        mask |= chess.BB_SQUARES[on_line]
+    return mask
+
+
 def _line_table(
     step_file: int, step_rank: int, table: list[dict[int, int]], masks: list[int]
 ) -> list[i64]:
@@ -95,9 +105,7 @@ def _line_table(
     attacks: list[i64] = []
     for square in chess.SQUARES:
         line = _line(square, step_file, step_rank)
-        line_mask = 0
-        for on_line in line:
-            line_mask |= chess.BB_SQUARES[on_line]
+        line_mask = _line_mask(square, step_file, step_rank)
         for index in range(256):
             occupied = 0
             for on_line in line:
@@ -109,22 +117,12 @@ def _line_table(
     return attacks
 
 
-def _line_masks(step_file: int, step_rank: int) -> list[i64]:
-    masks: list[i64] = []
-    for square in chess.SQUARES:
-        mask = 0
-        for on_line in _line(square, step_file, step_rank):
-            mask |= chess.BB_SQUARES[on_line]
-        masks.append(to_bitboard(mask))
-    return masks
-
-
 _RANK_TABLE: Final = _line_table(1, 0, chess.BB_RANK_ATTACKS, chess.BB_RANK_MASKS)
 _FILE_TABLE: Final = _line_table(0, 1, chess.BB_FILE_ATTACKS, chess.BB_FILE_MASKS)
 _DIAG_TABLE: Final = _line_table(1, 1, chess.BB_DIAG_ATTACKS, chess.BB_DIAG_MASKS)
 _ANTI_TABLE: Final = _line_table(1, -1, chess.BB_DIAG_ATTACKS, chess.BB_DIAG_MASKS)
-_DIAG_LINES: Final = _line_masks(1, 1)
-_ANTI_LINES: Final = _line_masks(1, -1)
+_DIAG_LINES: Final = [to_bitboard(_line_mask(square, 1, 1)) for square in chess.SQUARES]
+_ANTI_LINES: Final = [to_bitboard(_line_mask(square, 1, -1)) for square in chess.SQUARES]
 
 
 def rook_attacks(square: int, occupied: i64) -> i64:
@@ -150,6 +148,11 @@ def bishop_attacks(square: int, occupied: i64) -> i64:
     anti |= anti >> 16
     anti |= anti >> 8
     return _DIAG_TABLE[square << 8 | (diagonal & 255)] | _ANTI_TABLE[square << 8 | (anti & 255)]
+
+
+# The lines from each square, the blockers aside: where a slider there could pin or check.
+ROOK_LINES: Final = [rook_attacks(square, 0) for square in range(64)]
+BISHOP_LINES: Final = [bishop_attacks(square, 0) for square in range(64)]
 
 
 def wrap(mask: i64) -> i64:

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from mypy_extensions import i64
 
-from engine.search.bits import bishop_attacks, lowest_square, piece_type_at, rook_attacks
+from engine.search.bits import (
+    BISHOP_LINES,
+    ROOK_LINES,
+    bishop_attacks,
+    lowest_square,
+    piece_type_at,
+    rook_attacks,
+)
 from engine.search.board import SearchBoard
 from engine.search.constants import (
     BB_KNIGHT_ATTACKS,
@@ -55,9 +62,7 @@ class CheckSquares:
         own = board.occupied_co[turn]
         straight_sliders = (board.rooks | board.queens) & own
         diagonal_sliders = (board.bishops | board.queens) & own
-        snipers = (rook_attacks(king, 0) & straight_sliders) | (
-            bishop_attacks(king, 0) & diagonal_sliders
-        )
+        snipers = (ROOK_LINES[king] & straight_sliders) | (BISHOP_LINES[king] & diagonal_sliders)
         self.discoverers = lone_blockers(king, snipers, occupied) & own
 
     def may_check(self, board: SearchBoard, move: Move) -> bool:

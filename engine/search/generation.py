@@ -19,6 +19,8 @@ from typing import Final
 from mypy_extensions import i64
 
 from engine.search.bits import (
+    BISHOP_LINES,
+    ROOK_LINES,
     attackers,
     between,
     bishop_attacks,
@@ -71,9 +73,6 @@ __all__ = [
 # moves a minute. Moves are values (compared and hashed by their squares) that nothing
 # changes, so one is shared.
 _MOVES: Final = [Move(index >> 6, index & 63) for index in range(64 * 64)]
-# The lines from each square, the blockers aside: the sliders that could pin to a king there.
-_STRAIGHT_LINES: Final = [rook_attacks(square, 0) for square in range(64)]
-_DIAGONAL_LINES: Final = [bishop_attacks(square, 0) for square in range(64)]
 
 
 def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:
@@ -463,8 +462,8 @@ def _king_safe_after(board: SearchBoard, move: Move) -> bool:
 
 def _pinned(board: SearchBoard, king: int, own: i64, occupied: i64) -> i64:
     """The side to move's pieces pinned to its `king` (python-chess's `_slider_blockers`)."""
-    snipers = (_STRAIGHT_LINES[king] & (board.rooks | board.queens)) | (
-        _DIAGONAL_LINES[king] & (board.bishops | board.queens)
+    snipers = (ROOK_LINES[king] & (board.rooks | board.queens)) | (
+        BISHOP_LINES[king] & (board.bishops | board.queens)
     )
     return lone_blockers(king, snipers & board.occupied_co[not board.turn], occupied) & own
 
