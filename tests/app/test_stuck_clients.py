@@ -29,18 +29,35 @@ SETTINGS = {
 _ESTABLISHED, _FIN_WAIT1, _LISTEN = "01", "04", "0A"
 
 
-def server_side(port: int) -> list[tuple[str, int]]:
-    """(state, unsent bytes) of each server-side TCP socket on ``port``, listener excluded."""
+def _tcp_sockets() -> list[tuple[int, int, str, int]]:
+    """(local port, remote port, state, unsent bytes) of every IPv4 TCP socket."""
     found = []
     with open("/proc/net/tcp") as table:
         next(table)
         for line in table:
             fields = line.split()
             local_port = int(fields[1].split(":")[1], 16)
-            state, tx_queue = fields[3], int(fields[4].split(":")[0], 16)
-            if local_port == port and state != _LISTEN:
-                found.append((state, tx_queue))
+            remote_port = int(fields[2].split(":")[1], 16)
+            found.append((local_port, remote_port, fields[3], int(fields[4].split(":")[0], 16)))
     return found
+
+
+def server_side(port: int) -> list[tuple[str, int]]:
+    """(state, unsent bytes) of each server-side TCP socket on ``port``, listener excluded."""
+    return [
+        (st, unsent) for local, _, st, unsent in _tcp_sockets() if local == port and st != _LISTEN
+    ]
+
+
+def unsent_to(port: int, clients: list[socket.socket]) -> list[int]:
+    """Unsent bytes of the server side of each of ``clients``' connections to ``port``.
+
+    Matched by the clients' own ports: another connection to the server (the test's HTTP
+    client, whose last response may wait on a delayed ACK) must not be counted as stuck."""
+    peers = {client.getsockname()[1] for client in clients}
+    return [
+        unsent for local, remote, _, unsent in _tcp_sockets() if local == port and remote in peers
+    ]
 
 
 def held(port: int) -> list[tuple[str, int]]:
@@ -108,10 +125,10 @@ async def test_websocket_spectators_that_never_read_are_dropped_and_counted_unti
             # Really stuck: every server-side socket holds data its client does not read
             # (once the fan-out, which runs beside the moves, has written to all of them).
             for _ in range(100):
-                if len([s for s in server_side(port) if s[1] > 0]) == STUCK:
+                if len([u for u in unsent_to(port, stuck) if u > 0]) == STUCK:
                     break
                 await asyncio.sleep(0.05)
-            assert len([s for s in server_side(port) if s[1] > 0]) == STUCK, server_side(port)
+            assert len([u for u in unsent_to(port, stuck) if u > 0]) == STUCK, server_side(port)
 
             async def dropped_from_game() -> None:
                 while True:
@@ -155,7 +172,7 @@ async def test_ndjson_readers_that_never_read_are_dropped_and_counted_until_gone
         stuck = [await asyncio.to_thread(raw_stream, live.url, path) for _ in range(STUCK)]
         try:
             await play(live, game_id, moves[200:])
-            assert len([s for s in server_side(port) if s[1] > 0]) == STUCK, server_side(port)
+            assert len([u for u in unsent_to(port, stuck) if u > 0]) == STUCK, server_side(port)
             # Stuck and behind, not yet dropped: the cap is full.
             r = await live.client.get(f"/api/stream/games/{game_id}")
             assert r.status_code == 503
