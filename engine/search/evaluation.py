@@ -21,6 +21,8 @@ it.
 
 from __future__ import annotations
 
+from typing import Final
+
 import chess
 
 from engine.search.bits import (
@@ -58,25 +60,25 @@ __all__ = [
     "positional_terms",
 ]
 
-MAX_PHASE = 24
+MAX_PHASE: Final = 24
 """The phase of a position with all sixteen minor and major pieces; the middlegame weight."""
 
-PHASE_WEIGHTS = (0, 0, 1, 1, 2, 4, 0)
+PHASE_WEIGHTS: Final = (0, 0, 1, 1, 2, 4, 0)
 """How much each piece type (indexed by `PAWN` .. `KING`) counts towards the phase."""
 
-PIECE_VALUES = (0, 100, 320, 330, 500, 950, 0)
+PIECE_VALUES: Final = (0, 100, 320, 330, 500, 950, 0)
 """Rough material values in centipawns for move ordering and pruning margins (not for scoring)."""
 
-_BISHOP_PAIR = (36, 57)
-_ROOK_OPEN_FILE = (27, 11)
-_ROOK_HALF_OPEN_FILE = (15, 29)
+_BISHOP_PAIR: Final = (36, 57)
+_ROOK_OPEN_FILE: Final = (27, 11)
+_ROOK_HALF_OPEN_FILE: Final = (15, 29)
 # The side to move's: the right to move, and each of its pieces (not pawns or king) that an
 # enemy pawn attacks (it must move or be lost, or the pawn must be dealt with).
-_TEMPO = (18, 8)
-_PAWN_THREAT = (-39, -21)
+_TEMPO: Final = (18, 8)
+_PAWN_THREAT: Final = (-39, -21)
 
-_MG_MATERIAL = (0, 83, 362, 371, 456, 1069, 0)
-_EG_MATERIAL = (0, 96, 317, 333, 571, 1016, 0)
+_MG_MATERIAL: Final = (0, 83, 362, 371, 456, 1069, 0)
+_EG_MATERIAL: Final = (0, 96, 317, 333, 571, 1016, 0)
 
 # The tables read like a diagram seen from White's side: the first row is rank 8, the last rank 1.
 # fmt: off
@@ -228,8 +230,8 @@ def _signed_tables(
 
 
 # Indexed [colour][piece type][square]; `BLACK` is 0 and `WHITE` is 1.
-_MG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_MG_PST_DIAGRAM, _MG_MATERIAL)
-_EG: tuple[tuple[tuple[int, ...], ...], ...] = _signed_tables(_EG_PST_DIAGRAM, _EG_MATERIAL)
+_MG: Final[tuple[tuple[tuple[int, ...], ...], ...]] = _signed_tables(_MG_PST_DIAGRAM, _MG_MATERIAL)
+_EG: Final[tuple[tuple[tuple[int, ...], ...], ...]] = _signed_tables(_EG_PST_DIAGRAM, _EG_MATERIAL)
 
 
 def evaluate_terms(board: SearchBoard) -> tuple[int, int, int]:

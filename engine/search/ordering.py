@@ -60,8 +60,8 @@ LOSING_BELOW: Final = -50
 evenly although their values differ)."""
 
 _HISTORY_LIMIT: Final = 1 << 20
-_FIRST_SCORE = itemgetter(0)
-_PROMOTION_RANKS = (BB_RANK_2, BB_RANK_7)  # where a pawn of each colour promotes from
+_FIRST_SCORE: Final = itemgetter(0)
+_PROMOTION_RANKS: Final = (BB_RANK_2, BB_RANK_7)  # where a pawn of each colour promotes from
 
 
 def tactical_moves(
