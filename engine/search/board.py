@@ -13,6 +13,7 @@ search meets the rest of the program.
 
 from __future__ import annotations
 
+import random
 from typing import Final
 
 import chess
@@ -50,10 +51,33 @@ _ROOK_CASTLING: Final = {
 }
 _BACK_RANKS: Final = (BB_RANK_8, BB_RANK_1)  # indexed by colour
 
-PositionKey = tuple[i64, i64, i64, i64, i64, i64, i64, i64, bool, i64, int]
-"""A position exactly, as python-chess's `_transposition_key` tells it: pieces, side to move,
-castling rights and the en passant square when a pawn can legally take there (else -1).
-Equal keys, the same position for the repetition rule and the transposition table."""
+PositionKey = i64
+"""A position's Zobrist key: 64 random bits for each thing python-chess's `_transposition_key`
+tells (each piece on its square, the side to move, each castling right, the file of an en
+passant square where a pawn can legally take), all exclusive-ored. Equal positions have equal
+keys for the repetition rule and the transposition table; two different positions share one
+by chance only, about once in 2**64 comparisons, so a move read back through a key is checked
+for legality before it is played (`engine.search.generation.is_legal`)."""
+
+
+def _zobrist_keys(count: int) -> list[i64]:
+    # A fixed seed: the keys are the same in every process and every run.
+    rng = random.Random(0x6D5F_C0DE)
+    return [to_bitboard(rng.getrandbits(64)) for _ in range(count)]
+
+
+_KEYS: Final = _zobrist_keys(1024 + 64 + 8 + 1)
+# Indexed by colour << 9 | piece type << 6 | square (colour 1 for White, as `WHITE`).
+_PIECE_KEYS: Final = _KEYS[:1024]
+# Indexed by the square of a castling right's rook.
+_CASTLING_KEYS: Final = _KEYS[1024:1088]
+# Indexed by the file of an en passant square where a pawn can legally take.
+_EP_KEYS: Final = _KEYS[1088:1096]
+_WHITE_TO_MOVE_KEY: Final = _KEYS[1096]
+
+
+def _piece_key(color: bool, piece_type: int, square: int) -> i64:
+    return _PIECE_KEYS[(512 if color else 0) | piece_type << 6 | square]
 
 
 class _Saved:
@@ -71,9 +95,11 @@ class _Saved:
         "ep_square",
         "fullmove_number",
         "halfmove_clock",
+        "hash",
         "kings",
         "knights",
         "occupied",
+        "pawn_hash",
         "pawns",
         "promoted",
         "queens",
@@ -99,6 +125,8 @@ class _Saved:
         ep_square: int | None,
         halfmove_clock: int,
         fullmove_number: int,
+        hash: i64,
+        pawn_hash: i64,
     ) -> None:
         self.pawns = pawns
         self.knights = knights
@@ -115,6 +143,8 @@ class _Saved:
         self.ep_square = ep_square
         self.halfmove_clock = halfmove_clock
         self.fullmove_number = fullmove_number
+        self.hash = hash
+        self.pawn_hash = pawn_hash
 
 
 class SearchBoard:
@@ -134,6 +164,10 @@ class SearchBoard:
     ep_square: int | None
     halfmove_clock: int
     fullmove_number: int
+    hash: i64
+    """The Zobrist key of everything but the en passant square (`key` adds it where it counts)."""
+    pawn_hash: i64
+    """The Zobrist key of the pawns and kings alone (their placement is what pawn terms read)."""
     move_stack: list[Move]
     _saved: list[_Saved]
 
@@ -160,8 +194,25 @@ class SearchBoard:
         self.ep_square = board.ep_square
         self.halfmove_clock = board.halfmove_clock
         self.fullmove_number = board.fullmove_number
+        self.hash, self.pawn_hash = self._hashes()
         self.move_stack = []
         self._saved = []
+
+    def _hashes(self) -> tuple[i64, i64]:
+        """`hash` and `pawn_hash` from scratch, as `push` keeps them."""
+        full: i64 = _WHITE_TO_MOVE_KEY if self.turn == WHITE else 0
+        pawn_hash: i64 = 0
+        for color in (BLACK, WHITE):
+            own = self.occupied_co[color]
+            for square in squares_down(own):
+                piece_type = piece_type_at(self, square)
+                key = _piece_key(color, piece_type, square)
+                full ^= key
+                if piece_type in (PAWN, KING):
+                    pawn_hash ^= key
+        for square in squares_down(self.castling_rights):
+            full ^= _CASTLING_KEYS[square]
+        return full, pawn_hash
 
     def to_board(self) -> chess.Board:
         """This position as python-chess's `Board` (without the move stack)."""
@@ -189,25 +240,10 @@ class SearchBoard:
 
     def key(self) -> PositionKey:
         """The position's `PositionKey`."""
-        occupied_co = self.occupied_co
-        turn = self.turn
         ep_square = self.ep_square
-        ep = -1
         if ep_square is not None and self._can_take_en_passant(ep_square):
-            ep = ep_square
-        return (
-            self.pawns,
-            self.knights,
-            self.bishops,
-            self.rooks,
-            self.queens,
-            self.kings,
-            occupied_co[WHITE],
-            occupied_co[BLACK],
-            turn,
-            self.castling_rights,
-            ep,
-        )
+            return self.hash ^ _EP_KEYS[ep_square & 7]
+        return self.hash
 
     def _can_take_en_passant(self, ep_square: int) -> bool:
         """Whether a pawn of the side to move can legally take en passant on `ep_square`."""
@@ -303,6 +339,8 @@ class SearchBoard:
                 ep_square,
                 self.halfmove_clock,
                 self.fullmove_number,
+                self.hash,
+                self.pawn_hash,
             )
         )
         self.move_stack.append(move)
@@ -311,6 +349,7 @@ class SearchBoard:
         if not turn:
             self.fullmove_number += 1
         self.turn = not turn
+        self.hash ^= _WHITE_TO_MOVE_KEY
         from_square = move.from_square
         to_square = move.to_square
         if from_square == to_square:
@@ -320,15 +359,29 @@ class SearchBoard:
         to_bb = BB_SQUARES[to_square]
         piece = self.piece_type_at(from_square)
         captured = self.piece_type_at(to_square)
+        rights = self.castling_rights
         self.castling_rights &= ~(from_bb | to_bb)
         promoted = self.promoted
         was_promoted = promoted & from_bb
         promoted &= ~(from_bb | to_bb)
+        landed = move.promotion or piece
+        leaving = _piece_key(turn, piece, from_square)
+        arriving = _piece_key(turn, landed, to_square)
+        full = self.hash ^ leaving ^ arriving
+        pawn_hash = self.pawn_hash
+        if piece in (PAWN, KING):
+            pawn_hash ^= leaving
+            if landed == piece:
+                pawn_hash ^= arriving
         if captured:
             self._toggle(captured, to_bb)
             occupied_co[not turn] ^= to_bb
             self.occupied ^= to_bb
             self.halfmove_clock = 0
+            taken = _piece_key(not turn, captured, to_square)
+            full ^= taken
+            if captured == PAWN:
+                pawn_hash ^= taken
 
         if piece == PAWN:
             self.halfmove_clock = 0
@@ -337,21 +390,32 @@ class SearchBoard:
                 self.ep_square = from_square + diff // 2
             elif to_square == ep_square and not captured:
                 # En passant: the pawn taken stands beside the one that takes.
-                taken_bb = BB_SQUARES[to_square - 8 if turn else to_square + 8]
+                taken_square = to_square - 8 if turn else to_square + 8
+                taken_bb = BB_SQUARES[taken_square]
                 self.pawns ^= taken_bb
                 occupied_co[not turn] ^= taken_bb
                 self.occupied ^= taken_bb
+                taken = _piece_key(not turn, PAWN, taken_square)
+                full ^= taken
+                pawn_hash ^= taken
         elif piece == KING:
             self.castling_rights &= ~_BACK_RANKS[turn]
             rook_squares = _ROOK_CASTLING.get(to_square)
             if rook_squares is not None and abs(to_square - from_square) == 2:
-                rook_bb = BB_SQUARES[rook_squares[0]] | BB_SQUARES[rook_squares[1]]
+                rook_from, rook_to = rook_squares
+                rook_bb = BB_SQUARES[rook_from] | BB_SQUARES[rook_to]
                 self.rooks ^= rook_bb
                 occupied_co[turn] ^= rook_bb
                 self.occupied ^= rook_bb
+                full ^= _piece_key(turn, ROOK, rook_from) ^ _piece_key(turn, ROOK, rook_to)
+        lost = rights & ~self.castling_rights
+        if lost:
+            for square in squares_down(lost):
+                full ^= _CASTLING_KEYS[square]
+        self.hash = full
+        self.pawn_hash = pawn_hash
 
-        landed = move.promotion
-        if landed:
+        if landed != piece:
             self.pawns ^= from_bb
             self._toggle(landed, to_bb)
             promoted |= to_bb
@@ -382,6 +446,8 @@ class SearchBoard:
         self.ep_square = saved.ep_square
         self.halfmove_clock = saved.halfmove_clock
         self.fullmove_number = saved.fullmove_number
+        self.hash = saved.hash
+        self.pawn_hash = saved.pawn_hash
         return self.move_stack.pop()
 
     def _toggle(self, piece_type: int, mask: i64) -> None:

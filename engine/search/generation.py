@@ -63,6 +63,7 @@ __all__ = [
     "SidePieces",
     "castling_moves",
     "en_passant_moves",
+    "is_legal",
     "is_legal_quiet",
     "legal_evasions",
     "legal_moves",
@@ -449,6 +450,15 @@ def is_legal_quiet(board: SearchBoard, move: Move) -> bool:
     elif not _piece_attacks(piece_type, from_square, occupied) & to_bb:
         return False
     return _king_safe_after(board, move)
+
+
+def is_legal(board: SearchBoard, move: Move) -> bool:
+    """Whether `move` is legal in `board`, as python-chess's `is_legal` (castling written as
+    the king's two-square move): for a move read back through a position's key, which two
+    positions share only by rare chance."""
+    if is_legal_quiet(board, move):
+        return True
+    return move in legal_moves(board, BB_SQUARES[move.from_square], BB_SQUARES[move.to_square])
 
 
 def _king_safe_after(board: SearchBoard, move: Move) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Final
 
 import chess
+from mypy_extensions import i64
 
 from engine.search.bits import flip_vertical, lowest_square, square_distance, squares_up
 from engine.search.board import SearchBoard
@@ -125,7 +126,9 @@ class PawnTable:
 
     def __init__(self, max_entries: int = 1 << 16) -> None:
         self.max_entries = max_entries
-        self._entries: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+        # Keyed by the board's `pawn_hash`: a chance collision of two placements costs an
+        # evaluation term, never a wrong move.
+        self._entries: dict[i64, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -135,14 +138,19 @@ class PawnTable:
 
         The board must have one king of each colour.
         """
-        pawns = board.pawns
-        kings = board.kings
-        white = board.occupied_co[WHITE]
-        key = (pawns & white, pawns & ~white, kings & white, kings & ~white)
+        key = board.pawn_hash
         found = self._entries.get(key)
         if found is None:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            found = pawn_terms(key[0], key[1], lowest_square(key[2]), lowest_square(key[3]))
+            pawns = board.pawns
+            kings = board.kings
+            white = board.occupied_co[WHITE]
+            found = pawn_terms(
+                pawns & white,
+                pawns & ~white,
+                lowest_square(kings & white),
+                lowest_square(kings & ~white),
+            )
             self._entries[key] = found
         return found

@@ -33,7 +33,7 @@ from engine.search.evaluation import (
     move_delta,
     positional_terms,
 )
-from engine.search.generation import legal_moves
+from engine.search.generation import is_legal, legal_moves
 from engine.search.move import Move
 from engine.search.ordering import (
     HASH_MOVE,
@@ -443,6 +443,11 @@ class _SearchJob:
         entry = self.table.get(key)
         if entry is not None:
             entry_depth, flag, stored, hash_move = entry
+            if hash_move is not None and not is_legal(board, hash_move):
+                # Another position with the same key (a chance of about 2**-64): its move and
+                # its score are not this one's.
+                hash_move = None
+                entry_depth = -1
             if entry_depth >= depth and not pv_node:
                 score = score_from_table(stored, ply)
                 if (

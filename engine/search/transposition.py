@@ -63,12 +63,13 @@ def score_from_table(score: int, ply: int) -> int:
 
 
 class TranspositionTable:
-    """A bounded map from exact position keys to search results, aging out old entries.
+    """A bounded map from position keys to search results, aging out old entries.
 
-    Keys are `engine.search.board.PositionKey` tuples, which describe the position exactly, so a
-    stored move is always legal in the position it is found for. The table holds at most
-    `max_entries` entries in two generations: when the young one is full it becomes the old one
-    and the previous old one is dropped, so recently used results survive and memory is bounded.
+    Keys are `engine.search.board.PositionKey` Zobrist keys: two positions share one only by
+    rare chance, so a caller checks that a stored move is legal before it plays it. The table
+    holds at most `max_entries` entries in two generations: when the young one is full it
+    becomes the old one and the previous old one is dropped, so recently used results survive
+    and memory is bounded.
     """
 
     __slots__ = ("_generation_size", "_old", "_young")

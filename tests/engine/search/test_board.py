@@ -36,13 +36,22 @@ def state(board: chess.Board | SearchBoard) -> tuple[object, ...]:
     )
 
 
-def assert_same_answers(ours: SearchBoard, reference: chess.Board) -> None:
-    """The position's key, material and pieces, and each legal move's kind, as python-chess
-    tells them."""
-    key = reference._transposition_key()
-    (*masks, turn, rights, ep) = ours.key()
-    ours_key = (*map(from_bitboard, masks), turn, from_bitboard(rights), ep)
-    assert ours_key == (*key[:-1], -1 if key[-1] is None else key[-1])
+def assert_same_answers(
+    ours: SearchBoard, reference: chess.Board, keys: dict[object, object] | None = None
+) -> None:
+    """The position's keys, material and pieces, and each legal move's kind, as python-chess
+    tells them.
+
+    The keys kept move by move are those of the same position set up afresh; `keys` gathers
+    python-chess's transposition keys against ours and ours against theirs, which must match
+    one to one (the en passant square counts only where a pawn can legally take there, as
+    python-chess's)."""
+    fresh = SearchBoard(reference)
+    assert (ours.key(), ours.hash, ours.pawn_hash) == (fresh.key(), fresh.hash, fresh.pawn_hash)
+    if keys is not None:
+        theirs = reference._transposition_key()
+        assert keys.setdefault(theirs, ours.key()) == ours.key()
+        assert keys.setdefault(ours.key(), theirs) == theirs
     assert ours.is_insufficient_material() == reference.is_insufficient_material()
     for piece_type in chess.PIECE_TYPES:
         for color in chess.COLORS:
@@ -58,6 +67,7 @@ def play_alike(fen: str, choices: list[int]) -> None:
     take them all back, comparing the boards after every step."""
     reference = chess.Board(fen)
     ours = SearchBoard(fen)
+    keys: dict[object, object] = {}
     played = 0
     for choice in choices:
         moves = [*reference.generate_legal_moves()]
@@ -71,7 +81,7 @@ def play_alike(fen: str, choices: list[int]) -> None:
         ours.push(Move.from_chess(move))
         played += 1
         assert state(ours) == state(reference), f"after {move} from {fen}"
-        assert_same_answers(ours, reference)
+        assert_same_answers(ours, reference, keys)
     for _ in range(played):
         assert ours.pop().to_chess() == reference.pop()
         assert state(ours) == state(reference)
@@ -107,14 +117,15 @@ def test_special_moves_match_python_chess(fen: str, plies: int) -> None:
     and popped on both boards in step."""
     reference = chess.Board(fen)
     ours = SearchBoard(fen)
-    assert_same_answers(ours, reference)
+    keys: dict[object, object] = {}
+    assert_same_answers(ours, reference, keys)
 
     def walk(depth: int) -> None:
         for move in list(reference.generate_legal_moves()):
             reference.push(move)
             ours.push(Move.from_chess(move))
             assert state(ours) == state(reference), [m.uci() for m in reference.move_stack]
-            assert_same_answers(ours, reference)
+            assert_same_answers(ours, reference, keys)
             if depth > 1:
                 walk(depth - 1)
             assert ours.pop().to_chess() == reference.pop()
@@ -162,3 +173,28 @@ def test_the_search_move_is_python_chess_move() -> None:
     assert len(set(ours)) == len(set(reference)) == len(reference)
     assert Move(12, 28) == Move.from_chess(chess.Move.from_uci("e2e4")) != Move(12, 20)
     assert Move(0, 0).uci() == "0000" and Move(0, 0) != None  # noqa: E711
+
+
+@pytest.mark.parametrize(
+    ("fen", "move", "without_ep", "counts"),
+    [
+        # A pawn stands ready to take: the en passant square is part of the position.
+        ("4k3/8/8/8/3p4/8/4P3/4K3 w - - 0 1", "e2e4", "4k3/8/8/8/3pP3/8/8/4K3 b - - 0 1", True),
+        # No pawn beside it: the square is set, but the position is the same as without it.
+        ("4k3/8/8/8/8/8/4P3/4K3 w - - 0 1", "e2e4", "4k3/8/8/8/4P3/8/8/4K3 b - - 0 1", False),
+        # The only pawn that could take is pinned along the rank: not counted either.
+        ("4k3/3p4/8/K3P2r/8/8/8/8 b - - 0 1", "d7d5", "4k3/8/8/K2pP2r/8/8/8/8 w - - 0 2", False),
+    ],
+)
+def test_the_key_counts_en_passant_only_where_a_pawn_can_take(
+    fen: str, move: str, without_ep: str, counts: bool
+) -> None:
+    """Two boards alike but for an en passant square have one key exactly when no pawn can
+    legally take there, as python-chess's transposition keys do."""
+    reference = chess.Board(fen)
+    ours = SearchBoard(fen)
+    reference.push_uci(move)
+    ours.push(Move.from_chess(chess.Move.from_uci(move)))
+    plain = chess.Board(without_ep)
+    assert (reference._transposition_key() != plain._transposition_key()) == counts
+    assert (ours.key() != SearchBoard(without_ep).key()) == counts

@@ -12,6 +12,7 @@ from engine.search.constants import BB_ALL, to_bitboard
 from engine.search.generation import (
     castling_moves,
     en_passant_moves,
+    is_legal,
     is_legal_quiet,
     legal_moves,
 )
@@ -94,4 +95,26 @@ def test_a_quiet_move_is_legal_as_python_chess_says(board: chess.Board) -> None:
     for move in board.generate_legal_moves():
         if move.promotion:
             assert not is_legal_quiet(ours, Move.from_chess(move))
+    assert ours.fen() == board.fen()
+
+
+@settings(max_examples=60, deadline=None)
+@given(positions(starts=STARTS, max_plies=30))
+def test_any_move_is_legal_as_python_chess_says(board: chess.Board) -> None:
+    """Every pair of squares, and every promotion onto a last rank, as a move read back through
+    a key that another position may share: legal exactly when python-chess says so."""
+    ours = SearchBoard(board)
+    for from_square in chess.SQUARES:
+        for to_square in chess.SQUARES:
+            if from_square == to_square:
+                continue
+            last_rank = to_square < 8 or to_square >= 56
+            for promotion in (None, *chess.PIECE_TYPES[1:5]) if last_rank else (None,):
+                move = chess.Move(from_square, to_square, promotion)
+                if board.is_castling(move) and abs(to_square - from_square) != 2:
+                    continue  # python-chess's other castling notation, king takes own rook
+                assert is_legal(ours, Move.from_chess(move)) == board.is_legal(move), (
+                    board.fen(),
+                    move.uci(),
+                )
     assert ours.fen() == board.fen()
