@@ -49,7 +49,7 @@ _ROOK_CASTLING: Final = {
     chess.G8: (chess.H8, chess.F8),
     chess.C8: (chess.A8, chess.D8),
 }
-_BACK_RANKS: Final = (BB_RANK_8, BB_RANK_1)  # indexed by colour
+_BACK_RANKS: Final[tuple[i64, ...]] = (BB_RANK_8, BB_RANK_1)  # indexed by colour
 
 PositionKey = i64
 """A position's Zobrist key: 64 random bits for each thing python-chess's `_transposition_key`

@@ -24,7 +24,11 @@ from engine.search.constants import (
     BB_KNIGHT_ATTACKS,
     BB_PAWN_ATTACKS,
     BB_SQUARES,
+    BISHOP,
     KING,
+    KNIGHT,
+    PAWN,
+    ROOK,
 )
 from engine.search.generation import lone_blockers
 from engine.search.move import Move
@@ -36,9 +40,14 @@ class CheckSquares:
     """The squares from which each piece type of the side to move would attack the enemy king,
     and the side to move's pieces that shield the enemy king from its own sliders."""
 
-    __slots__ = ("by_type", "discoverers")
+    __slots__ = ("diagonal", "discoverers", "knight", "pawn", "straight")
 
-    by_type: tuple[i64, i64, i64, i64, i64, i64, i64]
+    # Separate fields rather than one tuple indexed by piece type: compiled, indexing a
+    # fixed-length tuple of machine words with a variable builds an object of it each time.
+    pawn: i64
+    knight: i64
+    diagonal: i64
+    straight: i64
     discoverers: i64
 
     def __init__(self, board: SearchBoard) -> None:
@@ -46,19 +55,12 @@ class CheckSquares:
         them = board.occupied_co[not turn]
         king = lowest_square(board.kings & them)
         occupied = board.occupied
-        diagonal = bishop_attacks(king, occupied)
-        straight = rook_attacks(king, occupied)
         # A pawn of the side to move checks from where an enemy pawn on the king's square
         # would attack; a king never gives check itself (castling is handled by the caller).
-        self.by_type = (
-            0,
-            BB_PAWN_ATTACKS[not turn][king],
-            BB_KNIGHT_ATTACKS[king],
-            diagonal,
-            straight,
-            diagonal | straight,
-            0,
-        )
+        self.pawn = BB_PAWN_ATTACKS[not turn][king]
+        self.knight = BB_KNIGHT_ATTACKS[king]
+        self.diagonal = bishop_attacks(king, occupied)
+        self.straight = rook_attacks(king, occupied)
         own = board.occupied_co[turn]
         straight_sliders = (board.rooks | board.queens) & own
         diagonal_sliders = (board.bishops | board.queens) & own
@@ -73,4 +75,14 @@ class CheckSquares:
         piece_type = piece_type_at(board, from_square)
         if piece_type == KING:
             return abs(move.to_square - from_square) == 2  # castling: the rook may check
-        return bool(self.by_type[piece_type] & BB_SQUARES[move.to_square])
+        if piece_type == PAWN:
+            reach = self.pawn
+        elif piece_type == KNIGHT:
+            reach = self.knight
+        elif piece_type == BISHOP:
+            reach = self.diagonal
+        elif piece_type == ROOK:
+            reach = self.straight
+        else:
+            reach = self.diagonal | self.straight
+        return bool(reach & BB_SQUARES[move.to_square])

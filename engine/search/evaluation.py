@@ -63,10 +63,10 @@ __all__ = [
 MAX_PHASE: Final = 24
 """The phase of a position with all sixteen minor and major pieces; the middlegame weight."""
 
-PHASE_WEIGHTS: Final = (0, 0, 1, 1, 2, 4, 0)
+PHASE_WEIGHTS: Final[tuple[int, ...]] = (0, 0, 1, 1, 2, 4, 0)
 """How much each piece type (indexed by `PAWN` .. `KING`) counts towards the phase."""
 
-PIECE_VALUES: Final = (0, 100, 320, 330, 500, 950, 0)
+PIECE_VALUES: Final[tuple[int, ...]] = (0, 100, 320, 330, 500, 950, 0)
 """Rough material values in centipawns for move ordering and pruning margins (not for scoring)."""
 
 _BISHOP_PAIR: Final = (36, 57)

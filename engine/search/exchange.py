@@ -27,7 +27,7 @@ from engine.search.move import Move
 __all__ = ["static_exchange"]
 
 # A king takes last, and only where nothing takes back: its value is never counted.
-_BY_VALUE: Final = (PAWN, KNIGHT, BISHOP, ROOK, QUEEN, KING)
+_BY_VALUE: Final[tuple[int, ...]] = (PAWN, KNIGHT, BISHOP, ROOK, QUEEN, KING)
 
 
 def static_exchange(board: SearchBoard, move: Move) -> int:

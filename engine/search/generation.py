@@ -112,15 +112,17 @@ class SidePieces:
             return
         occupied = board.occupied
         self.pinned = _pinned(board, king, own, occupied)
+        # One call per type, not a loop over (type, pieces) pairs: compiled, such a tuple of
+        # pairs is built as objects at every node.
+        self._add_attacks(KNIGHT, board.knights & own, occupied)
+        self._add_attacks(BISHOP, board.bishops & own, occupied)
+        self._add_attacks(ROOK, board.rooks & own, occupied)
+        self._add_attacks(QUEEN, board.queens & own, occupied)
+
+    def _add_attacks(self, piece_type: int, pieces: i64, occupied: i64) -> None:
         attacks = self.attacks
-        for piece_type, pieces in (
-            (KNIGHT, board.knights),
-            (BISHOP, board.bishops),
-            (ROOK, board.rooks),
-            (QUEEN, board.queens),
-        ):
-            for square in squares_down(pieces & own):
-                attacks.append((piece_type, square, _piece_attacks(piece_type, square, occupied)))
+        for square in squares_down(pieces):
+            attacks.append((piece_type, square, _piece_attacks(piece_type, square, occupied)))
 
     def add_captures(
         self,
@@ -224,17 +226,32 @@ class SidePieces:
             singles = pawns >> 8 & empty & ~BB_RANK_1
             doubles = (pawns >> 8 & empty) >> 8 & empty & BB_RANK_5
             step = -8
-        for first, targets, distance in ((4098, singles, step), (4162, doubles, 2 * step)):
-            for to_square in squares_down(targets):
-                from_square = to_square - distance
-                from_bb = squares[from_square]
-                if pinned & from_bb and not ray(from_square, to_square) & king_bb:
-                    continue
-                if from_square << 6 | to_square in tried:
-                    continue
-                order = 16383 - first - (63 - to_square)
-                key = history[offset | from_square << 6 | to_square] * 16384 + order
-                scored.append((key, _MOVES[from_square << 6 | to_square]))
+        _add_pushes(singles, step, 4098, pinned, king_bb, tried, history, offset, scored)
+        _add_pushes(doubles, 2 * step, 4162, pinned, king_bb, tried, history, offset, scored)
+
+
+def _add_pushes(
+    targets: i64,
+    distance: int,
+    first: int,
+    pinned: i64,
+    king_bb: i64,
+    tried: set[int],
+    history: list[int],
+    offset: int,
+    scored: list[tuple[int, Move]],
+) -> None:
+    """`SidePieces.add_quiet_moves` for the pawn pushes `distance` long onto `targets`; `first`
+    places them in python-chess's order."""
+    for to_square in squares_down(targets):
+        from_square = to_square - distance
+        if pinned & BB_SQUARES[from_square] and not ray(from_square, to_square) & king_bb:
+            continue
+        if from_square << 6 | to_square in tried:
+            continue
+        order = 16383 - first - (63 - to_square)
+        key = history[offset | from_square << 6 | to_square] * 16384 + order
+        scored.append((key, _MOVES[from_square << 6 | to_square]))
 
 
 def _add_pawn_moves(

@@ -17,7 +17,7 @@ import chess
 __all__ = ["Move"]
 
 _NAMES: Final = chess.SQUARE_NAMES
-_SYMBOLS: Final = ("", "p", "n", "b", "r", "q", "k")
+_SYMBOLS: Final[tuple[str, ...]] = ("", "p", "n", "b", "r", "q", "k")
 
 
 class Move:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from operator import itemgetter
 from typing import Final
 
+from mypy_extensions import i64
+
 from engine.search.bits import piece_type_at
 from engine.search.board import SearchBoard
 from engine.search.constants import (
@@ -61,7 +63,8 @@ evenly although their values differ)."""
 
 _HISTORY_LIMIT: Final = 1 << 20
 _FIRST_SCORE: Final = itemgetter(0)
-_PROMOTION_RANKS: Final = (BB_RANK_2, BB_RANK_7)  # where a pawn of each colour promotes from
+# Where a pawn of each colour promotes from.
+_PROMOTION_RANKS: Final[tuple[i64, ...]] = (BB_RANK_2, BB_RANK_7)
 
 
 def tactical_moves(

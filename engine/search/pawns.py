@@ -32,8 +32,8 @@ __all__ = ["PawnTable", "pawn_terms"]
 _DOUBLED: Final = (-8, -27)
 _ISOLATED: Final = (-10, -9)
 # Indexed by the pawn's rank counted from its own side (1 = the starting rank).
-_PASSED_MG: Final = (0, -15, -26, -6, 11, 50, 2, 0)
-_PASSED_EG: Final = (0, 21, 30, 43, 66, 57, 58, 0)
+_PASSED_MG: Final[tuple[int, ...]] = (0, -15, -26, -6, 11, 50, 2, 0)
+_PASSED_EG: Final[tuple[int, ...]] = (0, 21, 30, 43, 66, 57, 58, 0)
 # Per rank step beyond the third, per square of king distance (capped) to the square in front.
 _PASSED_THEIR_KING_EG: Final = 10
 _PASSED_OWN_KING_EG: Final = -9

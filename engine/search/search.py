@@ -64,10 +64,10 @@ _MAX_PLY: Final = 100
 _INFINITY: Final = MATE + 1
 _NULL_MOVE: Final = Move(0, 0)
 _ASPIRATION_CP: Final = 35
-_FUTILITY_MARGINS: Final = (0, 150, 320)
+_FUTILITY_MARGINS: Final[tuple[int, ...]] = (0, 150, 320)
 _REVERSE_FUTILITY_CP: Final = 110
 _DELTA_CP: Final = 180
-_LATE_MOVE_COUNTS: Final = (0, 7, 12, 20)
+_LATE_MOVE_COUNTS: Final[tuple[int, ...]] = (0, 7, 12, 20)
 # Reductions grow with both depth and move number; the log-log shape is the common one.
 _LMR: Final = tuple(
     tuple(0 if d < 3 or n < 3 else int(0.6 + math.log(d) * math.log(n) / 2.2) for n in range(64))
