@@ -69,8 +69,8 @@ _PROMOTION_RANKS: Final[tuple[i64, ...]] = (BB_RANK_2, BB_RANK_7)
 
 def tactical_moves(
     board: SearchBoard, min_gain: int = 0, pieces: SidePieces | None = None
-) -> list[tuple[int, Move]]:
-    """Return the legal captures and promotions of `board` as `(gain, move)`, best first.
+) -> list[tuple[int, int, Move]]:
+    """Return the legal captures and promotions of `board` as `(order, gain, move)`, best first.
 
     `gain` is the value of the captured piece plus any promotion gain, for delta pruning; moves
     are ordered most valuable victim first, then least valuable attacker first (MVV-LVA).
@@ -109,8 +109,10 @@ def tactical_moves(
         for move in en_passant_moves(board, BB_ALL, BB_ALL):
             scored.append((PIECE_VALUES[PAWN] * 8 - PAWN, PIECE_VALUES[PAWN], move))
     # Stable: moves of the same score keep python-chess's order, which `SidePieces` keeps.
+    # Returned as sorted, `order` and all: a list of `(gain, move)` would be a second object
+    # per move.
     scored.sort(key=_FIRST_SCORE, reverse=True)
-    return [(gain, move) for _, gain, move in scored]
+    return scored
 
 
 def is_losing_capture(board: SearchBoard, move: Move, gain: int) -> bool:
@@ -151,7 +153,7 @@ class MoveOrder:
         them = not board.turn
         losing: list[Move] = []
         pieces = SidePieces(board)
-        for gain, move in tactical_moves(board, 0, pieces):
+        for _, gain, move in tactical_moves(board, 0, pieces):
             if move == hash_move:
                 continue
             if is_losing_capture(board, move, gain):

@@ -115,23 +115,30 @@ def pawn_terms(white: int, black: int, white_king: int, black_king: int) -> tupl
     return white_mg - black_mg, white_eg - black_eg
 
 
-class PawnTable:
-    """A bounded cache of `pawn_terms` per placement of pawns and kings, for one search job.
+_EMPTY: Final = 1 << 40
+"""What an empty slot of a `PawnTable` holds: no pair of terms packs to it."""
 
-    Once it holds `max_entries` placements it starts afresh: the placements of a search tree
-    come back often and are cheap to compute again.
+
+class PawnTable:
+    """A cache of `pawn_terms` per placement of pawns and kings, for one search job.
+
+    Direct-mapped: the board's `pawn_hash` picks one of `size` slots (a power of two), which
+    keeps the last placement computed there. A hit is a read from two lists, with nothing
+    built as an object (a dictionary would box the key at every look-up).
     """
 
-    __slots__ = ("_entries", "max_entries")
+    __slots__ = ("_keys", "_mask", "_terms")
 
-    def __init__(self, max_entries: int = 1 << 16) -> None:
-        self.max_entries = max_entries
-        # Keyed by the board's `pawn_hash`: a chance collision of two placements costs an
-        # evaluation term, never a wrong move.
-        self._entries: dict[i64, tuple[int, int]] = {}
+    def __init__(self, size: int = 1 << 16) -> None:
+        if size < 1 or size & (size - 1):
+            raise ValueError(f"a pawn table's size is a power of two, not {size}")
+        self._mask: i64 = size - 1
+        self._keys: list[i64] = [0] * size
+        # Both terms packed into one integer: mg * 65536 + eg (each well within 16 bits).
+        self._terms: list[int] = [_EMPTY] * size
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(1 for packed in self._terms if packed != _EMPTY)
 
     def terms(self, board: SearchBoard) -> tuple[int, int]:
         """Return `pawn_terms` of `board`, from the cache when the placement was met before.
@@ -139,18 +146,20 @@ class PawnTable:
         The board must have one king of each colour.
         """
         key = board.pawn_hash
-        found = self._entries.get(key)
-        if found is None:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            pawns = board.pawns
-            kings = board.kings
-            white = board.occupied_co[WHITE]
-            found = pawn_terms(
-                pawns & white,
-                pawns & ~white,
-                lowest_square(kings & white),
-                lowest_square(kings & ~white),
-            )
-            self._entries[key] = found
-        return found
+        slot = key & self._mask
+        packed = self._terms[slot]
+        if packed != _EMPTY and self._keys[slot] == key:
+            eg = ((packed + 32768) & 65535) - 32768
+            return (packed - eg) >> 16, eg
+        pawns = board.pawns
+        kings = board.kings
+        white = board.occupied_co[WHITE]
+        mg, eg = pawn_terms(
+            pawns & white,
+            pawns & ~white,
+            lowest_square(kings & white),
+            lowest_square(kings & ~white),
+        )
+        self._keys[slot] = key
+        self._terms[slot] = mg * 65536 + eg
+        return mg, eg

@@ -276,8 +276,9 @@ class _SearchJob:
         self.table = table
         self.order = MoveOrder(_MAX_PLY)
         self.pawns = PawnTable()
-        # Keys of the positions from the root down to the parent of the current node.
-        self.keys: list[PositionKey] = []
+        # Keys (`PositionKey`, boxed) of the positions from the root down to the parent of the
+        # current node.
+        self.keys: list[object] = []
         self.pv: list[tuple[Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
 
     def info(
@@ -421,7 +422,9 @@ class _SearchJob:
             if alpha >= beta:
                 return beta
 
-        key = board.key()
+        # Boxed once: the table and the repetition list hold objects, and a machine word
+        # passed to each would be boxed anew at every use.
+        key: object = board.key()
         halfmove_clock = board.halfmove_clock
         if halfmove_clock >= 100:
             # The fifty-move draw, unless the move that reached it delivered mate.
@@ -625,7 +628,7 @@ class _SearchJob:
         # unscaled evaluation: taking the piece that made an ending drawish (the bishop of rook
         # against bishop) gains what the scaling had taken away as well.
         base = max(static, unscaled)
-        for gain, move in tactical_moves(board, alpha - base - _DELTA_CP + 1):
+        for _, gain, move in tactical_moves(board, alpha - base - _DELTA_CP + 1):
             if base + gain + _DELTA_CP <= alpha:
                 break  # Moves come in falling order of gain: none of the rest can lift alpha.
             if is_losing_capture(board, move, gain):

@@ -92,7 +92,9 @@ def reference_tactical_moves(board: chess.Board, min_gain: int) -> list[tuple[in
 def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) -> None:
     """The captures and promotions, their gains and their order are those python-chess's
     generator gives, in check or not, pinned pieces included."""
-    found = [(gain, move.to_chess()) for gain, move in tactical_moves(SearchBoard(board), min_gain)]
+    found = [
+        (gain, move.to_chess()) for _, gain, move in tactical_moves(SearchBoard(board), min_gain)
+    ]
     assert found == reference_tactical_moves(board, min_gain)
 
 
@@ -114,7 +116,7 @@ def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) ->
 def test_pinned_takers_and_the_king_match_python_chess(fen: str) -> None:
     """Positions built for the legality rules of captures: pins and the king's own safety."""
     board = chess.Board(fen)
-    found = [(gain, move.to_chess()) for gain, move in tactical_moves(SearchBoard(board))]
+    found = [(gain, move.to_chess()) for _, gain, move in tactical_moves(SearchBoard(board))]
     assert found == reference_tactical_moves(board, 0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import chess
+import pytest
 from hypothesis import given, settings
 
 from engine.search.board import SearchBoard
@@ -73,8 +74,9 @@ def test_mirror_negates_pawn_terms(board: chess.Board) -> None:
 @settings(max_examples=100, deadline=None)
 @given(positions())
 def test_the_cache_gives_what_a_fresh_computation_gives(board: chess.Board) -> None:
-    """Along a game, a small table that fills and starts afresh agrees with `pawn_terms`."""
-    table = PawnTable(max_entries=4)
+    """Along a game, a small table whose slots are taken over again and again agrees with
+    `pawn_terms`."""
+    table = PawnTable(size=4)
     replay = SearchBoard(chess.STARTING_FEN)
     for move in [*board.move_stack, None]:
         assert table.terms(replay) == terms_of(replay.fen())
@@ -82,3 +84,10 @@ def test_the_cache_gives_what_a_fresh_computation_gives(board: chess.Board) -> N
         assert len(table) <= 4
         if move is not None:
             replay.push(Move.from_chess(move))
+
+
+def test_a_pawn_table_has_a_power_of_two_slots() -> None:
+    """Slots are picked by masking the key, which needs a power of two."""
+    assert len(PawnTable(size=8)) == 0
+    with pytest.raises(ValueError, match="power of two"):
+        PawnTable(size=6)
