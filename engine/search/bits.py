@@ -283,13 +283,13 @@ def attackers(board: SearchBoard, color: bool, square: int, occupied: i64) -> i6
     diagonal = queens | board.bishops
     if diagonal:
         found |= bishop_attacks(square, occupied) & diagonal
-    return found & board.occupied_co[color]
+    return found & board.side(color)
 
 
 def in_check(board: SearchBoard) -> bool:
     """Whether the side to move is in check, as `board.is_check()`."""
     turn = board.turn
-    king = board.occupied_co[turn] & board.kings & ~board.promoted
+    king = board.side(turn) & board.kings & ~board.promoted
     if not king:
         return False
     return bool(attackers(board, not turn, lowest_square(king), board.occupied))

@@ -156,7 +156,10 @@ class SearchBoard:
     rooks: i64
     queens: i64
     kings: i64
-    occupied_co: list[i64]
+    white: i64
+    """White's pieces (python-chess's `occupied_co[WHITE]`; see `side`)."""
+    black: i64
+    """Black's pieces (python-chess's `occupied_co[BLACK]`)."""
     occupied: i64
     promoted: i64
     turn: bool
@@ -181,10 +184,8 @@ class SearchBoard:
         self.rooks = to_bitboard(board.rooks)
         self.queens = to_bitboard(board.queens)
         self.kings = to_bitboard(board.kings)
-        self.occupied_co = [
-            to_bitboard(board.occupied_co[BLACK]),
-            to_bitboard(board.occupied_co[WHITE]),
-        ]
+        self.white = to_bitboard(board.occupied_co[WHITE])
+        self.black = to_bitboard(board.occupied_co[BLACK])
         self.occupied = to_bitboard(board.occupied)
         self.promoted = to_bitboard(board.promoted)
         self.turn = board.turn
@@ -203,7 +204,7 @@ class SearchBoard:
         full: i64 = _WHITE_TO_MOVE_KEY if self.turn == WHITE else 0
         pawn_hash: i64 = 0
         for color in (BLACK, WHITE):
-            own = self.occupied_co[color]
+            own = self.side(color)
             for square in squares_down(own):
                 piece_type = piece_type_at(self, square)
                 key = _piece_key(color, piece_type, square)
@@ -214,6 +215,24 @@ class SearchBoard:
             full ^= _CASTLING_KEYS[square]
         return full, pawn_hash
 
+    def side(self, color: bool) -> i64:
+        """The pieces of `color`: python-chess's `occupied_co[color]`.
+
+        Two fields read through a method rather than a list: compiled, a list holds each
+        bitboard as an object, built anew whenever a move changes it."""
+        return self.white if color else self.black
+
+    @property
+    def occupied_co(self) -> list[i64]:
+        """python-chess's `occupied_co`, built on each read (the search reads `side`)."""
+        return [self.black, self.white]
+
+    def _toggle_side(self, color: bool, mask: i64) -> None:
+        if color:
+            self.white ^= mask
+        else:
+            self.black ^= mask
+
     def to_board(self) -> chess.Board:
         """This position as python-chess's `Board` (without the move stack)."""
         board = chess.Board(None)
@@ -223,8 +242,8 @@ class SearchBoard:
         board.rooks = from_bitboard(self.rooks)
         board.queens = from_bitboard(self.queens)
         board.kings = from_bitboard(self.kings)
-        board.occupied_co[WHITE] = from_bitboard(self.occupied_co[WHITE])
-        board.occupied_co[BLACK] = from_bitboard(self.occupied_co[BLACK])
+        board.occupied_co[WHITE] = from_bitboard(self.white)
+        board.occupied_co[BLACK] = from_bitboard(self.black)
         board.occupied = from_bitboard(self.occupied)
         board.promoted = from_bitboard(self.promoted)
         board.turn = self.turn
@@ -248,12 +267,12 @@ class SearchBoard:
     def _can_take_en_passant(self, ep_square: int) -> bool:
         """Whether a pawn of the side to move can legally take en passant on `ep_square`."""
         turn = self.turn
-        takers = BB_PAWN_ATTACKS[not turn][ep_square] & self.pawns & self.occupied_co[turn]
+        takers = BB_PAWN_ATTACKS[not turn][ep_square] & self.pawns & self.side(turn)
         if not takers or self.occupied & BB_SQUARES[ep_square]:
             return False
         for from_square in squares_down(takers):
             self.push(Move(from_square, ep_square))
-            king = self.kings & self.occupied_co[turn]
+            king = self.kings & self.side(turn)
             safe = not attackers(self, self.turn, lowest_square(king), self.occupied)
             self.pop()
             if safe:
@@ -278,7 +297,7 @@ class SearchBoard:
             mask = self.queens
         else:
             mask = self.kings
-        return mask & self.occupied_co[color]
+        return mask & self.side(color)
 
     def is_en_passant(self, move: Move) -> bool:
         """Whether `move` takes en passant, as python-chess's `is_en_passant`."""
@@ -295,21 +314,19 @@ class SearchBoard:
     def is_capture(self, move: Move) -> bool:
         """Whether `move` takes a piece, as python-chess's `is_capture`."""
         touched = BB_SQUARES[move.from_square] ^ BB_SQUARES[move.to_square]
-        return bool(touched & self.occupied_co[not self.turn]) or self.is_en_passant(move)
+        return bool(touched & self.side(not self.turn)) or self.is_en_passant(move)
 
     def is_insufficient_material(self) -> bool:
         """Whether neither side can ever mate, as python-chess's `is_insufficient_material`."""
         return self._cannot_mate(WHITE) and self._cannot_mate(BLACK)
 
     def _cannot_mate(self, color: bool) -> bool:
-        own = self.occupied_co[color]
+        own = self.side(color)
         if own & (self.pawns | self.rooks | self.queens):
             return False
         if own & self.knights:
             # A lone knight mates only with the other side's own pieces in the way.
-            return (
-                popcount(own) <= 2 and not self.occupied_co[not color] & ~self.kings & ~self.queens
-            )
+            return popcount(own) <= 2 and not self.side(not color) & ~self.kings & ~self.queens
         if own & self.bishops:
             # Bishops all on one colour of square, with no knight or pawn to block a king.
             bishops = self.bishops
@@ -319,7 +336,6 @@ class SearchBoard:
 
     def push(self, move: Move) -> None:
         """Play the legal (or null) `move`, as python-chess's `push` does."""
-        occupied_co = self.occupied_co
         turn = self.turn
         ep_square = self.ep_square
         self._saved.append(
@@ -330,8 +346,8 @@ class SearchBoard:
                 self.rooks,
                 self.queens,
                 self.kings,
-                occupied_co[WHITE],
-                occupied_co[BLACK],
+                self.white,
+                self.black,
                 self.occupied,
                 self.promoted,
                 turn,
@@ -375,7 +391,7 @@ class SearchBoard:
                 pawn_hash ^= arriving
         if captured:
             self._toggle(captured, to_bb)
-            occupied_co[not turn] ^= to_bb
+            self._toggle_side(not turn, to_bb)
             self.occupied ^= to_bb
             self.halfmove_clock = 0
             taken = _piece_key(not turn, captured, to_square)
@@ -393,7 +409,7 @@ class SearchBoard:
                 taken_square = to_square - 8 if turn else to_square + 8
                 taken_bb = BB_SQUARES[taken_square]
                 self.pawns ^= taken_bb
-                occupied_co[not turn] ^= taken_bb
+                self._toggle_side(not turn, taken_bb)
                 self.occupied ^= taken_bb
                 taken = _piece_key(not turn, PAWN, taken_square)
                 full ^= taken
@@ -405,7 +421,7 @@ class SearchBoard:
                 rook_from, rook_to = rook_squares
                 rook_bb = BB_SQUARES[rook_from] | BB_SQUARES[rook_to]
                 self.rooks ^= rook_bb
-                occupied_co[turn] ^= rook_bb
+                self._toggle_side(turn, rook_bb)
                 self.occupied ^= rook_bb
                 full ^= _piece_key(turn, ROOK, rook_from) ^ _piece_key(turn, ROOK, rook_to)
         lost = rights & ~self.castling_rights
@@ -425,7 +441,7 @@ class SearchBoard:
             if was_promoted:
                 promoted |= to_bb
         self.promoted = promoted
-        occupied_co[turn] ^= from_bb | to_bb
+        self._toggle_side(turn, from_bb | to_bb)
         self.occupied ^= from_bb | to_bb
 
     def pop(self) -> Move:
@@ -437,8 +453,8 @@ class SearchBoard:
         self.rooks = saved.rooks
         self.queens = saved.queens
         self.kings = saved.kings
-        self.occupied_co[WHITE] = saved.white
-        self.occupied_co[BLACK] = saved.black
+        self.white = saved.white
+        self.black = saved.black
         self.occupied = saved.occupied
         self.promoted = saved.promoted
         self.turn = saved.turn

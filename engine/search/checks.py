@@ -52,7 +52,7 @@ class CheckSquares:
 
     def __init__(self, board: SearchBoard) -> None:
         turn = board.turn
-        them = board.occupied_co[not turn]
+        them = board.side(not turn)
         king = lowest_square(board.kings & them)
         occupied = board.occupied
         # A pawn of the side to move checks from where an enemy pawn on the king's square
@@ -61,7 +61,7 @@ class CheckSquares:
         self.knight = BB_KNIGHT_ATTACKS[king]
         self.diagonal = bishop_attacks(king, occupied)
         self.straight = rook_attacks(king, occupied)
-        own = board.occupied_co[turn]
+        own = board.side(turn)
         straight_sliders = (board.rooks | board.queens) & own
         diagonal_sliders = (board.bishops | board.queens) & own
         snipers = (ROOK_LINES[king] & straight_sliders) | (BISHOP_LINES[king] & diagonal_sliders)

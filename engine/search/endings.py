@@ -62,14 +62,14 @@ def scale_drawish(board: SearchBoard, score: int) -> int:
     on the board than bishops.
     """
     ahead = score > 0
-    strong = board.occupied_co[ahead]
+    strong = board.side(ahead)
     pawns = board.pawns
     if not pawns & strong:
         knights = board.knights
         if not pawns and not strong & ~(board.kings | knights) and popcount(strong & knights) <= 2:
             return 0  # Two knights cannot force mate without pawns to lift a stalemate.
         strong_material = _material(board, strong)
-        weak_material = _material(board, board.occupied_co[not ahead])
+        weak_material = _material(board, board.side(not ahead))
         if strong_material - weak_material <= _MINOR:
             if strong_material < _ROOK:
                 factor = _CANNOT_MATE
@@ -82,7 +82,7 @@ def scale_drawish(board: SearchBoard, score: int) -> int:
     if (
         not (board.knights | board.rooks | board.queens)
         and popcount(bishops) == 2
-        and popcount(bishops & board.occupied_co[WHITE]) == 1
+        and popcount(bishops & board.side(WHITE)) == 1
         and popcount(bishops & BB_LIGHT_SQUARES) == 1
     ):
         return _scaled(score, _OPPOSITE_BISHOPS)

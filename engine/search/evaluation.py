@@ -316,8 +316,8 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
     if pawns is not None:
         mg, eg = pawns.terms(board)
     else:
-        white = board.occupied_co[WHITE]
-        black = board.occupied_co[BLACK]
+        white = board.side(WHITE)
+        black = board.side(BLACK)
         mg, eg = pawn_terms(
             board.pawns & white,
             board.pawns & black,
@@ -325,8 +325,8 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
             lowest_square(board.kings & black),
         )
     # Written out per colour: this runs at every node that takes a static evaluation.
-    white = board.occupied_co[WHITE]
-    black = board.occupied_co[BLACK]
+    white = board.side(WHITE)
+    black = board.side(BLACK)
     pieces = ~(board.pawns | board.kings)
     if board.turn:
         their_pawns = board.pawns & black

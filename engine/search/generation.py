@@ -100,7 +100,7 @@ class SidePieces:
 
     def __init__(self, board: SearchBoard) -> None:
         turn = self.turn = board.turn
-        own = self.own = board.occupied_co[turn]
+        own = self.own = board.side(turn)
         king = self.king = lowest_square(board.kings & own)
         self.in_check = bool(attackers(board, not turn, king, board.occupied))
         # (piece type, square, attacked squares) of the knights, bishops, rooks and queens,
@@ -261,7 +261,7 @@ def _add_pawn_moves(
     (en passant aside), in python-chess's order; a pinned pawn moves only along its pin."""
     squares = BB_SQUARES
     turn = board.turn
-    theirs = board.occupied_co[not turn]
+    theirs = board.side(not turn)
     pawn_attacks = BB_PAWN_ATTACKS[turn]
     for from_square in squares_down(pawns):
         is_pinned = pinned & squares[from_square]
@@ -291,7 +291,7 @@ def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Mov
     """The legal moves of a side in check from `from_mask` to `to_mask`, as python-chess's
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order."""
     turn = board.turn
-    own = board.occupied_co[turn]
+    own = board.side(turn)
     occupied = board.occupied
     squares = BB_SQUARES
     king = lowest_square(board.kings & own)
@@ -342,7 +342,7 @@ def legal_moves(board: SearchBoard, from_mask: i64 = BB_ALL, to_mask: i64 = BB_A
     `generate_legal_moves(from_mask, to_mask)` gives them, in its order (castling, written as
     the king's move, is asked for by the rook's square, as python-chess does)."""
     turn = board.turn
-    own = board.occupied_co[turn]
+    own = board.side(turn)
     occupied = board.occupied
     king = lowest_square(board.kings & own)
     if attackers(board, not turn, king, occupied):
@@ -379,7 +379,7 @@ def castling_moves(board: SearchBoard, rook_mask: i64 = BB_ALL) -> list[Move]:
     them) with a rook of `rook_mask`: its king and that rook unmoved, the squares between them
     empty, and neither the king's square, nor those it crosses or lands on, attacked."""
     turn = board.turn
-    own = board.occupied_co[turn]
+    own = board.side(turn)
     back_rank = BB_RANK_1 if turn else BB_RANK_8
     king_home = 4 if turn else 60  # e1, e8
     king = BB_SQUARES[king_home]
@@ -420,7 +420,7 @@ def en_passant_moves(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[M
     turn = board.turn
     takers = (
         board.pawns
-        & board.occupied_co[turn]
+        & board.side(turn)
         & from_mask
         & BB_PAWN_ATTACKS[not turn][ep_square]
         & (BB_RANK_5 if turn else BB_RANK_4)
@@ -441,7 +441,7 @@ def is_legal_quiet(board: SearchBoard, move: Move) -> bool:
     from_square = move.from_square
     to_square = move.to_square
     turn = board.turn
-    own = board.occupied_co[turn]
+    own = board.side(turn)
     from_bb = BB_SQUARES[from_square]
     to_bb = BB_SQUARES[to_square]
     occupied = board.occupied
@@ -481,7 +481,7 @@ def is_legal(board: SearchBoard, move: Move) -> bool:
 def _king_safe_after(board: SearchBoard, move: Move) -> bool:
     """Whether the pseudo-legal `move` leaves the mover's king unattacked."""
     board.push(move)
-    king = board.kings & board.occupied_co[not board.turn]
+    king = board.kings & board.side(not board.turn)
     safe = not attackers(board, board.turn, lowest_square(king), board.occupied)
     board.pop()
     return safe
@@ -492,7 +492,7 @@ def _pinned(board: SearchBoard, king: int, own: i64, occupied: i64) -> i64:
     snipers = (ROOK_LINES[king] & (board.rooks | board.queens)) | (
         BISHOP_LINES[king] & (board.bishops | board.queens)
     )
-    return lone_blockers(king, snipers & board.occupied_co[not board.turn], occupied) & own
+    return lone_blockers(king, snipers & board.side(not board.turn), occupied) & own
 
 
 def _piece_attacks(piece_type: int, square: int, occupied: i64) -> i64:

@@ -78,8 +78,8 @@ def tactical_moves(
     `pieces` is `SidePieces(board)` when the caller has it already.
     """
     turn = board.turn
-    targets = board.occupied_co[not turn]
-    promoting = board.pawns & board.occupied_co[turn] & _PROMOTION_RANKS[turn]
+    targets = board.side(not turn)
+    promoting = board.pawns & board.side(turn) & _PROMOTION_RANKS[turn]
     scored: list[tuple[int, int, Move]] = []
     if promoting:
         for move in legal_moves(board, promoting, targets | ~board.occupied):
@@ -161,7 +161,7 @@ class MoveOrder:
             else:
                 yield TACTICAL, move
 
-        them_mask = board.occupied_co[them]
+        them_mask = board.side(them)
         killers = self.killers[ply]
         tried = [hash_move]
         for killer in killers:

@@ -153,7 +153,7 @@ class PawnTable:
             return (packed - eg) >> 16, eg
         pawns = board.pawns
         kings = board.kings
-        white = board.occupied_co[WHITE]
+        white = board.side(WHITE)
         mg, eg = pawn_terms(
             pawns & white,
             pawns & ~white,

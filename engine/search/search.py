@@ -470,7 +470,7 @@ class _SearchJob:
                 null_ok
                 and depth >= 2
                 and static >= beta
-                and board.occupied_co[turn] & ~(board.pawns | board.kings)
+                and board.side(turn) & ~(board.pawns | board.kings)
             ):
                 # Null move: if passing still fails high, a real move would too (no zugzwang
                 # while the side to move keeps a piece).
