@@ -83,9 +83,10 @@ def _piece_key(color: bool, piece_type: int, square: int) -> i64:
 class _Saved:
     """A position's fields as `push` found them, for `pop` to put back.
 
-    A class rather than a tuple: compiled, its fields hold the integers unboxed wherever they
-    fit (a bitboard without g8 and h8), where a tuple would need an object for each (an
-    allocation per field per move).
+    A class rather than a tuple: compiled, its fields hold the integers unboxed, where a
+    tuple would need an object for each (an allocation per field per move). A board keeps one
+    per ply it has reached and fills it again at the next push to that ply, so a push
+    allocates nothing once the search has been that deep.
     """
 
     __slots__ = (
@@ -108,43 +109,23 @@ class _Saved:
         "white",
     )
 
-    def __init__(
-        self,
-        pawns: i64,
-        knights: i64,
-        bishops: i64,
-        rooks: i64,
-        queens: i64,
-        kings: i64,
-        white: i64,
-        black: i64,
-        occupied: i64,
-        promoted: i64,
-        turn: bool,
-        castling_rights: i64,
-        ep_square: int | None,
-        halfmove_clock: int,
-        fullmove_number: int,
-        hash: i64,
-        pawn_hash: i64,
-    ) -> None:
-        self.pawns = pawns
-        self.knights = knights
-        self.bishops = bishops
-        self.rooks = rooks
-        self.queens = queens
-        self.kings = kings
-        self.white = white
-        self.black = black
-        self.occupied = occupied
-        self.promoted = promoted
-        self.turn = turn
-        self.castling_rights = castling_rights
-        self.ep_square = ep_square
-        self.halfmove_clock = halfmove_clock
-        self.fullmove_number = fullmove_number
-        self.hash = hash
-        self.pawn_hash = pawn_hash
+    pawns: i64
+    knights: i64
+    bishops: i64
+    rooks: i64
+    queens: i64
+    kings: i64
+    white: i64
+    black: i64
+    occupied: i64
+    promoted: i64
+    turn: bool
+    castling_rights: i64
+    ep_square: int | None
+    halfmove_clock: int
+    fullmove_number: int
+    hash: i64
+    pawn_hash: i64
 
 
 class SearchBoard:
@@ -338,27 +319,27 @@ class SearchBoard:
         """Play the legal (or null) `move`, as python-chess's `push` does."""
         turn = self.turn
         ep_square = self.ep_square
-        self._saved.append(
-            _Saved(
-                self.pawns,
-                self.knights,
-                self.bishops,
-                self.rooks,
-                self.queens,
-                self.kings,
-                self.white,
-                self.black,
-                self.occupied,
-                self.promoted,
-                turn,
-                self.castling_rights,
-                ep_square,
-                self.halfmove_clock,
-                self.fullmove_number,
-                self.hash,
-                self.pawn_hash,
-            )
-        )
+        depth = len(self.move_stack)
+        if depth == len(self._saved):
+            self._saved.append(_Saved())
+        saved = self._saved[depth]
+        saved.pawns = self.pawns
+        saved.knights = self.knights
+        saved.bishops = self.bishops
+        saved.rooks = self.rooks
+        saved.queens = self.queens
+        saved.kings = self.kings
+        saved.white = self.white
+        saved.black = self.black
+        saved.occupied = self.occupied
+        saved.promoted = self.promoted
+        saved.turn = turn
+        saved.castling_rights = self.castling_rights
+        saved.ep_square = ep_square
+        saved.halfmove_clock = self.halfmove_clock
+        saved.fullmove_number = self.fullmove_number
+        saved.hash = self.hash
+        saved.pawn_hash = self.pawn_hash
         self.move_stack.append(move)
         self.ep_square = None
         self.halfmove_clock += 1
@@ -446,7 +427,10 @@ class SearchBoard:
 
     def pop(self) -> Move:
         """Take back the last move pushed, as python-chess's `pop` does."""
-        saved = self._saved.pop()
+        depth = len(self.move_stack) - 1
+        if depth < 0:
+            raise IndexError("pop() with no move pushed")
+        saved = self._saved[depth]
         self.pawns = saved.pawns
         self.knights = saved.knights
         self.bishops = saved.bishops

@@ -85,6 +85,10 @@ def play_alike(fen: str, choices: list[int]) -> None:
     for _ in range(played):
         assert ours.pop().to_chess() == reference.pop()
         assert state(ours) == state(reference)
+    # Nothing left to take back: an error, and the position stays as it is.
+    with pytest.raises(IndexError):
+        ours.pop()
+    assert state(ours) == state(reference)
 
 
 @settings(max_examples=300, deadline=None)
