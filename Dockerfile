@@ -9,7 +9,8 @@ FROM python:3.11-slim-bookworm AS native
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* \
-    && pip install --no-cache-dir "mypy>=1.11,<3" "setuptools>=68" "chess>=1.11,<1.12"
+    && pip install --no-cache-dir "mypy>=2.4,<3" "librt>=0.17,<0.18" "setuptools>=68" \
+        "chess>=1.11,<1.12"
 WORKDIR /build
 COPY pyproject.toml ./
 COPY tools/build_native.py ./tools/

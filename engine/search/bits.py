@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 import chess
+from librt.vecs import vec
 from mypy_extensions import i64
 
 from engine.search.constants import (
@@ -70,7 +71,7 @@ _RAYS: Final = BB_RAYS
 _BETWEEN: Final = BB_BETWEEN
 _BIT_62: Final[i64] = 1 << 62
 _BELOW_62: Final[i64] = (1 << 62) - 1
-_ONES: Final = [int.bit_count(index) for index in range(1 << 16)]
+_ONES: Final = vec[i64]([int.bit_count(index) for index in range(1 << 16)])
 
 
 def _line(square: int, step_file: int, step_rank: int) -> list[int]:
@@ -98,7 +99,7 @@ def _line_mask(square: int, step_file: int, step_rank: int) -> int:
 
 def _line_table(
     step_file: int, step_rank: int, table: list[dict[int, int]], masks: list[int]
-) -> list[i64]:
+) -> vec[i64]:
     """For each square and each 8-bit occupancy of its line (bit `i`: the line's square on
     file `i`, or on rank `i` for a file), the attacks along that line, from python-chess's
     `table` (its rank, file or diagonal attacks, keyed by the occupancy within `masks`)."""
@@ -114,15 +115,15 @@ def _line_table(
                     occupied |= chess.BB_SQUARES[on_line]
             reach = table[square][occupied & masks[square]] & line_mask
             attacks.append(to_bitboard(reach))
-    return attacks
+    return vec[i64](attacks)
 
 
 _RANK_TABLE: Final = _line_table(1, 0, chess.BB_RANK_ATTACKS, chess.BB_RANK_MASKS)
 _FILE_TABLE: Final = _line_table(0, 1, chess.BB_FILE_ATTACKS, chess.BB_FILE_MASKS)
 _DIAG_TABLE: Final = _line_table(1, 1, chess.BB_DIAG_ATTACKS, chess.BB_DIAG_MASKS)
 _ANTI_TABLE: Final = _line_table(1, -1, chess.BB_DIAG_ATTACKS, chess.BB_DIAG_MASKS)
-_DIAG_LINES: Final = [to_bitboard(_line_mask(square, 1, 1)) for square in chess.SQUARES]
-_ANTI_LINES: Final = [to_bitboard(_line_mask(square, 1, -1)) for square in chess.SQUARES]
+_DIAG_LINES: Final = vec[i64]([to_bitboard(_line_mask(sq, 1, 1)) for sq in chess.SQUARES])
+_ANTI_LINES: Final = vec[i64]([to_bitboard(_line_mask(sq, 1, -1)) for sq in chess.SQUARES])
 
 
 def rook_attacks(square: int, occupied: i64) -> i64:
@@ -151,8 +152,8 @@ def bishop_attacks(square: int, occupied: i64) -> i64:
 
 
 # The lines from each square, the blockers aside: where a slider there could pin or check.
-ROOK_LINES: Final = [rook_attacks(square, 0) for square in range(64)]
-BISHOP_LINES: Final = [bishop_attacks(square, 0) for square in range(64)]
+ROOK_LINES: Final = vec[i64]([rook_attacks(square, 0) for square in range(64)])
+BISHOP_LINES: Final = vec[i64]([bishop_attacks(square, 0) for square in range(64)])
 
 
 def wrap(mask: i64) -> i64:

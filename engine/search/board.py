@@ -17,6 +17,7 @@ import random
 from typing import Final
 
 import chess
+from librt.vecs import vec
 from mypy_extensions import i64
 
 from engine.search.bits import attackers, lowest_square, piece_type_at, popcount, squares_down
@@ -60,10 +61,10 @@ by chance only, about once in 2**64 comparisons, so a move read back through a k
 for legality before it is played (`engine.search.generation.is_legal`)."""
 
 
-def _zobrist_keys(count: int) -> list[i64]:
+def _zobrist_keys(count: int) -> vec[i64]:
     # A fixed seed: the keys are the same in every process and every run.
     rng = random.Random(0x6D5F_C0DE)
-    return [to_bitboard(rng.getrandbits(64)) for _ in range(count)]
+    return vec[i64]([to_bitboard(rng.getrandbits(64)) for _ in range(count)])
 
 
 _KEYS: Final = _zobrist_keys(1024 + 64 + 8 + 1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Final
 
 import chess
+from librt.vecs import vec
 from mypy_extensions import i64
 
 PAWN: Final = 1
@@ -46,8 +47,8 @@ def from_bitboard(mask: int) -> int:
     return mask & _BITS
 
 
-def _table(masks: list[int]) -> list[i64]:
-    return [to_bitboard(mask) for mask in masks]
+def _table(masks: list[int]) -> vec[i64]:
+    return vec[i64]([to_bitboard(mask) for mask in masks])
 
 
 BB_ALL: Final[i64] = -1

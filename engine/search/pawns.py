@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Final
 
 import chess
+from librt.vecs import vec
 from mypy_extensions import i64
 
 from engine.search.bits import flip_vertical, lowest_square, square_distance, squares_up
@@ -115,7 +116,7 @@ def pawn_terms(white: int, black: int, white_king: int, black_king: int) -> tupl
     return white_mg - black_mg, white_eg - black_eg
 
 
-_EMPTY: Final = 1 << 40
+_EMPTY: Final[i64] = 1 << 40
 """What an empty slot of a `PawnTable` holds: no pair of terms packs to it."""
 
 
@@ -124,7 +125,7 @@ class PawnTable:
 
     Direct-mapped: the board's `pawn_hash` picks one of `size` slots (a power of two), which
     keeps the last placement computed there. A hit is a read from two lists, with nothing
-    built as an object (a dictionary would box the key at every look-up).
+    built as an object (a dictionary would box the key at every look-up, a list each entry).
     """
 
     __slots__ = ("_keys", "_mask", "_terms")
@@ -133,9 +134,9 @@ class PawnTable:
         if size < 1 or size & (size - 1):
             raise ValueError(f"a pawn table's size is a power of two, not {size}")
         self._mask: i64 = size - 1
-        self._keys: list[i64] = [0] * size
+        self._keys = vec[i64]([0] * size)
         # Both terms packed into one integer: mg * 65536 + eg (each well within 16 bits).
-        self._terms: list[int] = [_EMPTY] * size
+        self._terms = vec[i64]([_EMPTY] * size)
 
     def __len__(self) -> int:
         return sum(1 for packed in self._terms if packed != _EMPTY)
