@@ -4,8 +4,9 @@ A search reads a position's fields at every node and plays and takes back every 
 visits. On python-chess's `Board`, a Python class, code compiled by mypyc (`make native`)
 reaches each field through a dictionary lookup, slower even than the interpreter; a class
 defined here compiles to a C struct whose fields are read directly, and its `push` and
-`pop` compile with it. `SearchBoard` keeps python-chess's fields under python-chess's names,
-in the same states after the same moves (tests compare them move by move), for standard
+`pop` compile with it. `SearchBoard` keeps python-chess's fields under python-chess's names
+(`occupied_co` as two fields, `white` and `black`, and a read-only view of them), in the same
+states after the same moves (tests compare them move by move), for standard
 chess with castling written as the king's two-square move. Legal move generation is in
 `engine.search.generation`; a board converts to and from a python-chess `Board` where the
 search meets the rest of the program.
@@ -205,9 +206,10 @@ class SearchBoard:
         return self.white if color else self.black
 
     @property
-    def occupied_co(self) -> list[i64]:
-        """python-chess's `occupied_co`, built on each read (the search reads `side`)."""
-        return [self.black, self.white]
+    def occupied_co(self) -> tuple[i64, i64]:
+        """python-chess's `occupied_co` (Black's, White's), read-only: built on each read (the
+        search reads `side`), a tuple so that a write fails instead of being lost."""
+        return self.black, self.white
 
     def _toggle_side(self, color: bool, mask: i64) -> None:
         if color:

@@ -118,25 +118,35 @@ def pawn_terms(white: int, black: int, white_king: int, black_king: int) -> tupl
 
 _EMPTY: Final[i64] = 1 << 40
 """What an empty slot of a `PawnTable` holds: no pair of terms packs to it."""
+_SIZE: Final = 1 << 14
+# A new table of the default size copies these (a copy of a `vec` is a block copy; building
+# one from a list converts each item, about 2 ms for this size, paid by every search job).
+_NO_KEYS: Final = vec[i64]([0] * _SIZE)
+_NO_TERMS: Final = vec[i64]([_EMPTY] * _SIZE)
 
 
 class PawnTable:
     """A cache of `pawn_terms` per placement of pawns and kings, for one search job.
 
     Direct-mapped: the board's `pawn_hash` picks one of `size` slots (a power of two), which
-    keeps the last placement computed there. A hit is a read from two lists, with nothing
-    built as an object (a dictionary would box the key at every look-up, a list each entry).
+    keeps the last placement computed there. A hit reads two `vec`s of machine words, with
+    nothing built as an object (a dictionary would box the key at every look-up, a list
+    each entry).
     """
 
     __slots__ = ("_keys", "_mask", "_terms")
 
-    def __init__(self, size: int = 1 << 16) -> None:
+    def __init__(self, size: int = _SIZE) -> None:
         if size < 1 or size & (size - 1):
             raise ValueError(f"a pawn table's size is a power of two, not {size}")
         self._mask: i64 = size - 1
-        self._keys = vec[i64]([0] * size)
         # Both terms packed into one integer: mg * 65536 + eg (each well within 16 bits).
-        self._terms = vec[i64]([_EMPTY] * size)
+        if size == _SIZE:
+            self._keys = _NO_KEYS[:]
+            self._terms = _NO_TERMS[:]
+        else:
+            self._keys = vec[i64]([0] * size)
+            self._terms = vec[i64]([_EMPTY] * size)
 
     def __len__(self) -> int:
         return sum(1 for packed in self._terms if packed != _EMPTY)

@@ -16,7 +16,9 @@ from engine.uci.commands import UciError
 __all__ = ["BYTES_PER_ENTRY", "Options", "apply_option", "option_lines"]
 
 BYTES_PER_ENTRY: Final = 500
-"""Measured memory of one transposition-table entry (key tuple, entry tuple, dict slot)."""
+"""Memory of one transposition-table entry (dict slot, entry tuple, key), as measured when the
+key was a tuple of bitboards. A Zobrist key takes less, so `Hash` now bounds the table a little
+below what it allows; the figure stays, as a larger table would change the search's trees."""
 
 # name -> (default, min, max); every option is a spin.
 _SPINS: Final = {

@@ -86,8 +86,13 @@ def test_the_cache_gives_what_a_fresh_computation_gives(board: chess.Board) -> N
             replay.push(Move.from_chess(move))
 
 
-def test_a_pawn_table_has_a_power_of_two_slots() -> None:
-    """Slots are picked by masking the key, which needs a power of two."""
+def test_each_pawn_table_starts_empty_with_a_power_of_two_slots() -> None:
+    """A table of the default size starts empty even after another was filled (each copies
+    the empty one); slots are picked by masking the key, which needs a power of two."""
+    first = PawnTable()
+    first.terms(SearchBoard(chess.STARTING_FEN))
+    assert len(first) == 1
+    assert len(PawnTable()) == 0
     assert len(PawnTable(size=8)) == 0
     with pytest.raises(ValueError, match="power of two"):
         PawnTable(size=6)
