@@ -44,15 +44,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BISHOP_LINES",
+    "FILE_SETS",
     "ROOK_LINES",
     "attackers",
     "between",
     "bishop_attacks",
+    "flip_bitboard",
     "flip_vertical",
     "highest_square",
     "in_check",
     "lowest_square",
     "more_than_one",
+    "occupied_files",
     "piece_type_at",
     "popcount",
     "ray",
@@ -71,6 +74,8 @@ _RAYS: Final = BB_RAYS
 _BETWEEN: Final = BB_BETWEEN
 _BIT_62: Final[i64] = 1 << 62
 _BELOW_62: Final[i64] = (1 << 62) - 1
+# Read from the table: a literal this large would be an object in the compiled code.
+_H8: Final[i64] = BB_SQUARES[63]
 _ONES: Final = vec[i64]([int.bit_count(index) for index in range(1 << 16)])
 
 
@@ -219,6 +224,35 @@ def flip_vertical(mask: int) -> int:
     mask = (mask >> 8) & 0x00FF_00FF_00FF_00FF | (mask & 0x00FF_00FF_00FF_00FF) << 8
     mask = (mask >> 16) & 0x0000_FFFF_0000_FFFF | (mask & 0x0000_FFFF_0000_FFFF) << 16
     return mask >> 32 | (mask & 0x0000_0000_FFFF_FFFF) << 32
+
+
+def flip_bitboard(mask: i64) -> i64:
+    """`mask` with rank 1 and rank 8 swapped and so on, as `chess.flip_vertical`, for any of
+    the search's bitboards (`flip_vertical` above keeps python-chess's, an object where g8
+    or h8 is set)."""
+    mask = (mask >> 8) & 0x00FF_00FF_00FF_00FF | (mask & 0x00FF_00FF_00FF_00FF) << 8
+    mask = (mask >> 16) & 0x0000_FFFF_0000_FFFF | (mask & 0x0000_FFFF_0000_FFFF) << 16
+    # From source the shifts above may set bit 63 as a positive number; here h1's bit goes
+    # to h8 on its own (not through `wrap`, whose constants, past 62 bits, are objects).
+    flipped = (mask >> 32) & 0xFFFF_FFFF | (mask & 0x7FFF_FFFF) << 32
+    return flipped | _H8 if mask & 0x8000_0000 else flipped
+
+
+def occupied_files(mask: i64) -> int:
+    """The files `mask` has a square on, as 8 bits: bit `f` for file `f` (a is 0)."""
+    # The ranks folded onto the first; what `>>` fills in from h8 stays above it.
+    mask |= mask >> 8
+    mask |= mask >> 16
+    return (mask | mask >> 32) & 0xFF
+
+
+# For each set of files as `occupied_files` gives it, their squares.
+FILE_SETS: Final = vec[i64](
+    [
+        to_bitboard(sum(chess.BB_FILES[file] for file in range(8) if files >> file & 1))
+        for files in range(256)
+    ]
+)
 
 
 def squares_down(mask: i64) -> list[int]:

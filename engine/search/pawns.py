@@ -7,6 +7,12 @@ neighbouring files. The weights are fitted (see `engine.search.evaluation`) and 
 pawns' placement tables, which pay for the advance: with them a passed pawn is worth more
 the further it is, though the bonus alone is not larger on every rank.
 
+The terms are counted on the search's machine-word bitboards (`engine.search.constants`),
+whole sets of pawns at a time where they can be: the pawns that may be passed are those not
+in the squares filled behind the others, and only they are visited one by one. Tables are
+`vec`s, read without an object; a mask past g8 kept as an `int` would be one, and so would
+a list of squares.
+
 Those terms change only when a pawn or a king moves, which is rare in a search tree, so a
 `PawnTable` keeps them per pawn-and-king placement. A table belongs to one search job, like the
 move-ordering memory; it is bounded and nothing here is module-level state but constants.
@@ -20,9 +26,18 @@ import chess
 from librt.vecs import vec
 from mypy_extensions import i64
 
-from engine.search.bits import flip_vertical, lowest_square, square_distance, squares_up
+from engine.search.bits import (
+    FILE_SETS,
+    flip_bitboard,
+    lowest_square,
+    occupied_files,
+    popcount,
+    square_distance,
+)
 from engine.search.board import SearchBoard
 from engine.search.constants import (
+    BB_FILE_A,
+    BB_FILE_H,
     BB_FILES,
     WHITE,
     to_bitboard,
@@ -33,8 +48,8 @@ __all__ = ["PawnTable", "pawn_terms"]
 _DOUBLED: Final = (-8, -27)
 _ISOLATED: Final = (-10, -9)
 # Indexed by the pawn's rank counted from its own side (1 = the starting rank).
-_PASSED_MG: Final[tuple[int, ...]] = (0, -15, -26, -6, 11, 50, 2, 0)
-_PASSED_EG: Final[tuple[int, ...]] = (0, 21, 30, 43, 66, 57, 58, 0)
+_PASSED_MG: Final = vec[i64]([0, -15, -26, -6, 11, 50, 2, 0])
+_PASSED_EG: Final = vec[i64]([0, 21, 30, 43, 66, 57, 58, 0])
 # Per rank step beyond the third, per square of king distance (capped) to the square in front.
 _PASSED_THEIR_KING_EG: Final = 10
 _PASSED_OWN_KING_EG: Final = -9
@@ -44,72 +59,79 @@ _SHIELD_OPEN_MG: Final = -13
 # Fitted above zero: a shield pawn advanced beyond the third rank still beats none at all.
 _SHIELD_ADVANCED_MG: Final = 5
 
-_ADJACENT_FILES: Final = tuple(
-    (BB_FILES[file - 1] if file > 0 else 0) | (BB_FILES[file + 1] if file < 7 else 0)
-    for file in range(8)
-)
-_RANKS_ABOVE: Final = tuple(to_bitboard(chess.BB_ALL << 8 * (rank + 1)) for rank in range(8))
-# For a White pawn on a square: the squares ahead of it on its file, and on its file and the
-# neighbouring ones (an enemy pawn there can stop or take it on its way).
-_FRONT: Final = tuple(BB_FILES[sq & 7] & _RANKS_ABOVE[sq >> 3] for sq in chess.SQUARES)
-_PASSED_SPAN: Final = tuple(
-    (BB_FILES[sq & 7] | _ADJACENT_FILES[sq & 7]) & _RANKS_ABOVE[sq >> 3] for sq in chess.SQUARES
+# The squares above each rank.
+_RANKS_ABOVE: Final = vec[i64]([to_bitboard(chess.BB_ALL << 8 * (rank + 1)) for rank in range(8)])
+# The king's distance between two squares `a << 6 | b`, capped.
+_CAPPED_DISTANCE: Final = vec[i64](
+    [min(square_distance(a, b), _KING_DISTANCE_CAP) for a in range(64) for b in range(64)]
 )
 
 
-def _white_terms(own: int, their: int, own_king: int, their_king: int) -> tuple[int, int]:
+def _white_terms(own: i64, their: i64, own_king: int, their_king: int) -> tuple[i64, i64]:
     """Return `(mg, eg)` of the pawns `own` and king `own_king` of the side moving up the board."""
-    # Fold the pawns down onto the first rank: bit `f` of `files` is set when file f has one.
-    files = own | own >> 8
-    files |= files >> 16
-    files = (files | files >> 32) & 0xFF
-    extra = int.bit_count(own) - int.bit_count(files)
-    # Files with pawns but none on either side of them, spread back up over the whole board.
+    files = occupied_files(own)
+    extra = popcount(own) - popcount(files)
+    # Files with pawns but none on either side of them.
     isolated = files & ~(files << 1 | files >> 1)
-    isolated |= isolated << 8
-    isolated |= isolated << 16
-    alone = int.bit_count(own & (isolated | isolated << 32))
-    mg = _DOUBLED[0] * extra + _ISOLATED[0] * alone
-    eg = _DOUBLED[1] * extra + _ISOLATED[1] * alone
-    for square in squares_up(own):
-        # Only the front pawn of a file can be passed; one behind it is blocked by its own.
-        if their & _PASSED_SPAN[square] or own & _FRONT[square]:
-            continue
+    alone = popcount(own & FILE_SETS[isolated])
+    mg: i64 = _DOUBLED[0] * extra + _ISOLATED[0] * alone
+    eg: i64 = _DOUBLED[1] * extra + _ISOLATED[1] * alone
+    # The squares behind an enemy pawn on its file and the neighbouring ones (a pawn there is
+    # stopped or taken on its way), and behind an own pawn on its file (only the front pawn of
+    # a file can be passed). Pawns stand on ranks 2 to 7, so no shift reaches h8.
+    theirs_behind = their >> 8
+    theirs_behind |= theirs_behind >> 8
+    theirs_behind |= theirs_behind >> 16
+    theirs_behind |= theirs_behind >> 32
+    own_behind = own >> 8
+    own_behind |= own_behind >> 8
+    own_behind |= own_behind >> 16
+    own_behind |= own_behind >> 32
+    passed = own & ~(
+        theirs_behind
+        | (theirs_behind & ~BB_FILE_A) >> 1
+        | (theirs_behind & ~BB_FILE_H) << 1
+        | own_behind
+    )
+    while passed:
+        square = lowest_square(passed)
+        passed &= passed - 1
         rank = square >> 3
         mg += _PASSED_MG[rank]
         eg += _PASSED_EG[rank]
         if rank >= 3:
             stop = square + 8
-            their_distance = min(square_distance(their_king, stop), _KING_DISTANCE_CAP)
-            own_distance = min(square_distance(own_king, stop), _KING_DISTANCE_CAP)
             eg += (rank - 2) * (
-                _PASSED_THEIR_KING_EG * their_distance + _PASSED_OWN_KING_EG * own_distance
+                _PASSED_THEIR_KING_EG * _CAPPED_DISTANCE[their_king << 6 | stop]
+                + _PASSED_OWN_KING_EG * _CAPPED_DISTANCE[own_king << 6 | stop]
             )
     king_rank = own_king >> 3
     if king_rank <= 1:
         king_file = own_king & 7
-        ahead = _RANKS_ABOVE[king_rank]
+        ahead = own & _RANKS_ABOVE[king_rank]
         for file in range(max(king_file - 1, 0), min(king_file + 1, 7) + 1):
-            shield = own & BB_FILES[file] & ahead
+            file_mask = BB_FILES[file]
+            shield = ahead & file_mask
             if not shield:
                 mg += _SHIELD_MISSING_MG
-                if not their & BB_FILES[file]:
+                if not their & file_mask:
                     mg += _SHIELD_OPEN_MG
             elif lowest_square(shield) >> 3 > king_rank + 2:
                 mg += _SHIELD_ADVANCED_MG
     return mg, eg
 
 
-def pawn_terms(white: int, black: int, white_king: int, black_king: int) -> tuple[int, int]:
+def pawn_terms(white: i64, black: i64, white_king: int, black_king: int) -> tuple[int, int]:
     """Return `(mg, eg)` of pawn structure and king shelter, from White's point of view.
 
-    `white` and `black` are the pawn bitboards, the kings are squares. Black's terms are
-    White's terms of the mirrored placement, so a mirrored position scores exactly opposite.
+    `white` and `black` are the pawn bitboards (on ranks 2 to 7, as in any legal position),
+    the kings are squares. Black's terms are White's terms of the mirrored placement, so a
+    mirrored position scores exactly opposite.
     """
     white_mg, white_eg = _white_terms(white, black, white_king, black_king)
     black_mg, black_eg = _white_terms(
-        flip_vertical(black),
-        flip_vertical(white),
+        flip_bitboard(black),
+        flip_bitboard(white),
         black_king ^ 56,
         white_king ^ 56,
     )

@@ -8,12 +8,15 @@ from hypothesis import strategies as st
 
 from engine.search import NATIVE
 from engine.search.bits import (
+    FILE_SETS,
     attackers,
     bishop_attacks,
+    flip_bitboard,
     highest_square,
     in_check,
     lowest_square,
     more_than_one,
+    occupied_files,
     piece_type_at,
     popcount,
     rook_attacks,
@@ -65,6 +68,12 @@ def test_signed_bitboards_agree_with_python_chess(mask: int, square: int, shift:
     assert -(1 << 63) <= ours < 1 << 63 and from_bitboard(ours) == mask
     assert popcount(ours) == chess.popcount(mask)
     assert more_than_one(ours) == (chess.popcount(mask) > 1)
+    assert from_bitboard(flip_bitboard(ours)) == chess.flip_vertical(mask)
+    files = occupied_files(ours)
+    assert files == sum(1 << file for file in range(8) if mask & chess.BB_FILES[file])
+    assert from_bitboard(FILE_SETS[files]) == sum(
+        chess.BB_FILES[file] for file in range(8) if files >> file & 1
+    )
     if mask:
         assert lowest_square(ours) == chess.lsb(mask)
         assert highest_square(ours) == chess.msb(mask)
