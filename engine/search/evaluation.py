@@ -26,18 +26,17 @@ from typing import Final
 import chess
 
 from engine.search.bits import (
+    FILE_SETS,
     lowest_square,
-    more_than_one,
+    occupied_files,
     piece_type_at,
     popcount,
     squares_up,
-    wrap,
 )
 from engine.search.board import SearchBoard
 from engine.search.constants import (
     BB_FILE_A,
     BB_FILE_H,
-    BB_FILES,
     BLACK,
     KING,
     PAWN,
@@ -335,39 +334,43 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
         mg += _TEMPO[0] + _PAWN_THREAT[0] * threatened
         eg += _TEMPO[1] + _PAWN_THREAT[1] * threatened
     else:
-        their_pawns = board.pawns & white
-        attacked = wrap((their_pawns & ~BB_FILE_A) << 7 | (their_pawns & ~BB_FILE_H) << 9)
-        threatened = popcount(attacked & black & pieces)
+        # White's pawns and Black's pieces taken one rank down, where no pawn attack reaches
+        # h8 and needs no `wrap` (a call); what `>>` fills in from h8 stays above the attacks.
+        their_pawns = (board.pawns & white) >> 8
+        attacked = (their_pawns & ~BB_FILE_A) << 7 | (their_pawns & ~BB_FILE_H) << 9
+        threatened = popcount(attacked & (black & pieces) >> 8)
         mg -= _TEMPO[0] + _PAWN_THREAT[0] * threatened
         eg -= _TEMPO[1] + _PAWN_THREAT[1] * threatened
-    if more_than_one(board.bishops & white):
+    # Counted, not tested with `more_than_one`: its h8 comparison reads a constant that is
+    # an object when compiled.
+    if popcount(board.bishops & white) > 1:
         mg += _BISHOP_PAIR[0]
         eg += _BISHOP_PAIR[1]
-    if more_than_one(board.bishops & black):
+    if popcount(board.bishops & black) > 1:
         mg -= _BISHOP_PAIR[0]
         eg -= _BISHOP_PAIR[1]
     rooks = board.rooks
     if rooks:
+        # The rooks on files without pawns, and on files with only the other side's, counted
+        # a set at a time (a rook's term depends on its file only).
         all_pawns = board.pawns
-        files = BB_FILES
-        own_pawns = all_pawns & white
-        for square in squares_up(rooks & white):
-            file_mask = files[square & 7]
-            if not all_pawns & file_mask:
-                mg += _ROOK_OPEN_FILE[0]
-                eg += _ROOK_OPEN_FILE[1]
-            elif not own_pawns & file_mask:
-                mg += _ROOK_HALF_OPEN_FILE[0]
-                eg += _ROOK_HALF_OPEN_FILE[1]
-        own_pawns = all_pawns & black
-        for square in squares_up(rooks & black):
-            file_mask = files[square & 7]
-            if not all_pawns & file_mask:
-                mg -= _ROOK_OPEN_FILE[0]
-                eg -= _ROOK_OPEN_FILE[1]
-            elif not own_pawns & file_mask:
-                mg -= _ROOK_HALF_OPEN_FILE[0]
-                eg -= _ROOK_HALF_OPEN_FILE[1]
+        open_files = FILE_SETS[~occupied_files(all_pawns) & 0xFF]
+        white_open = rooks & white & open_files
+        black_open = rooks & black & open_files
+        white_half_open = (
+            rooks & white & ~open_files & FILE_SETS[~occupied_files(all_pawns & white) & 0xFF]
+        )
+        black_half_open = (
+            rooks & black & ~open_files & FILE_SETS[~occupied_files(all_pawns & black) & 0xFF]
+        )
+        if white_open or black_open:
+            open_count = popcount(white_open) - popcount(black_open)
+            mg += _ROOK_OPEN_FILE[0] * open_count
+            eg += _ROOK_OPEN_FILE[1] * open_count
+        if white_half_open or black_half_open:
+            half_open_count = popcount(white_half_open) - popcount(black_half_open)
+            mg += _ROOK_HALF_OPEN_FILE[0] * half_open_count
+            eg += _ROOK_HALF_OPEN_FILE[1] * half_open_count
     return mg, eg
 
 
