@@ -24,6 +24,8 @@ from __future__ import annotations
 from typing import Final
 
 import chess
+from librt.vecs import vec
+from mypy_extensions import i64
 
 from engine.search.bits import (
     FILE_SETS,
@@ -211,26 +213,34 @@ _EG_PST_DIAGRAM: tuple[tuple[int, ...], ...] = (
 # fmt: on
 
 
-def _signed_tables(
-    diagrams: tuple[tuple[int, ...], ...], material: tuple[int, ...]
-) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
-    """Expand diagram tables into per-colour tables indexed by square, signed for White."""
+# One flat table per phase, indexed by `_slot`, read in place without an object (a tuple of
+# tuples gives each value as one); the search reads them at every move.
+_WHITE_HALF: Final = 512
+
+
+def _slot(color: bool, piece_type: int, square: int) -> int:
+    """Where a `color` piece of `piece_type` on `square` is in `_MG` and `_EG`: the colour's
+    half (`_WHITE_HALF` or 0) or'd with `piece_type << 6 | square`."""
+    return (_WHITE_HALF if color else 0) | piece_type << 6 | square
+
+
+def _signed_table(diagrams: tuple[tuple[int, ...], ...], material: tuple[int, ...]) -> vec[i64]:
+    """Expand diagram tables into one table signed for White, indexed by `_slot`."""
     # Square 0 is a1. A white piece on `sq` sits on diagram index `sq ^ 56` (rank flipped);
     # a black piece sees the board from the other side, so its diagram index is `sq` itself.
-    black = tuple(
-        tuple(-(material[pt] + diagram[sq]) for sq in range(64)) if diagram else ()
-        for pt, diagram in enumerate(diagrams)
-    )
-    white = tuple(
-        tuple(material[pt] + diagram[sq ^ 56] for sq in range(64)) if diagram else ()
-        for pt, diagram in enumerate(diagrams)
-    )
-    return black, white
+    values = [0] * 1024
+    for color in chess.COLORS:
+        for pt, diagram in enumerate(diagrams):
+            if not diagram:
+                continue
+            for sq in range(64):
+                value = material[pt] + diagram[sq ^ 56 if color else sq]
+                values[_slot(color, pt, sq)] = value if color else -value
+    return vec[i64](values)
 
 
-# Indexed [colour][piece type][square]; `BLACK` is 0 and `WHITE` is 1.
-_MG: Final[tuple[tuple[tuple[int, ...], ...], ...]] = _signed_tables(_MG_PST_DIAGRAM, _MG_MATERIAL)
-_EG: Final[tuple[tuple[tuple[int, ...], ...], ...]] = _signed_tables(_EG_PST_DIAGRAM, _EG_MATERIAL)
+_MG: Final = _signed_table(_MG_PST_DIAGRAM, _MG_MATERIAL)
+_EG: Final = _signed_table(_EG_PST_DIAGRAM, _EG_MATERIAL)
 
 
 def evaluate_terms(board: SearchBoard) -> tuple[int, int, int]:
@@ -240,17 +250,13 @@ def evaluate_terms(board: SearchBoard) -> tuple[int, int, int]:
     """
     mg = eg = phase = 0
     for color in chess.COLORS:
-        mg_tables = _MG[color]
-        eg_tables = _EG[color]
         for piece_type in chess.PIECE_TYPES:
             mask = board.pieces_mask(piece_type, color)
             if not mask:
                 continue
-            mg_table = mg_tables[piece_type]
-            eg_table = eg_tables[piece_type]
             for square in squares_up(mask):
-                mg += mg_table[square]
-                eg += eg_table[square]
+                mg += _MG[_slot(color, piece_type, square)]
+                eg += _EG[_slot(color, piece_type, square)]
             phase += PHASE_WEIGHTS[piece_type] * popcount(mask)
     return mg, eg, phase
 
@@ -275,33 +281,39 @@ def move_delta(board: SearchBoard, move: Move) -> tuple[int, int, int]:
     to_square = move.to_square
     piece_type = piece_type_at(board, from_square)
     assert piece_type, "move_delta needs a legal move"
-    mg_tables = _MG[color]
-    eg_tables = _EG[color]
+    # The mover's half of the tables and the other side's (see `_slot`).
+    own = _WHITE_HALF if color else 0
+    their = _WHITE_HALF - own
     landed = move.promotion or piece_type
-    mg = mg_tables[landed][to_square] - mg_tables[piece_type][from_square]
-    eg = eg_tables[landed][to_square] - eg_tables[piece_type][from_square]
+    moved_to = own | landed << 6 | to_square
+    moved_from = own | piece_type << 6 | from_square
+    mg = _MG[moved_to] - _MG[moved_from]
+    eg = _EG[moved_to] - _EG[moved_from]
     phase = PHASE_WEIGHTS[landed] - PHASE_WEIGHTS[piece_type]
 
     captured = piece_type_at(board, to_square)
     capture_square = to_square
-    if piece_type == PAWN and to_square == board.ep_square and not captured:
-        captured = PAWN
-        capture_square = to_square - 8 if color else to_square + 8
+    if piece_type == PAWN and not captured:
+        ep_square = board.ep_square
+        if ep_square is not None and ep_square == to_square:
+            captured = PAWN
+            capture_square = to_square - 8 if color else to_square + 8
     if captured:
-        mg -= _MG[not color][captured][capture_square]
-        eg -= _EG[not color][captured][capture_square]
+        taken = their | captured << 6 | capture_square
+        mg -= _MG[taken]
+        eg -= _EG[taken]
         phase -= PHASE_WEIGHTS[captured]
-    elif piece_type == KING and abs(to_square - from_square) == 2:
+    elif piece_type == KING and (to_square == from_square + 2 or to_square == from_square - 2):
         # Castling (standard notation, the king moves two files): the rook moves as well.
         rank_base = from_square & 56
         if to_square > from_square:
             rook_from, rook_to = rank_base + 7, rank_base + 5
         else:
             rook_from, rook_to = rank_base, rank_base + 3
-        rooks_mg = mg_tables[ROOK]
-        rooks_eg = eg_tables[ROOK]
-        mg += rooks_mg[rook_to] - rooks_mg[rook_from]
-        eg += rooks_eg[rook_to] - rooks_eg[rook_from]
+        rook_to_slot = own | ROOK << 6 | rook_to
+        rook_from_slot = own | ROOK << 6 | rook_from
+        mg += _MG[rook_to_slot] - _MG[rook_from_slot]
+        eg += _EG[rook_to_slot] - _EG[rook_from_slot]
     return mg, eg, phase
 
 
