@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from librt.vecs import append, vec
 from mypy_extensions import i64
 
 from engine.search.bits import (
@@ -79,7 +80,9 @@ _MOVES: Final = [Move(index >> 6, index & 63) for index in range(64 * 64)]
 def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:
     """The pieces that alone stand between `king` and one of `snipers` (sliders aimed at it)."""
     blockers: i64 = 0
-    for sniper in squares_down(snipers):
+    while snipers:
+        sniper = highest_square(snipers)
+        snipers ^= BB_SQUARES[sniper]
         found = between(king, sniper) & occupied
         if found and not more_than_one(found):
             blockers |= found
@@ -89,13 +92,14 @@ def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:
 class SidePieces:
     """The side to move's pieces in one position, read once for its captures and quiet moves."""
 
-    __slots__ = ("attacks", "in_check", "king", "own", "pinned", "turn")
+    __slots__ = ("in_check", "king", "own", "pinned", "placed", "reaches", "turn")
 
-    attacks: list[tuple[int, int, i64]]
     in_check: bool
     king: int
     own: i64
     pinned: i64
+    placed: vec[i64]
+    reaches: vec[i64]
     turn: bool
 
     def __init__(self, board: SearchBoard) -> None:
@@ -103,26 +107,44 @@ class SidePieces:
         own = self.own = board.side(turn)
         king = self.king = lowest_square(board.kings & own)
         self.in_check = bool(attackers(board, not turn, king, board.occupied))
-        # (piece type, square, attacked squares) of the knights, bishops, rooks and queens,
-        # type by type and each by falling square: ties of move order between pieces of one
-        # type then come as python-chess's generator gives them.
-        self.attacks = []
+        # The knights, bishops, rooks and queens, type by type and each by falling square
+        # (ties of move order between pieces of one type then come as python-chess's generator
+        # gives them): `placed` holds `piece_type << 6 | square`, `reaches` the squares
+        # attacked. Machine words side by side: a tuple per piece would be three objects.
+        placed = vec[i64](capacity=16)
+        reaches = vec[i64](capacity=16)
         self.pinned = 0
-        if self.in_check:
-            return
-        occupied = board.occupied
-        self.pinned = _pinned(board, king, own, occupied)
-        # One call per type, not a loop over (type, pieces) pairs: compiled, such a tuple of
-        # pairs is built as objects at every node.
-        self._add_attacks(KNIGHT, board.knights & own, occupied)
-        self._add_attacks(BISHOP, board.bishops & own, occupied)
-        self._add_attacks(ROOK, board.rooks & own, occupied)
-        self._add_attacks(QUEEN, board.queens & own, occupied)
-
-    def _add_attacks(self, piece_type: int, pieces: i64, occupied: i64) -> None:
-        attacks = self.attacks
-        for square in squares_down(pieces):
-            attacks.append((piece_type, square, _piece_attacks(piece_type, square, occupied)))
+        if not self.in_check:
+            occupied = board.occupied
+            self.pinned = _pinned(board, king, own, occupied)
+            pieces = board.knights & own
+            while pieces:
+                square = highest_square(pieces)
+                pieces ^= BB_SQUARES[square]
+                placed = append(placed, KNIGHT << 6 | square)
+                reaches = append(reaches, BB_KNIGHT_ATTACKS[square])
+            pieces = board.bishops & own
+            while pieces:
+                square = highest_square(pieces)
+                pieces ^= BB_SQUARES[square]
+                placed = append(placed, BISHOP << 6 | square)
+                reaches = append(reaches, bishop_attacks(square, occupied))
+            pieces = board.rooks & own
+            while pieces:
+                square = highest_square(pieces)
+                pieces ^= BB_SQUARES[square]
+                placed = append(placed, ROOK << 6 | square)
+                reaches = append(reaches, rook_attacks(square, occupied))
+            pieces = board.queens & own
+            while pieces:
+                square = highest_square(pieces)
+                pieces ^= BB_SQUARES[square]
+                placed = append(placed, QUEEN << 6 | square)
+                reaches = append(
+                    reaches, bishop_attacks(square, occupied) | rook_attacks(square, occupied)
+                )
+        self.placed = placed
+        self.reaches = reaches
 
     def add_captures(
         self,
@@ -139,29 +161,43 @@ class SidePieces:
         pinned = self.pinned
         squares = BB_SQUARES
         king_bb = squares[king]
-        for attacker, from_square, reach in self.attacks:
-            hits = reach & targets
+        placed = self.placed
+        reaches = self.reaches
+        for index in range(len(reaches)):
+            hits = reaches[index] & targets
             if not hits:
                 continue
+            attacker = placed[index] >> 6
+            from_square = placed[index] & 63
             is_pinned = pinned & squares[from_square]
-            for to_square in squares_down(hits):
+            while hits:
+                to_square = highest_square(hits)
+                hits ^= squares[to_square]
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
                 scored.append((gain * 8 - attacker, gain, _MOVES[from_square << 6 | to_square]))
-        for to_square in squares_down(BB_KING_ATTACKS[king] & targets):
+        hits = BB_KING_ATTACKS[king] & targets
+        while hits:
+            to_square = highest_square(hits)
+            hits ^= squares[to_square]
             if not attackers(board, not turn, to_square, board.occupied):
                 gain = values[piece_type_at(board, to_square) or PAWN]
                 scored.append((gain * 8 - KING, gain, _MOVES[king << 6 | to_square]))
         # The pawns' loop is the pieces' over again, written out: walking both as one
         # sequence (a list or a chain of the two) costs 2-3% of a search.
         pawn_attacks = BB_PAWN_ATTACKS[turn]
-        for from_square in squares_down(self.own & board.pawns & ~promoting):
+        pawns = self.own & board.pawns & ~promoting
+        while pawns:
+            from_square = highest_square(pawns)
+            pawns ^= squares[from_square]
             hits = pawn_attacks[from_square] & targets
             if not hits:
                 continue
             is_pinned = pinned & squares[from_square]
-            for to_square in squares_down(hits):
+            while hits:
+                to_square = highest_square(hits)
+                hits ^= squares[to_square]
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
@@ -187,14 +223,19 @@ class SidePieces:
         king_bb = squares[king]
         # python-chess's order, as a rank that falls as the move comes later: pieces by falling
         # from- then to-square, castling, single then double pawn pushes by falling to-square.
-        for _, from_square, reach in self.attacks:
-            moves = reach & empty
+        placed = self.placed
+        reaches = self.reaches
+        for index in range(len(reaches)):
+            moves = reaches[index] & empty
             if not moves:
                 continue
+            from_square = placed[index] & 63
             is_pinned = pinned & squares[from_square]
             base = offset | from_square << 6
             order = 16383 - (63 - from_square) * 64 - 63
-            for to_square in squares_down(moves):
+            while moves:
+                to_square = highest_square(moves)
+                moves ^= squares[to_square]
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 if from_square << 6 | to_square in tried:
@@ -203,7 +244,10 @@ class SidePieces:
                 scored.append((key, _MOVES[from_square << 6 | to_square]))
         base = offset | king << 6
         order = 16383 - (63 - king) * 64 - 63
-        for to_square in squares_down(BB_KING_ATTACKS[king] & empty):
+        steps = BB_KING_ATTACKS[king] & empty
+        while steps:
+            to_square = highest_square(steps)
+            steps ^= squares[to_square]
             if king << 6 | to_square in tried or attackers(
                 board, not turn, to_square, board.occupied
             ):
@@ -243,7 +287,9 @@ def _add_pushes(
 ) -> None:
     """`SidePieces.add_quiet_moves` for the pawn pushes `distance` long onto `targets`; `first`
     places them in python-chess's order."""
-    for to_square in squares_down(targets):
+    while targets:
+        to_square = highest_square(targets)
+        targets ^= BB_SQUARES[to_square]
         from_square = to_square - distance
         if pinned & BB_SQUARES[from_square] and not ray(from_square, to_square) & king_bb:
             continue
