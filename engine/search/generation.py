@@ -10,6 +10,10 @@ search's move order, and with it its tree, does not depend on which generator ma
 A side in check has only evasions: `SidePieces` then has `in_check` set and nothing else, and
 the caller asks `legal_evasions`. `legal_moves` gives every legal move, for the root and the
 promotions; `castling_moves`, `en_passant_moves` and `is_legal_quiet` the rest the search needs.
+
+The loops here walk a bitboard square by square (`highest_square`, then clear that square's
+bit) rather than over `squares_down`'s list: they run at nearly every node, and compiled, the
+list is an object built and freed each time where the walk is arithmetic on a machine word.
 """
 
 from __future__ import annotations
@@ -309,9 +313,15 @@ def _add_pawn_moves(
     turn = board.turn
     theirs = board.side(not turn)
     pawn_attacks = BB_PAWN_ATTACKS[turn]
-    for from_square in squares_down(pawns):
+    froms = pawns
+    while froms:
+        from_square = highest_square(froms)
+        froms ^= squares[from_square]
         is_pinned = pinned & squares[from_square]
-        for to_square in squares_down(pawn_attacks[from_square] & theirs & target):
+        tos = pawn_attacks[from_square] & theirs & target
+        while tos:
+            to_square = highest_square(tos)
+            tos ^= squares[to_square]
             if not is_pinned or ray(from_square, to_square) & king_bb:
                 _add_pawn_move(moves, from_square, to_square)
     empty = ~board.occupied
@@ -323,11 +333,17 @@ def _add_pawn_moves(
         singles = pawns >> 8 & empty
         doubles = singles >> 8 & empty & (BB_RANK_6 | BB_RANK_5)
         step = -8
-    for to_square in squares_down(singles & target):
+    tos = singles & target
+    while tos:
+        to_square = highest_square(tos)
+        tos ^= squares[to_square]
         from_square = to_square - step
         if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
             _add_pawn_move(moves, from_square, to_square)
-    for to_square in squares_down(doubles & target):
+    tos = doubles & target
+    while tos:
+        to_square = highest_square(tos)
+        tos ^= squares[to_square]
         from_square = to_square - 2 * step
         if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
             moves.append(_MOVES[from_square << 6 | to_square])
@@ -345,11 +361,16 @@ def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Mov
     moves: list[Move] = []
     # The king steps off every checking slider's line, its own square included.
     attacked: i64 = 0
-    for checker in squares_down(checkers & (board.bishops | board.rooks | board.queens)):
+    checking = checkers & (board.bishops | board.rooks | board.queens)
+    while checking:
+        checker = highest_square(checking)
+        checking ^= squares[checker]
         attacked |= ray(king, checker) & ~squares[checker]
     if squares[king] & from_mask:
-        steps = BB_KING_ATTACKS[king] & ~own & ~attacked & to_mask
-        for to_square in squares_down(steps):
+        tos = BB_KING_ATTACKS[king] & ~own & ~attacked & to_mask
+        while tos:
+            to_square = highest_square(tos)
+            tos ^= squares[to_square]
             if not attackers(board, not turn, to_square, occupied):
                 moves.append(_MOVES[king << 6 | to_square])
     checker = highest_square(checkers)
@@ -362,12 +383,16 @@ def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Mov
     pinned = _pinned(board, king, own, occupied)
     king_bb = squares[king]
     from_mask &= ~board.kings
-    pieces = own & ~board.pawns & from_mask
-    for from_square in squares_down(pieces):
+    froms = own & ~board.pawns & from_mask
+    while froms:
+        from_square = highest_square(froms)
+        froms ^= squares[from_square]
         piece_type = piece_type_at(board, from_square)
-        reach = _piece_attacks(piece_type, from_square, occupied) & ~own & target
+        tos = _piece_attacks(piece_type, from_square, occupied) & ~own & target
         is_pinned = pinned & squares[from_square]
-        for to_square in squares_down(reach):
+        while tos:
+            to_square = highest_square(tos)
+            tos ^= squares[to_square]
             if not is_pinned or ray(from_square, to_square) & king_bb:
                 moves.append(_MOVES[from_square << 6 | to_square])
     pawns = board.pawns & own & from_mask
@@ -397,16 +422,24 @@ def legal_moves(board: SearchBoard, from_mask: i64 = BB_ALL, to_mask: i64 = BB_A
     king_bb = squares[king]
     pinned = _pinned(board, king, own, occupied)
     moves: list[Move] = []
-    for from_square in squares_down(own & ~board.pawns & from_mask):
+    froms = own & ~board.pawns & from_mask
+    while froms:
+        from_square = highest_square(froms)
+        froms ^= squares[from_square]
         piece_type = piece_type_at(board, from_square)
         if piece_type == KING:
-            for to_square in squares_down(BB_KING_ATTACKS[king] & ~own & to_mask):
+            tos = BB_KING_ATTACKS[king] & ~own & to_mask
+            while tos:
+                to_square = highest_square(tos)
+                tos ^= squares[to_square]
                 if not attackers(board, not turn, to_square, occupied):
                     moves.append(_MOVES[king << 6 | to_square])
             continue
-        reach = _piece_attacks(piece_type, from_square, occupied) & ~own & to_mask
+        tos = _piece_attacks(piece_type, from_square, occupied) & ~own & to_mask
         is_pinned = pinned & squares[from_square]
-        for to_square in squares_down(reach):
+        while tos:
+            to_square = highest_square(tos)
+            tos ^= squares[to_square]
             if not is_pinned or ray(from_square, to_square) & king_bb:
                 moves.append(_MOVES[from_square << 6 | to_square])
     if from_mask & king_bb:
