@@ -20,10 +20,8 @@ from librt.vecs import vec
 from mypy_extensions import i64
 
 from engine.search.constants import (
-    BB_BELOW_H8,
     BB_BETWEEN,
     BB_FILE_A,
-    BB_H8,
     BB_KING_ATTACKS,
     BB_KNIGHT_ATTACKS,
     BB_PAWN_ATTACKS,
@@ -72,10 +70,12 @@ _KNIGHT_ATTACKS: Final = BB_KNIGHT_ATTACKS
 _PAWN_ATTACKS: Final = BB_PAWN_ATTACKS
 _RAYS: Final = BB_RAYS
 _BETWEEN: Final = BB_BETWEEN
-_BIT_62: Final[i64] = 1 << 62
+# Compiled, a literal constant of 2**62 or more is stored as a Python object, which every use
+# converts back to a machine word: bit 62 is read by shifting it down, and the masks of h8 and
+# of the squares below it are computed (a `Final` computed at import is a machine word).
 _BELOW_62: Final[i64] = (1 << 62) - 1
-# Read from the table: a literal this large would be an object in the compiled code.
 _H8: Final[i64] = BB_SQUARES[63]
+_BELOW_H8: Final[i64] = ~_H8
 _ONES: Final = vec[i64]([int.bit_count(index) for index in range(1 << 16)])
 
 
@@ -166,7 +166,7 @@ def wrap(mask: i64) -> i64:
     already wrapped (a C shift of an `int64_t` into the sign bit, which GCC, the compiler
     `make native` uses, defines as two's complement) and this changes nothing; from source it
     drops what went past h8."""
-    return (mask & BB_BELOW_H8) | (BB_H8 if mask >> 63 & 1 else 0)
+    return (mask & _BELOW_H8) | (_H8 if mask >> 63 & 1 else 0)
 
 
 def lowest_square(mask: i64) -> int:
@@ -175,14 +175,14 @@ def lowest_square(mask: i64) -> int:
     if low:
         # Below g8 the number fits an unboxed `int`, whose bit_length is native.
         return int(low & -low).bit_length() - 1
-    return 62 if mask & _BIT_62 else 63
+    return 62 if mask >> 62 & 1 else 63
 
 
 def highest_square(mask: i64) -> int:
     """The highest square of the non-empty `mask`, as `chess.msb`."""
     if mask < 0:
         return 63
-    if mask & _BIT_62:
+    if mask >> 62:
         return 62
     return int(mask).bit_length() - 1
 
@@ -200,7 +200,7 @@ def popcount(mask: i64) -> int:
 
 def more_than_one(mask: i64) -> bool:
     """Whether `mask` holds two squares or more."""
-    return mask != BB_H8 and bool(mask & (mask - 1))
+    return mask != _H8 and bool(mask & (mask - 1))
 
 
 def ray(a: int, b: int) -> i64:
@@ -260,7 +260,7 @@ def squares_down(mask: i64) -> list[int]:
     squares = []
     if mask < 0:
         squares.append(63)
-    if mask & _BIT_62:
+    if mask >> 62 & 1:
         squares.append(62)
     low = int(mask & _BELOW_62)
     while low:
@@ -278,7 +278,7 @@ def squares_up(mask: i64) -> list[int]:
         lowest = low & -low
         squares.append(lowest.bit_length() - 1)
         low ^= lowest
-    if mask & _BIT_62:
+    if mask >> 62 & 1:
         squares.append(62)
     if mask < 0:
         squares.append(63)
