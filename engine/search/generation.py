@@ -65,6 +65,7 @@ from engine.search.evaluation import PIECE_VALUES
 from engine.search.move import Move
 
 __all__ = [
+    "MOVES",
     "SidePieces",
     "castling_moves",
     "en_passant_moves",
@@ -75,10 +76,10 @@ __all__ = [
     "lone_blockers",
 ]
 
-# Every plain move, made once (`from_square << 6 | to_square`): a search makes a million
-# moves a minute. Moves are values (compared and hashed by their squares) that nothing
-# changes, so one is shared.
-_MOVES: Final = [Move(index >> 6, index & 63) for index in range(64 * 64)]
+MOVES: Final = [Move(index >> 6, index & 63) for index in range(64 * 64)]
+"""Every plain move (no promotion), made once, at `from_square << 6 | to_square`: a search
+makes a million moves a minute. Moves are values (compared and hashed by their squares) that
+nothing changes, so one is shared."""
 
 
 def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:
@@ -180,14 +181,14 @@ class SidePieces:
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                scored.append((gain * 8 - attacker, gain, _MOVES[from_square << 6 | to_square]))
+                scored.append((gain * 8 - attacker, gain, MOVES[from_square << 6 | to_square]))
         hits = BB_KING_ATTACKS[king] & targets
         while hits:
             to_square = highest_square(hits)
             hits ^= squares[to_square]
             if not attackers(board, not turn, to_square, board.occupied):
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                scored.append((gain * 8 - KING, gain, _MOVES[king << 6 | to_square]))
+                scored.append((gain * 8 - KING, gain, MOVES[king << 6 | to_square]))
         # The pawns' loop is the pieces' over again, written out: walking both as one
         # sequence (a list or a chain of the two) costs 2-3% of a search.
         pawn_attacks = BB_PAWN_ATTACKS[turn]
@@ -205,7 +206,7 @@ class SidePieces:
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                scored.append((gain * 8 - PAWN, gain, _MOVES[from_square << 6 | to_square]))
+                scored.append((gain * 8 - PAWN, gain, MOVES[from_square << 6 | to_square]))
 
     def add_quiet_moves(
         self,
@@ -213,11 +214,13 @@ class SidePieces:
         tried: set[int],
         history: list[int],
         offset: int,
-        scored: list[tuple[int, Move]],
+        scored: list[int],
     ) -> None:
         """Append the legal moves that neither capture nor promote (nor take en passant) and
-        are not in `tried` (`from_square << 6 | to_square`), as `(key, move)`: the key sorts by
-        `history[offset | from << 6 | to]` first, then in python-chess's generation order."""
+        are not in `tried` (`from_square << 6 | to_square`), each as one integer that sorts by
+        `history[offset | from << 6 | to]` first, then in python-chess's generation order, and
+        whose low 12 bits are the move's `from_square << 6 | to_square` (a key per move: a
+        pair would be an object more per move, and sorting pairs calls a key function)."""
         turn = self.turn
         king = self.king
         pinned = self.pinned
@@ -244,8 +247,8 @@ class SidePieces:
                     continue
                 if from_square << 6 | to_square in tried:
                     continue
-                key = history[base | to_square] * 16384 + order + to_square
-                scored.append((key, _MOVES[from_square << 6 | to_square]))
+                key = (history[base | to_square] << 14) + order + to_square
+                scored.append(key << 12 | from_square << 6 | to_square)
         base = offset | king << 6
         order = 16383 - (63 - king) * 64 - 63
         steps = BB_KING_ATTACKS[king] & empty
@@ -256,15 +259,15 @@ class SidePieces:
                 board, not turn, to_square, board.occupied
             ):
                 continue
-            key = history[base | to_square] * 16384 + order + to_square
-            scored.append((key, _MOVES[king << 6 | to_square]))
+            key = (history[base | to_square] << 14) + order + to_square
+            scored.append(key << 12 | king << 6 | to_square)
         if board.castling_rights & own:
             for move in castling_moves(board):
                 if move.from_square << 6 | move.to_square in tried:
                     continue
                 order = 16383 - 4096 - (0 if move.to_square > move.from_square else 1)
-                key = history[offset | move.from_square << 6 | move.to_square] * 16384 + order
-                scored.append((key, move))
+                index = move.from_square << 6 | move.to_square
+                scored.append(((history[offset | index] << 14) + order) << 12 | index)
         pawns = board.pawns & own
         if turn:
             singles = pawns << 8 & empty & ~BB_RANK_8
@@ -287,7 +290,7 @@ def _add_pushes(
     tried: set[int],
     history: list[int],
     offset: int,
-    scored: list[tuple[int, Move]],
+    scored: list[int],
 ) -> None:
     """`SidePieces.add_quiet_moves` for the pawn pushes `distance` long onto `targets`; `first`
     places them in python-chess's order."""
@@ -300,8 +303,8 @@ def _add_pushes(
         if from_square << 6 | to_square in tried:
             continue
         order = 16383 - first - (63 - to_square)
-        key = history[offset | from_square << 6 | to_square] * 16384 + order
-        scored.append((key, _MOVES[from_square << 6 | to_square]))
+        index = from_square << 6 | to_square
+        scored.append(((history[offset | index] << 14) + order) << 12 | index)
 
 
 def _add_pawn_moves(
@@ -346,7 +349,7 @@ def _add_pawn_moves(
         tos ^= squares[to_square]
         from_square = to_square - 2 * step
         if not pinned & squares[from_square] or ray(from_square, to_square) & king_bb:
-            moves.append(_MOVES[from_square << 6 | to_square])
+            moves.append(MOVES[from_square << 6 | to_square])
 
 
 def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Move]:
@@ -372,7 +375,7 @@ def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Mov
             to_square = highest_square(tos)
             tos ^= squares[to_square]
             if not attackers(board, not turn, to_square, occupied):
-                moves.append(_MOVES[king << 6 | to_square])
+                moves.append(MOVES[king << 6 | to_square])
     checker = highest_square(checkers)
     if squares[checker] != checkers:
         return moves  # Double check: only the king may move.
@@ -394,7 +397,7 @@ def legal_evasions(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[Mov
             to_square = highest_square(tos)
             tos ^= squares[to_square]
             if not is_pinned or ray(from_square, to_square) & king_bb:
-                moves.append(_MOVES[from_square << 6 | to_square])
+                moves.append(MOVES[from_square << 6 | to_square])
     pawns = board.pawns & own & from_mask
     if pawns:
         _add_pawn_moves(moves, board, pawns, target, pinned, king_bb)
@@ -433,7 +436,7 @@ def legal_moves(board: SearchBoard, from_mask: i64 = BB_ALL, to_mask: i64 = BB_A
                 to_square = highest_square(tos)
                 tos ^= squares[to_square]
                 if not attackers(board, not turn, to_square, occupied):
-                    moves.append(_MOVES[king << 6 | to_square])
+                    moves.append(MOVES[king << 6 | to_square])
             continue
         tos = _piece_attacks(piece_type, from_square, occupied) & ~own & to_mask
         is_pinned = pinned & squares[from_square]
@@ -441,7 +444,7 @@ def legal_moves(board: SearchBoard, from_mask: i64 = BB_ALL, to_mask: i64 = BB_A
             to_square = highest_square(tos)
             tos ^= squares[to_square]
             if not is_pinned or ray(from_square, to_square) & king_bb:
-                moves.append(_MOVES[from_square << 6 | to_square])
+                moves.append(MOVES[from_square << 6 | to_square])
     if from_mask & king_bb:
         moves.extend(castling_moves(board, to_mask))
     pawns = board.pawns & own & from_mask
@@ -486,7 +489,7 @@ def castling_moves(board: SearchBoard, rook_mask: i64 = BB_ALL) -> list[Move]:
             continue
         if attackers(board, not turn, king_to, without_king ^ rook ^ rook_to_bb):
             continue
-        moves.append(_MOVES[king_home << 6 | king_to])
+        moves.append(MOVES[king_home << 6 | king_to])
     return moves
 
 
@@ -506,7 +509,7 @@ def en_passant_moves(board: SearchBoard, from_mask: i64, to_mask: i64) -> list[M
     )
     return [
         move
-        for move in (_MOVES[from_square << 6 | ep_square] for from_square in squares_down(takers))
+        for move in (MOVES[from_square << 6 | ep_square] for from_square in squares_down(takers))
         if _king_safe_after(board, move)
     ]
 
@@ -591,4 +594,4 @@ def _add_pawn_move(moves: list[Move], from_square: int, to_square: int) -> None:
         for piece in (QUEEN, ROOK, BISHOP, KNIGHT):
             moves.append(Move(from_square, to_square, piece))
     else:
-        moves.append(_MOVES[from_square << 6 | to_square])
+        moves.append(MOVES[from_square << 6 | to_square])

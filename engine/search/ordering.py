@@ -28,6 +28,7 @@ from engine.search.constants import (
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
 from engine.search.generation import (
+    MOVES,
     SidePieces,
     en_passant_moves,
     is_legal_quiet,
@@ -177,23 +178,29 @@ class MoveOrder:
 
         history = self.history
         offset = board.turn << 12
-        scored: list[tuple[int, Move]] = []
+        # Each move as one integer: its sort key, then `from_square << 6 | to_square` in the
+        # low 12 bits (see `add_quiet_moves`).
+        scored: list[int] = []
         if pieces.in_check:
             ep_square = board.ep_square
-            for move in legal_evasions(board, BB_ALL, ~them_mask):
+            evasions = legal_evasions(board, BB_ALL, ~them_mask)
+            # Equal histories in python-chess's order: a falling sequence number breaks ties.
+            sequence = len(evasions)
+            for move in evasions:
+                sequence -= 1
                 if move.promotion or move in tried:
                     continue
                 if move.to_square == ep_square and board.is_en_passant(move):
                     continue
-                scored.append((history[offset | move.from_square << 6 | move.to_square], move))
+                index = move.from_square << 6 | move.to_square
+                scored.append((history[offset | index] << 8 | sequence) << 12 | index)
         else:
             tried_keys = {m.from_square << 6 | m.to_square for m in tried if m is not None}
             pieces.add_quiet_moves(board, tried_keys, history, offset, scored)
-        # Best history first; equal histories in python-chess's order (the sort is stable, and
-        # the keys of `add_quiet_moves` carry that order).
-        scored.sort(key=_FIRST_SCORE, reverse=True)
-        for _, move in scored:
-            yield QUIET, move
+        # Best history first; equal histories in python-chess's order.
+        scored.sort(reverse=True)
+        for packed in scored:
+            yield QUIET, MOVES[packed & 4095]
         for move in losing:
             yield LOSING, move
 
