@@ -51,7 +51,6 @@ _ROOK_CASTLING: Final = {
     chess.G8: (chess.H8, chess.F8),
     chess.C8: (chess.A8, chess.D8),
 }
-_BACK_RANKS: Final[tuple[i64, ...]] = (BB_RANK_8, BB_RANK_1)  # indexed by colour
 
 PositionKey = i64
 """A position's Zobrist key: 64 random bits for each thing python-chess's `_transposition_key`
@@ -399,7 +398,7 @@ class SearchBoard:
                 full ^= taken
                 pawn_hash ^= taken
         elif piece == KING:
-            self.castling_rights &= ~_BACK_RANKS[turn]
+            self.castling_rights &= ~(BB_RANK_1 if turn else BB_RANK_8)
             rook_squares = _ROOK_CASTLING.get(to_square)
             if rook_squares is not None and abs(to_square - from_square) == 2:
                 rook_from, rook_to = rook_squares

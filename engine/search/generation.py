@@ -67,6 +67,7 @@ from engine.search.move import Move
 __all__ = [
     "MOVES",
     "SidePieces",
+    "add_tactical",
     "castling_moves",
     "en_passant_moves",
     "is_legal",
@@ -76,10 +77,19 @@ __all__ = [
     "lone_blockers",
 ]
 
-MOVES: Final = [Move(index >> 6, index & 63) for index in range(64 * 64)]
-"""Every plain move (no promotion), made once, at `from_square << 6 | to_square`: a search
-makes a million moves a minute. Moves are values (compared and hashed by their squares) that
-nothing changes, so one is shared."""
+MOVES: Final = [Move(index >> 6 & 63, index & 63, index >> 12) for index in range(6 * 4096)]
+"""Every move, made once, at `promotion << 12 | from_square << 6 | to_square` (a plain move's
+`promotion` is 0; none is a pawn's 1): a search makes a million moves a minute. Moves are values
+(compared and hashed by their squares) that nothing changes, so one is shared."""
+
+
+def add_tactical(scored: list[int], order: int, gain: int, move: int) -> None:
+    """Append a capture or promotion to `scored` as one integer: its MVV-LVA `order` (not
+    negative), the place it came in (so that equal orders keep it when sorted, falling), its
+    `gain` and the `MOVES` index of the `move`, from the high bits down. One integer rather than
+    a tuple: a tuple would be an object more per move, and sorting tuples calls a key function.
+    """
+    scored.append(((order << 8 | 255 - len(scored)) << 11 | gain) << 15 | move)
 
 
 def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:
@@ -156,10 +166,10 @@ class SidePieces:
         board: SearchBoard,
         targets: i64,
         promoting: i64,
-        scored: list[tuple[int, int, Move]],
+        scored: list[int],
     ) -> None:
         """Append the legal captures of `targets` (not by `promoting` pawns, nor en passant)
-        as `(MVV-LVA score, gain, move)`."""
+        to `scored` through `add_tactical`."""
         values = PIECE_VALUES
         turn = self.turn
         king = self.king
@@ -181,14 +191,14 @@ class SidePieces:
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                scored.append((gain * 8 - attacker, gain, MOVES[from_square << 6 | to_square]))
+                add_tactical(scored, gain * 8 - attacker, gain, from_square << 6 | to_square)
         hits = BB_KING_ATTACKS[king] & targets
         while hits:
             to_square = highest_square(hits)
             hits ^= squares[to_square]
             if not attackers(board, not turn, to_square, board.occupied):
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                scored.append((gain * 8 - KING, gain, MOVES[king << 6 | to_square]))
+                add_tactical(scored, gain * 8 - KING, gain, king << 6 | to_square)
         # The pawns' loop is the pieces' over again, written out: walking both as one
         # sequence (a list or a chain of the two) costs 2-3% of a search.
         pawn_attacks = BB_PAWN_ATTACKS[turn]
@@ -206,7 +216,7 @@ class SidePieces:
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                scored.append((gain * 8 - PAWN, gain, MOVES[from_square << 6 | to_square]))
+                add_tactical(scored, gain * 8 - PAWN, gain, from_square << 6 | to_square)
 
     def add_quiet_moves(
         self,

@@ -8,10 +8,7 @@ capture never pays for generating its quiet moves, which is most of the cost of 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from operator import itemgetter
 from typing import Final
-
-from mypy_extensions import i64
 
 from engine.search.bits import piece_type_at
 from engine.search.board import SearchBoard
@@ -30,6 +27,7 @@ from engine.search.exchange import static_exchange
 from engine.search.generation import (
     MOVES,
     SidePieces,
+    add_tactical,
     en_passant_moves,
     is_legal_quiet,
     legal_evasions,
@@ -45,6 +43,8 @@ __all__ = [
     "TACTICAL",
     "MoveOrder",
     "is_losing_capture",
+    "tactical_gain",
+    "tactical_move",
     "tactical_moves",
 ]
 
@@ -63,30 +63,29 @@ LOSING_BELOW: Final = -50
 evenly although their values differ)."""
 
 _HISTORY_LIMIT: Final = 1 << 20
-_FIRST_SCORE: Final = itemgetter(0)
-# Where a pawn of each colour promotes from.
-_PROMOTION_RANKS: Final[tuple[i64, ...]] = (BB_RANK_2, BB_RANK_7)
 
 
 def tactical_moves(
     board: SearchBoard, min_gain: int = 0, pieces: SidePieces | None = None
-) -> list[tuple[int, int, Move]]:
-    """Return the legal captures and promotions of `board` as `(order, gain, move)`, best first.
+) -> list[int]:
+    """Return the legal captures and promotions of `board`, best first, each as one integer
+    (`tactical_gain` and `tactical_move` read it).
 
-    `gain` is the value of the captured piece plus any promotion gain, for delta pruning; moves
-    are ordered most valuable victim first, then least valuable attacker first (MVV-LVA).
+    The gain is the value of the captured piece plus any promotion gain, for delta pruning;
+    moves are ordered most valuable victim first, then least valuable attacker first (MVV-LVA).
     Captures of pieces worth less than `min_gain` may be left out, which saves generating them.
     `pieces` is `SidePieces(board)` when the caller has it already.
     """
     turn = board.turn
     targets = board.side(not turn)
-    promoting = board.pawns & board.side(turn) & _PROMOTION_RANKS[turn]
-    scored: list[tuple[int, int, Move]] = []
+    # The pawns one step from promoting.
+    promoting = board.pawns & board.side(turn) & (BB_RANK_7 if turn else BB_RANK_2)
+    scored: list[int] = []
     if promoting:
         for move in legal_moves(board, promoting, targets | ~board.occupied):
             gain = PIECE_VALUES[move.promotion or PAWN] - PIECE_VALUES[PAWN]
             gain += PIECE_VALUES[piece_type_at(board, move.to_square)]
-            scored.append((gain * 8 - PAWN, gain, move))
+            add_tactical(scored, gain * 8 - PAWN, gain, _index(move))
     # Leave out victims too small to matter; the bitboard filter is much cheaper than generating.
     if min_gain > PIECE_VALUES[PAWN]:
         targets &= ~board.pawns
@@ -103,17 +102,32 @@ def tactical_moves(
             # In check only evasions are legal.
             for move in legal_evasions(board, ~promoting, targets):
                 gain = PIECE_VALUES[piece_type_at(board, move.to_square) or PAWN]
-                scored.append((gain * 8 - piece_type_at(board, move.from_square), gain, move))
+                order = gain * 8 - piece_type_at(board, move.from_square)
+                add_tactical(scored, order, gain, _index(move))
         else:
             pieces.add_captures(board, targets, promoting, scored)
     if board.ep_square is not None and min_gain <= PIECE_VALUES[PAWN]:
         for move in en_passant_moves(board, BB_ALL, BB_ALL):
-            scored.append((PIECE_VALUES[PAWN] * 8 - PAWN, PIECE_VALUES[PAWN], move))
-    # Stable: moves of the same score keep python-chess's order, which `SidePieces` keeps.
-    # Returned as sorted, `order` and all: a list of `(gain, move)` would be a second object
-    # per move.
-    scored.sort(key=_FIRST_SCORE, reverse=True)
+            gain = PIECE_VALUES[PAWN]
+            add_tactical(scored, gain * 8 - PAWN, gain, _index(move))
+    # Moves of the same order keep python-chess's, which `SidePieces` keeps too.
+    scored.sort(reverse=True)
     return scored
+
+
+def tactical_gain(packed: int) -> int:
+    """The gain of a move of `tactical_moves`: the captured piece's value and any promotion's."""
+    return packed >> 15 & 2047
+
+
+def tactical_move(packed: int) -> Move:
+    """The move of an item of `tactical_moves`."""
+    return MOVES[packed & 32767]
+
+
+def _index(move: Move) -> int:
+    """The index of `move` in `MOVES`."""
+    return move.promotion << 12 | move.from_square << 6 | move.to_square
 
 
 def is_losing_capture(board: SearchBoard, move: Move, gain: int) -> bool:
@@ -154,7 +168,9 @@ class MoveOrder:
         them = not board.turn
         losing: list[Move] = []
         pieces = SidePieces(board)
-        for _, gain, move in tactical_moves(board, 0, pieces):
+        for packed in tactical_moves(board, 0, pieces):
+            move = tactical_move(packed)
+            gain = tactical_gain(packed)
             if move == hash_move:
                 continue
             if is_losing_capture(board, move, gain):

@@ -41,6 +41,8 @@ from engine.search.ordering import (
     QUIET,
     MoveOrder,
     is_losing_capture,
+    tactical_gain,
+    tactical_move,
     tactical_moves,
 )
 from engine.search.pawns import PawnTable
@@ -628,7 +630,9 @@ class _SearchJob:
         # unscaled evaluation: taking the piece that made an ending drawish (the bishop of rook
         # against bishop) gains what the scaling had taken away as well.
         base = max(static, unscaled)
-        for _, gain, move in tactical_moves(board, alpha - base - _DELTA_CP + 1):
+        for packed in tactical_moves(board, alpha - base - _DELTA_CP + 1):
+            gain = tactical_gain(packed)
+            move = tactical_move(packed)
             if base + gain + _DELTA_CP <= alpha:
                 break  # Moves come in falling order of gain: none of the rest can lift alpha.
             if is_losing_capture(board, move, gain):

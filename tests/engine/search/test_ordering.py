@@ -18,6 +18,8 @@ from engine.search.ordering import (
     TACTICAL,
     MoveOrder,
     is_losing_capture,
+    tactical_gain,
+    tactical_move,
     tactical_moves,
 )
 from tests.engine.search.test_evaluation import positions
@@ -93,7 +95,8 @@ def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) ->
     """The captures and promotions, their gains and their order are those python-chess's
     generator gives, in check or not, pinned pieces included."""
     found = [
-        (gain, move.to_chess()) for _, gain, move in tactical_moves(SearchBoard(board), min_gain)
+        (tactical_gain(packed), tactical_move(packed).to_chess())
+        for packed in tactical_moves(SearchBoard(board), min_gain)
     ]
     assert found == reference_tactical_moves(board, min_gain)
 
@@ -116,7 +119,10 @@ def test_tactical_moves_match_python_chess(board: chess.Board, min_gain: int) ->
 def test_pinned_takers_and_the_king_match_python_chess(fen: str) -> None:
     """Positions built for the legality rules of captures: pins and the king's own safety."""
     board = chess.Board(fen)
-    found = [(gain, move.to_chess()) for _, gain, move in tactical_moves(SearchBoard(board))]
+    found = [
+        (tactical_gain(packed), tactical_move(packed).to_chess())
+        for packed in tactical_moves(SearchBoard(board))
+    ]
     assert found == reference_tactical_moves(board, 0)
 
 
