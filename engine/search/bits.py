@@ -48,7 +48,6 @@ __all__ = [
     "between",
     "bishop_attacks",
     "flip_bitboard",
-    "flip_vertical",
     "highest_square",
     "in_check",
     "lowest_square",
@@ -218,22 +217,13 @@ def square_distance(a: int, b: int) -> int:
     return max(abs((a & 7) - (b & 7)), abs((a >> 3) - (b >> 3)))
 
 
-def flip_vertical(mask: int) -> int:
-    """`mask` with rank 1 and rank 8 swapped and so on, as `chess.flip_vertical`: for a
-    python-chess bitboard, or one of the search's without h8 (pawns)."""
-    mask = (mask >> 8) & 0x00FF_00FF_00FF_00FF | (mask & 0x00FF_00FF_00FF_00FF) << 8
-    mask = (mask >> 16) & 0x0000_FFFF_0000_FFFF | (mask & 0x0000_FFFF_0000_FFFF) << 16
-    return mask >> 32 | (mask & 0x0000_0000_FFFF_FFFF) << 32
-
-
 def flip_bitboard(mask: i64) -> i64:
     """`mask` with rank 1 and rank 8 swapped and so on, as `chess.flip_vertical`, for any of
-    the search's bitboards (`flip_vertical` above keeps python-chess's, an object where g8
-    or h8 is set)."""
+    the search's bitboards."""
     mask = (mask >> 8) & 0x00FF_00FF_00FF_00FF | (mask & 0x00FF_00FF_00FF_00FF) << 8
     mask = (mask >> 16) & 0x0000_FFFF_0000_FFFF | (mask & 0x0000_FFFF_0000_FFFF) << 16
     # From source the shifts above may set bit 63 as a positive number; here h1's bit goes
-    # to h8 on its own (not through `wrap`, whose constants, past 62 bits, are objects).
+    # to h8 on its own, so that the result is a bitboard from source too.
     flipped = (mask >> 32) & 0xFFFF_FFFF | (mask & 0x7FFF_FFFF) << 32
     return flipped | _H8 if mask & 0x8000_0000 else flipped
 

@@ -261,10 +261,12 @@ def evaluate_terms(board: SearchBoard) -> tuple[int, int, int]:
     return mg, eg, phase
 
 
-def blend(mg: int, eg: int, phase: int) -> int:
+def blend(mg: i64, eg: i64, phase: i64) -> int:
     """Blend middlegame and endgame terms by phase into centipawns, from the same point of view."""
     if phase > MAX_PHASE:
         phase = MAX_PHASE
+    # Machine words: compiled, an `int` product with a negative factor takes the slow path
+    # through Python objects.
     total = mg * phase + eg * (MAX_PHASE - phase)
     # Round towards zero so that a position and its colour-mirror score exactly opposite.
     return total // MAX_PHASE if total >= 0 else -(-total // MAX_PHASE)
@@ -335,7 +337,10 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
             lowest_square(board.kings & white),
             lowest_square(board.kings & black),
         )
-    # Written out per colour: this runs at every node that takes a static evaluation.
+    # Written out per colour: this runs at every node that takes a static evaluation. The
+    # counts are machine words: compiled, an `int` product with a negative factor (the
+    # weights of a threat) takes the slow path through Python objects.
+    threatened: i64
     white = board.side(WHITE)
     black = board.side(BLACK)
     pieces = ~(board.pawns | board.kings)
@@ -353,8 +358,6 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
         threatened = popcount(attacked & (black & pieces) >> 8)
         mg -= _TEMPO[0] + _PAWN_THREAT[0] * threatened
         eg -= _TEMPO[1] + _PAWN_THREAT[1] * threatened
-    # Counted, not tested with `more_than_one`: its h8 comparison reads a constant that is
-    # an object when compiled.
     if popcount(board.bishops & white) > 1:
         mg += _BISHOP_PAIR[0]
         eg += _BISHOP_PAIR[1]
@@ -376,11 +379,11 @@ def positional_terms(board: SearchBoard, pawns: PawnTable | None = None) -> tupl
             rooks & black & ~open_files & FILE_SETS[~occupied_files(all_pawns & black) & 0xFF]
         )
         if white_open or black_open:
-            open_count = popcount(white_open) - popcount(black_open)
+            open_count: i64 = popcount(white_open) - popcount(black_open)
             mg += _ROOK_OPEN_FILE[0] * open_count
             eg += _ROOK_OPEN_FILE[1] * open_count
         if white_half_open or black_half_open:
-            half_open_count = popcount(white_half_open) - popcount(black_half_open)
+            half_open_count: i64 = popcount(white_half_open) - popcount(black_half_open)
             mg += _ROOK_HALF_OPEN_FILE[0] * half_open_count
             eg += _ROOK_HALF_OPEN_FILE[1] * half_open_count
     return mg, eg

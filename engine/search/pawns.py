@@ -70,10 +70,11 @@ _CAPPED_DISTANCE: Final = vec[i64](
 def _white_terms(own: i64, their: i64, own_king: int, their_king: int) -> tuple[i64, i64]:
     """Return `(mg, eg)` of the pawns `own` and king `own_king` of the side moving up the board."""
     files = occupied_files(own)
-    extra = popcount(own) - popcount(files)
+    # Machine words: compiled, an `int` product with a negative weight takes the slow path.
+    extra: i64 = popcount(own) - popcount(files)
     # Files with pawns but none on either side of them.
     isolated = files & ~(files << 1 | files >> 1)
-    alone = popcount(own & FILE_SETS[isolated])
+    alone: i64 = popcount(own & FILE_SETS[isolated])
     mg: i64 = _DOUBLED[0] * extra + _ISOLATED[0] * alone
     eg: i64 = _DOUBLED[1] * extra + _ISOLATED[1] * alone
     # The squares behind an enemy pawn on its file and the neighbouring ones (a pawn there is
