@@ -122,7 +122,8 @@ def _side_accuracy(moves: Sequence[tuple[float, float]]) -> float | None:
     total_weight = sum(weight for _, weight in moves)
     weighted = sum(accuracy * weight for accuracy, weight in moves) / total_weight
     harmonic = len(moves) / sum(1 / max(1.0, accuracy) for accuracy, _ in moves)
-    return (weighted + harmonic) / 2
+    # Within [0, 100] although rounding can take a weighted mean of 100s just past 100.
+    return min(100.0, (weighted + harmonic) / 2)
 
 
 @dataclass(frozen=True, slots=True)

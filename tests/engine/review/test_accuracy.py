@@ -96,6 +96,17 @@ def test_game_accuracy_matches_lichess_reference_games(
     assert len(result.moves) == len(cps)
 
 
+def test_a_side_that_never_loses_ground_has_an_accuracy_of_100_exactly() -> None:
+    """White gains on each move and Black keeps what it had: every move is perfect, and the
+    weighted mean of White's 100s, which rounds to 100.00000000000001 here, is still 100."""
+    gains = (7.1, 11.9, 11.9, 7.1, 7.1, 1.3, 1.3, 1.3, 1.0)
+    percents = [50.0]
+    for gain in (*gains, 0.0, 0.0, 0.0, 0.0):
+        percents += [min(100.0, percents[-1] + gain)] * 2
+    result = game_accuracy(percents[:26], chess.WHITE)
+    assert result.white == 100 and result.black == 100
+
+
 def test_game_accuracy_of_a_side_without_moves_is_none() -> None:
     """No move, no accuracy: a one-move game has White's figure only."""
     assert game_accuracy([START], chess.WHITE).white is None
