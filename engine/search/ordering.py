@@ -42,6 +42,7 @@ __all__ = [
     "QUIET",
     "TACTICAL",
     "MoveOrder",
+    "MovePicker",
     "is_losing_capture",
     "tactical_gain",
     "tactical_move",
@@ -158,67 +159,11 @@ class MoveOrder:
     def moves(
         self, board: SearchBoard, hash_move: Move | None, ply: int
     ) -> Iterator[tuple[int, Move]]:
-        """Yield every legal move of `board` once, as `(stage, move)`, in search order.
-
-        `hash_move` must be legal in `board` or None. The board must be back in the same position
-        whenever the iterator is resumed (push and pop around each yielded move).
-        """
-        if hash_move is not None:
-            yield HASH_MOVE, hash_move
-        them = not board.turn
-        losing: list[Move] = []
-        pieces = SidePieces(board)
-        for packed in tactical_moves(board, 0, pieces):
-            move = tactical_move(packed)
-            gain = tactical_gain(packed)
-            if move == hash_move:
-                continue
-            if is_losing_capture(board, move, gain):
-                losing.append(move)
-            else:
-                yield TACTICAL, move
-
-        them_mask = board.side(them)
-        killers = self.killers[ply]
-        tried = [hash_move]
-        for killer in killers:
-            if (
-                killer is not None
-                and killer != hash_move
-                and not killer.promotion
-                and not them_mask & BB_SQUARES[killer.to_square]
-                and is_legal_quiet(board, killer)
-            ):
-                tried.append(killer)
-                yield KILLER, killer
-
-        history = self.history
-        offset = board.turn << 12
-        # Each move as one integer: its sort key, then `from_square << 6 | to_square` in the
-        # low 12 bits (see `add_quiet_moves`).
-        scored: list[int] = []
-        if pieces.in_check:
-            ep_square = board.ep_square
-            evasions = legal_evasions(board, BB_ALL, ~them_mask)
-            # Equal histories in python-chess's order: a falling sequence number breaks ties.
-            sequence = len(evasions)
-            for move in evasions:
-                sequence -= 1
-                if move.promotion or move in tried:
-                    continue
-                if move.to_square == ep_square and board.is_en_passant(move):
-                    continue
-                index = move.from_square << 6 | move.to_square
-                scored.append((history[offset | index] << 8 | sequence) << 12 | index)
-        else:
-            tried_keys = {m.from_square << 6 | m.to_square for m in tried if m is not None}
-            pieces.add_quiet_moves(board, tried_keys, history, offset, scored)
-        # Best history first; equal histories in python-chess's order.
-        scored.sort(reverse=True)
-        for packed in scored:
-            yield QUIET, MOVES[packed & 4095]
-        for move in losing:
-            yield LOSING, move
+        """Yield every legal move of `board` once, as `(stage, move)`, in search order: those
+        of a `MovePicker`, which the search uses itself (see there)."""
+        picker = MovePicker(self, board, hash_move, ply)
+        while (move := picker.next()) is not None:
+            yield picker.stage, move
 
     def record_cutoff(
         self,
@@ -246,3 +191,159 @@ class MoveOrder:
         if history[index] > _HISTORY_LIMIT:
             # Keep the relative order while letting recent evidence outweigh old evidence.
             self.history = [value // 2 for value in history]
+
+
+# What a `MovePicker` does at its next call.
+_HASH: Final = 0
+_GENERATE_TACTICAL: Final = 1
+_TACTICAL: Final = 2
+_KILLERS: Final = 3
+_GENERATE_QUIET: Final = 4
+_QUIET: Final = 5
+_LOSING: Final = 6
+_DONE: Final = 7
+
+
+class MovePicker:
+    """Every legal move of one node once, in search order: the hash move, captures and
+    promotions that do not lose material (MVV-LVA), killers, quiet moves by history, then
+    the losing captures.
+
+    `next` gives the next move (None after the last) and `stage` the stage it came from
+    (`HASH_MOVE` .. `LOSING`). Each stage is generated only when the moves before it are
+    spent, so a node cut early never pays for its quiet moves. `hash_move` must be legal in
+    `board` or None, and the board must be back in the same position at each call of `next`
+    (push and pop around each move given). A class rather than a generator of
+    `(stage, move)`: compiled, that would build a tuple per move.
+    """
+
+    __slots__ = (
+        "_board",
+        "_hash_move",
+        "_index",
+        "_losing",
+        "_order",
+        "_phase",
+        "_pieces",
+        "_ply",
+        "_quiet",
+        "_tactical",
+        "_tried",
+        "stage",
+    )
+
+    def __init__(
+        self, order: MoveOrder, board: SearchBoard, hash_move: Move | None, ply: int
+    ) -> None:
+        self._order = order
+        self._board = board
+        self._hash_move = hash_move
+        self._ply = ply
+        self._phase = _HASH
+        self._index = 0
+        self._pieces: SidePieces | None = None
+        self._tactical: list[int] = []
+        self._losing: list[Move] = []
+        self._tried: list[Move | None] = [hash_move]
+        # Each quiet move as one integer: its sort key, then `from_square << 6 | to_square`
+        # in the low 12 bits (see `SidePieces.add_quiet_moves`).
+        self._quiet: list[int] = []
+        self.stage = HASH_MOVE
+
+    def next(self) -> Move | None:
+        """The next move, or None when every legal move has been given."""
+        board = self._board
+        hash_move = self._hash_move
+        while True:
+            phase = self._phase
+            if phase == _HASH:
+                self._phase = _GENERATE_TACTICAL
+                if hash_move is not None:
+                    self.stage = HASH_MOVE
+                    return hash_move
+            elif phase == _GENERATE_TACTICAL:
+                pieces = self._pieces = SidePieces(board)
+                self._tactical = tactical_moves(board, 0, pieces)
+                self._index = 0
+                self._phase = _TACTICAL
+            elif phase == _TACTICAL:
+                tactical = self._tactical
+                while self._index < len(tactical):
+                    packed = tactical[self._index]
+                    self._index += 1
+                    move = tactical_move(packed)
+                    if move == hash_move:
+                        continue
+                    if is_losing_capture(board, move, tactical_gain(packed)):
+                        self._losing.append(move)
+                        continue
+                    self.stage = TACTICAL
+                    return move
+                self._index = 0
+                self._phase = _KILLERS
+            elif phase == _KILLERS:
+                killers = self._order.killers[self._ply]
+                while self._index < len(killers):
+                    killer = killers[self._index]
+                    self._index += 1
+                    if (
+                        killer is not None
+                        and killer != hash_move
+                        and not killer.promotion
+                        and not board.side(not board.turn) & BB_SQUARES[killer.to_square]
+                        and is_legal_quiet(board, killer)
+                    ):
+                        self._tried.append(killer)
+                        self.stage = KILLER
+                        return killer
+                self._phase = _GENERATE_QUIET
+            elif phase == _GENERATE_QUIET:
+                self._generate_quiet()
+                self._index = 0
+                self._phase = _QUIET
+            elif phase == _QUIET:
+                quiet = self._quiet
+                if self._index < len(quiet):
+                    packed = quiet[self._index]
+                    self._index += 1
+                    self.stage = QUIET
+                    return MOVES[packed & 4095]
+                self._index = 0
+                self._phase = _LOSING
+            elif phase == _LOSING:
+                losing = self._losing
+                if self._index < len(losing):
+                    self._index += 1
+                    self.stage = LOSING
+                    return losing[self._index - 1]
+                self._phase = _DONE
+            else:
+                return None
+
+    def _generate_quiet(self) -> None:
+        """The quiet moves not given yet, best history first, equal histories in
+        python-chess's order (history as it stands now: the moves before have changed it)."""
+        board = self._board
+        pieces = self._pieces
+        assert pieces is not None
+        history = self._order.history
+        offset = board.turn << 12
+        tried = self._tried
+        scored = self._quiet
+        if pieces.in_check:
+            ep_square = board.ep_square
+            evasions = legal_evasions(board, BB_ALL, ~board.side(not board.turn))
+            # Equal histories in python-chess's order: a falling sequence number breaks ties.
+            sequence = len(evasions)
+            for move in evasions:
+                sequence -= 1
+                if move.promotion or move in tried:
+                    continue
+                if move.to_square == ep_square and board.is_en_passant(move):
+                    continue
+                index = move.from_square << 6 | move.to_square
+                scored.append((history[offset | index] << 8 | sequence) << 12 | index)
+        else:
+            tried_keys = {m.from_square << 6 | m.to_square for m in tried if m is not None}
+            pieces.add_quiet_moves(board, tried_keys, history, offset, scored)
+        scored.sort(reverse=True)

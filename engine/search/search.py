@@ -40,6 +40,7 @@ from engine.search.ordering import (
     KILLER,
     QUIET,
     MoveOrder,
+    MovePicker,
     is_losing_capture,
     tactical_gain,
     tactical_move,
@@ -500,7 +501,9 @@ class _SearchJob:
         searched = 0
         quiets_searched: list[Move] = []
         checks: CheckSquares | None = None
-        for stage, move in order.moves(board, hash_move, ply):
+        picker = MovePicker(order, board, hash_move, ply)
+        while (move := picker.next()) is not None:
+            stage = picker.stage
             legal += 1
             quiet = KILLER <= stage <= QUIET or (
                 stage == HASH_MOVE and not move.promotion and not board.is_capture(move)
@@ -599,7 +602,8 @@ class _SearchJob:
         if in_check:
             # No standing pat in check: every evasion must be tried, and none means mate.
             best_score = -MATE + ply
-            for _, move in self.order.moves(board, None, ply):
+            picker = MovePicker(self.order, board, None, ply)
+            while (move := picker.next()) is not None:
                 d_mg, d_eg, d_phase = move_delta(board, move)
                 board.push(move)
                 score = -self._quiesce(
