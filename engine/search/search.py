@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Final
 
 import chess
+from librt.vecs import append, vec
+from mypy_extensions import i64
 
 from engine.search.bits import in_check as side_in_check
 from engine.search.board import PositionKey, SearchBoard
@@ -54,6 +56,10 @@ from engine.search.transposition import (
     MATE_BOUND,
     UPPER,
     TranspositionTable,
+    entry_depth,
+    entry_flag,
+    entry_move,
+    entry_score,
     score_from_table,
     score_to_table,
 )
@@ -184,7 +190,8 @@ def iter_search(
         should_stop,
         table if table is not None else TranspositionTable(),
     )
-    job.keys.extend(history)
+    for key in history:
+        job.push_key(key)
     white_to_move = board.turn == WHITE
     scores = [0] * lines
     previous_mate: int | None = None
@@ -242,6 +249,7 @@ class _SearchJob:
         "board",
         "improved",
         "improved_score",
+        "key_count",
         "keys",
         "max_nodes",
         "next_poll",
@@ -279,9 +287,10 @@ class _SearchJob:
         self.table = table
         self.order = MoveOrder(_MAX_PLY)
         self.pawns = PawnTable()
-        # Keys (`PositionKey`, boxed) of the positions from the root down to the parent of the
-        # current node.
-        self.keys: list[object] = []
+        # Keys of the game's positions before the root (see `iter_search`), then of those from
+        # the root down to the parent of the current node: the first `key_count` of `keys`.
+        self.keys = vec[i64]()
+        self.key_count = 0
         self.pv: list[tuple[Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
 
     def info(
@@ -309,6 +318,16 @@ class _SearchJob:
             complete=complete,
             multipv=multipv,
         )
+
+    def push_key(self, key: PositionKey) -> None:
+        """Append `key` to the keys the repetition check reads, with room after it for a
+        line as deep as the search goes (the tree's nodes write their keys in place)."""
+        keys = self.keys
+        while len(keys) < self.key_count + _MAX_PLY + 3:
+            keys = append(keys, 0)
+        keys[self.key_count] = key
+        self.keys = keys
+        self.key_count += 1
 
     def _schedule_poll(self) -> None:
         next_poll = self.nodes + POLL_NODES
@@ -359,7 +378,7 @@ class _SearchJob:
         board = self.board
         mg, eg, phase = self.root_terms
         self.pv[0] = ()
-        self.keys.append(board.key())
+        self.push_key(board.key())
         best_score = -_INFINITY
         for index, move in enumerate(tuple(moves)):
             d_mg, d_eg, d_phase = move_delta(board, move)
@@ -388,7 +407,7 @@ class _SearchJob:
                     moves.insert(0, move)
                     if score >= beta:
                         break
-        self.keys.pop()
+        self.key_count -= 1
         return best_score
 
     def _search(
@@ -425,9 +444,7 @@ class _SearchJob:
             if alpha >= beta:
                 return beta
 
-        # Boxed once: the table and the repetition list hold objects, and a machine word
-        # passed to each would be boxed anew at every use.
-        key: object = board.key()
+        key = board.key()
         halfmove_clock = board.halfmove_clock
         if halfmove_clock >= 100:
             # The fifty-move draw, unless the move that reached it delivered mate.
@@ -435,9 +452,9 @@ class _SearchJob:
                 return -MATE + ply
             return 0
         keys = self.keys
+        count = self.key_count
         if halfmove_clock >= 4:
             # A repetition needs at least four plies and cannot reach past an irreversible move.
-            count = len(keys)
             for index in range(count - 4, max(count - halfmove_clock, 0) - 1, -2):
                 if keys[index] == key:
                     return 0
@@ -446,16 +463,18 @@ class _SearchJob:
 
         pv_node = beta - alpha > 1
         hash_move = None
-        entry = self.table.get(key)
-        if entry is not None:
-            entry_depth, flag, stored, hash_move = entry
+        entry = self.table.probe(key)
+        if entry:
+            stored_depth = entry_depth(entry)
+            flag = entry_flag(entry)
+            hash_move = entry_move(entry)
             if hash_move is not None and not is_legal(board, hash_move):
                 # Another position with the same key (a chance of about 2**-64): its move and
                 # its score are not this one's.
                 hash_move = None
-                entry_depth = -1
-            if entry_depth >= depth and not pv_node:
-                score = score_from_table(stored, ply)
+                stored_depth = -1
+            if stored_depth >= depth and not pv_node:
+                score = score_from_table(entry_score(entry), ply)
                 if (
                     flag == EXACT
                     or (flag == LOWER and score >= beta)
@@ -479,13 +498,14 @@ class _SearchJob:
                 # while the side to move keeps a piece).
                 # Deeper nodes, and those further above beta, prove the cut-off with less.
                 reduction = 2 + depth // 3 + min((static - beta) // 200, 2)
-                keys.append(key)
+                keys[count] = key
+                self.key_count = count + 1
                 board.push(_NULL_MOVE)
                 score = -self._search(
                     depth - 1 - reduction, -beta, -beta + 1, ply + 1, False, mg, eg, phase, False
                 )
                 board.pop()
-                keys.pop()
+                self.key_count = count
                 if score >= beta:
                     return beta if score >= MATE_BOUND else score
             futile = depth <= 2 and static + _FUTILITY_MARGINS[depth] <= alpha
@@ -493,7 +513,8 @@ class _SearchJob:
         order = self.order
         late_move_count = _LATE_MOVE_COUNTS[depth] if depth <= 3 and not pv_node else 999
         lmr = _LMR[depth]
-        keys.append(key)
+        keys[count] = key
+        self.key_count = count + 1
         best_score = -_INFINITY
         best_move = None
         flag = UPPER
@@ -575,14 +596,14 @@ class _SearchJob:
                         break
             if quiet:
                 quiets_searched.append(move)
-        keys.pop()
+        self.key_count = count
 
         if legal == 0:
             return -MATE + ply if in_check else 0
         if searched == 0:
             # Every move was pruned as futile: the node is worth at most alpha.
             best_score = alpha
-        self.table.put(key, (depth, flag, score_to_table(best_score, ply), best_move))
+        self.table.store(key, depth, flag, score_to_table(best_score, ply), best_move)
         return best_score
 
     def _quiesce(

@@ -15,10 +15,10 @@ from engine.uci.commands import UciError
 
 __all__ = ["BYTES_PER_ENTRY", "Options", "apply_option", "option_lines"]
 
-BYTES_PER_ENTRY: Final = 500
-"""Memory of one transposition-table entry (dict slot, entry tuple, key), as measured when the
-key was a tuple of bitboards. A Zobrist key takes less, so `Hash` now bounds the table a little
-below what it allows; the figure stays, as a larger table would change the search's trees."""
+BYTES_PER_ENTRY: Final = 16
+"""Memory of one transposition-table slot: its key and its packed entry, a machine word each
+(`engine.search.transposition.TranspositionTable`, which rounds its size down to a power of
+two)."""
 
 # name -> (default, min, max); every option is a spin.
 _SPINS: Final = {
