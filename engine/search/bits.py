@@ -181,7 +181,7 @@ def highest_square(mask: i64) -> int:
     """The highest square of the non-empty `mask`, as `chess.msb`."""
     if mask < 0:
         return 63
-    if mask >> 62:
+    if mask >> 62 & 1:
         return 62
     return int(mask).bit_length() - 1
 

@@ -52,8 +52,6 @@ def _table(masks: list[int]) -> vec[i64]:
 
 
 BB_ALL: Final[i64] = -1
-BB_H8: Final[i64] = -0x8000_0000_0000_0000
-BB_BELOW_H8: Final[i64] = 0x7FFF_FFFF_FFFF_FFFF
 BB_LIGHT_SQUARES: Final[i64] = to_bitboard(chess.BB_LIGHT_SQUARES)
 BB_DARK_SQUARES: Final[i64] = to_bitboard(chess.BB_DARK_SQUARES)
 BB_CORNERS: Final[i64] = to_bitboard(chess.BB_CORNERS)

@@ -75,21 +75,56 @@ __all__ = [
     "legal_evasions",
     "legal_moves",
     "lone_blockers",
+    "move_index",
+    "quiet_move",
+    "tactical_gain",
+    "tactical_move",
 ]
 
 MOVES: Final = [Move(index >> 6 & 63, index & 63, index >> 12) for index in range(6 * 4096)]
-"""Every move, made once, at `promotion << 12 | from_square << 6 | to_square` (a plain move's
-`promotion` is 0; none is a pawn's 1): a search makes a million moves a minute. Moves are values
-(compared and hashed by their squares) that nothing changes, so one is shared."""
+"""Every move, made once, at its `move_index`: a search makes a million moves a minute. Moves
+are values (compared and hashed by their squares) that nothing changes, so one is shared. (The
+items with a pawn's 1 as promotion are never used; index 0 is the null move, a1 to a1.)"""
+
+# Moves and their sort keys packed into one integer, the move's index in the low bits: one
+# integer rather than a tuple per move (a tuple is an object more, and sorting tuples calls a
+# key function). A plain move's index fits 12 bits, any move's 15; a capture's gain, the
+# captured piece's value and any promotion's, fits 11 (a queen taken by a pawn promoting to a
+# queen gains the most); no node has 256 captures.
+_PLAIN_BITS: Final = 12
+_MOVE_BITS: Final = 15
+_GAIN_BITS: Final = 11
+_PLACE_BITS: Final = 8
+assert 2 * PIECE_VALUES[QUEEN] - PIECE_VALUES[PAWN] < 1 << _GAIN_BITS
+
+
+def move_index(move: Move) -> int:
+    """The index of `move` in `MOVES`: `promotion << 12 | from_square << 6 | to_square`."""
+    return move.promotion << 12 | move.from_square << 6 | move.to_square
 
 
 def add_tactical(scored: list[int], order: int, gain: int, move: int) -> None:
     """Append a capture or promotion to `scored` as one integer: its MVV-LVA `order` (not
     negative), the place it came in (so that equal orders keep it when sorted, falling), its
-    `gain` and the `MOVES` index of the `move`, from the high bits down. One integer rather than
-    a tuple: a tuple would be an object more per move, and sorting tuples calls a key function.
-    """
-    scored.append(((order << 8 | 255 - len(scored)) << 11 | gain) << 15 | move)
+    `gain` and its `move_index` `move`, from the high bits down; `tactical_gain` and
+    `tactical_move` read it back."""
+    place = (1 << _PLACE_BITS) - 1 - len(scored)
+    scored.append(((order << _PLACE_BITS | place) << _GAIN_BITS | gain) << _MOVE_BITS | move)
+
+
+def tactical_gain(packed: int) -> int:
+    """The gain of a move packed by `add_tactical`."""
+    return packed >> _MOVE_BITS & (1 << _GAIN_BITS) - 1
+
+
+def tactical_move(packed: int) -> Move:
+    """The move packed by `add_tactical`."""
+    return MOVES[packed & (1 << _MOVE_BITS) - 1]
+
+
+def quiet_move(packed: int) -> Move:
+    """The move of a key of `SidePieces.add_quiet_moves` (its low 12 bits)."""
+    return MOVES[packed & (1 << _PLAIN_BITS) - 1]
 
 
 def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:

@@ -7,7 +7,6 @@ capture never pays for generating its quiet moves, which is most of the cost of 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Final
 
 from engine.search.bits import piece_type_at
@@ -25,13 +24,16 @@ from engine.search.constants import (
 from engine.search.evaluation import PIECE_VALUES
 from engine.search.exchange import static_exchange
 from engine.search.generation import (
-    MOVES,
     SidePieces,
     add_tactical,
     en_passant_moves,
     is_legal_quiet,
     legal_evasions,
     legal_moves,
+    move_index,
+    quiet_move,
+    tactical_gain,
+    tactical_move,
 )
 from engine.search.move import Move
 
@@ -44,8 +46,6 @@ __all__ = [
     "MoveOrder",
     "MovePicker",
     "is_losing_capture",
-    "tactical_gain",
-    "tactical_move",
     "tactical_moves",
 ]
 
@@ -70,7 +70,7 @@ def tactical_moves(
     board: SearchBoard, min_gain: int = 0, pieces: SidePieces | None = None
 ) -> list[int]:
     """Return the legal captures and promotions of `board`, best first, each as one integer
-    (`tactical_gain` and `tactical_move` read it).
+    (`engine.search.generation.tactical_gain` and `tactical_move` read it).
 
     The gain is the value of the captured piece plus any promotion gain, for delta pruning;
     moves are ordered most valuable victim first, then least valuable attacker first (MVV-LVA).
@@ -86,7 +86,7 @@ def tactical_moves(
         for move in legal_moves(board, promoting, targets | ~board.occupied):
             gain = PIECE_VALUES[move.promotion or PAWN] - PIECE_VALUES[PAWN]
             gain += PIECE_VALUES[piece_type_at(board, move.to_square)]
-            add_tactical(scored, gain * 8 - PAWN, gain, _index(move))
+            add_tactical(scored, gain * 8 - PAWN, gain, move_index(move))
     # Leave out victims too small to matter; the bitboard filter is much cheaper than generating.
     if min_gain > PIECE_VALUES[PAWN]:
         targets &= ~board.pawns
@@ -104,31 +104,16 @@ def tactical_moves(
             for move in legal_evasions(board, ~promoting, targets):
                 gain = PIECE_VALUES[piece_type_at(board, move.to_square) or PAWN]
                 order = gain * 8 - piece_type_at(board, move.from_square)
-                add_tactical(scored, order, gain, _index(move))
+                add_tactical(scored, order, gain, move_index(move))
         else:
             pieces.add_captures(board, targets, promoting, scored)
     if board.ep_square is not None and min_gain <= PIECE_VALUES[PAWN]:
         for move in en_passant_moves(board, BB_ALL, BB_ALL):
             gain = PIECE_VALUES[PAWN]
-            add_tactical(scored, gain * 8 - PAWN, gain, _index(move))
+            add_tactical(scored, gain * 8 - PAWN, gain, move_index(move))
     # Moves of the same order keep python-chess's, which `SidePieces` keeps too.
     scored.sort(reverse=True)
     return scored
-
-
-def tactical_gain(packed: int) -> int:
-    """The gain of a move of `tactical_moves`: the captured piece's value and any promotion's."""
-    return packed >> 15 & 2047
-
-
-def tactical_move(packed: int) -> Move:
-    """The move of an item of `tactical_moves`."""
-    return MOVES[packed & 32767]
-
-
-def _index(move: Move) -> int:
-    """The index of `move` in `MOVES`."""
-    return move.promotion << 12 | move.from_square << 6 | move.to_square
 
 
 def is_losing_capture(board: SearchBoard, move: Move, gain: int) -> bool:
@@ -155,15 +140,6 @@ class MoveOrder:
         self.killers: list[list[Move | None]] = [[None, None] for _ in range(max_ply + 1)]
         # Indexed by colour * 4096 + from_square * 64 + to_square.
         self.history: list[int] = [0] * 8192
-
-    def moves(
-        self, board: SearchBoard, hash_move: Move | None, ply: int
-    ) -> Iterator[tuple[int, Move]]:
-        """Yield every legal move of `board` once, as `(stage, move)`, in search order: those
-        of a `MovePicker`, which the search uses itself (see there)."""
-        picker = MovePicker(self, board, hash_move, ply)
-        while (move := picker.next()) is not None:
-            yield picker.stage, move
 
     def record_cutoff(
         self,
@@ -192,6 +168,10 @@ class MoveOrder:
             # Keep the relative order while letting recent evidence outweigh old evidence.
             self.history = [value // 2 for value in history]
 
+
+_NO_KEYS: Final[list[int]] = []
+_NO_LOSING: Final[list[Move]] = []
+_NO_TRIED: Final[list[Move | None]] = []
 
 # What a `MovePicker` does at its next call.
 _HASH: Final = 0
@@ -242,12 +222,14 @@ class MovePicker:
         self._phase = _HASH
         self._index = 0
         self._pieces: SidePieces | None = None
-        self._tactical: list[int] = []
-        self._losing: list[Move] = []
-        self._tried: list[Move | None] = [hash_move]
+        # Each list is made when its stage comes (most nodes are cut before the quiet moves):
+        # until then the shared empty ones, never changed.
+        self._tactical = _NO_KEYS
+        self._losing = _NO_LOSING
+        self._tried = _NO_TRIED
         # Each quiet move as one integer: its sort key, then `from_square << 6 | to_square`
         # in the low 12 bits (see `SidePieces.add_quiet_moves`).
-        self._quiet: list[int] = []
+        self._quiet = _NO_KEYS
         self.stage = HASH_MOVE
 
     def next(self) -> Move | None:
@@ -264,6 +246,7 @@ class MovePicker:
             elif phase == _GENERATE_TACTICAL:
                 pieces = self._pieces = SidePieces(board)
                 self._tactical = tactical_moves(board, 0, pieces)
+                self._losing = []
                 self._index = 0
                 self._phase = _TACTICAL
             elif phase == _TACTICAL:
@@ -282,6 +265,8 @@ class MovePicker:
                 self._index = 0
                 self._phase = _KILLERS
             elif phase == _KILLERS:
+                if self._index == 0:
+                    self._tried = [hash_move]
                 killers = self._order.killers[self._ply]
                 while self._index < len(killers):
                     killer = killers[self._index]
@@ -307,7 +292,7 @@ class MovePicker:
                     packed = quiet[self._index]
                     self._index += 1
                     self.stage = QUIET
-                    return MOVES[packed & 4095]
+                    return quiet_move(packed)
                 self._index = 0
                 self._phase = _LOSING
             elif phase == _LOSING:
@@ -329,7 +314,7 @@ class MovePicker:
         history = self._order.history
         offset = board.turn << 12
         tried = self._tried
-        scored = self._quiet
+        scored = self._quiet = []
         if pieces.in_check:
             ep_square = board.ep_square
             evasions = legal_evasions(board, BB_ALL, ~board.side(not board.turn))

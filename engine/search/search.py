@@ -35,7 +35,7 @@ from engine.search.evaluation import (
     move_delta,
     positional_terms,
 )
-from engine.search.generation import is_legal, legal_moves
+from engine.search.generation import is_legal, legal_moves, tactical_gain, tactical_move
 from engine.search.move import Move
 from engine.search.ordering import (
     HASH_MOVE,
@@ -44,8 +44,6 @@ from engine.search.ordering import (
     MoveOrder,
     MovePicker,
     is_losing_capture,
-    tactical_gain,
-    tactical_move,
     tactical_moves,
 )
 from engine.search.pawns import PawnTable
@@ -321,7 +319,8 @@ class _SearchJob:
 
     def push_key(self, key: PositionKey) -> None:
         """Append `key` to the keys the repetition check reads, with room after it for a
-        line as deep as the search goes (the tree's nodes write their keys in place)."""
+        line as deep as the search goes: the tree's nodes write their keys in place, one per
+        ply below `_MAX_PLY` (the margin is the root's key and one to spare)."""
         keys = self.keys
         while len(keys) < self.key_count + _MAX_PLY + 3:
             keys = append(keys, 0)

@@ -12,7 +12,7 @@ from typing import Final
 from librt.vecs import extend, vec
 from mypy_extensions import i64
 
-from engine.search.generation import MOVES
+from engine.search.generation import MOVES, move_index
 from engine.search.move import Move
 
 __all__ = [
@@ -70,6 +70,9 @@ def score_from_table(score: int, ply: int) -> int:
 DEFAULT_ENTRIES: Final = 1 << 18
 """The size of a search's own table (4 MB), when the caller lends none."""
 
+# An entry, from the high bits down: the depth (above bit 34), the flag (bits 32-33), the score
+# plus 2**16 (17 bits: a stored score is a mate's 32,000 at most, and the ply after it), and the
+# move's index in `MOVES` (15 bits; 0, the null move, is no move). No entry is 0: depth >= 1.
 _SCORE_OFFSET: Final = 1 << 16
 _EMPTY: Final = vec[i64]([0] * DEFAULT_ENTRIES)
 
@@ -143,7 +146,7 @@ class TranspositionTable:
         """Store a result for `key` at `depth` (at least 1) with its bound `flag`, `score` as
         `score_to_table` gives it and best `move` (None when there is none), in place of what
         its slot held."""
-        index = 0 if move is None else move.promotion << 12 | move.from_square << 6 | move.to_square
+        index = 0 if move is None else move_index(move)
         slot = key & self._mask
         self._keys[slot] = key
         self._entries[slot] = (

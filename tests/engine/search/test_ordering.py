@@ -11,15 +11,17 @@ from hypothesis import strategies as st
 
 from engine.search.board import SearchBoard
 from engine.search.evaluation import PIECE_VALUES
+from engine.search.generation import tactical_gain, tactical_move
 from engine.search.move import Move
 from engine.search.ordering import (
+    HASH_MOVE,
+    KILLER,
     LOSING,
     QUIET,
     TACTICAL,
     MoveOrder,
+    MovePicker,
     is_losing_capture,
-    tactical_gain,
-    tactical_move,
     tactical_moves,
 )
 from tests.engine.search.test_evaluation import positions
@@ -33,11 +35,12 @@ def ours(move: chess.Move | None) -> Move | None:
 def staged(
     board: chess.Board, order: MoveOrder, hash_move: chess.Move | None
 ) -> list[tuple[int, chess.Move]]:
-    """`order.moves` of `board` as `(stage, python-chess's move)`."""
-    return [
-        (stage, move.to_chess())
-        for stage, move in order.moves(SearchBoard(board), ours(hash_move), 0)
-    ]
+    """The moves a `MovePicker` of `board` gives at ply 0, as `(stage, python-chess's move)`."""
+    picker = MovePicker(order, SearchBoard(board), ours(hash_move), 0)
+    given: list[tuple[int, chess.Move]] = []
+    while (move := picker.next()) is not None:
+        given.append((picker.stage, move.to_chess()))
+    return given
 
 
 @settings(max_examples=100, deadline=None)
@@ -153,3 +156,38 @@ def test_quiet_moves_come_in_history_then_python_chess_order(
         key=lambda m: order.history[offset | m.from_square << 6 | m.to_square], reverse=True
     )
     assert quiet == expected
+
+
+def test_a_killer_is_tried_after_the_captures_and_history_read_when_the_quiets_come() -> None:
+    """A legal quiet killer comes after the captures and before the other quiet moves; the hash
+    move as killer is not given twice. The quiet moves are sorted by the history as it stands
+    when the picker reaches them (the search may have replaced it by then), not when the picker
+    was made."""
+    board = chess.Board("4k3/8/8/p7/8/8/8/R3K2R w KQ - 0 1")
+    order = MoveOrder(8)
+    hash_move = Move.from_chess(chess.Move.from_uci("h1h7"))
+    order.killers[0] = [Move.from_chess(chess.Move.from_uci("h1h5")), hash_move]
+    picker = MovePicker(order, SearchBoard(board), hash_move, 0)
+    first = picker.next()
+    assert first == hash_move and picker.stage == HASH_MOVE
+    history = [0] * 8192
+    history[chess.WHITE << 12 | chess.E1 << 6 | chess.F1] = 1000
+    order.history = history
+    given = []
+    while (move := picker.next()) is not None:
+        given.append((picker.stage, move.uci()))
+    assert given[0] == (TACTICAL, "a1a5")
+    assert given[1] == (KILLER, "h1h5")
+    assert given[2] == (QUIET, "e1f1")
+    ucis = ["h1h7", *(uci for _, uci in given)]
+    assert sorted(ucis) == sorted(move.uci() for move in board.legal_moves)
+
+
+def test_a_capture_or_an_illegal_move_is_never_a_killer() -> None:
+    """Killers that are captures here (given with the captures) or not legal here are skipped."""
+    board = chess.Board("4k3/8/8/p7/8/8/8/R3K2R w KQ - 0 1")
+    order = MoveOrder(8)
+    order.killers[0] = [Move.from_chess(chess.Move.from_uci(uci)) for uci in ("a1a5", "e1e3")]
+    given = staged(board, order, None)
+    assert KILLER not in {stage for stage, _ in given}
+    assert sorted(move.uci() for _, move in given) == sorted(m.uci() for m in board.legal_moves)

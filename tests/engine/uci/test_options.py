@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.uci.commands import UciError
-from engine.uci.options import BYTES_PER_ENTRY, Options, apply_option, option_lines
+from engine.uci.options import Options, apply_option, option_lines
 
 
 def test_declared_options() -> None:
@@ -24,7 +24,7 @@ def test_set_options_case_insensitively() -> None:
     options = apply_option(Options(), "hash", "128")
     options = apply_option(options, "MOVE OVERHEAD", "10")
     assert options == Options(hash_mb=128, threads=1, move_overhead_ms=10)
-    assert options.table_entries == 128 * (1 << 20) // BYTES_PER_ENTRY
+    assert options.table_entries == 8_388_608  # 128 MB at 16 bytes a slot
 
 
 @pytest.mark.parametrize(
