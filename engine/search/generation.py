@@ -167,32 +167,13 @@ class SidePieces:
         if not self.in_check:
             occupied = board.occupied
             self.pinned = _pinned(board, king, own, occupied)
-            pieces = board.knights & own
-            while pieces:
-                square = highest_square(pieces)
-                pieces ^= BB_SQUARES[square]
-                placed = append(placed, KNIGHT << 6 | square)
-                reaches = append(reaches, BB_KNIGHT_ATTACKS[square])
-            pieces = board.bishops & own
-            while pieces:
-                square = highest_square(pieces)
-                pieces ^= BB_SQUARES[square]
-                placed = append(placed, BISHOP << 6 | square)
-                reaches = append(reaches, bishop_attacks(square, occupied))
-            pieces = board.rooks & own
-            while pieces:
-                square = highest_square(pieces)
-                pieces ^= BB_SQUARES[square]
-                placed = append(placed, ROOK << 6 | square)
-                reaches = append(reaches, rook_attacks(square, occupied))
-            pieces = board.queens & own
-            while pieces:
-                square = highest_square(pieces)
-                pieces ^= BB_SQUARES[square]
-                placed = append(placed, QUEEN << 6 | square)
-                reaches = append(
-                    reaches, bishop_attacks(square, occupied) | rook_attacks(square, occupied)
-                )
+            for piece_type in range(KNIGHT, KING):
+                pieces = board.pieces_mask(piece_type, turn)
+                while pieces:
+                    square = highest_square(pieces)
+                    pieces ^= BB_SQUARES[square]
+                    placed = append(placed, piece_type << 6 | square)
+                    reaches = append(reaches, _piece_attacks(piece_type, square, occupied))
         self.placed = placed
         self.reaches = reaches
 
