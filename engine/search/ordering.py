@@ -247,6 +247,7 @@ class MovePicker:
                 pieces = self._pieces = SidePieces(board)
                 self._tactical = tactical_moves(board, 0, pieces)
                 self._losing = []
+                self._tried = [hash_move]
                 self._index = 0
                 self._phase = _TACTICAL
             elif phase == _TACTICAL:
@@ -265,8 +266,6 @@ class MovePicker:
                 self._index = 0
                 self._phase = _KILLERS
             elif phase == _KILLERS:
-                if self._index == 0:
-                    self._tried = [hash_move]
                 killers = self._order.killers[self._ply]
                 while self._index < len(killers):
                     killer = killers[self._index]
