@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import threading
 import time
@@ -30,7 +31,8 @@ import pytest
 from tests.conftest import ServerProcess
 
 OPERATOR = {"Authorization": "Bearer operator-secret-token"}
-TRIALS = 20
+# Each trial is a kill at a random moment; `make test-full` (GM_TEST_FULL=1) runs more of them.
+TRIALS = 60 if os.environ.get("GM_TEST_FULL") == "1" else 8
 GAMES_PER_TRIAL = 4
 PLAN_PLIES = 300
 # The drivers stop this many plies short of the plan so a next move always exists.
