@@ -39,9 +39,8 @@ class TimePlan:
 def plan_time(go: Go, white_to_move: bool, move_overhead_ms: int) -> TimePlan:
     """Plan the time of one search from `go`, for the side to move.
 
-    `infinite` and `ponder` have no time bound (the GUI ends them with `stop`); `movetime` is
-    the hard bound itself, as UCI says ("search exactly x mseconds") and as Stockfish reads it:
-    no clock runs down, so there is no latency to keep back; a clock gives a share of the remaining time plus most of the
+    `infinite` and `ponder` have no time bound (the GUI ends them with `stop`); `movetime` is a
+    hard bound less the overhead; a clock gives a share of the remaining time plus most of the
     increment (a smaller part of it once fewer than twenty increments are left on the clock),
     never more than half of what is left (nine tenths on the last move before a time control).
     Depth and node limits are the search's own, not time.
@@ -49,7 +48,7 @@ def plan_time(go: Go, white_to_move: bool, move_overhead_ms: int) -> TimePlan:
     if go.infinite or go.ponder:
         return TimePlan(None, None)
     if go.movetime_ms is not None:
-        return TimePlan(None, go.movetime_ms)
+        return TimePlan(None, max(go.movetime_ms - move_overhead_ms, 1))
     time_left_ms = go.wtime_ms if white_to_move else go.btime_ms
     if time_left_ms is None:
         return TimePlan(None, None)

@@ -17,10 +17,10 @@ def test_depth_or_nodes_alone_have_no_time_bound() -> None:
     assert plan_time(Go(depth=5), True, 30) == TimePlan(None, None)
 
 
-def test_movetime_is_the_hard_bound_whatever_the_overhead() -> None:
-    """A fixed time per move is used in full: the overhead is kept back from clocks only."""
-    assert plan_time(Go(movetime_ms=300), False, 30) == TimePlan(None, 300)
-    assert plan_time(Go(movetime_ms=10), False, 30) == TimePlan(None, 10)
+def test_movetime_is_a_hard_bound_less_the_overhead() -> None:
+    """A fixed time per move is used in full, less what the GUI's latency needs."""
+    assert plan_time(Go(movetime_ms=300), False, 30) == TimePlan(None, 270)
+    assert plan_time(Go(movetime_ms=10), False, 30) == TimePlan(None, 1)
 
 
 def test_clock_of_the_side_to_move_is_used() -> None:
