@@ -5,9 +5,11 @@ Run from anywhere:
 
 The built-in engine (`python -m engine`, over UCI) plays Debian's Stockfish with
 `UCI_LimitStrength` on and `UCI_Elo` set (Stockfish 15.1's floor is 1350), one thread each, a
-fixed time per move for both. Every line of `bench/data/openings.txt` is played twice, once
-with each colour; `--games` takes N games of that order, after the first `--skip` ones (so
-that a run can be continued later with the games it did not play). Games are adjudicated to
+fixed time per move for both, searched in full by both: Stockfish keeps its `Move Overhead`
+back from clocks only, so the built-in engine's is set to 0 (it keeps it back from `movetime`
+too, for GUIs that flag a late answer). Every line of `bench/data/openings.txt` is played
+twice, once with each colour; `--games` takes N games of that order, after the first `--skip`
+ones (so that a run can be continued later with the games it did not play). Games are adjudicated to
 keep runs short: a side resigns once Stockfish's own evaluation has stayed beyond
 `--resign-cp` against it for `--resign-moves` of Stockfish's moves in a row; a game is drawn at
 `--max-plies`, or once that evaluation has stayed within `--draw-cp` for `--draw-moves` moves
@@ -115,6 +117,7 @@ def open_pair(
 ) -> tuple[chess.engine.SimpleEngine, chess.engine.SimpleEngine]:
     """Start the built-in engine and a strength-limited Stockfish."""
     ours = chess.engine.SimpleEngine.popen_uci([sys.executable, "-m", "engine"], cwd=str(ROOT))
+    ours.configure({"Move Overhead": 0})
     theirs = chess.engine.SimpleEngine.popen_uci(stockfish)
     theirs.configure({"UCI_LimitStrength": True, "UCI_Elo": elo, "Threads": 1, "Hash": 16})
     return ours, theirs
