@@ -219,6 +219,10 @@ async def test_stale_job_of_a_dead_worker_is_dropped_when_claimed(
     await recorder.wait_for(lambda: infos_of(recorder, job.id))
     first.kill()
     pool.stop(job)
+    async with Redis.from_url(redis_server.url, decode_responses=True) as redis:
+        async with asyncio.timeout(10):  # the pool publishes the stop in the background
+            while not await redis.exists(stop_key(f"{pool.core}:{job.id}")):
+                await recorder.wait_for(lambda: True)
     second = spawn_worker("--processes", "1", "--reclaim-after-s", "0.5")
     await recorder.wait_for(lambda: job.id in recorder.done, timeout_s=30)
     assert recorder.done[job.id] is True
