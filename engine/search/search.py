@@ -463,7 +463,6 @@ class _SearchJob:
         pv_node = beta - alpha > 1
         hash_move = None
         entry = self.table.probe(key)
-        stored_depth = -1
         if entry:
             stored_depth = entry_depth(entry)
             flag = entry_flag(entry)
@@ -486,15 +485,6 @@ class _SearchJob:
         futile = False
         if not pv_node and not in_check:
             static = self._static(mg, eg, phase)
-            if stored_depth >= 0:
-                # A searched bound on the same side of the static evaluation is the better guess.
-                stored = score_from_table(entry_score(entry), ply)
-                if abs(stored) < MATE_BOUND and (
-                    flag == EXACT
-                    or (flag == LOWER and stored > static)
-                    or (flag == UPPER and stored < static)
-                ):
-                    static = stored
             if depth <= 3 and beta < MATE_BOUND and static - _REVERSE_FUTILITY_CP * depth >= beta:
                 return static
             if (
