@@ -9,12 +9,12 @@ fixed time per move for both, searched in full by both: Stockfish keeps its `Mov
 back from clocks only, so the built-in engine's is set to 0 (it keeps it back from `movetime`
 too, for GUIs that flag a late answer). Every line of `bench/data/openings.txt` is played
 twice, once with each colour; `--games` takes N games of that order, after the first `--skip`
-ones (so that a run can be continued later with the games it did not play). Games are adjudicated to
-keep runs short: a side resigns once Stockfish's own evaluation has stayed beyond
-`--resign-cp` against it for `--resign-moves` of Stockfish's moves in a row; a game is drawn at
-`--max-plies`, or once that evaluation has stayed within `--draw-cp` for `--draw-moves` moves
-in a row after ply 80. The game's own end (mate, stalemate, repetition, fifty moves,
-insufficient material) comes first.
+ones (so that a run can be continued later with the games it did not play). Games are
+adjudicated to keep runs short: a side resigns once Stockfish's own evaluation has stayed
+beyond `--resign-cp` against it for `--resign-moves` of Stockfish's moves in a row; a game is
+drawn at `--max-plies`, or once that evaluation has stayed within `--draw-cp` for
+`--draw-moves` moves in a row after ply 80. The game's own end (mate, stalemate, repetition,
+fifty moves, insufficient material) comes first.
 
 Output: one line per game, then games, wins/draws/losses, the score with its 95% margin (from
 the spread of the game scores), the Elo difference with its margin, the rating it gives on

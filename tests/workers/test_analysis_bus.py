@@ -105,6 +105,16 @@ async def wait_for_slots(pool: BusAnalysisPool, recorder: Recorder, slots: int) 
     await recorder.wait_for(lambda: pool.size == slots, timeout_s=30)
 
 
+async def wait_for_stop_key(
+    redis: Redis, pool: BusAnalysisPool, recorder: Recorder, job_id: int, timeout_s: float
+) -> None:
+    """Until the pool has published the stop of its job ``job_id`` (it does so in the
+    background), re-checking on reports and every 20 ms."""
+    async with asyncio.timeout(timeout_s):
+        while not await redis.exists(stop_key(f"{pool.core}:{job_id}")):
+            await recorder.wait_for(lambda: True)
+
+
 def infos_of(recorder: Recorder, job_id: int) -> list[int]:
     """The depths reported for a job, in order."""
     return [info.depth for jid, info, _ in recorder.infos if jid == job_id]
@@ -220,14 +230,11 @@ async def test_stale_job_of_a_dead_worker_is_dropped_when_claimed(
     first.kill()
     pool.stop(job)
     async with Redis.from_url(redis_server.url, decode_responses=True) as redis:
-        async with asyncio.timeout(10):  # the pool publishes the stop in the background
-            while not await redis.exists(stop_key(f"{pool.core}:{job.id}")):
-                await recorder.wait_for(lambda: True)
-    second = spawn_worker("--processes", "1", "--reclaim-after-s", "0.5")
-    await recorder.wait_for(lambda: job.id in recorder.done, timeout_s=30)
-    assert recorder.done[job.id] is True
-    assert "claimed job entry" in second.log()
-    async with Redis.from_url(redis_server.url, decode_responses=True) as redis:
+        await wait_for_stop_key(redis, pool, recorder, job.id, timeout_s=10)
+        second = spawn_worker("--processes", "1", "--reclaim-after-s", "0.5")
+        await recorder.wait_for(lambda: job.id in recorder.done, timeout_s=30)
+        assert recorder.done[job.id] is True
+        assert "claimed job entry" in second.log()
         # Depths the first worker sent before its death may still reach the pool after the
         # stop; the second one sends none (it reports only ``start`` and ``done``).
         entries = await redis.xrange(results_key(pool.core))
@@ -316,9 +323,7 @@ async def test_a_job_no_worker_answers_is_given_up(
             assert recorder.done[job.id] is False
             assert pool.idle() == 1
             await recorder.wait_for(lambda: True)
-            async with asyncio.timeout(5):
-                while not await redis.exists(stop_key(f"{pool.core}:{job.id}")):
-                    await recorder.wait_for(lambda: True)
+            await wait_for_stop_key(redis, pool, recorder, job.id, timeout_s=5)
         finally:
             await pool.close()
 
