@@ -7,7 +7,14 @@ when the stamp matches, and the sources otherwise (as on a machine without a com
 The modules are the same code, so the search's trees are identical; only its speed differs
 (see "Engine" under Benchmarks in the README).
 
+The build is profile-guided where the compiler can do it (GCC): a first build records which
+branches the search takes while it searches a few positions (`_TRAINING`), and the second
+compiles with that profile, which lays out the hot paths of the generated C (much of it
+reference counting and type checks whose outcome never changes) for about 10% more speed.
+Where that fails (another compiler, say) the plain build is kept; `--no-profile` asks for it.
+
     python tools/build_native.py [--package-dir engine/search] [--if-changed | --clean]
+        [--no-profile]
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +40,28 @@ from engine.search import (  # noqa: E402
 
 _NOT_COMPILED = {"__init__.py"}
 
+# The profile's workload: the search of a few positions of each phase (the opening, quiet
+# and tactical middlegames, endings), a few seconds with the instrumented build. Printed
+# node counts are not checked: the profile only steers the compiler's layout.
+_TRAINING = """
+from engine.search import NATIVE
+from engine.search.search import iter_search
+
+assert NATIVE, "the instrumented modules were not loaded"
+FENS = (
+    "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
+    "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8",
+    "2r2rk1/1bqnbppp/p3pn2/1p6/3NP3/P1N1B3/1PP1BPPP/R2Q1RK1 w - - 0 14",
+    "2rr3k/pp3pp1/1nnqbN1p/3pN3/2pP4/2P3Q1/PPB4P/R4RK1 w - - 0 1",
+    "r1b1k2r/ppppnppp/2n2q2/2b5/3NP3/2P1B3/PP3PPP/RN1QKB1R w KQkq - 0 1",
+    "8/5pk1/6p1/1R5p/3r3P/6P1/5PK1/8 w - - 0 40",
+    "8/8/3k4/3p4/3P1K2/8/5P2/8 w - - 0 50",
+)
+for fen in FENS:
+    for _ in iter_search(fen, max_nodes=25_000):
+        pass
+"""
+
 
 def clean(package_dir: Path) -> None:
     """Remove the compiled modules and their stamp (the sources are used again)."""
@@ -39,10 +70,9 @@ def clean(package_dir: Path) -> None:
     (package_dir / NATIVE_STAMP).unlink(missing_ok=True)
 
 
-def build(package_dir: Path) -> None:
+def build(package_dir: Path, *, profile: bool = True) -> None:
     """Compile every module of the package but its `__init__` in place, then write the stamp."""
     from mypyc.build import mypycify
-    from setuptools import Distribution
 
     package_dir = package_dir.resolve()
     root = package_dir.parent.parent
@@ -61,17 +91,67 @@ def build(package_dir: Path) -> None:
             group_name="engine.search.native",
             target_dir=os.path.join(build_dir, "c"),
         )
-        # A bare Distribution: setuptools reads no pyproject.toml or setup.cfg for it.
-        dist = Distribution({"name": "grandmaster-native", "ext_modules": extensions})
-        command = dist.get_command_obj("build_ext")
-        command.inplace = True  # type: ignore[attr-defined]
-        command.build_temp = os.path.join(build_dir, "temp")  # type: ignore[attr-defined]
-        command.build_lib = os.path.join(build_dir, "lib")  # type: ignore[attr-defined]
-        dist.run_command("build_ext")
+        if profile:
+            try:
+                flags = _profile(extensions, build_dir, root, package_dir, digest)
+            except (Exception, SystemExit) as error:  # distutils reports failures by exiting
+                print(f"no profile-guided build ({error}): a plain one", file=sys.stderr)
+                clean(package_dir)
+                flags = []
+        else:
+            flags = []
+        _compile(extensions, build_dir, flags)
     finally:
         os.chdir(cwd)
         shutil.rmtree(build_dir, ignore_errors=True)
     (package_dir / NATIVE_STAMP).write_text(digest + "\n")
+
+
+def _compile(extensions: list[Any], build_dir: str, flags: list[str]) -> None:
+    """Compile `extensions` in place with the extra compiler and linker `flags`.
+
+    The objects go to the same directory each time, all rewritten (`force`): GCC names a
+    profile after the object it was recorded from, so the build that reads it must write the
+    same objects.
+    """
+    from setuptools import Distribution
+
+    for extension in extensions:
+        if not hasattr(extension, "gm_base_args"):
+            extension.gm_base_args = (extension.extra_compile_args, extension.extra_link_args)
+        compile_args, link_args = extension.gm_base_args
+        extension.extra_compile_args = [*compile_args, *flags]
+        extension.extra_link_args = [*link_args, *flags]
+    # A bare Distribution: setuptools reads no pyproject.toml or setup.cfg for it.
+    dist = Distribution({"name": "grandmaster-native", "ext_modules": extensions})
+    command = dist.get_command_obj("build_ext")
+    command.inplace = True  # type: ignore[attr-defined]
+    command.force = True  # type: ignore[attr-defined]
+    command.build_temp = os.path.join(build_dir, "temp")  # type: ignore[attr-defined]
+    command.build_lib = os.path.join(build_dir, "lib")  # type: ignore[attr-defined]
+    dist.run_command("build_ext")
+
+
+def _profile(
+    extensions: list[Any], build_dir: str, root: Path, package_dir: Path, digest: str
+) -> list[str]:
+    """Build instrumented modules, run `_TRAINING` on them and return the flags that compile
+    with the profile it recorded; raises when any step fails."""
+    profile_dir = os.path.join(build_dir, "profile")
+    _compile(extensions, build_dir, [f"-fprofile-generate={profile_dir}"])
+    # The stamp lets the training load the instrumented modules.
+    (package_dir / NATIVE_STAMP).write_text(digest + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "GM_ENGINE_PURE"}
+    subprocess.run([sys.executable, "-c", _TRAINING], cwd=root, env=env, check=True)  # noqa: S603
+    if not any(name.endswith(".gcda") for _, _, names in os.walk(profile_dir) for name in names):
+        raise RuntimeError("the training wrote no profile")
+    return [
+        f"-fprofile-use={profile_dir}",
+        # Code the training never ran is compiled for size, as in CPython's own
+        # profile-guided build: the hot paths keep more of the instruction cache.
+        "-fprofile-correction",
+        "-Wno-missing-profile",
+    ]
 
 
 def up_to_date(package_dir: Path) -> bool:
@@ -88,13 +168,16 @@ def main() -> None:
     parser.add_argument(
         "--if-changed", action="store_true", help="build only when the stamp is not the sources'"
     )
+    parser.add_argument(
+        "--no-profile", action="store_true", help="a plain build, not a profile-guided one"
+    )
     args = parser.parse_args()
     if args.clean:
         clean(args.package_dir)
     elif args.if_changed and up_to_date(args.package_dir):
         print("engine/search: compiled modules up to date")
     else:
-        build(args.package_dir)
+        build(args.package_dir, profile=not args.no_profile)
 
 
 if __name__ == "__main__":

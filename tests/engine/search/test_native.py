@@ -81,14 +81,17 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     native`: the checkout's compiled modules come along when their stamp is the sources',
     and the copy is compiled only when they are missing or stale. The stamp does not cover
     the build tool or mypyc's version, so `make test-full` (`GM_TEST_FULL=1`) always
-    compiles the copy from scratch."""
+    compiles the copy from scratch, and checks that the build was profile-guided (GCC)."""
     copy = tmp_path_factory.mktemp("native")
-    if os.environ.get("GM_TEST_FULL") == "1":
+    full = os.environ.get("GM_TEST_FULL") == "1"
+    if full:
         ignore = shutil.ignore_patterns("__pycache__", "*.so", "native.sha256")
     else:
         ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(ROOT / "engine", copy / "engine", ignore=ignore)
-    build_native(copy / "engine" / "search", "--if-changed")
+    done = build_native(copy / "engine" / "search", "--if-changed")
+    if full:
+        assert "no profile-guided build" not in done.stderr, done.stderr
     return copy
 
 
