@@ -28,7 +28,7 @@ import pytest
 from tests.conftest import ROOT, ServerProcess
 
 FULL = os.environ.get("GM_TEST_FULL") == "1"
-MAX_EXAMPLES = 200 if FULL else 6
+MAX_EXAMPLES = 200 if FULL else 3
 # The streams never end while their game or round lives: a request to one would wait for
 # the timeout. They are tested in test_live.py and test_lichess_api.py.
 STREAMS = r"^/api/stream/"
