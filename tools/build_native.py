@@ -40,6 +40,12 @@ from engine.search import (  # noqa: E402
 
 _NOT_COMPILED = {"__init__.py"}
 
+# Every function of the compiled group stays inside its shared library: the modules reach
+# each other through Python's import (capsules), never through the dynamic linker, and a
+# function the linker could replace (any exported one, under -fPIC) is called through the
+# PLT and never inlined. Only `PyInit_*` is exported (CPython declares it visible itself).
+_HIDDEN: list[str] = ["-fvisibility=hidden"] if os.name == "posix" else []
+
 # The profile's workload: the search of a few positions of each phase (the opening, quiet
 # and tactical middlegames, endings), a few seconds with the instrumented build. Printed
 # node counts are not checked: the profile only steers the compiler's layout.
@@ -91,24 +97,31 @@ def build(package_dir: Path, *, profile: bool = True) -> None:
             group_name="engine.search.native",
             target_dir=os.path.join(build_dir, "c"),
         )
+        base_args = [(e.extra_compile_args, e.extra_link_args) for e in extensions]
         if profile:
             try:
-                flags = _profile(extensions, build_dir, root, package_dir, digest)
+                flags = _profile(extensions, base_args, build_dir, root, package_dir, digest)
             except (Exception, SystemExit) as error:  # distutils reports failures by exiting
                 print(f"no profile-guided build ({error}): a plain one", file=sys.stderr)
                 clean(package_dir)
                 flags = []
         else:
             flags = []
-        _compile(extensions, build_dir, flags)
+        _compile(extensions, base_args, build_dir, flags)
     finally:
         os.chdir(cwd)
         shutil.rmtree(build_dir, ignore_errors=True)
     (package_dir / NATIVE_STAMP).write_text(digest + "\n")
 
 
-def _compile(extensions: list[Any], build_dir: str, flags: list[str]) -> None:
-    """Compile `extensions` in place with the extra compiler and linker `flags`.
+def _compile(
+    extensions: list[Any],
+    base_args: list[tuple[list[str], list[str]]],
+    build_dir: str,
+    flags: list[str],
+) -> None:
+    """Compile `extensions` in place with the extra compiler and linker `flags` after their
+    own (`base_args`: mypyc's compiler and linker arguments of each).
 
     The objects go to the same directory each time, all rewritten (`force`): GCC names a
     profile after the object it was recorded from, so the build that reads it must write the
@@ -116,11 +129,8 @@ def _compile(extensions: list[Any], build_dir: str, flags: list[str]) -> None:
     """
     from setuptools import Distribution
 
-    for extension in extensions:
-        if not hasattr(extension, "gm_base_args"):
-            extension.gm_base_args = (extension.extra_compile_args, extension.extra_link_args)
-        compile_args, link_args = extension.gm_base_args
-        extension.extra_compile_args = [*compile_args, *flags]
+    for extension, (compile_args, link_args) in zip(extensions, base_args, strict=True):
+        extension.extra_compile_args = [*compile_args, *_HIDDEN, *flags]
         extension.extra_link_args = [*link_args, *flags]
     # A bare Distribution: setuptools reads no pyproject.toml or setup.cfg for it.
     dist = Distribution({"name": "grandmaster-native", "ext_modules": extensions})
@@ -133,12 +143,17 @@ def _compile(extensions: list[Any], build_dir: str, flags: list[str]) -> None:
 
 
 def _profile(
-    extensions: list[Any], build_dir: str, root: Path, package_dir: Path, digest: str
+    extensions: list[Any],
+    base_args: list[tuple[list[str], list[str]]],
+    build_dir: str,
+    root: Path,
+    package_dir: Path,
+    digest: str,
 ) -> list[str]:
     """Build instrumented modules, run `_TRAINING` on them and return the flags that compile
     with the profile it recorded; raises when any step fails."""
     profile_dir = os.path.join(build_dir, "profile")
-    _compile(extensions, build_dir, [f"-fprofile-generate={profile_dir}"])
+    _compile(extensions, base_args, build_dir, [f"-fprofile-generate={profile_dir}"])
     # The stamp lets the training load the instrumented modules.
     (package_dir / NATIVE_STAMP).write_text(digest + "\n")
     env = {k: v for k, v in os.environ.items() if k != "GM_ENGINE_PURE"}
