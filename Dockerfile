@@ -1,10 +1,10 @@
 # Grandmaster: one process serving REST, WebSockets and streams; history in /data.
 
-# The built-in engine's search compiled by mypyc (tools/build_native.py), in a stage of its
-# own so that the image carries no compiler (.dockerignore keeps the host's build out); it
-# analyses with GM_ENGINE=builtin (the image's default analysis engine is Stockfish). The
-# same base image as below: the same Python ABI. mypy reads the chess package's types to
-# compile, hence its install here.
+# The built-in engine's search compiled by mypyc (tools/build_native.py; profile-guided, as
+# the stage's compiler is GCC), in a stage of its own so that the image carries no compiler
+# (.dockerignore keeps the host's build out); it analyses with GM_ENGINE=builtin (the image's
+# default analysis engine is Stockfish). The same base image as below: the same Python ABI.
+# mypy reads the chess package's types to compile, hence its install here.
 FROM python:3.11-slim-bookworm AS native
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \

@@ -17,14 +17,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The built-in engine's search compiled by mypyc (tools/build_native.py), about 14 times
-# faster, profile-guided with GCC; rebuilt whenever the digest of its sources (the one engine/search/__init__.py
-# checks before loading it) changed. Without a C compiler, or when the build fails, the
-# engine runs from its sources, as it would anyway.
+# The built-in engine's search compiled by mypyc (tools/build_native.py), many times faster
+# (profile-guided with GCC); rebuilt whenever the digest of its sources (the one
+# engine/search/__init__.py checks before loading it) changed. Without a C compiler, or when
+# the build fails, the engine runs from its sources, as it would anyway; a build that could
+# not be profile-guided says so.
 native: install
 	@if ! command -v cc >/dev/null 2>&1; then \
 	  echo "no C compiler (cc): the built-in engine runs from its sources" >&2; \
 	elif $(BIN)/python tools/build_native.py --if-changed >build-native.log 2>&1; then \
+	  grep -h "no profile-guided build" build-native.log >&2 || true; \
 	  rm -f build-native.log; \
 	else \
 	  $(BIN)/python tools/build_native.py --clean; \

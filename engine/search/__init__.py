@@ -1,10 +1,11 @@
 """The search engine: evaluation and search, used only by the analysis workers.
 
 Its modules may also be compiled to C extension modules by mypyc (`tools/build_native.py`,
-run by `make native`): the same code, about 1.9 times faster. A compiled module is loaded
-only while the sources it was compiled from are unchanged (the build writes their digest
-beside them); otherwise, or with `GM_ENGINE_PURE=1`, every module of the package is loaded
-from its source. Only this import-time check reads files.
+run by `make native`): the same code, many times faster (see "Engine" under Benchmarks in
+the README). A compiled module is loaded only while the sources it was compiled from are
+unchanged (the build writes their digest beside them); otherwise, or with
+`GM_ENGINE_PURE=1`, every module of the package is loaded from its source. Only this
+import-time check reads files.
 """
 
 from __future__ import annotations
