@@ -5,19 +5,24 @@ Run from anywhere: `python bench/uci_stop.py [--trials 40]`.
 Stop: the engine runs `go infinite` on a position; after a pause that varies from trial to
 trial (0.05 to 0.5 s, so the stop lands anywhere inside a depth) the bench writes `stop` and
 times the wait until the `bestmove` line arrives. Movetime: `go movetime 300`, timed from the
-`go` line to `bestmove`. Both are wall times through real pipes, as a GUI sees them; the engine
-is spoken to by hand, one line at a time, so no client library adds its own latency.
+`go` line to `bestmove`. Late in a game: `position startpos moves ...` with a fixed game of
+100 plies, then `go depth 1`, timed to `bestmove` (what reading the game's moves costs a search
+on its clock). All are wall times through real pipes, as a GUI sees them; the engine is spoken
+to by hand, one line at a time, so no client library adds its own latency.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import chess
 
 ROOT = Path(__file__).resolve().parent.parent
 POSITIONS = (
@@ -56,6 +61,17 @@ def quantiles(values: list[float]) -> str:
     )
 
 
+def game_moves(plies: int) -> list[str]:
+    """The moves (UCI) of a game of `plies` random legal moves, the same at every run."""
+    rng = random.Random(2026)
+    while True:
+        board = chess.Board()
+        while board.ply() < plies and not board.is_game_over():
+            board.push(rng.choice(list(board.legal_moves)))
+        if board.ply() == plies and not board.is_game_over():
+            return [move.uci() for move in board.move_stack]
+
+
 def main() -> None:
     """Run the trials and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,10 +105,19 @@ def main() -> None:
         send(process, "go movetime 300")
         wait_for(process, "bestmove")
         movetimes.append(time.perf_counter() - started)
+    late = f"position startpos moves {' '.join(game_moves(100))}"
+    depth_ones: list[float] = []
+    for _ in range(args.trials // 4):
+        send(process, late)
+        started = time.perf_counter()
+        send(process, "go depth 1")
+        wait_for(process, "bestmove")
+        depth_ones.append(time.perf_counter() - started)
     send(process, "quit")
     process.wait()
     print(f"stop -> bestmove: {quantiles(stops)}")
     print(f"go movetime 300 -> bestmove: {quantiles(movetimes)}")
+    print(f"go depth 1 after 100 plies -> bestmove: {quantiles(depth_ones)}")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -155,22 +155,19 @@ def iter_search(
     game = chess.Board(fen)
     if not game.is_valid():
         raise ValueError(f"invalid position: {game.status()!r}")
+    # The moves are replayed on the search's own board: python-chess's would take a few
+    # milliseconds for a game's hundred moves, at every search of a position late in it.
     replay = SearchBoard(game)
     history: list[PositionKey] = []
     for uci in moves:
-        try:
-            move = game.parse_uci(uci)
-        except ValueError:
-            move = chess.Move.null()
-        if not move:
-            raise ValueError(f"illegal move {uci!r} in {game.fen()!r}")
+        move = _legal_move(replay, uci)
         history.append(replay.key())
-        game.push(move)
-        replay.push(Move.from_chess(move))
+        replay.push(move)
     # The search starts from the position itself: its board knows nothing of the moves before.
     # A repetition cannot reach past the last capture or pawn move.
-    history = history[max(len(history) - game.halfmove_clock, 0) :] if game.halfmove_clock else []
-    board = SearchBoard(game.fen())
+    clock = replay.halfmove_clock
+    history = history[max(len(history) - clock, 0) :] if clock else []
+    board = SearchBoard(replay.fen())
     root_moves = legal_moves(board)
     if searchmoves:
         legal = {move.uci(): move for move in root_moves}
@@ -225,6 +222,24 @@ def iter_search(
         if mate is not None and mate == previous_mate:
             return
         previous_mate = mate
+
+
+def _legal_move(board: SearchBoard, uci: str) -> Move:
+    """The legal move of `board` that `uci` names, as python-chess's `parse_uci` reads it;
+    ValueError when there is none (an illegal, null or malformed move)."""
+    for move in legal_moves(board):
+        if move.uci() == uci:
+            return move
+    # Not written as the search writes its moves (castling as the king taking its rook, say):
+    # python-chess's reading decides, and words the refusal.
+    game = board.to_board()
+    try:
+        parsed = game.parse_uci(uci)
+    except ValueError:
+        parsed = chess.Move.null()
+    if not parsed:
+        raise ValueError(f"illegal move {uci!r} in {game.fen()!r}")
+    return Move.from_chess(parsed)
 
 
 def _mate_in_moves(white_score: int) -> int | None:

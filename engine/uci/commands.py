@@ -7,7 +7,7 @@ to do with input they do not understand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
 import chess
@@ -72,17 +72,24 @@ class SetOption:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """`position startpos|fen <fen> [moves ...]`: a legal start and legal moves (UCI) from it."""
+    """`position startpos|fen <fen> [moves ...]`: a legal start and legal moves (UCI) from it.
+
+    `after` is the FEN after the moves, when the parser has it: `board` then reads it instead
+    of replaying the moves (a `go` late in a game would replay a hundred of them, on its clock).
+    """
 
     fen: str
     moves: tuple[str, ...]
+    after: str = field(default="", compare=False, repr=False)
 
     def board(self) -> chess.Board:
-        """The board after every move, its move stack holding the game's history."""
+        """The board after every move (without the moves: the search is given those apart)."""
+        if self.after:
+            return chess.Board(self.after)
         board = chess.Board(self.fen)
         for uci in self.moves:
             board.push_uci(uci)
-        return board
+        return chess.Board(board.fen())
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +194,7 @@ def _parse_position(tokens: list[str]) -> Position:
             raise UciError(f"null move {uci!r} in {board.fen()!r}")
         played.append(move.uci())
         board.push(move)
-    return Position(fen, tuple(played))
+    return Position(fen, tuple(played), board.fen())
 
 
 def _parse_go(tokens: list[str]) -> Go:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 
 import chess
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.search.search import SearchInfo, iter_search
 from engine.search.transposition import TranspositionTable
@@ -254,6 +257,64 @@ def test_an_illegal_move_in_the_history_raises_value_error() -> None:
         list(iter_search(chess.STARTING_FEN, moves=("e2e4", "e2e5")))
     with pytest.raises(ValueError, match="illegal move '0000'"):
         list(iter_search(chess.STARTING_FEN, moves=("0000",)))
+    # Castling written as the king taking its rook is castling, as python-chess reads it.
+    opening = ("e2e4", "e7e5", "g1f3", "b8c6", "f1c4", "g8f6")
+    as_rook, as_king = (
+        {
+            info.best
+            for info in iter_search(
+                chess.STARTING_FEN, moves=(*opening, castling), max_depth=1, multipv=500
+            )
+        }
+        for castling in ("e1h1", "e1g1")
+    )
+    assert as_rook == as_king and len(as_king) > 20
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_the_history_is_read_as_python_chess_reads_it(data: st.DataObject) -> None:
+    """Random games (castling also written as the king taking its rook) lead the search to
+    python-chess's position: its root moves are python-chess's legal moves there. A last
+    move python-chess refuses is refused with the same words, one it accepts is played."""
+    board = chess.Board()
+    moves: list[str] = []
+    for _ in range(data.draw(st.integers(0, 60))):
+        legal = list(board.legal_moves)
+        if not legal:
+            break
+        move = data.draw(st.sampled_from(legal))
+        uci = move.uci()
+        if board.is_castling(move) and data.draw(st.booleans()):
+            rook = chess.square(
+                7 if chess.square_file(move.to_square) == 6 else 0,
+                chess.square_rank(move.from_square),
+            )
+            uci = chess.Move(move.from_square, rook).uci()
+        moves.append(uci)
+        board.push(move)
+    squares = st.sampled_from(chess.SQUARE_NAMES)
+    last = data.draw(
+        st.one_of(
+            st.sampled_from([m.uci() for m in board.legal_moves] or ["0000"]),
+            st.builds(
+                lambda a, b, p: a + b + p, squares, squares, st.sampled_from(["", "q", "n", "k"])
+            ),
+            st.sampled_from(["0000", "", "e2", "E2E4", "e2e4x"]),
+        )
+    )
+    try:
+        parsed = board.parse_uci(last)
+    except ValueError:
+        parsed = chess.Move.null()
+    if not parsed:
+        refusal = f"illegal move {re.escape(repr(last))} in {re.escape(repr(board.fen()))}"
+        with pytest.raises(ValueError, match=refusal):
+            list(iter_search(chess.STARTING_FEN, moves=(*moves, last), max_depth=1))
+        return
+    board.push(parsed)
+    lines = list(iter_search(chess.STARTING_FEN, moves=(*moves, last), max_depth=1, multipv=500))
+    assert {info.best for info in lines} == {m.uci() for m in board.legal_moves}
 
 
 def test_a_lent_table_is_filled_and_reused() -> None:
