@@ -12,8 +12,9 @@ the search takes while it searches a few positions (`_TRAINING`), and the second
 with that profile, which lays out the hot paths of the generated C (much of it reference
 counting and type checks whose outcome never changes): about 1.24 times the speed (see the
 README). Another compiler gets the plain build at once; a profile-guided build that fails
-falls back to it, saying so on stderr; `--no-profile` asks for it. The stamp is written only
-once the modules that stay are built: an interrupted build leaves none.
+falls back to it, saying so on stderr; `--no-profile` asks for it. The instrumented modules
+never get a stamp (the training loads them by the digest, through `TRAINING_DIGEST`): only
+the modules that stay are stamped, so a build killed halfway leaves nothing loadable.
 
     python tools/build_native.py [--package-dir engine/search] [--if-changed | --clean]
         [--no-profile]
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.search import (  # noqa: E402
     NATIVE_STAMP,
+    TRAINING_DIGEST,
     compiled_modules,
     sources_digest,
     stamp_matches,
@@ -103,25 +105,26 @@ def build(package_dir: Path, *, profile: bool = True) -> None:
             target_dir=os.path.join(build_dir, "c"),
         )
         base_args = [(e.extra_compile_args, e.extra_link_args) for e in extensions]
+        guided = False
         if profile:
             try:
-                flags = _profile(extensions, base_args, build_dir, root, package_dir, digest)
+                flags = _profile(extensions, base_args, build_dir, root, digest)
+                _compile(extensions, base_args, build_dir, flags)
+                guided = True
             except (Exception, SystemExit) as error:  # distutils reports failures by exiting
                 print(f"no profile-guided build ({error}): a plain one", file=sys.stderr)
                 clean(package_dir)
-                flags = []
-        else:
-            flags = []
-        _compile(extensions, base_args, build_dir, flags)
-        print("engine/search: compiled, " + ("profile-guided" if flags else "plain"))
+        if not guided:
+            _compile(extensions, base_args, build_dir, [])
+        (package_dir / NATIVE_STAMP).write_text(digest + "\n")
+        print("engine/search: compiled, " + ("profile-guided" if guided else "plain"))
     except BaseException:
-        # Half-built or instrumented modules must not stay (nor their stamp, if any).
+        # Half-built or instrumented modules must not stay.
         clean(package_dir)
         raise
     finally:
         os.chdir(cwd)
         shutil.rmtree(build_dir, ignore_errors=True)
-    (package_dir / NATIVE_STAMP).write_text(digest + "\n")
 
 
 def compiler_is_gcc() -> bool:
@@ -130,7 +133,7 @@ def compiler_is_gcc() -> bool:
     command = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     try:
         done = subprocess.run(  # noqa: S603
-            [command[0], "--version"], capture_output=True, text=True, timeout=30, check=False
+            [*command, "--version"], capture_output=True, text=True, timeout=30, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return False
@@ -170,21 +173,16 @@ def _profile(
     base_args: list[tuple[list[str], list[str]]],
     build_dir: str,
     root: Path,
-    package_dir: Path,
     digest: str,
 ) -> list[str]:
     """Build instrumented modules, run `_TRAINING` on them and return the flags that compile
     with the profile it recorded; raises when any step fails."""
     profile_dir = os.path.join(build_dir, "profile")
     _compile(extensions, base_args, build_dir, [f"-fprofile-generate={profile_dir}"])
-    # The stamp lets the training load the instrumented modules, and only the training.
-    stamp = package_dir / NATIVE_STAMP
-    stamp.write_text(digest + "\n")
-    try:
-        env = {k: v for k, v in os.environ.items() if k != "GM_ENGINE_PURE"}
-        subprocess.run([sys.executable, "-c", _TRAINING], cwd=root, env=env, check=True)  # noqa: S603
-    finally:
-        stamp.unlink(missing_ok=True)
+    # The instrumented modules get no stamp: the training alone loads them, by the digest.
+    env = {k: v for k, v in os.environ.items() if k != "GM_ENGINE_PURE"}
+    env[TRAINING_DIGEST] = digest
+    subprocess.run([sys.executable, "-c", _TRAINING], cwd=root, env=env, check=True)  # noqa: S603
     # The group's library holds all the compiled code (each module's own library is a shim
     # that loads it): its profile is the one that matters.
     recorded = [name for _, _, names in os.walk(profile_dir) for name in names]

@@ -23,10 +23,22 @@ from types import ModuleType
 
 import chess
 
-__all__ = ["NATIVE", "NATIVE_STAMP", "compiled_modules", "sources_digest", "stamp_matches"]
+__all__ = [
+    "NATIVE",
+    "NATIVE_STAMP",
+    "TRAINING_DIGEST",
+    "compiled_modules",
+    "sources_digest",
+    "stamp_matches",
+]
 
 NATIVE_STAMP = "native.sha256"
 """The file beside the modules that holds the digest of the sources they were compiled from."""
+
+TRAINING_DIGEST = "GM_NATIVE_TRAINING_DIGEST"
+"""The environment variable through which the build's training run, given the digest of the
+sources, loads the instrumented modules it profiles: they never get a stamp, so nothing else
+loads them, even when the build is killed before it cleans up."""
 
 _HERE = Path(__file__).resolve().parent
 
@@ -79,6 +91,9 @@ def _load_compiled() -> bool:
         return False
     pure = os.environ.get("GM_ENGINE_PURE", "") not in ("", "0")
     if not pure and stamp_matches(_HERE):
+        return True
+    training = os.environ.get(TRAINING_DIGEST)
+    if not pure and training is not None and training == sources_digest(_HERE):
         return True
     sys.meta_path.insert(0, _SourcesFirst())
     if not pure:

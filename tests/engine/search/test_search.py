@@ -271,13 +271,20 @@ def test_an_illegal_move_in_the_history_raises_value_error() -> None:
     assert as_rook == as_king and len(as_king) > 20
 
 
+# Promotions for both sides (and captures that promote), castling both ways, en passant.
+RULES_START = "r3k2r/1P4P1/8/3pP3/8/8/1p4p1/R3K2R w KQkq d6 0 1"
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_the_history_is_read_as_python_chess_reads_it(data: st.DataObject) -> None:
     """Random games (castling also written as the king taking its rook) lead the search to
     python-chess's position: its root moves are python-chess's legal moves there. A last
-    move python-chess refuses is refused with the same words, one it accepts is played."""
-    board = chess.Board()
+    move python-chess refuses is refused with the same words, one it accepts is played.
+    The games start from the opening or from a position of promotions, castling on both
+    wings and en passant."""
+    start = data.draw(st.sampled_from([chess.STARTING_FEN, RULES_START]))
+    board = chess.Board(start)
     moves: list[str] = []
     for _ in range(data.draw(st.integers(0, 60))):
         legal = list(board.legal_moves)
@@ -310,10 +317,10 @@ def test_the_history_is_read_as_python_chess_reads_it(data: st.DataObject) -> No
     if not parsed:
         refusal = f"illegal move {re.escape(repr(last))} in {re.escape(repr(board.fen()))}"
         with pytest.raises(ValueError, match=refusal):
-            list(iter_search(chess.STARTING_FEN, moves=(*moves, last), max_depth=1))
+            list(iter_search(start, moves=(*moves, last), max_depth=1))
         return
     board.push(parsed)
-    lines = list(iter_search(chess.STARTING_FEN, moves=(*moves, last), max_depth=1, multipv=500))
+    lines = list(iter_search(start, moves=(*moves, last), max_depth=1, multipv=500))
     assert {info.best for info in lines} == {m.uci() for m in board.legal_moves}
 
 
