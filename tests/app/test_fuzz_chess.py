@@ -86,6 +86,21 @@ def target(server: Target) -> Iterator[Target]:
     assert server.client.get("/healthz").status_code == 200
 
 
+def post_json(
+    client: httpx.Client, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    """POST ``body`` as JSON with every non-ASCII character escaped, as any client may write
+    it: a lone surrogate (which no UTF-8 text holds) arrives as an escape such as ``\\ud800``."""
+    return client.post(
+        url, content=json.dumps(body), headers={**headers, "Content-Type": "application/json"}
+    )
+
+
+def as_bytes(text: str) -> bytes:
+    """``text`` in UTF-8, a lone surrogate written as the three bytes UTF-8 forbids."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def assert_error(r: httpx.Response) -> None:
     """A refusal in the contract's format."""
     assert r.status_code in REFUSED, (r.status_code, r.text)
@@ -138,7 +153,10 @@ def valid_fens(draw: st.DrawFn) -> str:
 
 @st.composite
 def mutated(draw: st.DrawFn, text: str, alphabet: str) -> str:
-    """``text`` with a few characters replaced, inserted or deleted, or fields shuffled."""
+    """``text`` with a few characters replaced, inserted or deleted, or fields shuffled.
+
+    A character put in may be any code point, a lone surrogate included: JSON carries one as
+    an escape (``post_json``) and a PGN as the bytes UTF-8 forbids (``as_bytes``)."""
     for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["replace", "insert", "delete", "field", "swap"]))
         fields = text.split(" ")
@@ -198,7 +216,7 @@ def test_a_start_fen_is_taken_as_it_reads_or_refused(target: Target, fen: str) -
     target.count("fen")
     before = newest_game(client)
     body = {"white": {"name": "W"}, "black": {"name": "B"}, "clock": {"initial": 600}, "fen": fen}
-    r = client.post("/api/games", json=body, headers=OPERATOR)
+    r = post_json(client, "/api/games", body, OPERATOR)
     expected = fen_verdict(fen)
     if r.status_code != 201:
         assert_error(r)
@@ -308,7 +326,7 @@ def test_a_move_is_applied_as_it_reads_or_refused(target: Target, data: st.DataO
     body: dict[str, Any] = {"move": text}
     if ply is not None:
         body["ply"] = ply
-    r = client.post(f"/api/games/{game_id}/moves", json=body, headers=headers)
+    r = post_json(client, f"/api/games/{game_id}/moves", body, headers)
     after = client.get(f"/api/games/{game_id}").json()
     meant = reads_as(board, text)
     if meant is not None and meant.promotion:
@@ -468,7 +486,7 @@ def test_pushed_pgn_changes_only_what_its_reports_say(
         # correct them), so that a failure replays the same way.
         reset = client.post(f"/api/broadcast/round/{where.round_id}/reset", headers=OPERATOR)
         assert reset.status_code == 200
-    content = text.encode("utf-8") if not raw else text.encode("utf-8", "replace")[::-1]
+    content = as_bytes(text) if not raw else text.encode("utf-8", "replace")[::-1]
     headers = {**OPERATOR, "Content-Type": "application/x-chess-pgn"}
     url = f"/api/tournaments/{tid}/rounds/1/pgn"
     before = games_of(client, tid)
@@ -500,7 +518,7 @@ def test_lichess_pushes_are_answered_per_game(
     reset = client.post(f"/api/broadcast/round/{where.round_id}/reset", headers=OPERATOR)
     assert reset.status_code == 200
     before = games_of(client, where.tid)
-    body = raw if use_raw else text.encode()
+    body = raw if use_raw else as_bytes(text)
     r = client.post(f"/api/broadcast/round/{where.round_id}/push", content=body, headers=OPERATOR)
     if not body.strip():
         # No PGN at all is the one push refused whole, in lichess's error format.
