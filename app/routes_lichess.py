@@ -736,11 +736,12 @@ async def push(round_id: str, request: Request) -> JSONResponse:
     started = time.perf_counter()
     live, rnd = _round(request, round_id)
     _require_owner(request, live)
-    if rnd.sync_url is not None:
-        return JSONResponse({"games": [{"tags": {}, "error": _UPSTREAM}]})
     body = await request.body()
     if not body.strip():
+        # Refused whole whatever the round, as the schema says: the body is required.
         raise ApiError(400, "bad_request", "No PGN: the body is empty")
+    if rnd.sync_url is not None:
+        return JSONResponse({"games": [{"tags": {}, "error": _UPSTREAM}]})
     relay: RelayService = request.app.state.relay
     games: GameService = request.app.state.games
     pushed = await relay.push_games(live, rnd.number, body)

@@ -333,6 +333,9 @@ async def test_a_round_with_a_sync_url_is_polled(
             headers=live.auth(),
         )
         assert r.status_code == 200 and "upstream" in r.json()["games"][0]["error"]
+        # No body at all is refused whole there too, as on any round.
+        r = await live.client.post(f"/api/broadcast/round/{round_id}/push", headers=live.auth())
+        assert r.status_code == 400 and isinstance(r.json()["error"], str), r.text
 
 
 async def _has_games(live: LiveServer, round_id: str, count: int) -> bool:
