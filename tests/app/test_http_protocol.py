@@ -39,6 +39,19 @@ def make_server(tmp_path: Path) -> Iterator[list[ServerProcess]]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def deadlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server with short header and body deadlines (0.5 s) and a long keep-alive (60 s),
+    shared by the tests that count on nothing else (each server start costs seconds)."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("deadlines") / "data",
+        env={"GM_HEADER_TIMEOUT_S": "0.5", "GM_BODY_TIMEOUT_S": "0.5", "GM_KEEP_ALIVE_S": "60"},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
 def start(started: list[ServerProcess], tmp_path: Path, **env: str) -> ServerProcess:
     server = ServerProcess(tmp_path / f"s{len(started)}" / "data", env=env)
     started.append(server)
@@ -161,11 +174,9 @@ def upgrade(
 # --- deadlines ---
 
 
-def test_a_connection_that_sends_nothing_is_closed(
-    make_server: list[ServerProcess], tmp_path: Path
-) -> None:
+def test_a_connection_that_sends_nothing_is_closed(deadlines: ServerProcess) -> None:
     """A client that connects and never sends a request is closed without an answer."""
-    server = start(make_server, tmp_path, GM_HEADER_TIMEOUT_S="0.5")
+    server = deadlines
     sock = connect(server)
     assert read_to_end(sock) == b""
     assert metric(server, 'gm_connections_timed_out_total{phase="idle"}') >= 1
@@ -216,10 +227,10 @@ def test_a_body_that_never_completes_gets_408_and_the_connection_closes(
 
 
 def test_a_kept_alive_connection_that_starts_no_second_request_is_closed(
-    make_server: list[ServerProcess], tmp_path: Path
+    deadlines: ServerProcess,
 ) -> None:
     """After a response, bytes that begin no request still leave the connection on a deadline."""
-    server = start(make_server, tmp_path, GM_HEADER_TIMEOUT_S="0.5", GM_KEEP_ALIVE_S="60")
+    server = deadlines
     sock = connect(server)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     answer = b""
@@ -286,11 +297,11 @@ def test_spectators_outlive_the_deadlines_and_count_toward_the_cap(
     ids=["a body that never comes", "garbage"],
 )
 def test_a_request_pipelined_behind_a_stream_never_cuts_into_it(
-    make_server: list[ServerProcess], tmp_path: Path, behind: bytes
+    deadlines: ServerProcess, behind: bytes
 ) -> None:
     """A request sent behind an open NDJSON stream on its connection (its body late, or not
     HTTP) gets no 408 or 400 spliced into the stream: the stream goes on, and nothing fails."""
-    server = start(make_server, tmp_path, GM_HEADER_TIMEOUT_S="0.5", GM_BODY_TIMEOUT_S="0.5")
+    server = deadlines
     game = started_game(server)
     offset = server.log_path.stat().st_size
     stream = open_stream(server, game, "127.0.0.1")
@@ -310,11 +321,11 @@ def test_a_request_pipelined_behind_a_stream_never_cuts_into_it(
 
 
 def test_a_pipelined_request_gets_its_body_deadline_when_its_turn_comes(
-    make_server: list[ServerProcess], tmp_path: Path
+    deadlines: ServerProcess,
 ) -> None:
     """A request queued behind another on its connection, its body never finished, gets
     408 once the one before it is answered."""
-    server = start(make_server, tmp_path, GM_BODY_TIMEOUT_S="0.5")
+    server = deadlines
     sock = connect(server)
     sock.sendall(
         b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -469,15 +480,21 @@ def test_a_forwarded_address_counts_only_from_the_configured_proxy(
 
 
 def test_trusting_every_peer_as_a_proxy_is_warned_about(
-    make_server: list[ServerProcess], tmp_path: Path
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """``GM_FORWARDED_ALLOW_IPS=*`` lets any client name its own address: the server says so
-    when it starts."""
-    server = start(make_server, tmp_path, GM_FORWARDED_ALLOW_IPS="*")
-    log = server.log_since(0)
-    assert "GM_FORWARDED_ALLOW_IPS" in log and "never" in log, log
-    quiet = start(make_server, tmp_path, GM_FORWARDED_ALLOW_IPS="10.0.0.0/8")
-    assert "GM_FORWARDED_ALLOW_IPS" not in quiet.log_since(0)
+    when it starts (as it builds uvicorn's configuration, which the real servers of this file
+    are started with)."""
+    from fastapi import FastAPI
+
+    with caplog.at_level(logging.WARNING, logger="app.server"):
+        uvicorn_config(FastAPI(), Settings(data_dir=tmp_path, forwarded_allow_ips=("*",)))
+    warned = [r.getMessage() for r in caplog.records if "GM_FORWARDED_ALLOW_IPS" in r.getMessage()]
+    assert len(warned) == 1 and "never" in warned[0], caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="app.server"):
+        uvicorn_config(FastAPI(), Settings(data_dir=tmp_path, forwarded_allow_ips=("10.0.0.0/8",)))
+    assert "GM_FORWARDED_ALLOW_IPS" not in caplog.text
 
 
 def test_behind_its_own_edges_the_core_limits_each_client_not_the_edges(
@@ -624,12 +641,10 @@ MALFORMED = [
 
 @pytest.mark.parametrize("raw", MALFORMED)
 def test_a_malformed_request_is_400_bad_request_in_json(
-    make_server: list[ServerProcess], tmp_path: Path, raw: bytes
+    deadlines: ServerProcess, raw: bytes
 ) -> None:
     """A request whose HTTP framing is broken gets 400 with the contract's error body (uvicorn's own is text/plain), and the connection is closed."""
-    server = ServerProcess(tmp_path / "data")
-    make_server.append(server)
-    server.start()
+    server = deadlines
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S) as sock:
         sock.sendall(raw)
         answer = b""
