@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CODE := app engine workers
 ARGS ?=
 
-.PHONY: install native run test test-full lint system-deps screenshots bench-moves bench-pageload clean
+.PHONY: install native run test test-full lint checks system-deps screenshots bench-moves bench-pageload clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -90,10 +90,15 @@ screenshots: install system-deps
 # their order; `$(BIN)/python -m pytest` runs the suite in a single process.
 PYTEST_PROCESSES ?= -n 2 --dist loadfile
 
-test: lint system-deps native
+# The lint and the native build side by side: each keeps about one core busy (the build is
+# mostly one C file), and the build needs system-deps' C compiler first.
+checks: system-deps
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint native
+
+test: checks
 	$(BIN)/python -m pytest $(PYTEST_PROCESSES)
 
-test-full: lint system-deps native
+test-full: checks
 	GM_TEST_FULL=1 $(BIN)/python -m pytest $(PYTEST_PROCESSES) --timeout 1800
 
 bench-moves: install
