@@ -8,6 +8,7 @@ killed with SIGKILL loses nothing for spectators who reconnect to another edge w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -26,17 +27,16 @@ AUTH = {"Authorization": "Bearer operator-secret-token"}
 MOVES = ["e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6", "O-O", "Be7", "Re1", "b5"]
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[ServerProcess]]:
-    """A core and two edges on the bus: ``[core, edge1, edge2]``, started."""
-    core = ServerProcess(
-        tmp_path / "core" / "data", env={"GM_ROLE": "core", "GM_BUS": redis_server.url}
-    )
+@contextlib.contextmanager
+def started_cluster(directory: Path, redis_url: str) -> Iterator[list[ServerProcess]]:
+    """A core and two edges on the bus at ``redis_url``: ``[core, edge1, edge2]``, started,
+    and stopped at the end."""
+    core = ServerProcess(directory / "core" / "data", env={"GM_ROLE": "core", "GM_BUS": redis_url})
     core.start()
     edges = [
         ServerProcess(
-            tmp_path / f"edge{i}" / "data",
-            env={"GM_ROLE": "edge", "GM_BUS": redis_server.url, "GM_CORE_URL": core.url},
+            directory / f"edge{i}" / "data",
+            env={"GM_ROLE": "edge", "GM_BUS": redis_url, "GM_CORE_URL": core.url},
         )
         for i in (1, 2)
     ]
@@ -47,6 +47,27 @@ def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[ServerPr
     finally:
         for proc in (*edges, core):
             proc.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[list[ServerProcess]]:
+    """A cluster of its own, for a test that kills or restarts a part of it."""
+    with started_cluster(tmp_path, redis_server.url) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="module")
+def calm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    """One cluster and Redis for the tests that stop nothing (three starts cost seconds), each
+    with games or tournaments of its own."""
+    directory = tmp_path_factory.mktemp("calm")
+    redis = RedisServer(redis_server_or_skip(), directory / "redis")
+    redis.start()
+    try:
+        with started_cluster(directory, redis.url) as servers:
+            yield servers
+    finally:
+        redis.stop()
 
 
 def ws_url(server: ServerProcess, path: str) -> str:
@@ -131,9 +152,11 @@ class Watcher:
         return seqs == list(range(seqs[0], seqs[-1] + 1))
 
 
-def test_spectators_on_every_edge_get_every_event_in_order(cluster: list[ServerProcess]) -> None:
+def test_spectators_on_every_edge_get_every_event_in_order(
+    calm_cluster: list[ServerProcess],
+) -> None:
     """Spectators of one game on two edges get the core's events, in order and without a gap; moves sent through an edge reach the core; the audience is summed over the edges."""
-    core, edge1, edge2 = cluster
+    core, edge1, edge2 = calm_cluster
     game_id, _ = start_game(core)
 
     async def scenario() -> None:
@@ -333,9 +356,9 @@ def test_a_core_killed_takes_its_edges_and_redis_with_it(tmp_path: Path) -> None
     )
 
 
-def test_a_tournament_socket_on_an_edge(cluster: list[ServerProcess]) -> None:
+def test_a_tournament_socket_on_an_edge(calm_cluster: list[ServerProcess]) -> None:
     """A tournament's socket on an edge gets the tournament, every game, their moves, standings after results, and the games of a round paired later."""
-    core, edge1, _ = cluster
+    core, edge1, _ = calm_cluster
     body = {
         "name": "Edge Open",
         "format": "round_robin",
@@ -397,9 +420,9 @@ def test_a_core_restart_keeps_edge_spectators_connected(cluster: list[ServerProc
     asyncio.run(scenario())
 
 
-def test_an_edge_passes_the_host_on_so_links_are_its_own(cluster: list[ServerProcess]) -> None:
+def test_an_edge_passes_the_host_on_so_links_are_its_own(calm_cluster: list[ServerProcess]) -> None:
     """A lichess route answered through an edge builds its links on the address the client used, not the core's."""
-    _, edge1, _ = cluster
+    _, edge1, _ = calm_cluster
     r = httpx.post(edge1.url + "/broadcast/new", json={"name": "Linked Open"}, headers=AUTH)
     assert r.status_code == 200, r.text
     assert r.json()["tour"]["url"].startswith(edge1.url + "/broadcast/")
