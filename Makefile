@@ -93,7 +93,7 @@ PYTEST_PROCESSES ?= -n 2 --dist loadfile
 # The lint and the native build side by side: each keeps about one core busy (the build is
 # mostly one C file), and the build needs system-deps' C compiler first.
 checks: system-deps
-	@$(MAKE) --no-print-directory -j2 --output-sync=target lint native
+	@$(MAKE) --no-print-directory -j2 --output-sync=line lint native
 
 test: checks
 	$(BIN)/python -m pytest $(PYTEST_PROCESSES)
