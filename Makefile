@@ -91,9 +91,10 @@ screenshots: install system-deps
 PYTEST_PROCESSES ?= -n 2 --dist loadfile
 
 # The lint and the native build side by side: each keeps about one core busy (the build is
-# mostly one C file), and the build needs system-deps' C compiler first.
+# mostly one C file), and the build needs system-deps' C compiler first. The build prints a
+# line only when it falls back, so their output does not mix.
 checks: system-deps
-	@$(MAKE) --no-print-directory -j2 --output-sync=line lint native
+	@$(MAKE) --no-print-directory -j2 lint native
 
 test: checks
 	$(BIN)/python -m pytest $(PYTEST_PROCESSES)

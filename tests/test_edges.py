@@ -32,7 +32,6 @@ def started_cluster(directory: Path, redis_url: str) -> Iterator[list[ServerProc
     """A core and two edges on the bus at ``redis_url``: ``[core, edge1, edge2]``, started,
     and stopped at the end."""
     core = ServerProcess(directory / "core" / "data", env={"GM_ROLE": "core", "GM_BUS": redis_url})
-    core.start()
     edges = [
         ServerProcess(
             directory / f"edge{i}" / "data",
@@ -41,6 +40,7 @@ def started_cluster(directory: Path, redis_url: str) -> Iterator[list[ServerProc
         for i in (1, 2)
     ]
     try:
+        core.start()
         for edge in edges:
             edge.start()
         yield [core, *edges]
