@@ -6,10 +6,11 @@ searching); a search runs in one thread of its own, the same `iter_search` the a
 run, with the clock and the stop request injected as its `should_stop`. The parsing, options,
 time planning and formatting are the pure `engine.uci` package.
 
-A game keeps its transposition table from one `go` to the next (`ucinewgame` or a new `Hash`
-clears it). When the clock cuts a depth short after it has found a better move than the last
-complete depth, that move is played. The moves of `position ... moves ...` go to the search,
-which scores a repetition of the game's positions as a draw.
+A game keeps its search memory (transposition table, move-ordering history, pawn table) from
+one `go` to the next (`ucinewgame` or a new `Hash` clears it). When the clock cuts a depth
+short after it has found a better move than the last complete depth, that move is played. The
+moves of `position ... moves ...` go to the search, which scores a repetition of the game's
+positions as a draw.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import chess
 
-from engine.search.search import SearchInfo, iter_search
+from engine.search.search import SearchInfo, SearchMemory, iter_search
 from engine.search.transposition import TranspositionTable
 from engine.uci.commands import (
     Command,
@@ -55,14 +56,15 @@ class _Deadlines:
 
 
 class _Session:
-    """The engine between two commands: options, position, table and the running search."""
+    """The engine between two commands: options, position, search memory and the running
+    search."""
 
     def __init__(self, write: Callable[[str], None], clock: Callable[[], float]) -> None:
         self.write = write
         self.clock = clock
         self.options = Options()
         self.position = Position(chess.STARTING_FEN, ())
-        self.table = TranspositionTable(self.options.table_entries)
+        self.memory = SearchMemory(TranspositionTable(self.options.table_entries))
         self.thread: threading.Thread | None = None
         self.stop = threading.Event()
         self.wake = threading.Event()
@@ -95,10 +97,10 @@ class _Session:
             # Everything else changes what a search uses: no search may be running meanwhile.
             self.finish()
             if isinstance(command, UciNewGame):
-                self.table = TranspositionTable(self.options.table_entries)
+                self.memory = SearchMemory(TranspositionTable(self.options.table_entries))
             elif isinstance(command, SetOption):
                 if options.hash_mb != self.options.hash_mb:
-                    self.table = TranspositionTable(options.table_entries)
+                    self.memory = SearchMemory(TranspositionTable(options.table_entries))
                 self.options = options
             elif isinstance(command, Position):
                 self.position = command
@@ -132,7 +134,7 @@ class _Session:
         self.deadlines = self._deadlines(go, self.started_s)
         self.thread = threading.Thread(
             target=self._search,
-            args=(go, self.position, self.table, self.stop, self.wake, self.deadlines),
+            args=(go, self.position, self.memory, self.stop, self.wake, self.deadlines),
             name="gm-uci-search",
             daemon=True,
         )
@@ -161,7 +163,7 @@ class _Session:
         self,
         go: Go,
         position: Position,
-        table: TranspositionTable,
+        memory: SearchMemory,
         stop: threading.Event,
         wake: threading.Event,
         deadlines: _Deadlines,
@@ -187,7 +189,7 @@ class _Session:
                 max_depth=go.depth or _MAX_DEPTH,
                 max_nodes=go.nodes,
                 should_stop=should_stop,
-                table=table,
+                memory=memory,
                 partial=True,
                 multipv=multipv,
                 searchmoves=go.searchmoves,

@@ -129,9 +129,10 @@ def is_losing_capture(board: SearchBoard, move: Move, gain: int) -> bool:
 
 
 class MoveOrder:
-    """Killer moves and history scores gathered during one search, and the staged move order.
+    """Killer moves and history scores gathered during a search, and the staged move order.
 
-    Create one per search job; it remembers nothing across jobs.
+    A search job makes one of its own, or a game lends its own to each of its searches in
+    turn, `age`d between them.
     """
 
     __slots__ = ("history", "killers")
@@ -140,6 +141,15 @@ class MoveOrder:
         self.killers: list[list[Move | None]] = [[None, None] for _ in range(max_ply + 1)]
         # Indexed by colour * 4096 + from_square * 64 + to_square.
         self.history: list[int] = [0] * 8192
+
+    def age(self) -> None:
+        """Ready for the next search of the same game: the killers, tied to the plies of the
+        last search's tree, are forgotten, and the history is halved, so that what cut off
+        then still leads the quiet moves and what cuts off now soon outweighs it."""
+        for killers in self.killers:
+            killers[0] = None
+            killers[1] = None
+        self.history = [value // 2 for value in self.history]
 
     def record_cutoff(
         self,

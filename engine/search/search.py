@@ -1,7 +1,8 @@
 """Iterative-deepening alpha-beta search of one position, pure and synchronous.
 
-`iter_search` runs a search job: a fresh board and move-ordering memory, and a fresh
-transposition table unless the caller lends one (a UCI game keeps its table from move to move).
+`iter_search` runs a search job: a fresh board, and a fresh `SearchMemory` (transposition
+table, move-ordering history, pawn table) unless the caller lends one: a UCI game keeps its
+memory from move to move.
 It yields a `SearchInfo` after every completed depth; the caller stops it by ceasing to iterate,
 by `max_depth` / `max_nodes`, or within a depth through `should_stop`, which is polled every
 `POLL_NODES` nodes (the core never reads a clock: a deadline is a `should_stop` that reads one).
@@ -62,7 +63,7 @@ from engine.search.transposition import (
     score_to_table,
 )
 
-__all__ = ["POLL_NODES", "SearchInfo", "iter_search"]
+__all__ = ["POLL_NODES", "SearchInfo", "SearchMemory", "iter_search"]
 
 POLL_NODES: Final = 64
 """How many nodes pass between two calls of `should_stop` (2-3 ms of search on one core)."""
@@ -106,6 +107,23 @@ class SearchInfo:
     multipv: int = 1
 
 
+class SearchMemory:
+    """What one game's searches pass on, each to the next: the transposition table, the
+    history of the quiet moves that cut off (halved as each search starts; the killers are
+    forgotten then) and the pawn table.
+
+    Every part holds results per position or per move, valid in any position of the game; a
+    new game starts a new memory.
+    """
+
+    __slots__ = ("order", "pawns", "table")
+
+    def __init__(self, table: TranspositionTable | None = None) -> None:
+        self.table = table if table is not None else TranspositionTable()
+        self.order = MoveOrder(_MAX_PLY)
+        self.pawns = PawnTable()
+
+
 def iter_search(
     fen: str,
     *,
@@ -113,7 +131,7 @@ def iter_search(
     max_depth: int = 64,
     max_nodes: int | None = None,
     should_stop: Callable[[], bool] | None = None,
-    table: TranspositionTable | None = None,
+    memory: SearchMemory | None = None,
     partial: bool = False,
     multipv: int = 1,
     searchmoves: Sequence[str] = (),
@@ -123,9 +141,9 @@ def iter_search(
 
     `moves` (UCI) are the moves played from `fen` to reach the position to search, as in UCI's
     `position fen ... moves ...`: the search then knows the game's history, and a line that
-    repeats a position of it scores as a draw. `table` is a transposition table to use and keep
-    filling (its results are per position, so they stay valid from one search to the next);
-    without it the job has a fresh one of its own.
+    repeats a position of it scores as a draw. `memory` is the game's `SearchMemory` to use
+    and keep filling (its move-ordering history is aged first, see `MoveOrder.age`); without
+    it the job has a fresh one of its own.
 
     With `partial`, a depth interrupted by `max_nodes` or `should_stop` after it has proved a
     root move better than the last completed depth's best is yielded too, as a last info with
@@ -178,13 +196,11 @@ def iter_search(
     if not root_moves:
         return
     lines = max(min(multipv, len(root_moves)), 1)
-    job = _SearchJob(
-        board,
-        root_moves,
-        max_nodes,
-        should_stop,
-        table if table is not None else TranspositionTable(),
-    )
+    if memory is None:
+        memory = SearchMemory()
+    else:
+        memory.order.age()
+    job = _SearchJob(board, root_moves, max_nodes, should_stop, memory)
     for key in history:
         job.push_key(key)
     white_to_move = board.turn == WHITE
@@ -283,7 +299,7 @@ class _SearchJob:
         root_moves: list[Move],
         max_nodes: int | None,
         should_stop: Callable[[], bool] | None,
-        table: TranspositionTable,
+        memory: SearchMemory,
     ) -> None:
         self.board = board
         self.root_moves = root_moves
@@ -297,9 +313,9 @@ class _SearchJob:
         self.improved_score = 0
         # Poll at the very first node, so that a stop requested before the job starts is seen.
         self.next_poll = 1
-        self.table = table
-        self.order = MoveOrder(_MAX_PLY)
-        self.pawns = PawnTable()
+        self.table = memory.table
+        self.order = memory.order
+        self.pawns = memory.pawns
         # Keys of the game's positions before the root (see `iter_search`), then of those from
         # the root down to the parent of the current node: the first `key_count` of `keys`.
         self.keys = vec[i64]()

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.search.search import SearchInfo, iter_search
+from engine.search.search import SearchInfo, SearchMemory, iter_search
 from engine.search.transposition import TranspositionTable
 
 MATE_IN_1_WHITE = "6k1/5ppp/8/8/8/8/8/R5K1 w - - 0 1"  # Ra8#
@@ -324,15 +324,24 @@ def test_the_history_is_read_as_python_chess_reads_it(data: st.DataObject) -> No
     assert {info.best for info in lines} == {m.uci() for m in board.legal_moves}
 
 
-def test_a_lent_table_is_filled_and_reused() -> None:
-    """A table lent to one search keeps its results for the next, which then needs fewer nodes."""
+def test_a_lent_memory_is_filled_and_reused() -> None:
+    """A game's memory lent to one search keeps its table, history and pawn table for the
+    next, which then needs fewer nodes; without it, nothing carries over."""
     fen = "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8"
-    table = TranspositionTable()
-    first = list(iter_search(fen, max_depth=5, table=table))
-    assert len(table) > 0
-    second = list(iter_search(fen, max_depth=5, table=table))
+    memory = SearchMemory(TranspositionTable())
+    first = list(iter_search(fen, max_depth=5, memory=memory))
+    assert len(memory.table) > 0
+    assert len(memory.pawns) > 0
+    learned = list(memory.order.history)
+    assert any(learned)
+    after_move = "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/P1N1PN2/1P2BPPP/R2QKB1R b KQ - 0 8"
+    searched = list(iter_search(after_move, max_depth=1, max_nodes=1, memory=memory))
+    assert searched == []  # stopped at its first node: only the aging has touched the history
+    assert memory.order.history == [value // 2 for value in learned]
+    assert not any(any(killers) for killers in memory.order.killers)
+    second = list(iter_search(fen, max_depth=5, memory=memory))
     assert second[-1].nodes < first[-1].nodes
-    assert list(iter_search(fen, max_depth=5)) == first  # without it, nothing carries over
+    assert list(iter_search(fen, max_depth=5)) == first
 
 
 def test_seldepth_reaches_past_the_nominal_depth() -> None:
