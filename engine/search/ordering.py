@@ -1,4 +1,4 @@
-"""Move ordering for one search job: hash move, MVV-LVA captures, killer moves, history.
+"""Move ordering for a search job: hash move, MVV-LVA captures, killer moves, history.
 
 Alpha-beta search is only as fast as its ordering is good: the earlier the refutation is tried,
 the sooner a node is cut. Moves are produced in stages so that a node cut by the hash move or a

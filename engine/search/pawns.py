@@ -14,8 +14,9 @@ in the squares filled behind the others, and only they are visited one by one. T
 a list of squares.
 
 Those terms change only when a pawn or a king moves, which is rare in a search tree, so a
-`PawnTable` keeps them per pawn-and-king placement. A table belongs to one search job, like the
-move-ordering memory; it is bounded and nothing here is module-level state but constants.
+`PawnTable` keeps them per pawn-and-king placement. A table belongs to one search job, or to
+one game's searches in turn (see `engine.search.search.SearchMemory`), like the move-ordering
+memory; it is bounded and nothing here is module-level state but constants.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ _NO_TERMS: Final = vec[i64]([_EMPTY] * _SIZE)
 
 
 class PawnTable:
-    """A cache of `pawn_terms` per placement of pawns and kings, for one search job.
+    """A cache of `pawn_terms` per placement of pawns and kings, for one search job or one
+    game's searches.
 
     Direct-mapped: the board's `pawn_hash` picks one of `size` slots (a power of two), which
     keeps the last placement computed there. A hit reads two `vec`s of machine words, with

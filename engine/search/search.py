@@ -112,8 +112,10 @@ class SearchMemory:
     history of the quiet moves that cut off (halved as each search starts; the killers are
     forgotten then) and the pawn table.
 
-    Every part holds results per position or per move, valid in any position of the game; a
-    new game starts a new memory.
+    The table and the pawn table hold results per position, valid wherever the game goes; the
+    history only guides the order in which the moves are tried (the killers, tied to one
+    tree's plies, are forgotten and every move is checked for legality before it is tried).
+    A new game starts a new memory.
     """
 
     __slots__ = ("order", "pawns", "table")

@@ -20,6 +20,9 @@ import chess
 import chess.engine
 import pytest
 
+from engine.__main__ import _Session
+from engine.uci.commands import parse_command
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMMAND = [sys.executable, "-m", "engine"]
 MIDDLEGAME = "r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8"
@@ -353,6 +356,37 @@ def test_ucinewgame_forgets_the_last_game(raw: RawEngine) -> None:
     assert nodes_of_depth_5() < fresh  # the game's table remembered the first search
     raw.send("ucinewgame")
     assert nodes_of_depth_5() == fresh
+
+
+def test_a_games_searches_share_one_memory_until_a_new_game() -> None:
+    """Each `go` of a game searches with the memory the one before left (its history learned,
+    aged as the next search starts); `ucinewgame` and a new `Hash` start a new memory, any
+    other option keeps it."""
+    session = _Session(lambda line: None, time.monotonic)
+
+    def send(line: str) -> None:
+        command = parse_command(line)
+        assert command is not None
+        session.handle(command)
+
+    def search(fen: str) -> None:
+        send(f"position fen {fen}")
+        send("go depth 4")
+        assert session.thread is not None
+        session.thread.join(WAIT_S)  # Depth 4 ends the search by itself.
+
+    memory = session.memory
+    search(MIDDLEGAME)
+    assert any(memory.order.history) and len(memory.table) > 0
+    send("setoption name MultiPV value 2")
+    search(chess.Board(MIDDLEGAME).fen())
+    assert session.memory is memory
+    send("ucinewgame")
+    assert session.memory is not memory and not any(session.memory.order.history)
+    memory = session.memory
+    search(MIDDLEGAME)
+    send("setoption name Hash value 8")
+    assert session.memory is not memory and len(session.memory.table) == 0
 
 
 def test_the_worse_side_repeats_and_the_better_side_does_not(
