@@ -379,7 +379,7 @@ def test_a_games_searches_share_one_memory_until_a_new_game() -> None:
     search(MIDDLEGAME)
     assert any(memory.order.history) and len(memory.table) > 0
     send("setoption name MultiPV value 2")
-    search(chess.Board(MIDDLEGAME).fen())
+    search(MIDDLEGAME)
     assert session.memory is memory
     send("ucinewgame")
     assert session.memory is not memory and not any(session.memory.order.history)
