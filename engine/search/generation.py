@@ -72,13 +72,16 @@ __all__ = [
     "en_passant_moves",
     "is_legal",
     "is_legal_quiet",
+    "is_tried",
     "legal_evasions",
     "legal_moves",
     "lone_blockers",
     "move_index",
     "quiet_move",
+    "sort_falling",
     "tactical_gain",
     "tactical_move",
+    "tried_keys",
 ]
 
 MOVES: Final = [Move(index >> 6 & 63, index & 63, index >> 12) for index in range(6 * 4096)]
@@ -103,13 +106,27 @@ def move_index(move: Move) -> int:
     return move.promotion << 12 | move.from_square << 6 | move.to_square
 
 
-def add_tactical(scored: list[int], order: int, gain: int, move: int) -> None:
-    """Append a capture or promotion to `scored` as one integer: its MVV-LVA `order` (not
+def add_tactical(scored: vec[i64], order: int, gain: int, move: int) -> vec[i64]:
+    """`scored` with a capture or promotion appended as one integer: its MVV-LVA `order` (not
     negative), the place it came in (so that equal orders keep it when sorted, falling), its
     `gain` and its `move_index` `move`, from the high bits down; `tactical_gain` and
     `tactical_move` read it back."""
     place = (1 << _PLACE_BITS) - 1 - len(scored)
-    scored.append(((order << _PLACE_BITS | place) << _GAIN_BITS | gain) << _MOVE_BITS | move)
+    return append(
+        scored, ((order << _PLACE_BITS | place) << _GAIN_BITS | gain) << _MOVE_BITS | move
+    )
+
+
+def sort_falling(keys: vec[i64]) -> None:
+    """Sort `keys` in place, greatest first: an insertion sort of machine words, for the few
+    dozen keys of a node's moves (where `list.sort` compared Python integers)."""
+    for index in range(1, len(keys)):
+        key = keys[index]
+        place = index - 1
+        while place >= 0 and keys[place] < key:
+            keys[place + 1] = keys[place]
+            place -= 1
+        keys[place + 1] = key
 
 
 def tactical_gain(packed: int) -> int:
@@ -125,6 +142,27 @@ def tactical_move(packed: int) -> Move:
 def quiet_move(packed: int) -> Move:
     """The move of a key of `SidePieces.add_quiet_moves` (its low 12 bits)."""
     return MOVES[packed & (1 << _PLAIN_BITS) - 1]
+
+
+def tried_keys(moves: list[Move | None]) -> i64:
+    """Up to three `moves` (None for none) packed for `is_tried`: each move's `from_square << 6
+    | to_square` plus one, in 16 bits each (0 is no move), where a set was an object and a
+    hash per lookup."""
+    packed: i64 = 0
+    for move in moves:
+        if move is not None:
+            packed = packed << 16 | (move.from_square << 6 | move.to_square) + 1
+    return packed
+
+
+def is_tried(tried: i64, key: int) -> bool:
+    """Whether `key` (`from_square << 6 | to_square`) is one of the moves `tried` packs."""
+    key += 1
+    while tried:
+        if tried & 0xFFFF == key:
+            return True
+        tried >>= 16
+    return False
 
 
 def lone_blockers(king: int, snipers: i64, occupied: i64) -> i64:
@@ -182,10 +220,10 @@ class SidePieces:
         board: SearchBoard,
         targets: i64,
         promoting: i64,
-        scored: list[int],
-    ) -> None:
-        """Append the legal captures of `targets` (not by `promoting` pawns, nor en passant)
-        to `scored` through `add_tactical`."""
+        scored: vec[i64],
+    ) -> vec[i64]:
+        """`scored` with the legal captures of `targets` (not by `promoting` pawns, nor en
+        passant) appended through `add_tactical`."""
         values = PIECE_VALUES
         turn = self.turn
         king = self.king
@@ -207,14 +245,16 @@ class SidePieces:
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                add_tactical(scored, gain * 8 - attacker, gain, from_square << 6 | to_square)
+                scored = add_tactical(
+                    scored, gain * 8 - attacker, gain, from_square << 6 | to_square
+                )
         hits = BB_KING_ATTACKS[king] & targets
         while hits:
             to_square = highest_square(hits)
             hits ^= squares[to_square]
             if not attackers(board, not turn, to_square, board.occupied):
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                add_tactical(scored, gain * 8 - KING, gain, king << 6 | to_square)
+                scored = add_tactical(scored, gain * 8 - KING, gain, king << 6 | to_square)
         # The pawns' loop is the pieces' over again, written out: walking both as one
         # sequence (a list or a chain of the two) costs 2-3% of a search.
         pawn_attacks = BB_PAWN_ATTACKS[turn]
@@ -232,18 +272,20 @@ class SidePieces:
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
                 gain = values[piece_type_at(board, to_square) or PAWN]
-                add_tactical(scored, gain * 8 - PAWN, gain, from_square << 6 | to_square)
+                scored = add_tactical(scored, gain * 8 - PAWN, gain, from_square << 6 | to_square)
+        return scored
 
     def add_quiet_moves(
         self,
         board: SearchBoard,
-        tried: set[int],
+        tried: i64,
         history: list[int],
         offset: int,
-        scored: list[int],
-    ) -> None:
-        """Append the legal moves that neither capture nor promote (nor take en passant) and
-        are not in `tried` (`from_square << 6 | to_square`), each as one integer that sorts by
+        scored: vec[i64],
+    ) -> vec[i64]:
+        """`scored` with the legal moves that neither capture nor promote (nor take en passant)
+        and are not `tried` appended (`tried` packs up to three moves' `from_square << 6 |
+        to_square` in 16 bits each, see `tried_keys`), each as one integer that sorts by
         `history[offset | from << 6 | to]` first, then in python-chess's generation order, and
         whose low 12 bits are the move's `from_square << 6 | to_square` (a key per move: a
         pair would be an object more per move, and sorting pairs calls a key function)."""
@@ -271,29 +313,29 @@ class SidePieces:
                 moves ^= squares[to_square]
                 if is_pinned and not ray(from_square, to_square) & king_bb:
                     continue
-                if from_square << 6 | to_square in tried:
+                if is_tried(tried, from_square << 6 | to_square):
                     continue
                 key = (history[base | to_square] << 14) + order + to_square
-                scored.append(key << 12 | from_square << 6 | to_square)
+                scored = append(scored, key << 12 | from_square << 6 | to_square)
         base = offset | king << 6
         order = 16383 - (63 - king) * 64 - 63
         steps = BB_KING_ATTACKS[king] & empty
         while steps:
             to_square = highest_square(steps)
             steps ^= squares[to_square]
-            if king << 6 | to_square in tried or attackers(
+            if is_tried(tried, king << 6 | to_square) or attackers(
                 board, not turn, to_square, board.occupied
             ):
                 continue
             key = (history[base | to_square] << 14) + order + to_square
-            scored.append(key << 12 | king << 6 | to_square)
+            scored = append(scored, key << 12 | king << 6 | to_square)
         if board.castling_rights & own:
             for move in castling_moves(board):
-                if move.from_square << 6 | move.to_square in tried:
+                if is_tried(tried, move.from_square << 6 | move.to_square):
                     continue
                 order = 16383 - 4096 - (0 if move.to_square > move.from_square else 1)
                 index = move.from_square << 6 | move.to_square
-                scored.append(((history[offset | index] << 14) + order) << 12 | index)
+                scored = append(scored, ((history[offset | index] << 14) + order) << 12 | index)
         pawns = board.pawns & own
         if turn:
             singles = pawns << 8 & empty & ~BB_RANK_8
@@ -303,8 +345,8 @@ class SidePieces:
             singles = pawns >> 8 & empty & ~BB_RANK_1
             doubles = (pawns >> 8 & empty) >> 8 & empty & BB_RANK_5
             step = -8
-        _add_pushes(singles, step, 4098, pinned, king_bb, tried, history, offset, scored)
-        _add_pushes(doubles, 2 * step, 4162, pinned, king_bb, tried, history, offset, scored)
+        scored = _add_pushes(singles, step, 4098, pinned, king_bb, tried, history, offset, scored)
+        return _add_pushes(doubles, 2 * step, 4162, pinned, king_bb, tried, history, offset, scored)
 
 
 def _add_pushes(
@@ -313,11 +355,11 @@ def _add_pushes(
     first: int,
     pinned: i64,
     king_bb: i64,
-    tried: set[int],
+    tried: i64,
     history: list[int],
     offset: int,
-    scored: list[int],
-) -> None:
+    scored: vec[i64],
+) -> vec[i64]:
     """`SidePieces.add_quiet_moves` for the pawn pushes `distance` long onto `targets`; `first`
     places them in python-chess's order."""
     while targets:
@@ -326,11 +368,12 @@ def _add_pushes(
         from_square = to_square - distance
         if pinned & BB_SQUARES[from_square] and not ray(from_square, to_square) & king_bb:
             continue
-        if from_square << 6 | to_square in tried:
+        if is_tried(tried, from_square << 6 | to_square):
             continue
         order = 16383 - first - (63 - to_square)
         index = from_square << 6 | to_square
-        scored.append(((history[offset | index] << 14) + order) << 12 | index)
+        scored = append(scored, ((history[offset | index] << 14) + order) << 12 | index)
+    return scored
 
 
 def _add_pawn_moves(

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from librt.vecs import append, vec
+from mypy_extensions import i64
+
 from engine.search.bits import piece_type_at
 from engine.search.board import SearchBoard
 from engine.search.constants import (
@@ -32,8 +35,10 @@ from engine.search.generation import (
     legal_moves,
     move_index,
     quiet_move,
+    sort_falling,
     tactical_gain,
     tactical_move,
+    tried_keys,
 )
 from engine.search.move import Move
 
@@ -64,11 +69,12 @@ LOSING_BELOW: Final = -50
 evenly although their values differ)."""
 
 _HISTORY_LIMIT: Final = 1 << 20
+_HISTORY_FLOOR: Final = -(1 << 30)
 
 
 def tactical_moves(
     board: SearchBoard, min_gain: int = 0, pieces: SidePieces | None = None
-) -> list[int]:
+) -> vec[i64]:
     """Return the legal captures and promotions of `board`, best first, each as one integer
     (`engine.search.generation.tactical_gain` and `tactical_move` read it).
 
@@ -81,12 +87,12 @@ def tactical_moves(
     targets = board.side(not turn)
     # The pawns one step from promoting.
     promoting = board.pawns & board.side(turn) & (BB_RANK_7 if turn else BB_RANK_2)
-    scored: list[int] = []
+    scored = vec[i64]()
     if promoting:
         for move in legal_moves(board, promoting, targets | ~board.occupied):
             gain = PIECE_VALUES[move.promotion or PAWN] - PIECE_VALUES[PAWN]
             gain += PIECE_VALUES[piece_type_at(board, move.to_square)]
-            add_tactical(scored, gain * 8 - PAWN, gain, move_index(move))
+            scored = add_tactical(scored, gain * 8 - PAWN, gain, move_index(move))
     # Leave out victims too small to matter; the bitboard filter is much cheaper than generating.
     if min_gain > PIECE_VALUES[PAWN]:
         targets &= ~board.pawns
@@ -104,15 +110,15 @@ def tactical_moves(
             for move in legal_evasions(board, ~promoting, targets):
                 gain = PIECE_VALUES[piece_type_at(board, move.to_square) or PAWN]
                 order = gain * 8 - piece_type_at(board, move.from_square)
-                add_tactical(scored, order, gain, move_index(move))
+                scored = add_tactical(scored, order, gain, move_index(move))
         else:
-            pieces.add_captures(board, targets, promoting, scored)
+            scored = pieces.add_captures(board, targets, promoting, scored)
     if board.ep_square is not None and min_gain <= PIECE_VALUES[PAWN]:
         for move in en_passant_moves(board, BB_ALL, BB_ALL):
             gain = PIECE_VALUES[PAWN]
-            add_tactical(scored, gain * 8 - PAWN, gain, move_index(move))
+            scored = add_tactical(scored, gain * 8 - PAWN, gain, move_index(move))
     # Moves of the same order keep python-chess's, which `SidePieces` keeps too.
-    scored.sort(reverse=True)
+    sort_falling(scored)
     return scored
 
 
@@ -171,7 +177,11 @@ class MoveOrder:
         offset = board.turn << 12
         bonus = depth * depth
         for other in failed:
-            history[offset | other.from_square << 6 | other.to_square] -= bonus
+            failed_index = offset | other.from_square << 6 | other.to_square
+            # Floored, so that the sort keys built of it stay machine words (see
+            # `SidePieces.add_quiet_moves`) however long a search lasts.
+            if history[failed_index] > _HISTORY_FLOOR:
+                history[failed_index] -= bonus
         index = offset | move.from_square << 6 | move.to_square
         history[index] += bonus
         if history[index] > _HISTORY_LIMIT:
@@ -179,7 +189,7 @@ class MoveOrder:
             self.history = [value // 2 for value in history]
 
 
-_NO_KEYS: Final[list[int]] = []
+_NO_KEYS: Final = vec[i64]()
 _NO_LOSING: Final[list[Move]] = []
 _NO_TRIED: Final[list[Move | None]] = []
 
@@ -323,7 +333,7 @@ class MovePicker:
         history = self._order.history
         offset = board.turn << 12
         tried = self._tried
-        scored = self._quiet = []
+        scored = vec[i64]()
         if pieces.in_check:
             ep_square = board.ep_square
             evasions = legal_evasions(board, BB_ALL, ~board.side(not board.turn))
@@ -336,8 +346,8 @@ class MovePicker:
                 if move.to_square == ep_square and board.is_en_passant(move):
                     continue
                 index = move.from_square << 6 | move.to_square
-                scored.append((history[offset | index] << 8 | sequence) << 12 | index)
+                scored = append(scored, (history[offset | index] << 8 | sequence) << 12 | index)
         else:
-            tried_keys = {m.from_square << 6 | m.to_square for m in tried if m is not None}
-            pieces.add_quiet_moves(board, tried_keys, history, offset, scored)
-        scored.sort(reverse=True)
+            scored = pieces.add_quiet_moves(board, tried_keys(tried), history, offset, scored)
+        sort_falling(scored)
+        self._quiet = scored

@@ -143,6 +143,9 @@ def test_quiet_moves_come_in_history_then_python_chess_order(
     order.history = [rng.randint(-3, 3) for _ in range(8192)]
     legal = list(board.generate_legal_moves())
     hash_move = data.draw(st.sampled_from([None, *legal]))
+    # Killers too (a capture among them is not given as one), so that up to three moves are
+    # tried before the quiet stage.
+    order.killers[0] = [ours(data.draw(st.sampled_from([None, *legal]))) for _ in range(2)]
     yielded = staged(board, order, hash_move)
     quiet = [move for stage, move in yielded if stage == QUIET]
     earlier = {move for stage, move in yielded if stage < QUIET}
@@ -156,6 +159,23 @@ def test_quiet_moves_come_in_history_then_python_chess_order(
         key=lambda m: order.history[offset | m.from_square << 6 | m.to_square], reverse=True
     )
     assert quiet == expected
+
+
+def test_a_history_floored_far_below_zero_still_sorts_last() -> None:
+    """A move that failed through a long search stops losing history at the floor, so that
+    the sort keys built of it stay machine words, and still comes after the others."""
+    board = chess.Board("4k3/8/8/8/8/8/8/R3K3 w Q - 0 1")
+    order = MoveOrder(8)
+    rook_up = Move.from_chess(chess.Move.from_uci("a1a8"))
+    failed = Move.from_chess(chess.Move.from_uci("a1a2"))
+    index = chess.WHITE << 12 | chess.A1 << 6 | chess.A2
+    order.history[index] = -(1 << 30)
+    order.record_cutoff(SearchBoard(board), rook_up, 0, 99, [failed])
+    assert order.history[index] == -(1 << 30)
+    order.killers[0] = [None, None]
+    quiet = [move for stage, move in staged(board, order, None) if stage == QUIET]
+    assert quiet[0].uci() == "a1a8"
+    assert quiet[-1].uci() == "a1a2"
 
 
 def test_a_killer_is_tried_after_the_captures_and_history_read_when_the_quiets_come() -> None:
