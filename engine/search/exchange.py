@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from librt.vecs import append, vec
+from mypy_extensions import i64
+
 from engine.search.bits import attackers, lowest_square, piece_type_at
 from engine.search.board import SearchBoard
 from engine.search.constants import (
@@ -46,11 +49,13 @@ def static_exchange(board: SearchBoard, move: Move) -> int:
     if not victim and mover == PAWN and to_square == board.ep_square:
         victim = PAWN
         occupied &= ~BB_SQUARES[to_square - 8 if board.turn else to_square + 8]
-    gains = [PIECE_VALUES[victim] if victim else 0]
+    # What each side stands at after each capture, as machine words (a list would box each).
+    gain: i64 = PIECE_VALUES[victim] if victim else 0
     on_square = mover
     if move.promotion:
-        gains[0] += PIECE_VALUES[move.promotion] - PIECE_VALUES[PAWN]
+        gain += PIECE_VALUES[move.promotion] - PIECE_VALUES[PAWN]
         on_square = move.promotion
+    gains = append(vec[i64](capacity=8), gain)
     side = not board.turn
     while True:
         takers = attackers(board, side, to_square, occupied) & occupied
@@ -66,10 +71,12 @@ def static_exchange(board: SearchBoard, move: Move) -> int:
         if piece_type == KING and attackers(board, not side, to_square, occupied) & occupied:
             break
         # What this side stands at if it takes the piece on the square and the exchange stops.
-        gains.append(PIECE_VALUES[on_square] - gains[-1])
+        gain = PIECE_VALUES[on_square] - gain
+        gains = append(gains, gain)
         on_square = piece_type
         side = not side
     # Play it back: each side takes only when taking is better than stopping.
     for index in range(len(gains) - 1, 0, -1):
-        gains[index - 1] = -max(-gains[index - 1], gains[index])
-    return gains[0]
+        if gains[index] > -gains[index - 1]:
+            gains[index - 1] = -gains[index]
+    return int(gains[0])

@@ -68,6 +68,7 @@ __all__ = [
     "MOVES",
     "SidePieces",
     "add_tactical",
+    "add_tried",
     "castling_moves",
     "en_passant_moves",
     "is_legal",
@@ -81,7 +82,6 @@ __all__ = [
     "sort_falling",
     "tactical_gain",
     "tactical_move",
-    "tried_keys",
 ]
 
 MOVES: Final = [Move(index >> 6 & 63, index & 63, index >> 12) for index in range(6 * 4096)]
@@ -144,15 +144,11 @@ def quiet_move(packed: int) -> Move:
     return MOVES[packed & (1 << _PLAIN_BITS) - 1]
 
 
-def tried_keys(moves: list[Move | None]) -> i64:
-    """Up to three `moves` (None for none) packed for `is_tried`: each move's `from_square << 6
-    | to_square` plus one, in 16 bits each (0 is no move), where a set was an object and a
-    hash per lookup."""
-    packed: i64 = 0
-    for move in moves:
-        if move is not None:
-            packed = packed << 16 | (move.from_square << 6 | move.to_square) + 1
-    return packed
+def add_tried(tried: i64, move: Move) -> i64:
+    """`tried` (up to three moves packed for `is_tried`; 0 is none) with `move` added: each
+    move's `from_square << 6 | to_square` plus one, in 16 bits each, where a set was an object
+    and a hash per lookup."""
+    return tried << 16 | (move.from_square << 6 | move.to_square) + 1
 
 
 def is_tried(tried: i64, key: int) -> bool:
@@ -285,7 +281,7 @@ class SidePieces:
     ) -> vec[i64]:
         """`scored` with the legal moves that neither capture nor promote (nor take en passant)
         and are not `tried` appended (`tried` packs up to three moves' `from_square << 6 |
-        to_square` in 16 bits each, see `tried_keys`), each as one integer that sorts by
+        to_square` in 16 bits each, see `add_tried`), each as one integer that sorts by
         `history[offset | from << 6 | to]` first, then in python-chess's generation order, and
         whose low 12 bits are the move's `from_square << 6 | to_square` (a key per move: a
         pair would be an object more per move, and sorting pairs calls a key function)."""

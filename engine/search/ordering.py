@@ -29,8 +29,10 @@ from engine.search.exchange import static_exchange
 from engine.search.generation import (
     SidePieces,
     add_tactical,
+    add_tried,
     en_passant_moves,
     is_legal_quiet,
+    is_tried,
     legal_evasions,
     legal_moves,
     move_index,
@@ -38,7 +40,6 @@ from engine.search.generation import (
     sort_falling,
     tactical_gain,
     tactical_move,
-    tried_keys,
 )
 from engine.search.move import Move
 
@@ -87,7 +88,7 @@ def tactical_moves(
     targets = board.side(not turn)
     # The pawns one step from promoting.
     promoting = board.pawns & board.side(turn) & (BB_RANK_7 if turn else BB_RANK_2)
-    scored = vec[i64]()
+    scored = vec[i64](capacity=16)
     if promoting:
         for move in legal_moves(board, promoting, targets | ~board.occupied):
             gain = PIECE_VALUES[move.promotion or PAWN] - PIECE_VALUES[PAWN]
@@ -191,7 +192,6 @@ class MoveOrder:
 
 _NO_KEYS: Final = vec[i64]()
 _NO_LOSING: Final[list[Move]] = []
-_NO_TRIED: Final[list[Move | None]] = []
 
 # What a `MovePicker` does at its next call.
 _HASH: Final = 0
@@ -246,9 +246,24 @@ class MovePicker:
         # until then the shared empty ones, never changed.
         self._tactical = _NO_KEYS
         self._losing = _NO_LOSING
-        self._tried = _NO_TRIED
+        # The moves given before the quiet stage, packed (see `add_tried`).
+        self._tried: i64 = 0
         # Each quiet move as one integer: its sort key, then `from_square << 6 | to_square`
         # in the low 12 bits (see `SidePieces.add_quiet_moves`).
+        self._quiet = _NO_KEYS
+        self.stage = HASH_MOVE
+
+    def reset(self, hash_move: Move | None) -> None:
+        """Start again at the same ply of the same board, which now stands in another position
+        (`hash_move` legal in it, or None): a search keeps one picker per ply rather than make
+        one per node."""
+        self._hash_move = hash_move
+        self._phase = _HASH
+        self._index = 0
+        self._pieces = None
+        self._tactical = _NO_KEYS
+        self._losing = _NO_LOSING
+        self._tried = 0
         self._quiet = _NO_KEYS
         self.stage = HASH_MOVE
 
@@ -266,8 +281,7 @@ class MovePicker:
             elif phase == _GENERATE_TACTICAL:
                 pieces = self._pieces = SidePieces(board)
                 self._tactical = tactical_moves(board, 0, pieces)
-                self._losing = []
-                self._tried = [hash_move]
+                self._tried = 0 if hash_move is None else add_tried(0, hash_move)
                 self._index = 0
                 self._phase = _TACTICAL
             elif phase == _TACTICAL:
@@ -279,6 +293,9 @@ class MovePicker:
                     if move == hash_move:
                         continue
                     if is_losing_capture(board, move, tactical_gain(packed)):
+                        # Made for the few nodes that have such a capture.
+                        if self._losing is _NO_LOSING:
+                            self._losing = []
                         self._losing.append(move)
                         continue
                     self.stage = TACTICAL
@@ -297,7 +314,7 @@ class MovePicker:
                         and not board.side(not board.turn) & BB_SQUARES[killer.to_square]
                         and is_legal_quiet(board, killer)
                     ):
-                        self._tried.append(killer)
+                        self._tried = add_tried(self._tried, killer)
                         self.stage = KILLER
                         return killer
                 self._phase = _GENERATE_QUIET
@@ -333,7 +350,7 @@ class MovePicker:
         history = self._order.history
         offset = board.turn << 12
         tried = self._tried
-        scored = vec[i64]()
+        scored = vec[i64](capacity=64)
         if pieces.in_check:
             ep_square = board.ep_square
             evasions = legal_evasions(board, BB_ALL, ~board.side(not board.turn))
@@ -341,13 +358,13 @@ class MovePicker:
             sequence = len(evasions)
             for move in evasions:
                 sequence -= 1
-                if move.promotion or move in tried:
+                if move.promotion or is_tried(tried, move.from_square << 6 | move.to_square):
                     continue
                 if move.to_square == ep_square and board.is_en_passant(move):
                     continue
                 index = move.from_square << 6 | move.to_square
                 scored = append(scored, (history[offset | index] << 8 | sequence) << 12 | index)
         else:
-            scored = pieces.add_quiet_moves(board, tried_keys(tried), history, offset, scored)
+            scored = pieces.add_quiet_moves(board, tried, history, offset, scored)
         sort_falling(scored)
         self._quiet = scored

@@ -287,6 +287,7 @@ class _SearchJob:
         "nodes",
         "order",
         "pawns",
+        "pickers",
         "pv",
         "root_moves",
         "root_terms",
@@ -323,6 +324,9 @@ class _SearchJob:
         self.keys = vec[i64]()
         self.key_count = 0
         self.pv: list[tuple[Move, ...]] = [() for _ in range(_MAX_PLY + 2)]
+        # A move picker per ply, each reset by the node at its ply (a node's picker is its
+        # own until the node returns; its children use the next ply's).
+        self.pickers = [MovePicker(self.order, board, None, ply) for ply in range(_MAX_PLY + 2)]
 
     def info(
         self,
@@ -554,7 +558,8 @@ class _SearchJob:
         searched = 0
         quiets_searched: list[Move] = []
         checks: CheckSquares | None = None
-        picker = MovePicker(order, board, hash_move, ply)
+        picker = self.pickers[ply]
+        picker.reset(hash_move)
         while (move := picker.next()) is not None:
             stage = picker.stage
             legal += 1
@@ -655,7 +660,8 @@ class _SearchJob:
         if in_check:
             # No standing pat in check: every evasion must be tried, and none means mate.
             best_score = -MATE + ply
-            picker = MovePicker(self.order, board, None, ply)
+            picker = self.pickers[ply]
+            picker.reset(None)
             while (move := picker.next()) is not None:
                 d_mg, d_eg, d_phase = move_delta(board, move)
                 board.push(move)

@@ -6,7 +6,7 @@ import random
 
 import chess
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from engine.search.board import SearchBoard
@@ -51,6 +51,37 @@ def test_every_legal_move_is_yielded_once(board: chess.Board, data: st.DataObjec
     hash_move = data.draw(st.sampled_from([None, *legal]))
     ordered = [move for _, move in staged(board, MoveOrder(8), hash_move)]
     assert sorted(ordered, key=chess.Move.uci) == sorted(legal, key=chess.Move.uci)
+
+
+@settings(max_examples=100, deadline=None)
+@given(positions(), st.data())
+def test_a_picker_reset_in_another_position_gives_what_a_new_one_gives(
+    board: chess.Board, data: st.DataObject
+) -> None:
+    """A search keeps a picker per ply and resets it at each node: whatever the picker gave
+    before (all of its moves or some), after `reset` it gives, stage by stage, what a new
+    picker of the new position gives."""
+    legal = list(board.generate_legal_moves())
+    assume(legal)
+    order = MoveOrder(8)
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    order.history = [rng.randint(-3, 3) for _ in range(8192)]
+    search_board = SearchBoard(board)
+    picker = MovePicker(order, search_board, ours(data.draw(st.sampled_from([None, *legal]))), 0)
+    for _ in range(data.draw(st.integers(0, len(legal)))):
+        picker.next()
+    # The same board object, one move on (or passing, in check).
+    played = data.draw(st.sampled_from(legal))
+    board.push(played)
+    search_board.push(Move.from_chess(played))
+    following = list(board.generate_legal_moves())
+    hash_move = data.draw(st.sampled_from([None, *following]))
+    order.killers[0] = [ours(data.draw(st.sampled_from([None, *following]))) for _ in range(2)]
+    picker.reset(ours(hash_move))
+    given = []
+    while (move := picker.next()) is not None:
+        given.append((picker.stage, move.to_chess()))
+    assert given == staged(board, order, hash_move)
 
 
 def test_a_defended_pawn_taken_by_the_queen_comes_last() -> None:
