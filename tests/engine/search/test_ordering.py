@@ -70,7 +70,7 @@ def test_a_picker_reset_in_another_position_gives_what_a_new_one_gives(
     picker = MovePicker(order, search_board, ours(data.draw(st.sampled_from([None, *legal]))), 0)
     for _ in range(data.draw(st.integers(0, len(legal)))):
         picker.next()
-    # The same board object, one move on (or passing, in check).
+    # The same board object, one move on.
     played = data.draw(st.sampled_from(legal))
     board.push(played)
     search_board.push(Move.from_chess(played))
@@ -193,8 +193,9 @@ def test_quiet_moves_come_in_history_then_python_chess_order(
 
 
 def test_a_history_floored_far_below_zero_still_sorts_last() -> None:
-    """A move that failed through a long search stops losing history at the floor, so that
-    the sort keys built of it stay machine words, and still comes after the others."""
+    """A move that failed through a long search stops losing history at the floor (the sort
+    keys built of it must stay machine words when compiled), and still comes after the
+    others."""
     board = chess.Board("4k3/8/8/8/8/8/8/R3K3 w Q - 0 1")
     order = MoveOrder(8)
     rook_up = Move.from_chess(chess.Move.from_uci("a1a8"))

@@ -111,6 +111,26 @@ def test_pv_is_legal_from_the_root(fen: str) -> None:
             board.push(move)
 
 
+# Searches whose trees a change may not alter unseen: a change of speed alone keeps these
+# node counts (and bench/search_speed.py's); a change of the search's decisions updates them,
+# with the self-play or match figure that justified it in the same commit.
+PINNED_TREES = [
+    ("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1", 7, 13_001, "d2d4"),
+    ("r1bq1rk1/pp2bppp/2n1pn2/3p4/2PP4/2N1PN2/PP2BPPP/R2QKB1R w KQ - 0 8", 6, 8_451, "a1c1"),
+    ("2rr3k/pp3pp1/1nnqbN1p/3pN3/2pP4/2P3Q1/PPB4P/R4RK1 w - - 0 1", 4, 3_197, "g3g6"),
+    ("8/5pk1/6p1/1R5p/3r3P/6P1/5PK1/8 w - - 0 40", 8, 31_350, "g2f3"),
+]
+
+
+@pytest.mark.parametrize(("fen", "depth", "nodes", "best"), PINNED_TREES)
+def test_the_search_trees_are_pinned(fen: str, depth: int, nodes: int, best: str) -> None:
+    """The opening, a quiet and a tactical middlegame and a rook ending, each searched to a
+    fixed depth with a fresh memory (the middlegame with a mate in sight to the depth that
+    confirms it), visit exactly the pinned number of nodes."""
+    last = list(iter_search(fen, max_depth=depth))[-1]
+    assert (last.depth, last.nodes, last.best) == (depth, nodes, best)
+
+
 def test_depths_are_yielded_in_order_with_growing_node_counts() -> None:
     """Each completed depth is yielded once, in order, with a cumulative node count."""
     infos = list(iter_search(chess.STARTING_FEN, max_depth=4))
