@@ -242,8 +242,9 @@ class MovePicker:
         self._phase = _HASH
         self._index = 0
         self._pieces: SidePieces | None = None
-        # Each list is made when its stage comes (most nodes are cut before the quiet moves):
-        # until then the shared empty ones, never changed.
+        # Each stage's keys are made when the stage comes (most nodes are cut before the
+        # quiet moves), the losing captures' list only when there is one: until then the
+        # shared empty ones, never changed (`reset` puts them back).
         self._tactical = _NO_KEYS
         self._losing = _NO_LOSING
         # The moves given before the quiet stage, packed (see `add_tried`).
