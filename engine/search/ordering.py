@@ -235,6 +235,10 @@ class MovePicker:
     def __init__(
         self, order: MoveOrder, board: SearchBoard, hash_move: Move | None, ply: int
     ) -> None:
+        # Every field is set here rather than by calling `reset`: compiled, the fields set in
+        # `__init__` before any call that could see `self` are known to be always there, and
+        # are read without a check (mypyc's always-defined analysis); set through `reset`,
+        # each read in `next` would be checked (tried: no faster, by the medians 3% slower).
         self._order = order
         self._board = board
         self._hash_move = hash_move
