@@ -363,11 +363,11 @@ class MovePicker:
             sequence = len(evasions)
             for move in evasions:
                 sequence -= 1
-                if move.promotion or is_tried(tried, move.from_square << 6 | move.to_square):
+                index = move.from_square << 6 | move.to_square
+                if move.promotion or is_tried(tried, index):
                     continue
                 if move.to_square == ep_square and board.is_en_passant(move):
                     continue
-                index = move.from_square << 6 | move.to_square
                 scored = append(scored, (history[offset | index] << 8 | sequence) << 12 | index)
         else:
             scored = pieces.add_quiet_moves(board, tried, history, offset, scored)
